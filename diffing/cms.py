@@ -1,0 +1,235 @@
+"""CMS coverage documents (LCD, billing-and-coding Article, NCD) to `Criteria`.
+
+The input is the bundle the CMS sources write: one JSON object per document version holding the
+report row, the detail record and the code tables, exactly as the API (or the MCD export) gave
+them. The same bundle always gives the same criteria, whichever source produced it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from diffing.model import CodeRef, CodeSystem, CoverageFlag, Criteria, Section
+from diffing.text import html_to_text, normalize_text, unescape_fully
+from monitor.errors import ParseError
+
+BUNDLE_FORMAT = "cms-coverage-bundle/1"
+
+# Which detail fields carry criteria text, per document type, and the section name used.
+TEXT_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "LCD": (
+        "indication",
+        "coding_guidelines",
+        "doc_reqs",
+        "util_guide",
+        "diagnoses_support",
+        "diagnoses_dont_support",
+    ),
+    "Article": (
+        "description",
+        "other_comments",
+        "icd10_covered_para",
+        "icd10_noncovered_para",
+        "revenue_para",
+    ),
+    "NCD": (
+        "item_service_description",
+        "indications_limitations",
+        "benefit_category",
+        "cross_reference",
+    ),
+}
+
+# (bundle table name, code system, coverage flag, code column, group column)
+CODE_TABLES: tuple[tuple[str, CodeSystem, CoverageFlag, str, str], ...] = (
+    ("hcpc_code", CodeSystem.HCPCS, CoverageFlag.COVERED, "hcpc_code_id", "hcpc_code_group"),
+    ("lcd_hcpc_code", CodeSystem.HCPCS, CoverageFlag.COVERED, "hcpc_code_id", "hcpc_code_group"),
+    (
+        "icd10_covered",
+        CodeSystem.ICD10,
+        CoverageFlag.COVERED,
+        "icd10_code_id",
+        "icd10_covered_group",
+    ),
+    (
+        "icd10_noncovered",
+        CodeSystem.ICD10,
+        CoverageFlag.NONCOVERED,
+        "icd10_code_id",
+        "icd10_noncovered_group",
+    ),
+    (
+        "hcpc_modifier",
+        CodeSystem.HCPCS_MODIFIER,
+        CoverageFlag.COVERED,
+        "hcpc_modifier_code_id",
+        "hcpc_modifier_group",
+    ),
+)
+
+_NOTICE_ENDS = re.compile(r"Notice End(?:s|ed)\s+(\d{1,2}/\d{1,2}/\d{4})", re.IGNORECASE)
+_RETIRED_STATUSES = frozenset({"r", "retired", "ret"})
+
+
+def parse_cms_date(value: object) -> dt.date | None:
+    """MM/DD/YYYY (CMS), YYYY-MM-DD or YYYYMMDD; "N/A", "" and None mean no date."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text or text.upper() in {"N/A", "NA", "NULL", "NONE"}:
+        return None
+    for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%Y%m%d", "%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    raise ValueError(f"unrecognised date {text!r}")
+
+
+def display_id(doc_type: str, row: Mapping[str, Any]) -> str:
+    """The id billers know a document by: L33979, A57520, NCD 250.1."""
+    shown = str(row.get("document_display_id") or "").strip()
+    number = str(row.get("document_id") or "").strip()
+    if doc_type == "NCD":
+        return f"NCD {shown or number}"
+    prefix = "L" if doc_type == "LCD" else "A"
+    if shown:
+        return shown if shown[:1].isalpha() else f"{prefix}{shown}"
+    return f"{prefix}{number}"
+
+
+def contractor_names(contractor_name_type: str | None) -> tuple[str, ...]:
+    """MAC names from the CRLF-laden `contractor_name_type` field (one block per contractor)."""
+    if not contractor_name_type:
+        return ()
+    text = contractor_name_type.replace("\r\n", "\n").replace("\r", "\n")
+    names = []
+    for block in re.split(r"\n\s*\n", text):
+        first = block.strip().split("\n", 1)[0].strip()
+        if first:
+            names.append(first)
+    return tuple(names)
+
+
+def make_bundle(
+    *,
+    doc_type: str,
+    report: Mapping[str, Any],
+    detail: Mapping[str, Any],
+    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> bytes:
+    """Canonical JSON bytes of one document version (stable key order, so sha256 is stable)."""
+    body = {
+        "format": BUNDLE_FORMAT,
+        "doc_type": doc_type,
+        "report": dict(report),
+        "detail": dict(detail),
+        "tables": {name: list(rows) for name, rows in sorted(tables.items())},
+    }
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def load_bundle(content: bytes, document_id: str = "?") -> dict[str, Any]:
+    try:
+        bundle = json.loads(content)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ParseError(document_id, f"not a JSON bundle: {exc}") from exc
+    if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+        raise ParseError(document_id, f"not a {BUNDLE_FORMAT} bundle")
+    return bundle
+
+
+def _date(record: Mapping[str, Any], *names: str, document_id: str) -> dt.date | None:
+    for name in names:
+        try:
+            value = parse_cms_date(record.get(name))
+        except ValueError as exc:
+            raise ParseError(document_id, f"field {name}: {exc}") from exc
+        if value is not None:
+            return value
+    return None
+
+
+def _codes(tables: Mapping[str, Any]) -> frozenset[CodeRef]:
+    codes: set[CodeRef] = set()
+    for table, system, flag, code_col, group_col in CODE_TABLES:
+        for row in tables.get(table) or ():
+            code = str(row.get(code_col) or "").strip().upper()
+            if not code:
+                continue
+            group = row.get(group_col)
+            description = row.get("long_description") or row.get("description") or ""
+            codes.add(
+                CodeRef(
+                    system=system,
+                    flag=flag,
+                    code=code,
+                    group=int(group) if str(group or "").strip().lstrip("-").isdigit() else None,
+                    description=normalize_text(unescape_fully(str(description))),
+                )
+            )
+    return frozenset(codes)
+
+
+def cms_criteria(content: bytes) -> Criteria:
+    """Criteria of one CMS document version from its bundle bytes."""
+    bundle = load_bundle(content)
+    doc_type = str(bundle.get("doc_type") or "")
+    if doc_type not in TEXT_FIELDS:
+        raise ParseError("?", f"unknown CMS document type {doc_type!r}")
+    report: Mapping[str, Any] = bundle.get("report") or {}
+    detail: Mapping[str, Any] = bundle.get("detail") or {}
+    document_id = display_id(doc_type, report)
+    if not detail:
+        raise ParseError(document_id, "the detail record is empty")
+
+    note = str(report.get("note") or "").strip()
+    detail_status = str(detail.get("status") or "").strip().lower()
+    retired = note.lower().startswith("retired") or detail_status in _RETIRED_STATUSES
+    notice = _NOTICE_ENDS.search(note)
+    try:
+        notice_end = parse_cms_date(notice.group(1)) if notice else None
+    except ValueError:
+        notice_end = None
+    notice_end = notice_end or _date(detail, "notice_end_dt", document_id=document_id)
+
+    effective = _date(report, "effective_date", document_id=document_id) or _date(
+        detail,
+        "rev_eff_date",
+        "article_eff_date",
+        "effective_date",
+        "orig_det_eff_date",
+        document_id=document_id,
+    )
+    retirement = _date(report, "retirement_date", document_id=document_id) or _date(
+        detail,
+        "date_retired",
+        "rev_end_date",
+        "article_end_date",
+        "effective_end_date",
+        document_id=document_id,
+    )
+    sections = tuple(
+        Section(name=name, text=text)
+        for name in TEXT_FIELDS[doc_type]
+        if (text := html_to_text(str(detail.get(name) or "")))
+    )
+    title = normalize_text(unescape_fully(str(report.get("title") or detail.get("title") or "")))
+    version = report.get("document_version")
+    return Criteria(
+        document_id=document_id,
+        doc_type=doc_type,
+        title=title,
+        version=str(version) if version not in (None, "") else None,
+        status="retired" if retired else "active",
+        effective_date=effective,
+        retirement_date=retirement,
+        notice_end_date=notice_end,
+        contractors=contractor_names(report.get("contractor_name_type")),
+        codes=_codes(bundle.get("tables") or {}),
+        sections=sections,
+    )

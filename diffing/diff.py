@@ -1,0 +1,201 @@
+"""Two versions' criteria to typed changes. Pure: criteria in, `PolicyDiff` out.
+
+Only what a biller acts on is reported: code-set membership, dates, status, title and the
+sentences of criteria text. Re-encoded HTML, whitespace and version bumps with identical
+content produce nothing because they do not survive `diffing.text` normalisation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+
+from diffing.model import Change, ChangeKind, CodeRef, Criteria, PolicyDiff, Severity
+from diffing.severity import code_change_severity, date_change_severity, text_change_severity
+from diffing.text import sentences
+
+_DATE_FIELDS = ("effective_date", "retirement_date", "notice_end_date")
+_MAX_SENTENCES_SHOWN = 5
+
+
+def _code_evidence(code: CodeRef) -> str:
+    parts = [code.code]
+    if code.description:
+        parts.append(code.description)
+    if code.group is not None:
+        parts.append(f"(group {code.group})")
+    return " ".join(parts)
+
+
+def _code_changes(old: Criteria, new: Criteria, effective: dt.date | None) -> list[Change]:
+    old_codes = {(c.table, c.code): c for c in old.codes}
+    new_codes = {(c.table, c.code): c for c in new.codes}
+    changes: list[Change] = []
+    for key in sorted(old_codes.keys() - new_codes.keys()):
+        code = old_codes[key]
+        changes.append(
+            Change(
+                kind=ChangeKind.CODE_REMOVED,
+                field=code.table,
+                before=code.code,
+                after=None,
+                severity=code_change_severity(ChangeKind.CODE_REMOVED, code),
+                evidence=_code_evidence(code),
+                effective_date=effective,
+            )
+        )
+    for key in sorted(new_codes.keys() - old_codes.keys()):
+        code = new_codes[key]
+        changes.append(
+            Change(
+                kind=ChangeKind.CODE_ADDED,
+                field=code.table,
+                before=None,
+                after=code.code,
+                severity=code_change_severity(ChangeKind.CODE_ADDED, code),
+                evidence=_code_evidence(code),
+                effective_date=effective,
+            )
+        )
+    for key in sorted(old_codes.keys() & new_codes.keys()):
+        before, after = old_codes[key], new_codes[key]
+        if before.group != after.group:
+            changes.append(
+                Change(
+                    kind=ChangeKind.CODE_GROUP_CHANGED,
+                    field=after.table,
+                    before=f"{before.code} group {before.group}",
+                    after=f"{after.code} group {after.group}",
+                    severity=Severity.MEDIUM,
+                    evidence=_code_evidence(after),
+                    effective_date=effective,
+                )
+            )
+    return changes
+
+
+def _section_changes(old: Criteria, new: Criteria, effective: dt.date | None) -> list[Change]:
+    changes: list[Change] = []
+    names = [s.name for s in old.sections]
+    names += [s.name for s in new.sections if s.name not in names]
+    for name in names:
+        before_section, after_section = old.section(name), new.section(name)
+        before = sentences(before_section.text) if before_section else []
+        after = sentences(after_section.text) if after_section else []
+        if before == after:
+            continue
+        removed: list[str] = []
+        added: list[str] = []
+        matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag != "equal":
+                removed.extend(before[i1:i2])
+                added.extend(after[j1:j2])
+        if not removed and not added:
+            continue
+        changes.append(
+            Change(
+                kind=ChangeKind.SECTION_CHANGED,
+                field=name,
+                before=" ".join(removed[:_MAX_SENTENCES_SHOWN]) or None,
+                after=" ".join(added[:_MAX_SENTENCES_SHOWN]) or None,
+                severity=text_change_severity(removed, added),
+                evidence=(added or removed)[0],
+                effective_date=effective,
+            )
+        )
+    return changes
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def diff_criteria(old: Criteria | None, new: Criteria, *, today: dt.date) -> PolicyDiff:
+    """Changes from `old` to `new`; `today` decides whether `new` is an upcoming version."""
+    effective = new.effective_date
+    if old is None:
+        added = Change(
+            kind=ChangeKind.DOCUMENT_ADDED,
+            severity=Severity.MEDIUM,
+            after=new.version,
+            evidence=new.title,
+            effective_date=effective,
+        )
+        return PolicyDiff(
+            document_id=new.document_id, old_version=None, new_version=new.version, changes=(added,)
+        )
+
+    changes: list[Change] = []
+    upcoming = effective is not None and effective > today and effective != old.effective_date
+    if upcoming and new.version != old.version:
+        changes.append(
+            Change(
+                kind=ChangeKind.UPCOMING_VERSION,
+                field="version",
+                before=old.version,
+                after=new.version,
+                severity=Severity.MEDIUM,
+                evidence=f"version {new.version} takes effect on {_iso(effective)}"
+                + (
+                    f" (notice period ends {_iso(new.notice_end_date)})"
+                    if new.notice_end_date
+                    else ""
+                ),
+                effective_date=effective,
+            )
+        )
+    retiring = old.status != "retired" and new.status == "retired"
+    if old.status != new.status:
+        retired = new.status == "retired"
+        changes.append(
+            Change(
+                kind=ChangeKind.DOCUMENT_RETIRED if retired else ChangeKind.STATUS_CHANGED,
+                field="status",
+                before=old.status,
+                after=new.status,
+                severity=Severity.HIGH if retired else Severity.MEDIUM,
+                evidence=(
+                    f"retired as of {_iso(new.retirement_date)}"
+                    if retired and new.retirement_date
+                    else None
+                ),
+                effective_date=new.retirement_date if retired else effective,
+            )
+        )
+    for field in _DATE_FIELDS:
+        if upcoming and field in ("effective_date", "notice_end_date"):
+            continue  # the upcoming-version change already carries these dates
+        if field == "retirement_date" and retiring and old.retirement_date is None:
+            continue  # the retirement change already says so, dated
+        before_date, after_date = getattr(old, field), getattr(new, field)
+        if before_date != after_date:
+            changes.append(
+                Change(
+                    kind=ChangeKind.DATE_CHANGED,
+                    field=field,
+                    before=_iso(before_date),
+                    after=_iso(after_date),
+                    severity=date_change_severity(field, before_date, after_date),
+                    effective_date=after_date if field != "notice_end_date" else effective,
+                )
+            )
+    if old.title != new.title:
+        changes.append(
+            Change(
+                kind=ChangeKind.TITLE_CHANGED,
+                field="title",
+                before=old.title,
+                after=new.title,
+                severity=Severity.LOW,
+                effective_date=effective,
+            )
+        )
+    changes.extend(_code_changes(old, new, effective))
+    changes.extend(_section_changes(old, new, effective))
+    return PolicyDiff(
+        document_id=new.document_id,
+        old_version=old.version,
+        new_version=new.version,
+        changes=tuple(changes),
+    )

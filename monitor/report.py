@@ -1,0 +1,94 @@
+"""Render changes for people (a table, a grouped report) and for machines (JSON lines)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from monitor.store import ChangeRecord
+
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+_KIND_LABEL = {
+    "document_added": "new document",
+    "document_retired": "retired",
+    "status_changed": "status changed",
+    "upcoming_version": "upcoming version",
+    "code_added": "code added",
+    "code_removed": "code removed",
+    "code_group_changed": "code moved to another group",
+    "date_changed": "date changed",
+    "title_changed": "title changed",
+    "section_changed": "text changed",
+}
+
+
+def change_to_json(change: ChangeRecord) -> str:
+    data: dict[str, Any] = asdict(change)
+    data["effective_date"] = change.effective_date.isoformat() if change.effective_date else None
+    data["detected_at"] = change.detected_at.isoformat()
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _clip(text: str | None, width: int) -> str:
+    if text is None:
+        return "-"
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe(change: ChangeRecord, width: int = 70) -> str:
+    """One line a biller can read: what changed, before -> after."""
+    label = _KIND_LABEL.get(change.kind, change.kind)
+    where = f" {change.field}" if change.field else ""
+    if change.kind in ("code_added", "code_removed"):
+        code = change.after or change.before or ""
+        detail = f": {_clip(change.evidence or code, width)}"
+    elif change.kind == "document_added":
+        detail = f": {_clip(change.title, width)}"
+    elif change.before is None and change.after is None:
+        detail = ""
+    else:
+        detail = f": {_clip(change.before, width // 2)} -> {_clip(change.after, width // 2)}"
+    return f"{label}{where}{detail}"
+
+
+def table(changes: Sequence[ChangeRecord]) -> str:
+    header = f"{'id':>6}  {'severity':8}  {'document':12}  {'effective':10}  change"
+    lines = [header, "-" * len(header)]
+    for c in changes:
+        effective = c.effective_date.isoformat() if c.effective_date else "-"
+        lines.append(f"{c.id:>6}  {c.severity:8}  {c.document_id:12}  {effective:10}  "
+                     f"{describe(c)}")
+    return "\n".join(lines)
+
+
+def grouped_report(changes: Iterable[ChangeRecord], *, title: str) -> str:
+    """Changes grouped by document, the most severe documents first."""
+    by_document: dict[str, list[ChangeRecord]] = {}
+    for change in changes:
+        by_document.setdefault(change.document_id, []).append(change)
+    if not by_document:
+        return f"{title}\n\nNo changes."
+
+    def rank(items: list[ChangeRecord]) -> tuple[int, str]:
+        return (min(SEVERITY_ORDER.get(c.severity, 3) for c in items), items[0].document_id)
+
+    counts = {s: 0 for s in SEVERITY_ORDER}
+    for items in by_document.values():
+        for c in items:
+            counts[c.severity] = counts.get(c.severity, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    out = [title, f"{sum(counts.values())} changes in {len(by_document)} documents ({summary})", ""]
+    for items in sorted(by_document.values(), key=rank):
+        first = items[0]
+        version = (f"version {first.previous_version} -> {first.version}"
+                   if first.previous_version else f"version {first.version}")
+        out.append(f"{first.document_id}  {_clip(first.title, 70)}  [{first.source}, {version}]")
+        out.append(f"    {first.url}")
+        for c in sorted(items, key=lambda c: (SEVERITY_ORDER.get(c.severity, 3), c.id)):
+            effective = f" (effective {c.effective_date.isoformat()})" if c.effective_date else ""
+            out.append(f"  {c.severity.upper():6}  {describe(c, 90)}{effective}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,63 @@
+"""What every source kind provides: a listing of what exists, and a fetch of what is new."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from diffing.model import Criteria, RawDocument
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListedDocument:
+    """One (document, version) as the source's listing shows it, before anything is fetched."""
+
+    key: str
+    source_version: str
+    version_number: int | None
+    fingerprint: str  # sha256 of the listing row: a change means "fetch again"
+    doc_type: str
+    title: str
+    url: str
+    row: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchFailure:
+    """A document that could not be fetched this run; it is retried on the next run."""
+
+    key: str
+    source_version: str
+    url: str
+    message: str
+
+
+FetchResult = RawDocument | FetchFailure
+
+
+class Source(Protocol):
+    name: str
+
+    @property
+    def request_count(self) -> int: ...
+
+    async def list_documents(self) -> Sequence[ListedDocument]: ...
+
+    def fetch(self, wanted: Sequence[ListedDocument]) -> AsyncIterator[FetchResult]:
+        """Yield every version of one document in version order (documents may interleave)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceKind:
+    """A registry entry: the `kind` string of the config and what implements it."""
+
+    kind: str
+    options: type
+    default_schedule: str
+    create: Callable[..., Source]  # (name=, options=) -> Source
+    extract: Callable[[bytes], Criteria]
+    extractor_name: str

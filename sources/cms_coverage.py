@@ -1,0 +1,335 @@
+"""The CMS Coverage API (api.coverage.cms.gov, v1.5): LCDs, billing-and-coding Articles, NCDs.
+
+Every run lists the final-LCD, Article and NCD reports (three requests, whole lists) and fetches
+only (document, version) pairs the store has not seen, or whose report row changed. The detail
+and code tables of one version are written into one canonical JSON bundle (see `diffing.cms`).
+The license-agreement token is fetched lazily, cached, and refreshed once on a 401.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from diffing.cms import display_id, make_bundle
+from diffing.model import RawDocument
+from monitor.errors import FetchError
+from monitor.settings import check
+from sources.base import FetchFailure, FetchResult, ListedDocument
+from sources.http import HttpFetcher, RetryPolicy
+
+DEFAULT_BASE_URL = "https://api.coverage.cms.gov"
+BUNDLE_CONTENT_TYPE = "application/vnd.policy-monitor.cms-bundle+json"
+
+# doc type -> (option name, report path, detail path, id param, version param)
+REPORTS: dict[str, tuple[str, str, str, str, str]] = {
+    "LCD": ("lcd", "/v1/reports/local-coverage-final-lcds/", "/v1/data/lcd/", "lcdid", "ver"),
+    "Article": (
+        "article",
+        "/v1/reports/local-coverage-articles/",
+        "/v1/data/article/",
+        "articleid",
+        "ver",
+    ),
+    "NCD": ("ncd", "/v1/reports/national-coverage-ncd/", "/v1/data/ncd/", "ncdid", "ncdver"),
+}
+# Code tables fetched for each Article version: bundle table name -> path.
+ARTICLE_TABLES = {
+    "hcpc_code": "/v1/data/article/hcpc-code",
+    "icd10_covered": "/v1/data/article/icd10-covered",
+    "icd10_noncovered": "/v1/data/article/icd10-noncovered",
+    "hcpc_modifier": "/v1/data/article/hcpc-modifier",
+}
+LICENSE_PATH = "/v1/metadata/license-agreement/"
+MAX_REPORT_PAGES = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class CmsCoverageOptions:
+    """Options of a ``kind = "cms_coverage"`` source."""
+
+    base_url: str = DEFAULT_BASE_URL
+    document_types: tuple[str, ...] = ("lcd", "article", "ncd")
+    concurrency: int = 8
+    timeout_seconds: float = 30.0
+    max_retries: int = 4
+    backoff_seconds: float = 1.0
+    max_retry_after_seconds: float = 120.0
+    max_response_bytes: int = 200_000_000
+    token_lifetime_seconds: float = 55 * 60
+    user_agent: str = "payer-policy-monitor/0.1 (coverage change monitor)"
+
+    def validate(self) -> None:
+        check(
+            self.base_url.startswith(("http://", "https://")),
+            f"base_url {self.base_url!r} must be an http(s) URL",
+        )
+        allowed = {spec[0] for spec in REPORTS.values()}
+        for kind in self.document_types:
+            check(
+                kind in allowed,
+                f"document_types entry {kind!r} is not one of {', '.join(sorted(allowed))}",
+            )
+        check(1 <= self.concurrency <= 64, "concurrency must be between 1 and 64")
+        check(self.timeout_seconds > 0, "timeout_seconds must be positive")
+        check(0 <= self.max_retries <= 20, "max_retries must be between 0 and 20")
+        check(self.max_response_bytes > 0, "max_response_bytes must be positive")
+
+
+def _fingerprint(row: Any) -> str:
+    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _numeric_id(value: object) -> str:
+    """Report ids are JSON integers in practice and strings in the spec: accept both."""
+    text = str(value).strip()
+    return str(int(text)) if text.lstrip("-").isdigit() else text
+
+
+def _data_rows(body: bytes, url: str, source: str) -> tuple[list[dict[str, Any]], str]:
+    """The `data` array of the API envelope and its `meta.next_token` ("" when absent)."""
+    try:
+        envelope = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FetchError(source, url, f"response is not valid JSON ({exc})") from exc
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), list):
+        raise FetchError(source, url, "response has no 'data' list")
+    rows = [row for row in envelope["data"] if isinstance(row, dict)]
+    meta = envelope.get("meta") if isinstance(envelope.get("meta"), dict) else {}
+    return rows, str((meta or {}).get("next_token") or "")
+
+
+class LicenseToken:
+    """The bearer token of the AMA/ADA/AHA license agreement: cached, refreshed on expiry."""
+
+    def __init__(
+        self,
+        fetcher: HttpFetcher,
+        url: str,
+        lifetime_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetcher = fetcher
+        self._url = url
+        self._lifetime = lifetime_seconds
+        self._clock = clock
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> str:
+        async with self._lock:
+            if self._token is None or self._clock() >= self._expires:
+                self._token = await self._fetch()
+                self._expires = self._clock() + self._lifetime
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        if self._token == token:
+            self._token = None
+
+    async def _fetch(self) -> str:
+        response = await self._fetcher.get(self._url)
+        rows, _ = _data_rows(response.content, response.url, self._fetcher.source)
+        # The spec says {"token": …}; the live API answers data[0].Token.
+        token = next((str(r.get("Token") or r.get("token") or "") for r in rows), "")
+        if not token:
+            raise FetchError(self._fetcher.source, response.url, "no token in the response")
+        return token
+
+
+class CmsCoverageSource:
+    """Lists and fetches LCDs, Articles and NCDs from a CMS Coverage API base URL."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        options: CmsCoverageOptions,
+        client: httpx.AsyncClient | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.name = name
+        self.options = options
+        self._base = options.base_url.rstrip("/")
+        self._own_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(options.timeout_seconds),
+            headers={"User-Agent": options.user_agent, "Accept": "application/json"},
+            limits=httpx.Limits(
+                max_connections=options.concurrency, max_keepalive_connections=options.concurrency
+            ),
+            follow_redirects=False,
+        )
+        self._http = HttpFetcher(
+            source=name,
+            client=self._client,
+            concurrency=options.concurrency,
+            max_response_bytes=options.max_response_bytes,
+            sleep=sleep,
+            retry=RetryPolicy(
+                max_retries=options.max_retries,
+                backoff_seconds=options.backoff_seconds,
+                max_retry_after_seconds=options.max_retry_after_seconds,
+            ),
+        )
+        self._token = LicenseToken(
+            self._http, self._base + LICENSE_PATH, options.token_lifetime_seconds
+        )
+        self._clock = clock
+
+    @property
+    def request_count(self) -> int:
+        return self._http.request_count
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    # -- listing ---------------------------------------------------------------------------
+
+    async def list_documents(self) -> list[ListedDocument]:
+        listed: list[ListedDocument] = []
+        for doc_type, (option, report_path, *_rest) in REPORTS.items():
+            if option not in self.options.document_types:
+                continue
+            for row in await self._report(report_path):
+                listed.append(self._listed(doc_type, row))
+        return listed
+
+    async def _report(self, path: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        params: dict[str, str] = {}
+        for _page in range(MAX_REPORT_PAGES):
+            response = await self._http.get(self._base + path, params=params or None)
+            page, next_token = _data_rows(response.content, response.url, self.name)
+            rows.extend(page)
+            if not next_token or next_token == params.get("next_token"):
+                return rows
+            params = {"next_token": next_token}
+        raise FetchError(self.name, self._base + path, f"more than {MAX_REPORT_PAGES} pages")
+
+    def _listed(self, doc_type: str, row: dict[str, Any]) -> ListedDocument:
+        version = str(row.get("document_version") or "").strip()
+        return ListedDocument(
+            key=display_id(doc_type, row),
+            source_version=version,
+            version_number=int(version) if version.isdigit() else None,
+            fingerprint=_fingerprint(row),
+            doc_type=doc_type,
+            title=str(row.get("title") or ""),
+            url=str(row.get("url") or ""),
+            row=row,
+        )
+
+    # -- fetching --------------------------------------------------------------------------
+
+    async def fetch(self, wanted: Sequence[ListedDocument]) -> AsyncIterator[FetchResult]:
+        by_key: dict[str, list[ListedDocument]] = {}
+        for item in wanted:
+            by_key.setdefault(item.key, []).append(item)
+        groups: asyncio.Queue[list[ListedDocument]] = asyncio.Queue()
+        for versions in by_key.values():
+            versions.sort(key=lambda d: (d.version_number or 0, d.source_version))
+            groups.put_nowait(versions)
+        results: asyncio.Queue[FetchResult | None] = asyncio.Queue()
+
+        async def worker() -> None:
+            try:
+                while not groups.empty():
+                    for item in groups.get_nowait():
+                        await results.put(await self._fetch_one(item))
+            finally:
+                await results.put(None)
+
+        workers = [
+            asyncio.create_task(worker())
+            for _ in range(min(self.options.concurrency, max(1, len(by_key))))
+        ]
+        try:
+            running = len(workers)
+            while running:
+                result = await results.get()
+                if result is None:
+                    running -= 1
+                else:
+                    yield result
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _fetch_one(self, item: ListedDocument) -> FetchResult:
+        try:
+            content = await self._bundle(item)
+        except FetchError as exc:
+            return FetchFailure(
+                key=item.key, source_version=item.source_version, url=exc.url, message=str(exc)
+            )
+        return RawDocument(
+            source=self.name,
+            key=item.key,
+            url=item.url,
+            content=content,
+            content_type=BUNDLE_CONTENT_TYPE,
+            fetched_at=self._clock(),
+            source_version=item.source_version,
+            title=item.title,
+            doc_type=item.doc_type,
+        )
+
+    async def _bundle(self, item: ListedDocument) -> bytes:
+        _option, _report, detail_path, id_param, ver_param = REPORTS[item.doc_type]
+        params = {
+            id_param: _numeric_id(item.row.get("document_id")),
+            ver_param: item.source_version,
+        }
+        needs_token = item.doc_type in ("LCD", "Article")
+        detail = await self._rows(detail_path, params, needs_token)
+        if not detail:
+            raise FetchError(
+                self.name,
+                self._base + detail_path,
+                f"no detail record for {item.key} version {item.source_version}",
+            )
+        tables: dict[str, list[dict[str, Any]]] = {}
+        if item.doc_type == "Article":
+            names = list(ARTICLE_TABLES)
+            fetched = await asyncio.gather(
+                *(self._rows(ARTICLE_TABLES[n], params, True) for n in names)
+            )
+            tables = dict(zip(names, fetched, strict=True))
+        return make_bundle(doc_type=item.doc_type, report=item.row, detail=detail[0], tables=tables)
+
+    async def _rows(
+        self, path: str, params: dict[str, str], needs_token: bool
+    ) -> list[dict[str, Any]]:
+        url = self._base + path
+        for attempt in range(2):
+            headers = {}
+            token = ""
+            if needs_token:
+                token = await self._token.get()
+                headers["Authorization"] = f"Bearer {token}"
+            try:
+                response = await self._http.get(url, params=params, headers=headers)
+            except FetchError as exc:
+                if exc.status == 401 and needs_token and attempt == 0:
+                    self._token.invalidate(token)  # expired early: fetch a new one, once
+                    continue
+                raise
+            rows, _ = _data_rows(response.content, response.url, self.name)
+            return rows
+        raise FetchError(
+            self.name, url, "still unauthorized after refreshing the token", status=401
+        )
