@@ -8,7 +8,7 @@ content produce nothing because they do not survive `diffing.text` normalisation
 from __future__ import annotations
 
 import datetime as dt
-import difflib
+from collections import Counter
 
 from diffing.model import Change, ChangeKind, CodeRef, Criteria, PolicyDiff, Severity
 from diffing.severity import code_change_severity, date_change_severity, text_change_severity
@@ -74,6 +74,14 @@ def _code_changes(old: Criteria, new: Criteria, effective: dt.date | None) -> li
     return changes
 
 
+def _take(pool: Counter[str], sentence: str) -> bool:
+    """Remove one `sentence` from `pool`; False when there was none left to match."""
+    if pool[sentence] > 0:
+        pool[sentence] -= 1
+        return True
+    return False
+
+
 def _section_changes(old: Criteria, new: Criteria, effective: dt.date | None) -> list[Change]:
     changes: list[Change] = []
     names = [s.name for s in old.sections]
@@ -84,13 +92,11 @@ def _section_changes(old: Criteria, new: Criteria, effective: dt.date | None) ->
         after = sentences(after_section.text) if after_section else []
         if before == after:
             continue
-        removed: list[str] = []
-        added: list[str] = []
-        matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-            if tag != "equal":
-                removed.extend(before[i1:i2])
-                added.extend(after[j1:j2])
+        # Sentences gone and sentences new, as multisets: moving a sentence is not a change.
+        after_left = Counter(after)
+        before_left = Counter(before)
+        removed = [x for x in before if not _take(after_left, x)]
+        added = [x for x in after if not _take(before_left, x)]
         if not removed and not added:
             continue
         changes.append(

@@ -89,7 +89,8 @@ class _TextExtractor(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self._skip_depth:
-            self.parts.append(data)
+            # In HTML a line break inside text is just a space; only block tags end a line.
+            self.parts.append(data.replace("\r", " ").replace("\n", " "))
 
 
 def normalize_text(text: str) -> str:

@@ -1,0 +1,75 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), the CMS fixture server, no internet."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"}
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self: socket.socket, address: Any) -> Any:
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        if host not in _LOOPBACK:
+            raise OSError(f"tests may not reach the network (tried {host!r})")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection off loopback fails at once instead of hanging."""
+    monkeypatch.setattr(socket.socket, "connect", _loopback_only)
+
+
+def postgres_available() -> str | None:
+    """None when the server answers, else the reason it cannot be used."""
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
+            pass
+    except OSError as exc:
+        return f"no PostgreSQL server on 127.0.0.1:5432 ({exc})"
+    try:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
+                             connect_timeout=3):
+            pass
+    except Exception as exc:
+        return f"PostgreSQL on 127.0.0.1:5432 refused database 'test' ({exc})"
+    return None
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL whose connections live in a fresh schema of database `test`, dropped afterwards."""
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
+                         autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
+                             autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'monitor.db'}"
+    return str(request.getfixturevalue("postgres_url"))
