@@ -118,6 +118,7 @@ def _publish_in(session: Session, ctx: PublishContext, raw: RawDocument,
     if session.get(Payload, sha256) is None:
         session.add(Payload(sha256=sha256, size=len(raw.content), compression="zlib",
                             data=compress(raw.content)))
+        session.flush()  # no ORM relationship orders this insert before the version's
     version = DocumentVersion(
         document_id=document.id, source_version=source_version,
         version_number=listed.version_number, content_sha256=sha256,

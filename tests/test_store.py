@@ -1,0 +1,125 @@
+"""Storage contract, on SQLite and on PostgreSQL: publish, idempotence, immutability, queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from sqlalchemy import text
+
+from diffing.cms import cms_criteria, make_bundle
+from diffing.model import RawDocument
+from monitor.errors import PublishError, StoreError
+from monitor.models import DocumentVersion, Payload
+from monitor.publish import Outcome, PublishContext, publish
+from monitor.store import RunCounts, Store
+from sources.base import ListedDocument
+
+TODAY = dt.date(2026, 11, 12)
+
+
+def _lcd(version: int, indication: str, *, note: str = "") -> tuple[RawDocument, ListedDocument]:
+    row = {"document_id": 33979, "document_version": version, "document_display_id": "L33979",
+           "document_type": "LCD", "note": note, "title": "Removal of Benign Skin Lesions",
+           "effective_date": "03/01/2026", "retirement_date": "N/A",
+           "url": f"https://www.cms.gov/x?lcdid=33979&ver={version}"}
+    content = make_bundle(doc_type="LCD", report=row,
+                          detail={"lcd_id": 33979, "indication": indication}, tables={})
+    raw = RawDocument(source="cms", key="L33979", url=row["url"], content=content,
+                      content_type="application/json", fetched_at=dt.datetime.now(dt.UTC),
+                      source_version=str(version), doc_type="LCD", title=row["title"])
+    listed = ListedDocument(key="L33979", source_version=str(version), version_number=version,
+                            fingerprint=json.dumps(row, sort_keys=True)[:64], doc_type="LCD",
+                            title=row["title"], url=row["url"], row=row)
+    return raw, listed
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    opened = Store.open(database_url)
+    yield opened
+    opened.close()
+
+
+def _context(store: Store, *, baseline: bool) -> PublishContext:
+    source = store.ensure_source("cms", "cms_coverage")
+    run_id = store.start_run(source.id, baseline=baseline)
+    return PublishContext(source_id=source.id, run_id=run_id, baseline=baseline, today=TODAY,
+                          extract=cms_criteria, extractor_name="cms/1")
+
+
+def test_publish_baseline_then_change_then_idempotent(store: Store) -> None:
+    ctx = _context(store, baseline=True)
+    first = publish(store, ctx, *_lcd(1, "<p>The lesion bleeds.</p>"))
+    assert first.outcome is Outcome.NEW
+    again = publish(store, ctx, *_lcd(1, "<p>The lesion bleeds.</p>"))
+    assert again.outcome is Outcome.UNCHANGED
+    assert again.version_id == first.version_id
+
+    later = _context(store, baseline=False)
+    second = publish(store, later, *_lcd(2, "<p>The lesion bleeds. It must be photographed.</p>"))
+    assert second.outcome is Outcome.CHANGED
+    changes = store.changes(source="cms")
+    assert [(c.kind, c.baseline, c.severity) for c in changes] == [
+        ("document_added", True, "low"), ("section_changed", False, "medium")]
+    assert changes[1].after == "It must be photographed."
+    assert changes[1].previous_version == "1" and changes[1].version == "2"
+    assert store.count(DocumentVersion) == 2
+    assert store.count(Payload) == 2
+    assert [v.source_version for v in store.versions("cms", "L33979")] == ["1", "2"]
+    assert store.criteria_of(second.version_id or 0).sections[0].text.endswith("photographed.")
+    assert store.changes(include_baseline=False)[0].kind == "section_changed"
+    assert store.changes(since=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)) == []
+
+
+def test_published_versions_are_immutable_in_the_orm_and_the_database(store: Store) -> None:
+    ctx = _context(store, baseline=True)
+    result = publish(store, ctx, *_lcd(1, "<p>Text.</p>"))
+    with pytest.raises(StoreError, match="immutable"), store.session() as session:
+        version = session.get_one(DocumentVersion, result.version_id)
+        version.title = "tampered"
+    with pytest.raises(StoreError, match="immutable"), store.session() as session:
+        session.execute(text("UPDATE document_versions SET title = 'tampered'"))
+    with pytest.raises(StoreError, match="immutable"), store.session() as session:
+        session.execute(text("DELETE FROM payloads"))
+    assert store.versions("cms", "L33979")[0].title == "Removal of Benign Skin Lesions"
+
+
+def test_a_parse_error_publishes_nothing(store: Store) -> None:
+    ctx = _context(store, baseline=True)
+    raw, listed = _lcd(1, "<p>Text.</p>")
+    broken = RawDocument(**{**{f: getattr(raw, f) for f in raw.__slots__}, "content": b"{"})
+    result = publish(store, ctx, broken, listed)
+    assert result.outcome is Outcome.ERROR and "not a JSON bundle" in (result.error or "")
+    assert store.count(DocumentVersion) == 0
+    assert store.listing_state(ctx.source_id) == {}
+
+
+def test_failed_transaction_leaves_nothing_half_written(store: Store) -> None:
+    ctx = _context(store, baseline=True)
+    bad_ctx = PublishContext(**{**ctx.__dict__, "run_id": 999_999})  # foreign key violation
+    with pytest.raises(PublishError):
+        publish(store, bad_ctx, *_lcd(1, "<p>Text.</p>"))
+    assert store.count(DocumentVersion) == 0
+    assert store.count(Payload) == 0
+
+
+def test_runs_are_recorded_and_stale_runs_closed(store: Store) -> None:
+    source = store.ensure_source("cms", "cms_coverage")
+    finished = store.start_run(source.id, baseline=True)
+    store.record_run_error(finished, key="L1", url="http://x", message="boom")
+    store.finish_run(finished, outcome="partial", counts=RunCounts(listed=3, errors=1),
+                     error="1 failed", complete_baseline=True)
+    store.start_run(source.id, baseline=False)  # left "running", as after a kill -9
+    assert store.close_stale_runs() == 1
+    [status] = store.source_statuses([("cms", "cms_coverage")])
+    assert status.baseline_done
+    assert status.last_run is not None and status.last_run.outcome == "failed"
+    assert [e.message for e in store.run_errors(finished)] == ["boom"]
+
+
+def test_source_kind_cannot_silently_change(store: Store) -> None:
+    store.ensure_source("cms", "cms_coverage")
+    with pytest.raises(StoreError, match="kind"):
+        store.ensure_source("cms", "payer_policies")
