@@ -200,6 +200,7 @@ class Store:
     def changes(
         self, *, since: dt.datetime | None = None, source: str | None = None,
         document: str | None = None, include_baseline: bool = True, limit: int | None = None,
+        run_id: int | None = None,
     ) -> list[ChangeRecord]:
         previous = aliased(DocumentVersion)
         query = (
@@ -218,6 +219,8 @@ class Store:
             query = query.where(Document.key == document)
         if not include_baseline:
             query = query.where(ChangeRow.baseline.is_(False))
+        if run_id is not None:
+            query = query.where(ChangeRow.run_id == run_id)
         if limit is not None:
             query = query.limit(limit)
         with self.session() as s:
