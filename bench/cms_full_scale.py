@@ -1,0 +1,105 @@
+"""Benchmark: the CMS Coverage API source at the size of the real MCD (not a test).
+
+Starts the fixture server in its own process at ``--scale full`` and measures, in this process:
+the baseline run (wall time, peak RSS), an unchanged run (time, HTTP requests), and a run in
+which about 2 % of the documents changed. Targets on a 2-core machine: baseline <= 60 s and
+<= 500 MB; unchanged <= 2 s; 2 % changed <= 15 s.
+
+    python bench/cms_full_scale.py [--scale full|sample] [--database URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from fixtures.cms_corpus.model import scenario_named
+from monitor.config import parse_config
+from monitor.models import ChangeRow, DocumentVersion
+from monitor.runner import RunSummary, run_source
+from monitor.store import Store
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _control(base_url: str, path: str, method: str = "GET") -> dict[str, object]:
+    request = urllib.request.Request(base_url + path, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = response.read()
+    return json.loads(body) if body else {}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="full", choices=["full", "sample"])
+    parser.add_argument("--database", help="database URL (default: SQLite in a temp dir)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "fixtures.cms_api", "--scenario", "week1", "--scale", args.scale,
+         "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        ready = server.stdout.readline().strip()
+        if not ready.startswith("READY "):
+            print(f"fixture server did not start: {ready!r}", file=sys.stderr)
+            return 1
+        base_url = ready.split(" ", 1)[1]
+        with tempfile.TemporaryDirectory(prefix="bench-cms-") as scratch:
+            url = args.database or f"sqlite:///{Path(scratch) / 'bench.db'}"
+            config = parse_config({"database": {"url": url}, "sources": [{
+                "name": "cms", "kind": "cms_coverage", "base_url": base_url,
+                "concurrency": args.concurrency}]})
+            source = config.source("cms")
+            store = Store.open(url)
+
+            def run(week: str) -> tuple[RunSummary, float, int]:
+                _control(base_url, f"/_control/scenario?name={week}", "POST")
+                _control(base_url, "/_control/reset", "POST")
+                today = scenario_named(week).today
+                started = time.perf_counter()
+                summary = asyncio.run(run_source(source, store, today=lambda: today))
+                elapsed = time.perf_counter() - started
+                requests = int(_control(base_url, "/_control/stats")["request_count"])  # type: ignore[arg-type]
+                if summary.outcome != "success":
+                    print(f"  run not clean: {summary.line()}", file=sys.stderr)
+                return summary, elapsed, requests
+
+            print(f"scale={args.scale} concurrency={args.concurrency} database={url.split(':')[0]}")
+            baseline, t_base, r_base = run("week1")
+            rss = _peak_rss_mb()
+            print(f"baseline:    {t_base:6.1f} s  peak RSS {rss:5.0f} MB  "
+                  f"{baseline.counts.listed} listed, {baseline.counts.new_versions} versions, "
+                  f"{r_base} requests")
+            unchanged, t_same, r_same = run("week1")
+            print(f"unchanged:   {t_same:6.2f} s  {r_same} requests  "
+                  f"{unchanged.counts.new_versions} new versions")
+            changed, t_changed, r_changed = run("week2")
+            share = 100 * changed.counts.new_versions / max(1, baseline.counts.listed)
+            print(f"2% changed:  {t_changed:6.1f} s  {changed.counts.new_versions} new versions "
+                  f"({share:.1f}% of documents), {changed.counts.changes} changes, "
+                  f"{r_changed} requests")
+            print(f"stored:      {store.count(DocumentVersion)} versions, "
+                  f"{store.count(ChangeRow)} changes; peak RSS overall {_peak_rss_mb():.0f} MB")
+            store.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
