@@ -23,40 +23,52 @@ def _parse_since(text: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or date-time (e.g. 2026-11-01 or "
-            f"2026-11-01T08:00:00Z)") from exc
+            f"{text!r} is not an ISO date or date-time (e.g. 2026-11-01 or 2026-11-01T08:00:00Z)"
+        ) from exc
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="policy-monitor",
-        description="Watch CMS coverage data and payer policies; report what changed.")
-    parser.add_argument("--config", help="TOML config file (default: $POLICY_MONITOR_CONFIG, "
-                        "else built-in defaults)")
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+        description="Watch CMS coverage data and payer policies; report what changed.",
+    )
+    parser.add_argument(
+        "--config",
+        help="TOML config file (default: $POLICY_MONITOR_CONFIG, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="run every (or one) source once now and publish")
     check.add_argument("--source", help="only this source (its name in the config)")
 
     changes = commands.add_parser("changes", help="list detected changes")
-    changes.add_argument("--since", type=_parse_since,
-                         help="only changes detected at or after this ISO date-time")
+    changes.add_argument(
+        "--since", type=_parse_since, help="only changes detected at or after this ISO date-time"
+    )
     changes.add_argument("--format", choices=["json", "table"], default="table")
     changes.add_argument("--source", help="only changes from this source")
     changes.add_argument("--document", help="only changes to this document id (e.g. L33979)")
-    changes.add_argument("--no-baseline", action="store_true",
-                         help="leave out the documents listed by each source's first run")
+    changes.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="leave out the documents listed by each source's first run",
+    )
     changes.add_argument("--limit", type=int, help="at most this many changes")
 
     commands.add_parser("sources", help="last run, outcome and error of every source")
 
-    demo = commands.add_parser("demo", help="run the pipeline on the bundled fixtures "
-                               "(no network, no set-up)")
-    demo.add_argument("--keep", metavar="DIR",
-                      help="keep the demo database in DIR instead of a temporary directory")
+    demo = commands.add_parser(
+        "demo", help="run the pipeline on the bundled fixtures (no network, no set-up)"
+    )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the demo database in DIR instead of a temporary directory",
+    )
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -65,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
-    chosen = [config.source(args.source)] if args.source else [
-        s for s in config.sources if s.enabled]
+    chosen = (
+        [config.source(args.source)] if args.source else [s for s in config.sources if s.enabled]
+    )
     store = Store.open(config.database.url)
     try:
         summaries: list[RunSummary] = []
@@ -82,8 +95,13 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 def cmd_changes(config: Config, args: argparse.Namespace) -> int:
     store = Store.open(config.database.url)
     try:
-        records = store.changes(since=args.since, source=args.source, document=args.document,
-                                include_baseline=not args.no_baseline, limit=args.limit)
+        records = store.changes(
+            since=args.since,
+            source=args.source,
+            document=args.document,
+            include_baseline=not args.no_baseline,
+            limit=args.limit,
+        )
     finally:
         store.close()
     if args.format == "json":
@@ -106,10 +124,12 @@ def cmd_sources(config: Config, _args: argparse.Namespace) -> int:
             print(f"{status.name} ({status.kind}): never run")
             continue
         finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"
-        print(f"{status.name} ({status.kind}): last run {run.started_at:%Y-%m-%d %H:%M} UTC, "
-              f"{run.outcome}, finished {finished}, {status.documents} documents, "
-              f"{run.new_versions} new versions, {run.changes} changes, {run.errors} errors"
-              + (f"\n    error: {run.error}" if run.error else ""))
+        print(
+            f"{status.name} ({status.kind}): last run {run.started_at:%Y-%m-%d %H:%M} UTC, "
+            f"{run.outcome}, finished {finished}, {status.documents} documents, "
+            f"{run.new_versions} new versions, {run.changes} changes, {run.errors} errors"
+            + (f"\n    error: {run.error}" if run.error else "")
+        )
     return 0
 
 
@@ -122,16 +142,22 @@ def cmd_db(config: Config, _args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         if args.command == "demo":
             from monitor.demo import run_demo  # the fixtures are only loaded for the demo
 
             return run_demo(keep=args.keep)
         config = load_config(args.config)
-        handler = {"check": cmd_check, "changes": cmd_changes, "sources": cmd_sources,
-                   "db": cmd_db}[args.command]
+        handler = {
+            "check": cmd_check,
+            "changes": cmd_changes,
+            "sources": cmd_sources,
+            "db": cmd_db,
+        }[args.command]
         return handler(config, args)
     except MonitorError as exc:
         print(f"policy-monitor: error: {exc}", file=sys.stderr)

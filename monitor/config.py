@@ -149,7 +149,7 @@ def _source(table: Any, index: int, path: Path | None) -> SourceConfig:
         )
     source_kind = SOURCE_KINDS[kind]
     options_table = {k: v for k, v in table.items() if k not in _SOURCE_COMMON}
-    options = build(
+    options: Any = build(
         source_kind.options, options_table, path=path, prefix=prefix, extra_allowed=_SOURCE_COMMON
     )
     schedule_text = table.get("schedule", source_kind.default_schedule)

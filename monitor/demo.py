@@ -7,10 +7,13 @@ and week 2 against a SQLite database in a temporary directory, and prints week 2
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from fixtures.cms_api import CmsApiFixture
+
 from fixtures.cms_corpus.model import scenario_named
 from monitor.config import parse_config
 from monitor.report import grouped_report
@@ -18,6 +21,10 @@ from monitor.runner import run_source
 from monitor.store import Store
 
 SOURCE_NAME = "cms-fixture"
+
+
+def _fixed(day: dt.date) -> Callable[[], dt.date]:
+    return lambda: day
 
 
 def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
@@ -28,11 +35,19 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
         if database.exists():
             database.unlink()
         with CmsApiFixture(scenario="week1", scale=scale) as server:
-            config = parse_config({
-                "database": {"url": f"sqlite:///{database}"},
-                "sources": [{"name": SOURCE_NAME, "kind": "cms_coverage",
-                             "base_url": server.base_url, "backoff_seconds": 0.1}],
-            })
+            config = parse_config(
+                {
+                    "database": {"url": f"sqlite:///{database}"},
+                    "sources": [
+                        {
+                            "name": SOURCE_NAME,
+                            "kind": "cms_coverage",
+                            "base_url": server.base_url,
+                            "backoff_seconds": 0.1,
+                        }
+                    ],
+                }
+            )
             source = config.source(SOURCE_NAME)
             store = Store.open(config.database.url)
             try:
@@ -40,18 +55,22 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
                 for week in ("week1", "week2"):
                     server.set_scenario(week)
                     today = scenario_named(week).today
-                    summary = asyncio.run(run_source(source, store, today=lambda d=today: d))
+                    summary = asyncio.run(run_source(source, store, today=_fixed(today)))
                     print(f"{week} ({today}): {summary.line()}")
                     if summary.outcome == "failed":
                         return 1
                 print()
-                print(grouped_report(
-                    store.changes(run_id=summary.run_id),
-                    title=f"Changes found in week 2 (compared with week 1), as of {today}",
-                ))
+                print(
+                    grouped_report(
+                        store.changes(run_id=summary.run_id),
+                        title=f"Changes found in week 2 (compared with week 1), as of {today}",
+                    )
+                )
             finally:
                 store.close()
         if keep:
-            print(f"Database kept: {database}  (try: policy-monitor --config <file with "
-                  f"[database] url = \"sqlite:///{database}\"> changes --format json)")
+            print(
+                f"Database kept: {database}  (try: policy-monitor --config <file with "
+                f'[database] url = "sqlite:///{database}"> changes --format json)'
+            )
     return 0

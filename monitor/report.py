@@ -59,8 +59,9 @@ def table(changes: Sequence[ChangeRecord]) -> str:
     lines = [header, "-" * len(header)]
     for c in changes:
         effective = c.effective_date.isoformat() if c.effective_date else "-"
-        lines.append(f"{c.id:>6}  {c.severity:8}  {c.document_id:12}  {effective:10}  "
-                     f"{describe(c)}")
+        lines.append(
+            f"{c.id:>6}  {c.severity:8}  {c.document_id:12}  {effective:10}  {describe(c)}"
+        )
     return "\n".join(lines)
 
 
@@ -83,8 +84,11 @@ def grouped_report(changes: Iterable[ChangeRecord], *, title: str) -> str:
     out = [title, f"{sum(counts.values())} changes in {len(by_document)} documents ({summary})", ""]
     for items in sorted(by_document.values(), key=rank):
         first = items[0]
-        version = (f"version {first.previous_version} -> {first.version}"
-                   if first.previous_version else f"version {first.version}")
+        version = (
+            f"version {first.previous_version} -> {first.version}"
+            if first.previous_version
+            else f"version {first.version}"
+        )
         out.append(f"{first.document_id}  {_clip(first.title, 70)}  [{first.source}, {version}]")
         out.append(f"    {first.url}")
         for c in sorted(items, key=lambda c: (SEVERITY_ORDER.get(c.severity, 3), c.id)):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from monitor.config import SourceConfig
 from monitor.errors import MonitorError
-from monitor.publish import Outcome, PublishContext, publish
+from monitor.publish import Outcome, PublishContext, PublishResult, publish
 from monitor.store import RunCounts, Store
 from sources.base import FetchFailure, ListedDocument, Source
 
@@ -33,10 +33,12 @@ class RunSummary:
 
     def line(self) -> str:
         c = self.counts
-        text = (f"{self.source}: {self.outcome}{' (baseline)' if self.baseline else ''} - "
-                f"{c.listed} listed, {c.fetched} fetched, {c.new_versions} new versions, "
-                f"{c.changes} changes, {c.errors} errors, {c.requests} requests, "
-                f"{self.seconds:.1f}s")
+        text = (
+            f"{self.source}: {self.outcome}{' (baseline)' if self.baseline else ''} - "
+            f"{c.listed} listed, {c.fetched} fetched, {c.new_versions} new versions, "
+            f"{c.changes} changes, {c.errors} errors, {c.requests} requests, "
+            f"{self.seconds:.1f}s"
+        )
         return f"{text} - {self.error}" if self.error else text
 
 
@@ -48,7 +50,10 @@ def default_factory(config: SourceConfig) -> Source:
 
 
 async def run_source(
-    config: SourceConfig, store: Store, *, factory: SourceFactory = default_factory,
+    config: SourceConfig,
+    store: Store,
+    *,
+    factory: SourceFactory = default_factory,
     today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
 ) -> RunSummary:
     """Run `config` once against `store` and return what happened (never raises MonitorError)."""
@@ -63,64 +68,109 @@ async def run_source(
             listed = list(await source.list_documents())
         except MonitorError as exc:
             counts = replace(counts, errors=1, requests=source.request_count)
-            return _finish(store, config, run_id, baseline, "failed", counts, started,
-                           f"listing failed: {exc}")
+            return _finish(
+                store, config, run_id, baseline, "failed", counts, started, f"listing failed: {exc}"
+            )
         known = store.listing_state(source_row.id)
         wanted = [d for d in listed if known.get((d.key, d.source_version)) != d.fingerprint]
         by_version = {(d.key, d.source_version): d for d in wanted}
         counts = replace(counts, listed=len(listed))
-        ctx = PublishContext(source_id=source_row.id, run_id=run_id, baseline=baseline,
-                             today=today(), extract=config.source_kind.extract,
-                             extractor_name=config.source_kind.extractor_name)
+        ctx = PublishContext(
+            source_id=source_row.id,
+            run_id=run_id,
+            baseline=baseline,
+            today=today(),
+            extract=config.source_kind.extract,
+            extractor_name=config.source_kind.extractor_name,
+        )
         async for result in source.fetch(wanted):
             if isinstance(result, FetchFailure):
                 counts = replace(counts, errors=counts.errors + 1)
-                store.record_run_error(run_id, key=result.key, url=result.url,
-                                       message=result.message)
+                store.record_run_error(
+                    run_id, key=result.key, url=result.url, message=result.message
+                )
                 log.warning("%s: %s", config.name, result.message)
                 continue
             counts = replace(counts, fetched=counts.fetched + 1)
             listed_doc: ListedDocument = by_version[(result.key, result.source_version or "")]
+            published: PublishResult | None = None
+            error: str | None = None
             try:
                 published = publish(store, ctx, result, listed_doc)
-            except MonitorError as exc:
-                published = None
-                error = str(exc)
-            else:
                 error = published.error
+            except MonitorError as exc:
+                error = str(exc)
             if published is None or published.outcome is Outcome.ERROR:
                 counts = replace(counts, errors=counts.errors + 1)
-                store.record_run_error(run_id, key=result.key, url=result.url,
-                                       message=error or "unknown error")
-                log.warning("%s: %s %s: %s", config.name, result.key, result.source_version,
-                            error)
+                store.record_run_error(
+                    run_id, key=result.key, url=result.url, message=error or "unknown error"
+                )
+                log.warning("%s: %s %s: %s", config.name, result.key, result.source_version, error)
             elif published.outcome is Outcome.UNCHANGED:
                 counts = replace(counts, unchanged=counts.unchanged + 1)
             else:
-                counts = replace(counts, new_versions=counts.new_versions + 1,
-                                 changes=counts.changes + published.changes)
+                counts = replace(
+                    counts,
+                    new_versions=counts.new_versions + 1,
+                    changes=counts.changes + published.changes,
+                )
         counts = replace(counts, requests=source.request_count)
         outcome = "success" if counts.errors == 0 else "partial"
         if counts.errors and counts.errors == len(wanted) and wanted:
             outcome = "failed"
-        return _finish(store, config, run_id, baseline, outcome, counts, started,
-                       f"{counts.errors} document(s) failed; see run errors"
-                       if counts.errors else None)
+        return _finish(
+            store,
+            config,
+            run_id,
+            baseline,
+            outcome,
+            counts,
+            started,
+            f"{counts.errors} document(s) failed; see run errors" if counts.errors else None,
+        )
     except Exception as exc:
         # A bug or an unexpected library error: record it so the run is not left "running".
         log.exception("%s: run %d crashed", config.name, run_id)
         counts = replace(counts, errors=counts.errors + 1, requests=source.request_count)
-        return _finish(store, config, run_id, baseline, "failed", counts, started,
-                       f"unexpected {type(exc).__name__}: {exc}")
+        return _finish(
+            store,
+            config,
+            run_id,
+            baseline,
+            "failed",
+            counts,
+            started,
+            f"unexpected {type(exc).__name__}: {exc}",
+        )
     finally:
         await source.aclose()
 
 
-def _finish(store: Store, config: SourceConfig, run_id: int, baseline: bool, outcome: str,
-            counts: RunCounts, started: float, error: str | None) -> RunSummary:
-    store.finish_run(run_id, outcome=outcome, counts=counts, error=error,
-                     complete_baseline=baseline and outcome != "failed")
-    summary = RunSummary(source=config.name, run_id=run_id, outcome=outcome, baseline=baseline,
-                         counts=counts, seconds=time.monotonic() - started, error=error)
+def _finish(
+    store: Store,
+    config: SourceConfig,
+    run_id: int,
+    baseline: bool,
+    outcome: str,
+    counts: RunCounts,
+    started: float,
+    error: str | None,
+) -> RunSummary:
+    store.finish_run(
+        run_id,
+        outcome=outcome,
+        counts=counts,
+        error=error,
+        complete_baseline=baseline and outcome != "failed",
+    )
+    summary = RunSummary(
+        source=config.name,
+        run_id=run_id,
+        outcome=outcome,
+        baseline=baseline,
+        counts=counts,
+        seconds=time.monotonic() - started,
+        error=error,
+    )
     log.info("run finished", extra={"run": summary.line()})
     return summary

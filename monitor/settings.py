@@ -44,7 +44,7 @@ def _coerce(value: Any, tp: Any, *, path: Path | None, key: str) -> Any:
     return value
 
 
-def field_names(cls: type) -> list[str]:
+def field_names(cls: Any) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.init]
 
 
@@ -74,7 +74,7 @@ def build(
         kwargs[name] = _coerce(table[name], hints[name], path=path, key=f"{prefix}.{name}")
     missing = [
         f.name
-        for f in dataclasses.fields(cls)
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
         if f.init
         and f.name not in kwargs
         and f.default is dataclasses.MISSING

@@ -129,20 +129,38 @@ class Store:
 
     def start_run(self, source_id: int, *, baseline: bool) -> int:
         with self.session() as s:
-            run = SourceRun(source_id=source_id, started_at=utcnow(), outcome="running",
-                            baseline=baseline, listed=0, fetched=0, new_versions=0,
-                            unchanged=0, changes=0, errors=0, requests=0)
+            run = SourceRun(
+                source_id=source_id,
+                started_at=utcnow(),
+                outcome="running",
+                baseline=baseline,
+                listed=0,
+                fetched=0,
+                new_versions=0,
+                unchanged=0,
+                changes=0,
+                errors=0,
+                requests=0,
+            )
             s.add(run)
             s.flush()
             return run.id
 
-    def record_run_error(self, run_id: int, *, key: str | None, url: str | None,
-                         message: str) -> None:
+    def record_run_error(
+        self, run_id: int, *, key: str | None, url: str | None, message: str
+    ) -> None:
         with self.session() as s:
             s.add(RunError(run_id=run_id, document_key=key, url=url, message=message))
 
-    def finish_run(self, run_id: int, *, outcome: str, counts: RunCounts,
-                   error: str | None = None, complete_baseline: bool = False) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        outcome: str,
+        counts: RunCounts,
+        error: str | None = None,
+        complete_baseline: bool = False,
+    ) -> None:
         with self.session() as s:
             run = s.get_one(SourceRun, run_id)
             run.finished_at = utcnow()
@@ -171,8 +189,9 @@ class Store:
     def listing_state(self, source_id: int) -> dict[tuple[str, str], str]:
         with self.session() as s:
             rows = s.execute(
-                select(ListingEntry.key, ListingEntry.source_version, ListingEntry.fingerprint)
-                .where(ListingEntry.source_id == source_id)
+                select(
+                    ListingEntry.key, ListingEntry.source_version, ListingEntry.fingerprint
+                ).where(ListingEntry.source_id == source_id)
             )
             return {(key, version): fingerprint for key, version, fingerprint in rows}
 
@@ -185,21 +204,28 @@ class Store:
 
     def versions(self, source: str, key: str) -> list[DocumentVersion]:
         with self.session() as s:
-            return list(s.scalars(
-                select(DocumentVersion)
-                .join(Document, DocumentVersion.document_id == Document.id)
-                .join(SourceRow, Document.source_id == SourceRow.id)
-                .where(SourceRow.name == source, Document.key == key)
-                .order_by(DocumentVersion.version_number, DocumentVersion.id)
-            ))
+            return list(
+                s.scalars(
+                    select(DocumentVersion)
+                    .join(Document, DocumentVersion.document_id == Document.id)
+                    .join(SourceRow, Document.source_id == SourceRow.id)
+                    .where(SourceRow.name == source, Document.key == key)
+                    .order_by(DocumentVersion.version_number, DocumentVersion.id)
+                )
+            )
 
     def count(self, model: type) -> int:
         with self.session() as s:
             return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
     def changes(
-        self, *, since: dt.datetime | None = None, source: str | None = None,
-        document: str | None = None, include_baseline: bool = True, limit: int | None = None,
+        self,
+        *,
+        since: dt.datetime | None = None,
+        source: str | None = None,
+        document: str | None = None,
+        include_baseline: bool = True,
+        limit: int | None = None,
         run_id: int | None = None,
     ) -> list[ChangeRecord]:
         previous = aliased(DocumentVersion)
@@ -226,14 +252,22 @@ class Store:
         with self.session() as s:
             return [
                 ChangeRecord(
-                    id=change.id, source=source_name, document_id=key, title=version.title,
-                    kind=change.kind, field=change.field, before=change.before,
-                    after=change.after, severity=change.severity,
+                    id=change.id,
+                    source=source_name,
+                    document_id=key,
+                    title=version.title,
+                    kind=change.kind,
+                    field=change.field,
+                    before=change.before,
+                    after=change.after,
+                    severity=change.severity,
                     effective_date=change.effective_date,
-                    detected_at=_aware(change.detected_at), url=version.url,
+                    detected_at=_aware(change.detected_at),
+                    url=version.url,
                     version=version.source_version,
                     previous_version=prev.source_version if prev is not None else None,
-                    evidence=change.evidence, baseline=change.baseline,
+                    evidence=change.evidence,
+                    baseline=change.baseline,
                 )
                 for change, source_name, key, version, prev in s.execute(query)
             ]
@@ -245,16 +279,35 @@ class Store:
             for name, kind in names:
                 row = s.scalar(select(SourceRow).where(SourceRow.name == name))
                 if row is None:
-                    out.append(SourceStatus(name=name, kind=kind, documents=0,
-                                            baseline_done=False, last_run=None))
+                    out.append(
+                        SourceStatus(
+                            name=name, kind=kind, documents=0, baseline_done=False, last_run=None
+                        )
+                    )
                     continue
-                last = s.scalar(select(SourceRun).where(SourceRun.source_id == row.id)
-                                .order_by(SourceRun.id.desc()).limit(1))
-                documents = s.scalar(select(func.count()).select_from(Document)
-                                     .where(Document.source_id == row.id)) or 0
-                out.append(SourceStatus(name=name, kind=row.kind, documents=int(documents),
-                                        baseline_done=row.baseline_completed_at is not None,
-                                        last_run=last))
+                last = s.scalar(
+                    select(SourceRun)
+                    .where(SourceRun.source_id == row.id)
+                    .order_by(SourceRun.id.desc())
+                    .limit(1)
+                )
+                documents = (
+                    s.scalar(
+                        select(func.count())
+                        .select_from(Document)
+                        .where(Document.source_id == row.id)
+                    )
+                    or 0
+                )
+                out.append(
+                    SourceStatus(
+                        name=name,
+                        kind=row.kind,
+                        documents=int(documents),
+                        baseline_done=row.baseline_completed_at is not None,
+                        last_run=last,
+                    )
+                )
         return out
 
 
