@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fixtures.cms_api import CmsApiFixture
-
 from fixtures.cms_corpus.model import scenario_named
 from monitor.config import parse_config
 from monitor.report import grouped_report

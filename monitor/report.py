@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -24,6 +25,11 @@ _KIND_LABEL = {
 }
 
 
+_SELF_DESCRIBING = frozenset(
+    {"document_added", "document_retired", "status_changed", "upcoming_version", "title_changed"}
+)
+
+
 def change_to_json(change: ChangeRecord) -> str:
     data: dict[str, Any] = asdict(change)
     data["effective_date"] = change.effective_date.isoformat() if change.effective_date else None
@@ -38,10 +44,14 @@ def _clip(text: str | None, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _wrap(text: str | None, width: int) -> list[str]:
+    return textwrap.wrap(text, width) if text else []
+
+
 def describe(change: ChangeRecord, width: int = 70) -> str:
     """One line a biller can read: what changed, before -> after."""
     label = _KIND_LABEL.get(change.kind, change.kind)
-    where = f" {change.field}" if change.field else ""
+    where = f" {change.field}" if change.field and change.kind not in _SELF_DESCRIBING else ""
     if change.kind in ("code_added", "code_removed"):
         code = change.after or change.before or ""
         detail = f": {_clip(change.evidence or code, width)}"
@@ -93,6 +103,11 @@ def grouped_report(changes: Iterable[ChangeRecord], *, title: str) -> str:
         out.append(f"    {first.url}")
         for c in sorted(items, key=lambda c: (SEVERITY_ORDER.get(c.severity, 3), c.id)):
             effective = f" (effective {c.effective_date.isoformat()})" if c.effective_date else ""
-            out.append(f"  {c.severity.upper():6}  {describe(c, 90)}{effective}")
+            if c.kind == "section_changed":
+                out.append(f"  {c.severity.upper():6}  text changed in {c.field}{effective}:")
+                out.extend(f"            - {line}" for line in _wrap(c.before, 80))
+                out.extend(f"            + {line}" for line in _wrap(c.after, 80))
+            else:
+                out.append(f"  {c.severity.upper():6}  {describe(c, 90)}{effective}")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

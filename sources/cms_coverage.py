@@ -49,6 +49,7 @@ ARTICLE_TABLES = {
     "hcpc_modifier": "/v1/data/article/hcpc-modifier",
 }
 LICENSE_PATH = "/v1/metadata/license-agreement/"
+MCD_VIEW = "https://www.cms.gov/medicare-coverage-database/view"
 MAX_REPORT_PAGES = 1000
 
 
@@ -228,9 +229,20 @@ class CmsCoverageSource:
             fingerprint=_fingerprint(row),
             doc_type=doc_type,
             title=str(row.get("title") or ""),
-            url=str(row.get("url") or ""),
+            url=self._document_url(doc_type, row, version),
             row=row,
         )
+
+    def _document_url(self, doc_type: str, row: dict[str, Any], version: str) -> str:
+        """The page a biller opens; NCD report rows carry only an API-relative path."""
+        url = str(row.get("url") or "").strip()
+        if url.startswith(("http://", "https://")):
+            return url
+        number = _numeric_id(row.get("document_id"))
+        if doc_type == "NCD":
+            return f"{MCD_VIEW}/ncd.aspx?ncdid={number}&ncdver={version}"
+        page, param = ("lcd.aspx", "lcdid") if doc_type == "LCD" else ("article.aspx", "articleid")
+        return f"{MCD_VIEW}/{page}?{param}={number}&ver={version}"
 
     # -- fetching --------------------------------------------------------------------------
 

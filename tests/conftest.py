@@ -39,8 +39,9 @@ def postgres_available() -> str | None:
     try:
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
-                             connect_timeout=3):
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
+        ):
             pass
     except Exception as exc:
         return f"PostgreSQL on 127.0.0.1:5432 refused database 'test' ({exc})"
@@ -56,14 +57,16 @@ def postgres_url() -> Iterator[str]:
     import psycopg
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+    ) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
         yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
     finally:
-        with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+        ) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 

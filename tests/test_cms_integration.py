@@ -30,11 +30,21 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 def _source(server: CmsApiFixture) -> SourceConfig:
-    config = parse_config({"sources": [{
-        "name": "cms", "kind": "cms_coverage", "base_url": server.base_url,
-        "backoff_seconds": 0.01, "max_retries": 2, "max_retry_after_seconds": 0.2,
-        "timeout_seconds": 5.0,
-    }]})
+    config = parse_config(
+        {
+            "sources": [
+                {
+                    "name": "cms",
+                    "kind": "cms_coverage",
+                    "base_url": server.base_url,
+                    "backoff_seconds": 0.01,
+                    "max_retries": 2,
+                    "max_retry_after_seconds": 0.2,
+                    "timeout_seconds": 5.0,
+                }
+            ]
+        }
+    )
     return config.source("cms")
 
 
@@ -49,12 +59,16 @@ def _matches(record: ChangeRecord, expected: object) -> bool:
         wanted = getattr(expected, attr)
         return wanted is None or getattr(record, attr) == wanted
 
-    return (record.document_id == expected.document_id and record.kind == expected.kind
-            and record.field == expected.field and same("before") and same("after"))
+    return (
+        record.document_id == expected.document_id
+        and record.kind == expected.kind
+        and record.field == expected.field
+        and same("before")
+        and same("after")
+    )
 
 
-def test_baseline_then_every_change_type_then_nothing(server: CmsApiFixture,
-                                                      store: Store) -> None:
+def test_baseline_then_every_change_type_then_nothing(server: CmsApiFixture, store: Store) -> None:
     week1 = _run(server, store, "week1")
     assert week1.outcome == "success" and week1.baseline
     assert week1.counts.new_versions == week1.counts.listed > 10
@@ -68,10 +82,16 @@ def test_baseline_then_every_change_type_then_nothing(server: CmsApiFixture,
     for expected in WEEK2_EXPECTED:
         assert any(_matches(c, expected) for c in changes), f"missing {expected}"
     # Precision: every code change reported is one the scenario made.
-    expected_codes = {(e.document_id, e.kind, e.field, e.before or e.after)
-                      for e in WEEK2_EXPECTED if e.kind.startswith("code_")}
-    reported_codes = {(c.document_id, c.kind, c.field, c.before or c.after)
-                      for c in changes if c.kind in ("code_added", "code_removed")}
+    expected_codes = {
+        (e.document_id, e.kind, e.field, e.before or e.after)
+        for e in WEEK2_EXPECTED
+        if e.kind.startswith("code_")
+    }
+    reported_codes = {
+        (c.document_id, c.kind, c.field, c.before or c.after)
+        for c in changes
+        if c.kind in ("code_added", "code_removed")
+    }
     assert reported_codes == expected_codes
     for quiet in NOISE_ONLY_DOCUMENTS:
         assert len(store.versions("cms", quiet)) == 2, f"{quiet} has a new stored version"
@@ -79,8 +99,7 @@ def test_baseline_then_every_change_type_then_nothing(server: CmsApiFixture,
     severities = {(c.document_id, c.kind): c.severity for c in changes}
     assert severities[("A57520", "code_removed")] == "high"
     assert severities[("L34009", "document_retired")] == "high"
-    section = next(c for c in changes if c.document_id == "L33979"
-                   and c.kind == "section_changed")
+    section = next(c for c in changes if c.document_id == "L33979" and c.kind == "section_changed")
     assert section.after and not section.before  # one sentence added, nothing removed
 
     # Current and future-effective versions of the same LCD coexist.
@@ -129,8 +148,9 @@ def test_token_expiring_mid_run_is_refreshed_once(server: CmsApiFixture, store: 
 
 
 def test_429_and_500_are_retried(server: CmsApiFixture, store: Store) -> None:
-    server.inject("/v1/reports/local-coverage-final-lcds", Fault(status=429, retry_after=1),
-                  times=2)
+    server.inject(
+        "/v1/reports/local-coverage-final-lcds", Fault(status=429, retry_after=1), times=2
+    )
     server.inject("/v1/data/article", Fault(status=500), times=2)
     server.inject("/v1/data/lcd", Fault(status=503), times=1)
     week1 = _run(server, store, "week1")
@@ -140,17 +160,22 @@ def test_429_and_500_are_retried(server: CmsApiFixture, store: Store) -> None:
 
 
 def test_truncated_response_is_an_error_and_the_next_run_catches_up(
-        server: CmsApiFixture, store: Store) -> None:
+    server: CmsApiFixture, store: Store
+) -> None:
     _run(server, store, "week1")
     server.inject("/v1/data/article/icd10-covered", Fault(truncate=True), times=1000)
     week2 = _run(server, store, "week2")
     assert week2.outcome == "partial"
     errors = store.run_errors(week2.run_id)
     assert errors and all("icd10-covered" in (e.url or "") for e in errors)
-    assert all("RemoteProtocolError" in e.message or "incomplete" in e.message.lower()
-               for e in errors), [e.message for e in errors]
-    assert not any(c.document_id.startswith("A") for c in store.changes(run_id=week2.run_id)
-                   if c.kind.startswith("code_"))
+    assert all(
+        "RemoteProtocolError" in e.message or "incomplete" in e.message.lower() for e in errors
+    ), [e.message for e in errors]
+    assert not any(
+        c.document_id.startswith("A")
+        for c in store.changes(run_id=week2.run_id)
+        if c.kind.startswith("code_")
+    )
 
     server.clear_faults()
     catch_up = _run(server, store, "week2")
@@ -169,3 +194,46 @@ def test_failed_listing_publishes_nothing(server: CmsApiFixture, store: Store) -
     assert "listing failed" in (week2.error or "") and "500" in (week2.error or "")
     assert store.count(DocumentVersion) == versions
     assert store.changes(run_id=week2.run_id) == []
+
+
+def _options_source(server: CmsApiFixture, **options: object) -> SourceConfig:
+    config = parse_config({"sources": [{
+        "name": "cms", "kind": "cms_coverage", "base_url": server.base_url,
+        "backoff_seconds": 0.01, "max_retries": 1, **options}]})
+    return config.source("cms")
+
+
+def test_paged_reports_are_followed(store: Store) -> None:
+    with CmsApiFixture(scenario="week1", page_size=3) as server:
+        today = scenario_named("week1").today
+        summary = asyncio.run(run_source(_options_source(server), store, today=lambda: today))
+        report_calls = [r for r in server.requests if "/v1/reports/" in r]
+    assert summary.outcome == "success"
+    assert summary.counts.listed == 17
+    assert any("next_token=" in r for r in report_calls)
+
+
+def test_a_response_over_the_size_limit_is_refused(server: CmsApiFixture, store: Store) -> None:
+    today = scenario_named("week1").today
+    source = _options_source(server, max_response_bytes=4000)
+    summary = asyncio.run(run_source(source, store, today=lambda: today))
+    assert summary.outcome in ("partial", "failed")
+    errors = store.run_errors(summary.run_id)
+    assert errors and all("larger than 4000 bytes" in e.message for e in errors)
+    assert store.count(DocumentVersion) == summary.counts.new_versions
+    assert summary.counts.new_versions + len(errors) == summary.counts.listed
+
+
+def test_a_timeout_is_retried_then_recorded(server: CmsApiFixture, store: Store) -> None:
+    today = scenario_named("week1").today
+    server.inject("/v1/data/ncd", Fault(delay=1.0), times=100)
+    source = _options_source(server, timeout_seconds=0.2)
+    summary = asyncio.run(run_source(source, store, today=lambda: today))
+    assert summary.outcome == "partial"
+    messages = [e.message for e in store.run_errors(summary.run_id)]
+    assert messages and all("timed out" in m for m in messages)
+    assert all(e.document_key and e.document_key.startswith("NCD") for e in
+               store.run_errors(summary.run_id))
+    server.clear_faults()
+    again = asyncio.run(run_source(source, store, today=lambda: today))
+    assert again.outcome == "success" and again.counts.fetched == len(messages)

@@ -26,7 +26,9 @@ def test_no_config_gives_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_full_config(tmp_path: Path) -> None:
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 [database]
 url = "sqlite:///x.db"
 [api]
@@ -41,7 +43,8 @@ base_url = "http://127.0.0.1:8001"
 schedule = "every 6h"
 concurrency = 4
 document_types = ["lcd", "article"]
-""")
+""",
+    )
     config = load_config(path)
     source = config.source("cms")
     assert source.schedule.interval_seconds == 6 * 3600
@@ -51,8 +54,9 @@ document_types = ["lcd", "article"]
     assert config.email.recipients == ("compliance@example.org",)
 
 
-def test_environment_variable_names_the_file(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_variable_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = _write(tmp_path, '[database]\nurl = "sqlite:///env.db"\n')
     monkeypatch.setenv("POLICY_MONITOR_CONFIG", str(path))
     assert load_config(None).database.url == "sqlite:///env.db"
@@ -63,24 +67,41 @@ def test_environment_variable_names_the_file(tmp_path: Path,
     [
         ('[database]\nurl = "sqlite:///x.db"\npool = 3\n', "database.pool", "allowed: url"),
         ("[databse]\n", "databse", "allowed: api, database, email, sources"),
-        ('[[sources]]\nname = "cms"\nkind = "cms_coverage"\nbase_ur = "http://x"\n',
-         "sources.cms.base_ur", "base_url"),
+        (
+            '[[sources]]\nname = "cms"\nkind = "cms_coverage"\nbase_ur = "http://x"\n',
+            "sources.cms.base_ur",
+            "base_url",
+        ),
         ('[[sources]]\nname = "cms"\nkind = "ftp"\n', "sources.cms.kind", "cms_coverage"),
-        ('[[sources]]\nname = "cms"\nkind = "cms_coverage"\nconcurrency = "8"\n',
-         "sources.cms.concurrency", "expected an integer"),
-        ('[[sources]]\nname = "cms"\nkind = "cms_coverage"\nschedule = "sometimes"\n',
-         "sources.cms.schedule", "cron"),
-        ('[[sources]]\nname = "cms"\nkind = "cms_coverage"\ndocument_types = ["sad"]\n',
-         "sources.cms", "document_types entry 'sad'"),
+        (
+            '[[sources]]\nname = "cms"\nkind = "cms_coverage"\nconcurrency = "8"\n',
+            "sources.cms.concurrency",
+            "expected an integer",
+        ),
+        (
+            '[[sources]]\nname = "cms"\nkind = "cms_coverage"\nschedule = "sometimes"\n',
+            "sources.cms.schedule",
+            "cron",
+        ),
+        (
+            '[[sources]]\nname = "cms"\nkind = "cms_coverage"\ndocument_types = ["sad"]\n',
+            "sources.cms",
+            "document_types entry 'sad'",
+        ),
         ('[[sources]]\nkind = "cms_coverage"\n', "sources[0].name", "must be"),
-        ('[[sources]]\nname="a"\nkind="cms_coverage"\n[[sources]]\nname="a"\n'
-         'kind="cms_coverage"\n', "sources", "used twice"),
+        (
+            '[[sources]]\nname="a"\nkind="cms_coverage"\n[[sources]]\nname="a"\n'
+            'kind="cms_coverage"\n',
+            "sources",
+            "used twice",
+        ),
         ("[api]\nport = 70000\n", "api", "not a TCP port"),
         ("[database\n", None, "not valid TOML"),
     ],
 )
-def test_bad_config_names_key_and_file(tmp_path: Path, text: str, key: str | None,
-                                       fragment: str) -> None:
+def test_bad_config_names_key_and_file(
+    tmp_path: Path, text: str, key: str | None, fragment: str
+) -> None:
     path = _write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_config(path)

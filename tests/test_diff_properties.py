@@ -18,10 +18,15 @@ codes = st.builds(
     code=st.sampled_from(["11400", "17110", "L82.0", "L82.1", "D22.5", "KX", "Q4101", "C44.311"]),
     group=st.one_of(st.none(), st.integers(1, 3)),
 )
-sentence = st.sampled_from([
-    "The lesion bleeds.", "It is painful.", "The medical record must describe the lesion.",
-    "Photographs are kept.", "Coverage is limited to two sessions.",
-])
+sentence = st.sampled_from(
+    [
+        "The lesion bleeds.",
+        "It is painful.",
+        "The medical record must describe the lesion.",
+        "Photographs are kept.",
+        "Coverage is limited to two sessions.",
+    ]
+)
 criteria = st.builds(
     Criteria,
     document_id=st.just("L33979"),
@@ -32,10 +37,13 @@ criteria = st.builds(
     effective_date=st.sampled_from([None, dt.date(2026, 1, 1), dt.date(2026, 6, 1)]),
     codes=st.frozensets(codes, max_size=8),
     sections=st.lists(sentence, max_size=4).map(
-        lambda s: (Section(name="indication", text="\n".join(s)),) if s else ()),
+        lambda s: (Section(name="indication", text="\n".join(s)),) if s else ()
+    ),
 )
-INVERSE = {ChangeKind.CODE_ADDED: ChangeKind.CODE_REMOVED,
-           ChangeKind.CODE_REMOVED: ChangeKind.CODE_ADDED}
+INVERSE = {
+    ChangeKind.CODE_ADDED: ChangeKind.CODE_REMOVED,
+    ChangeKind.CODE_REMOVED: ChangeKind.CODE_ADDED,
+}
 
 
 @given(criteria)
@@ -53,9 +61,11 @@ def test_code_and_text_changes_invert(a: Criteria, b: Criteria) -> None:
         for c in changes:
             kind = INVERSE.get(c.kind, c.kind) if invert else c.kind
             before, after = (c.after, c.before) if invert else (c.before, c.after)
-            if c.kind in INVERSE or c.kind in (ChangeKind.SECTION_CHANGED,
-                                               ChangeKind.TITLE_CHANGED,
-                                               ChangeKind.CODE_GROUP_CHANGED):
+            if c.kind in INVERSE or c.kind in (
+                ChangeKind.SECTION_CHANGED,
+                ChangeKind.TITLE_CHANGED,
+                ChangeKind.CODE_GROUP_CHANGED,
+            ):
                 out.add((kind, c.field, before, after))
         return out
 

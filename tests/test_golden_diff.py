@@ -27,7 +27,10 @@ def _changes(case: Path) -> list[dict[str, object]]:
     diff = diff_criteria(before, after, today=today)
     return [
         {
-            "kind": c.kind.value, "field": c.field, "before": c.before, "after": c.after,
+            "kind": c.kind.value,
+            "field": c.field,
+            "before": c.before,
+            "after": c.after,
             "severity": c.severity.value,
             "effective_date": c.effective_date.isoformat() if c.effective_date else None,
             "evidence": c.evidence,

@@ -22,7 +22,8 @@ def rows() -> list[dict[str, str]]:
 
 
 def test_every_real_row_gives_its_display_id_dates_and_contractors(
-        rows: list[dict[str, str]]) -> None:
+    rows: list[dict[str, str]],
+) -> None:
     assert len(rows) == 3133
     for row in rows:
         doc_type = row["document_type"]
@@ -36,8 +37,9 @@ def test_every_real_row_gives_its_display_id_dates_and_contractors(
 def test_real_rows_become_criteria_with_the_right_status(rows: list[dict[str, str]]) -> None:
     statuses: dict[str, int] = {}
     for row in rows:
-        bundle = make_bundle(doc_type=row["document_type"], report=row,
-                             detail={"title": row["title"]}, tables={})
+        bundle = make_bundle(
+            doc_type=row["document_type"], report=row, detail={"title": row["title"]}, tables={}
+        )
         criteria = cms_criteria(bundle)
         statuses[criteria.status] = statuses.get(criteria.status, 0) + 1
         if row["note"] == "Retired":

@@ -20,18 +20,41 @@ TODAY = dt.date(2026, 11, 12)
 
 
 def _lcd(version: int, indication: str, *, note: str = "") -> tuple[RawDocument, ListedDocument]:
-    row = {"document_id": 33979, "document_version": version, "document_display_id": "L33979",
-           "document_type": "LCD", "note": note, "title": "Removal of Benign Skin Lesions",
-           "effective_date": "03/01/2026", "retirement_date": "N/A",
-           "url": f"https://www.cms.gov/x?lcdid=33979&ver={version}"}
-    content = make_bundle(doc_type="LCD", report=row,
-                          detail={"lcd_id": 33979, "indication": indication}, tables={})
-    raw = RawDocument(source="cms", key="L33979", url=row["url"], content=content,
-                      content_type="application/json", fetched_at=dt.datetime.now(dt.UTC),
-                      source_version=str(version), doc_type="LCD", title=row["title"])
-    listed = ListedDocument(key="L33979", source_version=str(version), version_number=version,
-                            fingerprint=json.dumps(row, sort_keys=True)[:64], doc_type="LCD",
-                            title=row["title"], url=row["url"], row=row)
+    row = {
+        "document_id": 33979,
+        "document_version": version,
+        "document_display_id": "L33979",
+        "document_type": "LCD",
+        "note": note,
+        "title": "Removal of Benign Skin Lesions",
+        "effective_date": "03/01/2026",
+        "retirement_date": "N/A",
+        "url": f"https://www.cms.gov/x?lcdid=33979&ver={version}",
+    }
+    content = make_bundle(
+        doc_type="LCD", report=row, detail={"lcd_id": 33979, "indication": indication}, tables={}
+    )
+    raw = RawDocument(
+        source="cms",
+        key="L33979",
+        url=row["url"],
+        content=content,
+        content_type="application/json",
+        fetched_at=dt.datetime.now(dt.UTC),
+        source_version=str(version),
+        doc_type="LCD",
+        title=row["title"],
+    )
+    listed = ListedDocument(
+        key="L33979",
+        source_version=str(version),
+        version_number=version,
+        fingerprint=json.dumps(row, sort_keys=True)[:64],
+        doc_type="LCD",
+        title=row["title"],
+        url=row["url"],
+        row=row,
+    )
     return raw, listed
 
 
@@ -45,8 +68,14 @@ def store(database_url: str) -> Store:
 def _context(store: Store, *, baseline: bool) -> PublishContext:
     source = store.ensure_source("cms", "cms_coverage")
     run_id = store.start_run(source.id, baseline=baseline)
-    return PublishContext(source_id=source.id, run_id=run_id, baseline=baseline, today=TODAY,
-                          extract=cms_criteria, extractor_name="cms/1")
+    return PublishContext(
+        source_id=source.id,
+        run_id=run_id,
+        baseline=baseline,
+        today=TODAY,
+        extract=cms_criteria,
+        extractor_name="cms/1",
+    )
 
 
 def test_publish_baseline_then_change_then_idempotent(store: Store) -> None:
@@ -62,7 +91,9 @@ def test_publish_baseline_then_change_then_idempotent(store: Store) -> None:
     assert second.outcome is Outcome.CHANGED
     changes = store.changes(source="cms")
     assert [(c.kind, c.baseline, c.severity) for c in changes] == [
-        ("document_added", True, "low"), ("section_changed", False, "medium")]
+        ("document_added", True, "low"),
+        ("section_changed", False, "medium"),
+    ]
     assert changes[1].after == "It must be photographed."
     assert changes[1].previous_version == "1" and changes[1].version == "2"
     assert store.count(DocumentVersion) == 2
@@ -109,8 +140,13 @@ def test_runs_are_recorded_and_stale_runs_closed(store: Store) -> None:
     source = store.ensure_source("cms", "cms_coverage")
     finished = store.start_run(source.id, baseline=True)
     store.record_run_error(finished, key="L1", url="http://x", message="boom")
-    store.finish_run(finished, outcome="partial", counts=RunCounts(listed=3, errors=1),
-                     error="1 failed", complete_baseline=True)
+    store.finish_run(
+        finished,
+        outcome="partial",
+        counts=RunCounts(listed=3, errors=1),
+        error="1 failed",
+        complete_baseline=True,
+    )
     store.start_run(source.id, baseline=False)  # left "running", as after a kill -9
     assert store.close_stale_runs() == 1
     [status] = store.source_statuses([("cms", "cms_coverage")])

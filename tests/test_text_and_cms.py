@@ -31,8 +31,14 @@ def test_script_and_style_are_dropped() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("02/05/2026", dt.date(2026, 2, 5)), ("N/A", None), ("", None), (None, None),
-     ("2026-02-05", dt.date(2026, 2, 5)), ("20260205", dt.date(2026, 2, 5))],
+    [
+        ("02/05/2026", dt.date(2026, 2, 5)),
+        ("N/A", None),
+        ("", None),
+        (None, None),
+        ("2026-02-05", dt.date(2026, 2, 5)),
+        ("20260205", dt.date(2026, 2, 5)),
+    ],
 )
 def test_cms_dates(value: object, expected: dt.date | None) -> None:
     assert parse_cms_date(value) == expected
@@ -47,8 +53,10 @@ def test_contractor_names_with_crlf_and_several_blocks() -> None:
     single = "Noridian Healthcare Solutions, LLC\r\n(MAC - Part A, MAC - Part B)"
     multi = "CGS Administrators, LLC\n(DME MAC)\n\nNoridian Healthcare Solutions, LLC\n(DME MAC)"
     assert contractor_names(single) == ("Noridian Healthcare Solutions, LLC",)
-    assert contractor_names(multi) == ("CGS Administrators, LLC",
-                                       "Noridian Healthcare Solutions, LLC")
+    assert contractor_names(multi) == (
+        "CGS Administrators, LLC",
+        "Noridian Healthcare Solutions, LLC",
+    )
 
 
 def test_display_ids_from_integer_or_string_ids() -> None:
@@ -60,28 +68,43 @@ def test_display_ids_from_integer_or_string_ids() -> None:
 def _article(**tables: list[dict[str, object]]) -> bytes:
     return make_bundle(
         doc_type="Article",
-        report={"document_id": 57520, "document_version": 3, "document_display_id": "A57520",
-                "note": "", "title": "Billing and Coding: X &amp; Y",
-                "effective_date": "01/01/2026", "retirement_date": "N/A",
-                "contractor_name_type": "Palmetto GBA\r\n(MAC - Part A)"},
+        report={
+            "document_id": 57520,
+            "document_version": 3,
+            "document_display_id": "A57520",
+            "note": "",
+            "title": "Billing and Coding: X &amp; Y",
+            "effective_date": "01/01/2026",
+            "retirement_date": "N/A",
+            "contractor_name_type": "Palmetto GBA\r\n(MAC - Part A)",
+        },
         detail={"article_id": 57520, "description": "&lt;p&gt;Guidance.&lt;/p&gt;"},
         tables=tables,
     )
 
 
 def test_article_codes_and_fields() -> None:
-    criteria = cms_criteria(_article(
-        icd10_covered=[{"icd10_code_id": "l82.0 ", "icd10_covered_group": "2",
-                        "description": "Inflamed seborrheic keratosis"}],
-        hcpc_code=[{"hcpc_code_id": "11400", "hcpc_code_group": 1}],
-    ))
+    criteria = cms_criteria(
+        _article(
+            icd10_covered=[
+                {
+                    "icd10_code_id": "l82.0 ",
+                    "icd10_covered_group": "2",
+                    "description": "Inflamed seborrheic keratosis",
+                }
+            ],
+            hcpc_code=[{"hcpc_code_id": "11400", "hcpc_code_group": 1}],
+        )
+    )
     assert criteria.document_id == "A57520"
     assert criteria.title == "Billing and Coding: X & Y"
     assert criteria.retirement_date is None
     assert criteria.contractors == ("Palmetto GBA",)
     codes = {(c.system, c.flag, c.code, c.group) for c in criteria.codes}
-    assert codes == {(CodeSystem.ICD10, CoverageFlag.COVERED, "L82.0", 2),
-                     (CodeSystem.HCPCS, CoverageFlag.COVERED, "11400", 1)}
+    assert codes == {
+        (CodeSystem.ICD10, CoverageFlag.COVERED, "L82.0", 2),
+        (CodeSystem.HCPCS, CoverageFlag.COVERED, "11400", 1),
+    }
 
 
 def test_bundle_bytes_are_canonical() -> None:
@@ -95,7 +118,8 @@ def test_garbage_bundle_is_a_parse_error(content: bytes) -> None:
 
 
 def test_empty_detail_is_a_parse_error() -> None:
-    bundle = make_bundle(doc_type="LCD", report={"document_id": 1, "document_version": 1},
-                         detail={}, tables={})
+    bundle = make_bundle(
+        doc_type="LCD", report={"document_id": 1, "document_version": 1}, detail={}, tables={}
+    )
     with pytest.raises(ParseError, match="detail record is empty"):
         cms_criteria(bundle)
