@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -26,6 +27,15 @@ from monitor.config import parse_config
 from monitor.models import ChangeRow, DocumentVersion
 from monitor.runner import RunSummary, run_source
 from monitor.store import Store
+
+
+def _cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of this process, or of `pid` (from /proc)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb() -> float:
@@ -43,13 +53,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", default="full", choices=["full", "sample"])
     parser.add_argument("--database", help="database URL (default: SQLite in a temp dir)")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "fixtures.cms_api", "--scenario", "week1", "--scale", args.scale,
-         "--port", "0"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "fixtures.cms_api",
+            "--scenario",
+            "week1",
+            "--scale",
+            args.scale,
+            "--port",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stdout is not None
@@ -60,9 +80,19 @@ def main() -> int:
         base_url = ready.split(" ", 1)[1]
         with tempfile.TemporaryDirectory(prefix="bench-cms-") as scratch:
             url = args.database or f"sqlite:///{Path(scratch) / 'bench.db'}"
-            config = parse_config({"database": {"url": url}, "sources": [{
-                "name": "cms", "kind": "cms_coverage", "base_url": base_url,
-                "concurrency": args.concurrency}]})
+            config = parse_config(
+                {
+                    "database": {"url": url},
+                    "sources": [
+                        {
+                            "name": "cms",
+                            "kind": "cms_coverage",
+                            "base_url": base_url,
+                            "concurrency": args.concurrency,
+                        }
+                    ],
+                }
+            )
             source = config.source("cms")
             store = Store.open(url)
 
@@ -71,8 +101,11 @@ def main() -> int:
                 _control(base_url, "/_control/reset", "POST")
                 today = scenario_named(week).today
                 started = time.perf_counter()
+                cpu_client, cpu_server = _cpu_seconds(), _cpu_seconds(server.pid)
                 summary = asyncio.run(run_source(source, store, today=lambda: today))
                 elapsed = time.perf_counter() - started
+                print(f"  [{week}: CPU monitor {_cpu_seconds() - cpu_client:.1f} s, fixture "
+                      f"server {_cpu_seconds(server.pid) - cpu_server:.1f} s]")
                 requests = int(_control(base_url, "/_control/stats")["request_count"])  # type: ignore[arg-type]
                 if summary.outcome != "success":
                     print(f"  run not clean: {summary.line()}", file=sys.stderr)
@@ -81,19 +114,27 @@ def main() -> int:
             print(f"scale={args.scale} concurrency={args.concurrency} database={url.split(':')[0]}")
             baseline, t_base, r_base = run("week1")
             rss = _peak_rss_mb()
-            print(f"baseline:    {t_base:6.1f} s  peak RSS {rss:5.0f} MB  "
-                  f"{baseline.counts.listed} listed, {baseline.counts.new_versions} versions, "
-                  f"{r_base} requests")
+            print(
+                f"baseline:    {t_base:6.1f} s  peak RSS {rss:5.0f} MB  "
+                f"{baseline.counts.listed} listed, {baseline.counts.new_versions} versions, "
+                f"{r_base} requests"
+            )
             unchanged, t_same, r_same = run("week1")
-            print(f"unchanged:   {t_same:6.2f} s  {r_same} requests  "
-                  f"{unchanged.counts.new_versions} new versions")
+            print(
+                f"unchanged:   {t_same:6.2f} s  {r_same} requests  "
+                f"{unchanged.counts.new_versions} new versions"
+            )
             changed, t_changed, r_changed = run("week2")
             share = 100 * changed.counts.new_versions / max(1, baseline.counts.listed)
-            print(f"2% changed:  {t_changed:6.1f} s  {changed.counts.new_versions} new versions "
-                  f"({share:.1f}% of documents), {changed.counts.changes} changes, "
-                  f"{r_changed} requests")
-            print(f"stored:      {store.count(DocumentVersion)} versions, "
-                  f"{store.count(ChangeRow)} changes; peak RSS overall {_peak_rss_mb():.0f} MB")
+            print(
+                f"2% changed:  {t_changed:6.1f} s  {changed.counts.new_versions} new versions "
+                f"({share:.1f}% of documents), {changed.counts.changes} changes, "
+                f"{r_changed} requests"
+            )
+            print(
+                f"stored:      {store.count(DocumentVersion)} versions, "
+                f"{store.count(ChangeRow)} changes; peak RSS overall {_peak_rss_mb():.0f} MB"
+            )
             store.close()
     finally:
         server.terminate()

@@ -154,6 +154,10 @@ def _date(record: Mapping[str, Any], *names: str, document_id: str) -> dt.date |
     return None
 
 
+def _clean_description(text: str) -> str:
+    return normalize_text(unescape_fully(text) if "&" in text else text)
+
+
 def _codes(tables: Mapping[str, Any]) -> frozenset[CodeRef]:
     codes: set[CodeRef] = set()
     for table, system, flag, code_col, group_col in CODE_TABLES:
@@ -169,7 +173,7 @@ def _codes(tables: Mapping[str, Any]) -> frozenset[CodeRef]:
                     flag=flag,
                     code=code,
                     group=int(group) if str(group or "").strip().lstrip("-").isdigit() else None,
-                    description=normalize_text(unescape_fully(str(description))),
+                    description=_clean_description(str(description)),
                 )
             )
     return frozenset(codes)

@@ -15,6 +15,10 @@ def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def _code_order(code: CodeRef) -> tuple[str, str, str]:
+    return (code.system.value, code.flag.value, code.code)
+
+
 def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
     return {
         "format": CRITERIA_FORMAT,
@@ -34,7 +38,7 @@ def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
         # Compact rows: [system, flag, code, group, description], sorted for a stable hash.
         "codes": [
             [c.system.value, c.flag.value, c.code, c.group, c.description]
-            for c in sorted(criteria.codes)
+            for c in sorted(criteria.codes, key=_code_order)
         ],
         "sections": [{"name": s.name, "text": s.text} for s in criteria.sections],
     }

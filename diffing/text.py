@@ -95,6 +95,8 @@ class _TextExtractor(HTMLParser):
 
 def normalize_text(text: str) -> str:
     """Unicode-normalise, straighten quotes and dashes, collapse whitespace within lines."""
+    if text.isascii() and "  " not in text and "\n" not in text and "\t" not in text:
+        return text.strip()  # the common case (code descriptions): nothing to normalise
     text = unicodedata.normalize("NFKC", text).translate(_PUNCTUATION)
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return "\n".join(line for line in lines if line)

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from diffing.diff import diff_criteria
@@ -56,29 +58,73 @@ class PublishContext:
     extractor_name: str
 
 
+@dataclass(frozen=True, slots=True)
+class _StoredVersion:
+    id: int
+    source_version: str
+    version_number: int | None
+    content_sha256: str
+
+
+def _stored_versions(session: Session, document_id: int) -> list[_StoredVersion]:
+    rows = session.execute(
+        select(
+            DocumentVersion.id,
+            DocumentVersion.source_version,
+            DocumentVersion.version_number,
+            DocumentVersion.content_sha256,
+        ).where(DocumentVersion.document_id == document_id)
+    )
+    return [_StoredVersion(*row) for row in rows]
+
+
 def _previous_version(
-    session: Session, document_id: int, version_number: int | None
-) -> DocumentVersion | None:
+    versions: list[_StoredVersion], version_number: int | None
+) -> _StoredVersion | None:
     """The version a new one is compared with: the latest stored at or below its number."""
-    query = select(DocumentVersion).where(DocumentVersion.document_id == document_id)
     if version_number is not None:
-        query = query.where(DocumentVersion.version_number <= version_number).order_by(
-            DocumentVersion.version_number.desc(), DocumentVersion.id.desc()
+        candidates = [
+            v
+            for v in versions
+            if v.version_number is not None and v.version_number <= version_number
+        ]
+        return max(candidates, key=lambda v: (v.version_number or 0, v.id), default=None)
+    return max(versions, key=lambda v: v.id, default=None)
+
+
+def _insert_ignoring_duplicates(
+    session: Session,
+    model: type,
+    values: dict[str, object],
+    keys: list[str],
+    update: list[str] | None = None,
+) -> None:
+    """INSERT … ON CONFLICT DO NOTHING (or DO UPDATE of `update`) on SQLite and PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_(model).values(**values)
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=keys, set_={name: statement.excluded[name] for name in update}
         )
     else:
-        query = query.order_by(DocumentVersion.id.desc())
-    return session.scalars(query.limit(1)).first()
+        statement = statement.on_conflict_do_nothing(index_elements=keys)
+    session.execute(statement)
 
 
 def _remember_listing(session: Session, source_id: int, listed: ListedDocument) -> None:
-    session.merge(
-        ListingEntry(
-            source_id=source_id,
-            key=listed.key,
-            source_version=listed.source_version,
-            fingerprint=listed.fingerprint,
-            last_seen_at=utcnow(),
-        )
+    _insert_ignoring_duplicates(
+        session,
+        ListingEntry,
+        {
+            "source_id": source_id,
+            "key": listed.key,
+            "source_version": listed.source_version,
+            "fingerprint": listed.fingerprint,
+            "last_seen_at": utcnow(),
+        },
+        keys=["source_id", "key", "source_version"],
+        update=["fingerprint", "last_seen_at"],
     )
 
 
@@ -107,100 +153,116 @@ def _publish_in(
     criteria: Criteria,
 ) -> PublishResult:
     now = utcnow()
-    document = session.scalar(
-        select(Document).where(Document.source_id == ctx.source_id, Document.key == raw.key)
-    )
+    title = criteria.title or raw.title
+    document = session.execute(
+        select(Document.id, Document.title, Document.url).where(
+            Document.source_id == ctx.source_id, Document.key == raw.key
+        )
+    ).first()
+    versions: list[_StoredVersion] = []
     if document is None:
-        document = Document(
-            source_id=ctx.source_id,
-            key=raw.key,
-            doc_type=raw.doc_type,
-            title=criteria.title or raw.title,
-            url=raw.url,
-            first_seen_at=now,
-        )
-        session.add(document)
-        session.flush()
+        document_id = session.execute(
+            insert(Document)
+            .values(
+                source_id=ctx.source_id,
+                key=raw.key,
+                doc_type=raw.doc_type,
+                title=title,
+                url=raw.url,
+                first_seen_at=now,
+            )
+            .returning(Document.id)
+        ).scalar_one()
+    else:
+        document_id = document.id
+        versions = _stored_versions(session, document_id)
     source_version = raw.source_version or ""
-    existing = session.scalar(
-        select(DocumentVersion.id).where(
-            DocumentVersion.document_id == document.id,
-            DocumentVersion.source_version == source_version,
-            DocumentVersion.content_sha256 == sha256,
-        )
-    )
-    if existing is not None:
-        _remember_listing(session, ctx.source_id, listed)
-        return PublishResult(outcome=Outcome.UNCHANGED, version_id=existing)
+    for stored in versions:
+        if stored.source_version == source_version and stored.content_sha256 == sha256:
+            _remember_listing(session, ctx.source_id, listed)
+            return PublishResult(outcome=Outcome.UNCHANGED, version_id=stored.id)
 
-    previous = _previous_version(session, document.id, listed.version_number)
+    previous = _previous_version(versions, listed.version_number)
     old_criteria = None
     if previous is not None:
-        stored = session.get_one(CriteriaRow, previous.id)
-        old_criteria = criteria_from_json(decompress(stored.data))
+        stored_criteria = session.get_one(CriteriaRow, previous.id)
+        old_criteria = criteria_from_json(decompress(stored_criteria.data))
     diff = diff_criteria(old_criteria, criteria, today=ctx.today)
 
-    if session.get(Payload, sha256) is None:
-        session.add(
-            Payload(
-                sha256=sha256, size=len(raw.content), compression="zlib", data=compress(raw.content)
-            )
-        )
-        session.flush()  # no ORM relationship orders this insert before the version's
-    version = DocumentVersion(
-        document_id=document.id,
-        source_version=source_version,
-        version_number=listed.version_number,
-        content_sha256=sha256,
-        content_type=raw.content_type,
-        title=criteria.title or raw.title,
-        status=criteria.status,
-        effective_date=criteria.effective_date,
-        retirement_date=criteria.retirement_date,
-        url=raw.url,
-        fetched_at=raw.fetched_at,
-        published_at=now,
-        run_id=ctx.run_id,
+    # Core statements, not the unit of work: a baseline publishes thousands of versions.
+    _insert_ignoring_duplicates(
+        session,
+        Payload,
+        {
+            "sha256": sha256,
+            "size": len(raw.content),
+            "compression": "zlib",
+            "data": compress(raw.content),
+        },
+        keys=["sha256"],
     )
-    session.add(version)
-    session.flush()
+    version_id = session.execute(
+        insert(DocumentVersion)
+        .values(
+            document_id=document_id,
+            source_version=source_version,
+            version_number=listed.version_number,
+            content_sha256=sha256,
+            content_type=raw.content_type,
+            title=title,
+            status=criteria.status,
+            effective_date=criteria.effective_date,
+            retirement_date=criteria.retirement_date,
+            url=raw.url,
+            fetched_at=raw.fetched_at,
+            published_at=now,
+            run_id=ctx.run_id,
+        )
+        .returning(DocumentVersion.id)
+    ).scalar_one()
     criteria_json = criteria_to_json(criteria)
-    session.add(
-        CriteriaRow(
-            version_id=version.id,
+    session.execute(
+        insert(CriteriaRow).values(
+            version_id=version_id,
             extractor=ctx.extractor_name,
             sha256=hashlib.sha256(criteria_json).hexdigest(),
             data=compress(criteria_json),
         )
     )
-    for change in diff.changes:
-        session.add(
-            _change_row(
-                change, ctx, document.id, version.id, previous.id if previous else None, now
-            )
+    if diff.changes:
+        session.execute(
+            insert(ChangeRow),
+            [
+                _change_values(
+                    change, ctx, document_id, version_id, previous.id if previous else None, now
+                )
+                for change in diff.changes
+            ],
         )
-    document.title = version.title
-    document.url = raw.url
+    if document is not None and (document.title, document.url) != (title, raw.url):
+        session.execute(
+            update(Document).where(Document.id == document_id).values(title=title, url=raw.url)
+        )
     _remember_listing(session, ctx.source_id, listed)
     return PublishResult(
         outcome=Outcome.NEW if previous is None else Outcome.CHANGED,
-        version_id=version.id,
+        version_id=version_id,
         changes=len(diff.changes),
     )
 
 
-def _change_row(
+def _change_values(
     change: Change,
     ctx: PublishContext,
     document_id: int,
     version_id: int,
     previous_id: int | None,
     now: dt.datetime,
-) -> ChangeRow:
+) -> dict[str, object]:
     severity = change.severity
     if ctx.baseline and change.kind is ChangeKind.DOCUMENT_ADDED:
         severity = Severity.LOW  # the baseline lists what exists; nothing is news yet
-    return ChangeRow(
+    return dict(
         source_id=ctx.source_id,
         document_id=document_id,
         version_id=version_id,

