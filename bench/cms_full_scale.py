@@ -104,8 +104,10 @@ def main() -> int:
                 cpu_client, cpu_server = _cpu_seconds(), _cpu_seconds(server.pid)
                 summary = asyncio.run(run_source(source, store, today=lambda: today))
                 elapsed = time.perf_counter() - started
-                print(f"  [{week}: CPU monitor {_cpu_seconds() - cpu_client:.1f} s, fixture "
-                      f"server {_cpu_seconds(server.pid) - cpu_server:.1f} s]")
+                print(
+                    f"  [{week}: CPU monitor {_cpu_seconds() - cpu_client:.1f} s, fixture "
+                    f"server {_cpu_seconds(server.pid) - cpu_server:.1f} s]"
+                )
                 requests = int(_control(base_url, "/_control/stats")["request_count"])  # type: ignore[arg-type]
                 if summary.outcome != "success":
                     print(f"  run not clean: {summary.line()}", file=sys.stderr)

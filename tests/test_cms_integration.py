@@ -197,9 +197,20 @@ def test_failed_listing_publishes_nothing(server: CmsApiFixture, store: Store) -
 
 
 def _options_source(server: CmsApiFixture, **options: object) -> SourceConfig:
-    config = parse_config({"sources": [{
-        "name": "cms", "kind": "cms_coverage", "base_url": server.base_url,
-        "backoff_seconds": 0.01, "max_retries": 1, **options}]})
+    config = parse_config(
+        {
+            "sources": [
+                {
+                    "name": "cms",
+                    "kind": "cms_coverage",
+                    "base_url": server.base_url,
+                    "backoff_seconds": 0.01,
+                    "max_retries": 1,
+                    **options,
+                }
+            ]
+        }
+    )
     return config.source("cms")
 
 
@@ -232,8 +243,10 @@ def test_a_timeout_is_retried_then_recorded(server: CmsApiFixture, store: Store)
     assert summary.outcome == "partial"
     messages = [e.message for e in store.run_errors(summary.run_id)]
     assert messages and all("timed out" in m for m in messages)
-    assert all(e.document_key and e.document_key.startswith("NCD") for e in
-               store.run_errors(summary.run_id))
+    assert all(
+        e.document_key and e.document_key.startswith("NCD")
+        for e in store.run_errors(summary.run_id)
+    )
     server.clear_faults()
     again = asyncio.run(run_source(source, store, today=lambda: today))
     assert again.outcome == "success" and again.counts.fetched == len(messages)
