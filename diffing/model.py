@@ -10,13 +10,14 @@ from enum import StrEnum
 class Severity(StrEnum):
     """How urgently a billing team must look at a change (rules in `diffing.severity`)."""
 
+    NOISE = "noise"  # stored, never alerted: only stamps, layout, reflow or ids changed
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
 
     @property
     def rank(self) -> int:
-        return {"low": 0, "medium": 1, "high": 2}[self.value]
+        return {"noise": -1, "low": 0, "medium": 1, "high": 2}[self.value]
 
 
 class ChangeKind(StrEnum):
@@ -32,6 +33,21 @@ class ChangeKind(StrEnum):
     DATE_CHANGED = "date_changed"
     TITLE_CHANGED = "title_changed"
     SECTION_CHANGED = "section_changed"
+    DOCUMENT_WITHDRAWN = "document_withdrawn"
+    STEP_THERAPY_ADDED = "step_therapy_added"
+    STEP_THERAPY_REMOVED = "step_therapy_removed"
+    STEP_THERAPY_CHANGED = "step_therapy_changed"
+    PRIOR_AUTH_ADDED = "prior_auth_added"
+    PRIOR_AUTH_REMOVED = "prior_auth_removed"
+    APPROVAL_PERIOD_CHANGED = "approval_period_changed"
+    THRESHOLD_ADDED = "threshold_added"
+    THRESHOLD_REMOVED = "threshold_removed"
+    THRESHOLD_CHANGED = "threshold_changed"
+    AGE_LIMIT_CHANGED = "age_limit_changed"
+    SPECIALTY_CHANGED = "specialty_changed"
+    DRUG_ADDED = "drug_added"
+    DRUG_REMOVED = "drug_removed"
+    NOISE_ONLY = "noise_only"
 
 
 class CodeSystem(StrEnum):
@@ -59,6 +75,11 @@ class RawDocument:
     etag: str | None = None
     title: str = ""
     doc_type: str = ""
+    # Source-specific facts: ("last_modified", …), ("payer", "Acme Health"), …
+    source_meta: tuple[tuple[str, str], ...] = ()
+
+    def meta(self, key: str) -> str | None:
+        return next((value for name, value in self.source_meta if name == key), None)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, order=True)
@@ -83,9 +104,146 @@ class CodeRef:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Section:
-    """A named block of clean text (HTML and entity noise removed)."""
+    """A named block of clean text (HTML and entity noise removed).
+
+    `page_offsets` maps character offsets in `text` to PDF pages: ((0, 1), (812, 2)) means the
+    text from offset 812 on is on page 2. Empty when the source has no pages (HTML, CMS).
+    """
 
     name: str
+    text: str
+    page_offsets: tuple[tuple[int, int], ...] = field(default=(), compare=False)
+
+    def page_at(self, offset: int) -> int | None:
+        page = None
+        for start, number in self.page_offsets:
+            if start > offset:
+                break
+            page = number
+        return page
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Table:
+    """A table found in a document: rows of clean cell text, the first row usually a header."""
+
+    rows: tuple[tuple[str, ...], ...]
+    page: int | None = None
+    section: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PolicyDocument:
+    """A parsed payer document: clean sections and tables, noise removed (`diffing.parse`)."""
+
+    title: str
+    content_type: str  # "pdf", "html" or "text"
+    sections: tuple[Section, ...]
+    tables: tuple[Table, ...] = ()
+    # Document-level facts the parser found in metadata or the header block:
+    # ("policy_number", "CG-SURG-90"), ("effective_date", "2026-03-01"), ("last_review", …)
+    meta: tuple[tuple[str, str], ...] = ()
+    pages: int = 0
+
+    def meta_value(self, key: str) -> str | None:
+        return next((value for name, value in self.meta if name == key), None)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Evidence:
+    """Where an extracted value came from: the sentence, and its page and section."""
+
+    sentence: str
+    page: int | None = None
+    section: str | None = None
+
+
+# Extracted payer criteria. `evidence` never takes part in equality, so the diff compares
+# values; each type's `key` says which two items are "the same criterion" across versions.
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DrugMention:
+    name: str  # canonical generic name, lower case: "dupilumab"
+    drug_class: str | None = None  # "IL-4 receptor antagonist", "JAK inhibitor", …
+    evidence: Evidence | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return (self.name,)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepTherapy:
+    """A trial the patient must have had first: "topical corticosteroid for at least 8 weeks"."""
+
+    prerequisite: str  # canonical: "topical corticosteroid", "methotrexate", "phototherapy", …
+    drug: str | None = None  # the drug the policy governs, when known ("dupilumab")
+    indication: str | None = None  # "atopic dermatitis", when known
+    count_required: int = 1  # "two of the following" -> 2
+    min_duration_days: int | None = None  # "at least 8 weeks" -> 56
+    evidence: Evidence | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str | None, ...]:
+        return (self.drug, self.indication, self.prerequisite)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PriorAuth:
+    required: bool
+    drug: str | None = None
+    evidence: Evidence | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str | None, ...]:
+        return (self.drug,)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApprovalPeriod:
+    phase: str  # "initial" or "reauthorization"
+    days: int  # "6 months" -> 182, "12 months"/"1 year" -> 365
+    drug: str | None = None
+    indication: str | None = None
+    evidence: Evidence | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str | None, ...]:
+        return (self.drug, self.indication, self.phase)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Threshold:
+    """A severity threshold: BSA >= 10 %, EASI >= 16, IGA >= 3, PASI >= 12, Hurley stage II …"""
+
+    measure: str  # "BSA", "EASI", "IGA", "PASI", "DLQI", "Hurley stage", "lesion size"
+    op: str  # ">=", ">", "<=", "<", "="
+    value: float
+    unit: str = ""  # "%", "mm", ""
+    indication: str | None = None
+    evidence: Evidence | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str | None, ...]:
+        return (self.indication, self.measure, self.op[:1])
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgeLimit:
+    op: str  # ">=" (minimum age) or "<=" (maximum age)
+    years: int
+    indication: str | None = None
+    evidence: Evidence | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str | None, ...]:
+        return (self.indication, self.op)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RevisionEntry:
+    date: dt.date | None
     text: str
 
 
@@ -104,6 +262,17 @@ class Criteria:
     contractors: tuple[str, ...] = ()
     codes: frozenset[CodeRef] = frozenset()
     sections: tuple[Section, ...] = ()
+    # Payer policies (empty for CMS documents):
+    payer: str | None = None
+    policy_number: str | None = None
+    drugs: tuple[DrugMention, ...] = ()
+    step_therapy: tuple[StepTherapy, ...] = ()
+    prior_auth: tuple[PriorAuth, ...] = ()
+    approval_periods: tuple[ApprovalPeriod, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+    age_limits: tuple[AgeLimit, ...] = ()
+    prescriber_specialties: tuple[str, ...] = ()  # sorted, lower case: ("dermatologist", …)
+    revision_history: tuple[RevisionEntry, ...] = ()
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)

@@ -77,6 +77,9 @@ class Document(Base):
     title: Mapped[str] = mapped_column(Text)
     url: Mapped[str] = mapped_column(Text)
     first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # Consecutive complete listings that did not show the document; at 2 it is withdrawn.
+    missing_runs: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Payload(Base):
@@ -153,6 +156,9 @@ class ListingEntry(Base):
     source_version: Mapped[str] = mapped_column(String(100), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # Validators for a conditional GET next time (sources that have them).
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(String(100))
 
 
 IMMUTABLE_TABLES = (Payload, DocumentVersion, CriteriaRow, ChangeRow)

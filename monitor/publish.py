@@ -32,6 +32,12 @@ from monitor.models import (
 from monitor.store import Store, compress, decompress, utcnow
 from sources.base import ListedDocument
 
+NOISE_ONLY = Change(
+    kind=ChangeKind.NOISE_ONLY,
+    severity=Severity.NOISE,
+    evidence="new bytes, but the criteria and the text are the same (stamps, layout, ids)",
+)
+
 
 class Outcome(StrEnum):
     NEW = "new"
@@ -54,7 +60,7 @@ class PublishContext:
     run_id: int
     baseline: bool
     today: dt.date
-    extract: Callable[[bytes], Criteria]
+    extract: Callable[[RawDocument], Criteria]
     extractor_name: str
 
 
@@ -112,7 +118,10 @@ def _insert_ignoring_duplicates(
     session.execute(statement)
 
 
-def _remember_listing(session: Session, source_id: int, listed: ListedDocument) -> None:
+def _remember_listing(
+    session: Session, source_id: int, listed: ListedDocument, raw: RawDocument
+) -> None:
+    """What the listing said, and the validators for the next conditional GET."""
     _insert_ignoring_duplicates(
         session,
         ListingEntry,
@@ -122,26 +131,50 @@ def _remember_listing(session: Session, source_id: int, listed: ListedDocument) 
             "source_version": listed.source_version,
             "fingerprint": listed.fingerprint,
             "last_seen_at": utcnow(),
+            "etag": raw.etag,
+            "last_modified": raw.meta("last_modified"),
         },
         keys=["source_id", "key", "source_version"],
-        update=["fingerprint", "last_seen_at"],
+        update=["fingerprint", "last_seen_at", "etag", "last_modified"],
     )
 
 
 def publish(
     store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
 ) -> PublishResult:
-    """Store `raw` as a new version with its criteria and changes, or report it unchanged."""
+    """Store `raw` as a new version with its criteria and changes, or report it unchanged.
+
+    Bytes already stored for this (document, source version) are recognised by sha256 before
+    anything is parsed, so an unchanged document costs one query.
+    """
     sha256 = hashlib.sha256(raw.content).hexdigest()
     try:
-        criteria = ctx.extract(raw.content)
-    except MonitorError as exc:
-        return PublishResult(outcome=Outcome.ERROR, error=str(exc))
-    try:
+        with store.session() as session:
+            known = _known_version(session, ctx.source_id, raw, sha256)
+            if known is not None:
+                _remember_listing(session, ctx.source_id, listed, raw)
+                return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
+        try:
+            criteria = ctx.extract(raw)
+        except MonitorError as exc:
+            return PublishResult(outcome=Outcome.ERROR, error=str(exc))
         with store.session() as session:
             return _publish_in(session, ctx, raw, listed, sha256, criteria)
     except MonitorError as exc:
         raise PublishError(raw.key, raw.source_version or "?", str(exc)) from exc
+
+
+def _known_version(session: Session, source_id: int, raw: RawDocument, sha256: str) -> int | None:
+    return session.scalar(
+        select(DocumentVersion.id)
+        .join(Document, DocumentVersion.document_id == Document.id)
+        .where(
+            Document.source_id == source_id,
+            Document.key == raw.key,
+            DocumentVersion.source_version == (raw.source_version or ""),
+            DocumentVersion.content_sha256 == sha256,
+        )
+    )
 
 
 def _publish_in(
@@ -177,9 +210,9 @@ def _publish_in(
         document_id = document.id
         versions = _stored_versions(session, document_id)
     source_version = raw.source_version or ""
-    for stored in versions:
+    for stored in versions:  # published meanwhile by another process
         if stored.source_version == source_version and stored.content_sha256 == sha256:
-            _remember_listing(session, ctx.source_id, listed)
+            _remember_listing(session, ctx.source_id, listed, raw)
             return PublishResult(outcome=Outcome.UNCHANGED, version_id=stored.id)
 
     previous = _previous_version(versions, listed.version_number)
@@ -188,6 +221,9 @@ def _publish_in(
         stored_criteria = session.get_one(CriteriaRow, previous.id)
         old_criteria = criteria_from_json(decompress(stored_criteria.data))
     diff = diff_criteria(old_criteria, criteria, today=ctx.today)
+    changes = diff.changes
+    if previous is not None and not changes:
+        changes = (NOISE_ONLY,)  # new bytes, same criteria and text: kept, never alerted
 
     # Core statements, not the unit of work: a baseline publishes thousands of versions.
     _insert_ignoring_duplicates(
@@ -229,25 +265,25 @@ def _publish_in(
             data=compress(criteria_json),
         )
     )
-    if diff.changes:
+    if changes:
         session.execute(
             insert(ChangeRow),
             [
                 _change_values(
                     change, ctx, document_id, version_id, previous.id if previous else None, now
                 )
-                for change in diff.changes
+                for change in changes
             ],
         )
     if document is not None and (document.title, document.url) != (title, raw.url):
         session.execute(
             update(Document).where(Document.id == document_id).values(title=title, url=raw.url)
         )
-    _remember_listing(session, ctx.source_id, listed)
+    _remember_listing(session, ctx.source_id, listed, raw)
     return PublishResult(
         outcome=Outcome.NEW if previous is None else Outcome.CHANGED,
         version_id=version_id,
-        changes=len(diff.changes),
+        changes=len(changes),
     )
 
 

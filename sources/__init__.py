@@ -15,7 +15,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
         # the three report requests.
         default_schedule="30 7 * * *",
         create=CmsCoverageSource,
-        extract=cms_criteria,
+        extract=lambda raw: cms_criteria(raw.content),
         extractor_name="cms/1",
     ),
 }

@@ -59,5 +59,5 @@ class SourceKind:
     options: type
     default_schedule: str
     create: Callable[..., Source]  # (name=, options=) -> Source
-    extract: Callable[[bytes], Criteria]
+    extract: Callable[[RawDocument], Criteria]
     extractor_name: str

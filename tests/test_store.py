@@ -73,7 +73,7 @@ def _context(store: Store, *, baseline: bool) -> PublishContext:
         run_id=run_id,
         baseline=baseline,
         today=TODAY,
-        extract=cms_criteria,
+        extract=lambda raw: cms_criteria(raw.content),
         extractor_name="cms/1",
     )
 
