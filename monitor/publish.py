@@ -314,3 +314,68 @@ def _change_values(
         detected_at=now,
         baseline=ctx.baseline,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithdrawalCheck:
+    withdrawn: tuple[str, ...] = ()
+    missing: int = 0
+    skipped: str | None = None  # why the check was not applied this run
+
+
+def publish_withdrawals(
+    store: Store,
+    ctx: PublishContext,
+    listed_keys: set[str],
+    *,
+    after_runs: int = 2,
+    max_missing_share: float = 0.2,
+) -> WithdrawalCheck:
+    """Count complete listings a stored document was missing from; report it withdrawn at
+    `after_runs` (so one flaky index page does not withdraw anything). A listing that lost more
+    than `max_missing_share` of the documents at once is not believed: nothing is counted."""
+    now = utcnow()
+    with store.session() as session:
+        documents = session.execute(
+            select(Document.id, Document.key, Document.missing_runs, Document.withdrawn_at).where(
+                Document.source_id == ctx.source_id
+            )
+        ).all()
+        active = [d for d in documents if d.withdrawn_at is None]
+        absent = [d for d in active if d.key not in listed_keys]
+        if len(active) >= 5 and len(absent) > max_missing_share * len(active):
+            return WithdrawalCheck(
+                missing=len(absent),
+                skipped=f"{len(absent)} of {len(active)} documents missing from the listing at "
+                f"once; not believed, nothing counted as withdrawn",
+            )
+        returned = [
+            d.id for d in documents if d.key in listed_keys and (d.missing_runs or d.withdrawn_at)
+        ]
+        if returned:
+            session.execute(
+                update(Document)
+                .where(Document.id.in_(returned))
+                .values(missing_runs=0, withdrawn_at=None)
+            )
+        withdrawn: list[str] = []
+        for document in absent:
+            missing_runs = document.missing_runs + 1
+            values: dict[str, object] = {"missing_runs": missing_runs}
+            if missing_runs >= after_runs:
+                values["withdrawn_at"] = now
+                withdrawn.append(document.key)
+                latest = _previous_version(_stored_versions(session, document.id), None)
+                if latest is not None:
+                    change = Change(
+                        kind=ChangeKind.DOCUMENT_WITHDRAWN,
+                        severity=Severity.MEDIUM,
+                        before=latest.source_version or None,
+                        evidence=f"no longer listed by the source ({missing_runs} runs in a row)",
+                    )
+                    session.execute(
+                        insert(ChangeRow),
+                        [_change_values(change, ctx, document.id, latest.id, latest.id, now)],
+                    )
+            session.execute(update(Document).where(Document.id == document.id).values(**values))
+        return WithdrawalCheck(withdrawn=tuple(withdrawn), missing=len(absent))

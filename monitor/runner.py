@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from monitor.config import SourceConfig
 from monitor.errors import MonitorError
-from monitor.publish import Outcome, PublishContext, PublishResult, publish
+from monitor.publish import Outcome, PublishContext, PublishResult, publish, publish_withdrawals
 from monitor.store import RunCounts, Store
 from sources.base import FetchFailure, ListedDocument, Source
 
@@ -65,14 +65,20 @@ async def run_source(
     source = factory(config)
     try:
         try:
-            listed = list(await source.list_documents())
+            known = store.listing_state(source_row.id)
+            listing = await source.list_documents(known)
+            listed = list(listing.documents)
         except MonitorError as exc:
             counts = replace(counts, errors=1, requests=source.request_count)
             return _finish(
                 store, config, run_id, baseline, "failed", counts, started, f"listing failed: {exc}"
             )
-        known = store.listing_state(source_row.id)
-        wanted = [d for d in listed if known.get((d.key, d.source_version)) != d.fingerprint]
+        wanted = [
+            d
+            for d in listed
+            if (seen := known.get((d.key, d.source_version))) is None
+            or seen.fingerprint != d.fingerprint
+        ]
         by_version = {(d.key, d.source_version): d for d in wanted}
         counts = replace(counts, listed=len(listed))
         ctx = PublishContext(
@@ -114,6 +120,16 @@ async def run_source(
                     new_versions=counts.new_versions + 1,
                     changes=counts.changes + published.changes,
                 )
+        problems = list(listing.problems)
+        if listing.complete and not baseline:
+            check = publish_withdrawals(store, ctx, {d.key for d in listed})
+            counts = replace(counts, changes=counts.changes + len(check.withdrawn))
+            if check.skipped:
+                problems.append(check.skipped)
+        for problem in problems:
+            counts = replace(counts, errors=counts.errors + 1)
+            store.record_run_error(run_id, key=None, url=None, message=problem)
+            log.warning("%s: %s", config.name, problem)
         counts = replace(counts, requests=source.request_count)
         outcome = "success" if counts.errors == 0 else "partial"
         if counts.errors and counts.errors == len(wanted) and wanted:

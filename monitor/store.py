@@ -29,6 +29,7 @@ from monitor.models import (
     SourceRow,
     SourceRun,
 )
+from sources.base import Validators
 
 
 def utcnow() -> dt.datetime:
@@ -187,14 +188,23 @@ class Store:
                 run.error = reason
             return len(stale)
 
-    def listing_state(self, source_id: int) -> dict[tuple[str, str], str]:
+    def listing_state(self, source_id: int) -> dict[tuple[str, str], Validators]:
         with self.session() as s:
             rows = s.execute(
                 select(
-                    ListingEntry.key, ListingEntry.source_version, ListingEntry.fingerprint
+                    ListingEntry.key,
+                    ListingEntry.source_version,
+                    ListingEntry.fingerprint,
+                    ListingEntry.etag,
+                    ListingEntry.last_modified,
                 ).where(ListingEntry.source_id == source_id)
             )
-            return {(key, version): fingerprint for key, version, fingerprint in rows}
+            return {
+                (key, version): Validators(
+                    fingerprint=fingerprint, etag=etag, last_modified=last_modified
+                )
+                for key, version, fingerprint, etag, last_modified in rows
+            }
 
     # -- reading ---------------------------------------------------------------------------
 

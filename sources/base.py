@@ -24,6 +24,28 @@ class ListedDocument:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Validators:
+    """What the store remembers of a listed (document, version) from the last fetch."""
+
+    fingerprint: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+KnownListing = Mapping[tuple[str, str], Validators]  # (key, source_version) -> validators
+
+
+@dataclass(frozen=True, kw_only=True)
+class Listing:
+    """What a source lists this run. `complete` is False when part of the listing could not
+    be read (an index page failed): then nothing missing from it is treated as withdrawn."""
+
+    documents: Sequence[ListedDocument]
+    complete: bool = True
+    problems: Sequence[str] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class FetchFailure:
     """A document that could not be fetched this run; it is retried on the next run."""
 
@@ -42,7 +64,7 @@ class Source(Protocol):
     @property
     def request_count(self) -> int: ...
 
-    async def list_documents(self) -> Sequence[ListedDocument]: ...
+    async def list_documents(self, known: KnownListing) -> Listing: ...
 
     def fetch(self, wanted: Sequence[ListedDocument]) -> AsyncIterator[FetchResult]:
         """Yield every version of one document in version order (documents may interleave)."""

@@ -23,7 +23,7 @@ from diffing.cms import display_id, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import FetchError
 from monitor.settings import check
-from sources.base import FetchFailure, FetchResult, ListedDocument
+from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
 from sources.http import HttpFetcher, RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.coverage.cms.gov"
@@ -199,14 +199,15 @@ class CmsCoverageSource:
 
     # -- listing ---------------------------------------------------------------------------
 
-    async def list_documents(self) -> list[ListedDocument]:
+    async def list_documents(self, known: KnownListing | None = None) -> Listing:
+        """The three reports, whole; `known` is not needed (report rows carry versions)."""
         listed: list[ListedDocument] = []
         for doc_type, (option, report_path, *_rest) in REPORTS.items():
             if option not in self.options.document_types:
                 continue
             for row in await self._report(report_path):
                 listed.append(self._listed(doc_type, row))
-        return listed
+        return Listing(documents=listed)
 
     async def _report(self, path: str) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []

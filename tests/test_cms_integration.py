@@ -137,7 +137,7 @@ def test_token_expiring_mid_run_is_refreshed_once(server: CmsApiFixture, store: 
 
     async def scenario() -> int:
         cms = CmsCoverageSource(name="cms", options=source.options)
-        listed = [d for d in await cms.list_documents() if d.doc_type == "LCD"]
+        listed = [d for d in (await cms.list_documents({})).documents if d.doc_type == "LCD"]
         first = [r async for r in cms.fetch(listed[:1])]
         server.expire_tokens()  # the cached token is now refused with 401
         rest = [r async for r in cms.fetch(listed[1:3])]

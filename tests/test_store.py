@@ -12,7 +12,7 @@ from diffing.cms import cms_criteria, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import PublishError, StoreError
 from monitor.models import DocumentVersion, Payload
-from monitor.publish import Outcome, PublishContext, publish
+from monitor.publish import Outcome, PublishContext, publish, publish_withdrawals
 from monitor.store import RunCounts, Store
 from sources.base import ListedDocument
 
@@ -159,3 +159,47 @@ def test_source_kind_cannot_silently_change(store: Store) -> None:
     store.ensure_source("cms", "cms_coverage")
     with pytest.raises(StoreError, match="kind"):
         store.ensure_source("cms", "payer_policies")
+
+
+def _publish_lcds(store: Store, ctx: PublishContext, count: int) -> list[str]:
+    keys = []
+    for number in range(count):
+        raw, listed = _lcd(1, f"<p>Text {number}.</p>")
+        key = f"L{40000 + number}"
+        raw = RawDocument(**{**{f: getattr(raw, f) for f in raw.__slots__}, "key": key})
+        listed = ListedDocument(**{**listed.__dict__, "key": key})
+        assert publish(store, ctx, raw, listed).outcome is Outcome.NEW
+        keys.append(key)
+    return keys
+
+
+def test_a_document_missing_twice_is_withdrawn_once(store: Store) -> None:
+    ctx = _context(store, baseline=False)
+    keys = _publish_lcds(store, ctx, 6)
+    present = set(keys) - {keys[0]}
+    first = publish_withdrawals(store, ctx, present)
+    assert first.withdrawn == () and first.missing == 1
+    second = publish_withdrawals(store, ctx, present)
+    assert second.withdrawn == (keys[0],)
+    third = publish_withdrawals(store, ctx, present)
+    assert third.withdrawn == () and third.missing == 0  # reported once, not every run
+    withdrawn = [c for c in store.changes() if c.kind == "document_withdrawn"]
+    assert [(c.document_id, c.severity) for c in withdrawn] == [(keys[0], "medium")]
+
+
+def test_a_flaky_listing_resets_the_count(store: Store) -> None:
+    ctx = _context(store, baseline=False)
+    keys = _publish_lcds(store, ctx, 6)
+    publish_withdrawals(store, ctx, set(keys[1:]))
+    publish_withdrawals(store, ctx, set(keys))  # back again
+    assert publish_withdrawals(store, ctx, set(keys[1:])).withdrawn == ()
+
+
+def test_a_listing_that_lost_half_its_documents_is_not_believed(store: Store) -> None:
+    ctx = _context(store, baseline=False)
+    keys = _publish_lcds(store, ctx, 6)
+    for _ in range(3):
+        check = publish_withdrawals(store, ctx, set(keys[:3]))
+        assert check.skipped and "not believed" in check.skipped
+        assert check.withdrawn == ()
+    assert not [c for c in store.changes() if c.kind == "document_withdrawn"]
