@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Set as AbstractSet
 
+from diffing.diff_payer import payer_changes
 from diffing.model import Change, ChangeKind, CodeRef, Criteria, PolicyDiff, Severity
 from diffing.severity import code_change_severity, date_change_severity, text_change_severity
 from diffing.text import sentences
@@ -82,7 +84,17 @@ def _take(pool: Counter[str], sentence: str) -> bool:
     return False
 
 
-def _section_changes(old: Criteria, new: Criteria, effective: dt.date | None) -> list[Change]:
+def _explained(sentence: str, explained: AbstractSet[str]) -> bool:
+    """Whether a structured change already reports this sentence (same or overlapping)."""
+    return any(sentence in e or e in sentence for e in explained)
+
+
+def _section_changes(
+    old: Criteria,
+    new: Criteria,
+    effective: dt.date | None,
+    explained: AbstractSet[str] = frozenset(),
+) -> list[Change]:
     changes: list[Change] = []
     names = [s.name for s in old.sections]
     names += [s.name for s in new.sections if s.name not in names]
@@ -97,6 +109,9 @@ def _section_changes(old: Criteria, new: Criteria, effective: dt.date | None) ->
         before_left = Counter(before)
         removed = [x for x in before if not _take(after_left, x)]
         added = [x for x in after if not _take(before_left, x)]
+        if explained:
+            removed = [x for x in removed if not _explained(x, explained)]
+            added = [x for x in added if not _explained(x, explained)]
         if not removed and not added:
             continue
         changes.append(
@@ -198,7 +213,9 @@ def diff_criteria(old: Criteria | None, new: Criteria, *, today: dt.date) -> Pol
             )
         )
     changes.extend(_code_changes(old, new, effective))
-    changes.extend(_section_changes(old, new, effective))
+    structured, explained = payer_changes(old, new, effective)
+    changes.extend(structured)
+    changes.extend(_section_changes(old, new, effective, explained))
     return PolicyDiff(
         document_id=new.document_id,
         old_version=old.version,

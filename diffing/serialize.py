@@ -2,46 +2,102 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
 
-from diffing.model import CodeRef, CodeSystem, CoverageFlag, Criteria, Section
+from diffing.model import (
+    AgeLimit,
+    ApprovalPeriod,
+    CodeRef,
+    CodeSystem,
+    CoverageFlag,
+    Criteria,
+    DrugMention,
+    Evidence,
+    PriorAuth,
+    RevisionEntry,
+    Section,
+    StepTherapy,
+    Threshold,
+)
 
 CRITERIA_FORMAT = 1
+# Payer criteria lists: field name -> item type. Items are stored as dicts of their fields.
+_ITEM_LISTS: dict[str, type] = {
+    "drugs": DrugMention,
+    "step_therapy": StepTherapy,
+    "prior_auth": PriorAuth,
+    "approval_periods": ApprovalPeriod,
+    "thresholds": Threshold,
+    "age_limits": AgeLimit,
+}
 
 
 def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _code_order(code: CodeRef) -> tuple[str, str, str]:
     return (code.system.value, code.flag.value, code.code)
 
 
+def _item_to_dict(item: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(item):
+        value = getattr(item, f.name)
+        if isinstance(value, Evidence):
+            value = dataclasses.asdict(value)
+        out[f.name] = value
+    return out
+
+
+def _item_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    evidence = data.get("evidence")
+    return cls(**{**data, "evidence": Evidence(**evidence) if evidence else None})
+
+
 def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "format": CRITERIA_FORMAT,
         "document_id": criteria.document_id,
         "doc_type": criteria.doc_type,
         "title": criteria.title,
         "version": criteria.version,
         "status": criteria.status,
-        "effective_date": criteria.effective_date.isoformat() if criteria.effective_date else None,
-        "retirement_date": (
-            criteria.retirement_date.isoformat() if criteria.retirement_date else None
-        ),
-        "notice_end_date": (
-            criteria.notice_end_date.isoformat() if criteria.notice_end_date else None
-        ),
+        "effective_date": _iso(criteria.effective_date),
+        "retirement_date": _iso(criteria.retirement_date),
+        "notice_end_date": _iso(criteria.notice_end_date),
         "contractors": list(criteria.contractors),
         # Compact rows: [system, flag, code, group, description], sorted for a stable hash.
         "codes": [
             [c.system.value, c.flag.value, c.code, c.group, c.description]
             for c in sorted(criteria.codes, key=_code_order)
         ],
-        "sections": [{"name": s.name, "text": s.text} for s in criteria.sections],
+        "sections": [
+            {"name": s.name, "text": s.text, "pages": [list(p) for p in s.page_offsets]}
+            for s in criteria.sections
+        ],
     }
+    if criteria.payer is not None or criteria.policy_number is not None:
+        body["payer"] = criteria.payer
+        body["policy_number"] = criteria.policy_number
+    for name in _ITEM_LISTS:
+        items = getattr(criteria, name)
+        if items:
+            body[name] = [_item_to_dict(item) for item in items]
+    if criteria.prescriber_specialties:
+        body["prescriber_specialties"] = list(criteria.prescriber_specialties)
+    if criteria.revision_history:
+        body["revision_history"] = [
+            {"date": _iso(r.date), "text": r.text} for r in criteria.revision_history
+        ]
+    return body
 
 
 def criteria_to_json(criteria: Criteria) -> bytes:
@@ -68,5 +124,23 @@ def criteria_from_json(data: bytes) -> Criteria:
             CodeRef(system=CodeSystem(s), flag=CoverageFlag(f), code=c, group=g, description=d)
             for s, f, c, g, d in body["codes"]
         ),
-        sections=tuple(Section(name=s["name"], text=s["text"]) for s in body["sections"]),
+        sections=tuple(
+            Section(
+                name=s["name"],
+                text=s["text"],
+                page_offsets=tuple((a, b) for a, b in s.get("pages", ())),
+            )
+            for s in body["sections"]
+        ),
+        payer=body.get("payer"),
+        policy_number=body.get("policy_number"),
+        prescriber_specialties=tuple(body.get("prescriber_specialties", ())),
+        revision_history=tuple(
+            RevisionEntry(date=_date(r["date"]), text=r["text"])
+            for r in body.get("revision_history", ())
+        ),
+        **{
+            name: tuple(_item_from_dict(cls, item) for item in body.get(name, ()))
+            for name, cls in _ITEM_LISTS.items()
+        },
     )

@@ -10,13 +10,21 @@ medium effective date changed; retirement date changed or cleared
 medium new document after the source's baseline run
 medium criteria text changed with requirement language ("must", "required", "not covered" …)
 low    criteria text changed otherwise (wording only); title changed; notice-period dates
+
+Payer criteria:
+high   step-therapy trial longer or more agents; new step-therapy requirement
+high   prior authorization newly required; a new threshold; a stricter threshold
+high   prescriber specialty required where none was
+medium step therapy shorter or removed; PA dropped; threshold looser or removed
+medium approval period changed; age limit changed; specialties changed; drug added/removed
+noise  new bytes whose criteria and text are identical (re-print, stamp, layout): kept, not alerted
 """
 
 from __future__ import annotations
 
 import re
 
-from diffing.model import ChangeKind, CodeRef, CodeSystem, CoverageFlag, Severity
+from diffing.model import ChangeKind, CodeRef, CodeSystem, CoverageFlag, Severity, Threshold
 
 REQUIREMENT_LANGUAGE = re.compile(
     r"\b(must|shall|required?|requires|requirement|not (?:be )?covered|non-?covered|"
@@ -48,3 +56,27 @@ def text_change_severity(removed: list[str], added: list[str]) -> Severity:
     if any(REQUIREMENT_LANGUAGE.search(sentence) for sentence in changed):
         return Severity.MEDIUM
     return Severity.LOW
+
+
+def _restricts(before: float | None, after: float | None, *, higher_is_stricter: bool) -> bool:
+    if before is None or after is None:
+        return after is not None
+    return after > before if higher_is_stricter else after < before
+
+
+def step_therapy_severity(before: int | None, after: int | None) -> Severity:
+    """A longer or larger prerequisite trial is high: PA requests start to fail."""
+    return Severity.HIGH if _restricts(before, after, higher_is_stricter=True) else Severity.MEDIUM
+
+
+def approval_period_severity(before: int | None, after: int | None) -> Severity:
+    """A shorter approval means earlier reauthorization; any change moves renewal dates."""
+    return Severity.MEDIUM
+
+
+def threshold_severity(before: Threshold, after: Threshold) -> Severity:
+    """Stricter severity thresholds (higher minimums, lower maximums) are high."""
+    if before.op[:1] != after.op[:1]:
+        return Severity.MEDIUM
+    stricter = _restricts(before.value, after.value, higher_is_stricter=before.op.startswith(">"))
+    return Severity.HIGH if stricter else Severity.MEDIUM
