@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from diffing.cms import cms_criteria
+from diffing.model import Criteria, RawDocument
 from sources.base import FetchFailure, FetchResult, ListedDocument, Source, SourceKind
 from sources.cms_coverage import CmsCoverageOptions, CmsCoverageSource
+from sources.payer_policies import PayerPoliciesOptions, PayerPoliciesSource
+
+
+def _payer_criteria(raw: RawDocument) -> Criteria:
+    from diffing.payer import payer_criteria  # pdfplumber and friends load on first use
+
+    return payer_criteria(raw)
+
 
 SOURCE_KINDS: dict[str, SourceKind] = {
     "cms_coverage": SourceKind(
@@ -17,6 +26,14 @@ SOURCE_KINDS: dict[str, SourceKind] = {
         create=CmsCoverageSource,
         extract=lambda raw: cms_criteria(raw.content),
         extractor_name="cms/1",
+    ),
+    "payer_policies": SourceKind(
+        kind="payer_policies",
+        options=PayerPoliciesOptions,
+        default_schedule="0 5 * * *",
+        create=PayerPoliciesSource,
+        extract=_payer_criteria,
+        extractor_name="payer/1",
     ),
 }
 

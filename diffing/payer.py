@@ -1,0 +1,40 @@
+"""A payer policy document (PDF, HTML or text bytes) to `Criteria`: parse, then extract.
+
+Parsed documents are cached in-process by (sha256, parser version), so the same bytes seen at
+two URLs, or re-extracted, are parsed once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import OrderedDict
+
+from diffing.extract import EXTRACTOR_VERSION, extract_criteria
+from diffing.model import Criteria, PolicyDocument, RawDocument
+from diffing.parse import PARSER_VERSION, parse_document
+
+EXTRACTOR_NAME = f"payer/parse-{PARSER_VERSION}/extract-{EXTRACTOR_VERSION}"
+_CACHE_SIZE = 64
+_parsed: OrderedDict[tuple[str, str], PolicyDocument] = OrderedDict()
+
+
+def parse_cached(content: bytes, content_type: str, *, document_id: str) -> PolicyDocument:
+    key = (hashlib.sha256(content).hexdigest(), PARSER_VERSION)
+    document = _parsed.get(key)
+    if document is None:
+        document = parse_document(content, content_type, document_id=document_id)
+        _parsed[key] = document
+        if len(_parsed) > _CACHE_SIZE:
+            _parsed.popitem(last=False)
+    else:
+        _parsed.move_to_end(key)
+    return document
+
+
+def payer_criteria(raw: RawDocument) -> Criteria:
+    document = parse_cached(raw.content, raw.content_type, document_id=raw.key)
+    criteria = extract_criteria(document, document_id=raw.key, payer=raw.meta("payer"))
+    if not criteria.title and raw.title:
+        criteria = dataclasses.replace(criteria, title=raw.title)
+    return criteria

@@ -1,0 +1,237 @@
+"""Commercial payer policy documents (PDF, HTML, text) crawled from index pages with Scrapy.
+
+`list_documents` runs the crawl in a child process (`sources.payer_crawl`): index pages are read,
+links matching `allow` (and not `deny`) are fetched with conditional GET, bodies land on disk.
+The listing's fingerprint of a document is the sha256 of its body, so an unchanged body is never
+parsed again; a 304 keeps the stored fingerprint. `fetch` then hands over the new bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from diffing.model import RawDocument
+from monitor.errors import SourceError
+from monitor.settings import check
+from sources.base import (
+    FetchFailure,
+    FetchResult,
+    KnownListing,
+    ListedDocument,
+    Listing,
+)
+
+DOC_TYPE = "payer_policy"
+
+
+def url_key(url: str) -> str:
+    """A document's key: its path and query (the host may change, a fixture's port does)."""
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PayerPoliciesOptions:
+    """Options of a ``kind = "payer_policies"`` source."""
+
+    payer: str
+    start_urls: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    documents: tuple[str, ...] = ()
+    max_depth: int = 1
+    obey_robots: bool = True
+    download_delay_seconds: float = 1.0
+    concurrency_per_host: int = 2
+    timeout_seconds: float = 60.0
+    max_retries: int = 3
+    max_document_bytes: int = 50_000_000
+    crawl_timeout_seconds: float = 3600.0
+    user_agent: str = "payer-policy-monitor/0.1 (policy change monitor)"
+
+    def validate(self) -> None:
+        check(bool(self.payer.strip()), "payer must not be empty")
+        check(
+            bool(self.start_urls or self.documents),
+            "give start_urls (index pages) or documents (explicit URLs)",
+        )
+        for url in self.start_urls + self.documents:
+            check(url.startswith(("http://", "https://")), f"{url!r} is not an http(s) URL")
+        for pattern in self.allow + self.deny:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"regex {pattern!r} does not compile: {exc}") from exc
+        check(0 <= self.max_depth <= 5, "max_depth must be between 0 and 5")
+        check(self.download_delay_seconds >= 0, "download_delay_seconds must not be negative")
+        check(1 <= self.concurrency_per_host <= 16, "concurrency_per_host must be 1-16")
+        check(self.timeout_seconds > 0, "timeout_seconds must be positive")
+        check(self.max_document_bytes > 0, "max_document_bytes must be positive")
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class PayerPoliciesSource:
+    def __init__(self, *, name: str, options: PayerPoliciesOptions) -> None:
+        self.name = name
+        self.options = options
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"policy-monitor-{name}-"))
+        self._documents: dict[str, dict[str, Any]] = {}
+        self._errors: dict[str, dict[str, Any]] = {}
+        self._requests = 0
+
+    @property
+    def request_count(self) -> int:
+        return self._requests
+
+    async def aclose(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _job(self, known: KnownListing) -> dict[str, Any]:
+        o = self.options
+        return {
+            "start_urls": list(o.start_urls),
+            "documents": list(o.documents),
+            "allow": list(o.allow),
+            "deny": list(o.deny),
+            "max_depth": o.max_depth,
+            "obey_robots": o.obey_robots,
+            "download_delay_seconds": o.download_delay_seconds,
+            "concurrency_per_host": o.concurrency_per_host,
+            "timeout_seconds": o.timeout_seconds,
+            "max_retries": o.max_retries,
+            "max_document_bytes": o.max_document_bytes,
+            "user_agent": o.user_agent,
+            "out": str(self._scratch),
+            "known": {
+                key: {"etag": v.etag, "last_modified": v.last_modified}
+                for (key, _version), v in known.items()
+            },
+        }
+
+    async def _crawl(self, known: KnownListing) -> list[dict[str, Any]]:
+        job_path = self._scratch / "job.json"
+        job_path.write_text(json.dumps(self._job(known)), encoding="utf-8")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sources.payer_crawl",
+            str(job_path),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            _, stderr = await asyncio.wait_for(
+                process.communicate(), self.options.crawl_timeout_seconds
+            )
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise SourceError(
+                self.name, f"crawl did not finish within {self.options.crawl_timeout_seconds:g} s"
+            ) from None
+        if process.returncode != 0:
+            tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
+            raise SourceError(
+                self.name, f"crawler exited with {process.returncode}: " + " | ".join(tail)
+            )
+        results_file = self._scratch / "results.jsonl"
+        if not results_file.exists():
+            return []
+        return [json.loads(line) for line in results_file.read_text().splitlines() if line]
+
+    async def list_documents(self, known: KnownListing) -> Listing:
+        records = await self._crawl(known)
+        self._requests = sum(r["type"] != "skipped" for r in records)
+        fingerprints = {key: v.fingerprint for (key, _version), v in known.items()}
+        listed: dict[str, ListedDocument] = {}
+        problems: list[str] = []
+        complete = True
+        for record in records:
+            kind, url = record["type"], record["url"]
+            key = url_key(url)
+            if record.get("index") and kind in ("error", "skipped"):
+                complete = False
+                problems.append(f"index page {url}: {record['message']}")
+                continue
+            if kind == "index":
+                continue
+            if kind == "document":
+                fingerprint = _sha256_file(Path(record["path"]))
+                self._documents[key] = record
+            elif kind == "not_modified":
+                fingerprint = fingerprints.get(key, "")
+            elif kind == "error":
+                fingerprint = f"error:{record['message']}"
+                self._errors[key] = record
+            else:
+                continue  # skipped by robots.txt or off-site: not ours to list
+            listed[key] = ListedDocument(
+                key=key,
+                source_version="",
+                version_number=None,
+                fingerprint=fingerprint,
+                doc_type=DOC_TYPE,
+                title=record.get("title", ""),
+                url=url,
+                row={"url": url},
+            )
+        if not self.options.start_urls:
+            complete = False  # explicit documents only: absence is a fetch failure, not news
+        return Listing(documents=list(listed.values()), complete=complete, problems=problems)
+
+    async def fetch(self, wanted: Sequence[ListedDocument]) -> AsyncIterator[FetchResult]:
+        for item in wanted:
+            error = self._errors.get(item.key)
+            if error is not None:
+                yield FetchFailure(
+                    key=item.key,
+                    source_version="",
+                    url=item.url,
+                    message=f"{item.url}: {error['message']}",
+                )
+                continue
+            record = self._documents.get(item.key)
+            if record is None:
+                yield FetchFailure(
+                    key=item.key,
+                    source_version="",
+                    url=item.url,
+                    message=f"{item.url}: not downloaded (304 for a document "
+                    "the store does not have)",
+                )
+                continue
+            meta = [("payer", self.options.payer)]
+            if record.get("last_modified"):
+                meta.append(("last_modified", record["last_modified"]))
+            yield RawDocument(
+                source=self.name,
+                key=item.key,
+                url=item.url,
+                content=Path(record["path"]).read_bytes(),
+                content_type=record.get("content_type") or "",
+                fetched_at=dt.datetime.now(dt.UTC),
+                source_version="",
+                etag=record.get("etag"),
+                title=item.title,
+                doc_type=DOC_TYPE,
+                source_meta=tuple(meta),
+            )
