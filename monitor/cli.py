@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out the documents listed by each source's first run",
     )
     changes.add_argument("--limit", type=int, help="at most this many changes")
+    changes.add_argument(
+        "--min-severity",
+        choices=["noise", "low", "medium", "high"],
+        default="low",
+        help="leave out less severe changes (default: low, which hides noise-only versions: "
+        "re-prints, stamps, layout)",
+    )
 
     commands.add_parser("sources", help="last run, outcome and error of every source")
 
@@ -101,6 +108,7 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
             document=args.document,
             include_baseline=not args.no_baseline,
             limit=args.limit,
+            min_severity=args.min_severity,
         )
     finally:
         store.close()

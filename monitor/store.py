@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from diffing.model import Criteria
+from diffing.model import Criteria, Severity
 from diffing.serialize import criteria_from_json
 from monitor.db import make_engine, upgrade
 from monitor.errors import StoreError
@@ -238,6 +238,7 @@ class Store:
         include_baseline: bool = True,
         limit: int | None = None,
         run_id: int | None = None,
+        min_severity: str = "noise",
     ) -> list[ChangeRecord]:
         previous = aliased(DocumentVersion)
         query = (
@@ -258,6 +259,11 @@ class Store:
             query = query.where(ChangeRow.baseline.is_(False))
         if run_id is not None:
             query = query.where(ChangeRow.run_id == run_id)
+        if min_severity != "noise":
+            floor = Severity(min_severity).rank
+            query = query.where(
+                ChangeRow.severity.in_([s.value for s in Severity if s.rank >= floor])
+            )
         if limit is not None:
             query = query.limit(limit)
         with self.session() as s:

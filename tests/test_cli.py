@@ -93,6 +93,14 @@ def test_check_then_changes_as_json(
     only = _json_lines(capsys.readouterr().out)
     assert only and {r["document_id"] for r in only} == {"A57520"}
 
+    assert not [r for r in records if r["severity"] == "noise"]  # hidden by default
+    cfg = ["--config", str(config_file), "changes", "--format", "json", "--no-baseline"]
+    assert main([*cfg, "--min-severity", "noise"]) == 0
+    noise = [r for r in _json_lines(capsys.readouterr().out) if r["severity"] == "noise"]
+    assert {r["document_id"] for r in noise} == {"L34938", "L34216"}
+    assert main([*cfg, "--min-severity", "high"]) == 0
+    assert {r["severity"] for r in _json_lines(capsys.readouterr().out)} == {"high"}
+
     assert (
         main(["--config", str(config_file), "changes", "--format", "json", "--since", "2999-01-01"])
         == 0
