@@ -216,6 +216,10 @@ def _publish_in(
             return PublishResult(outcome=Outcome.UNCHANGED, version_id=stored.id)
 
     previous = _previous_version(versions, listed.version_number)
+    # Sources without version ids (payer sites) number their versions 1, 2, 3 … here.
+    version_number = listed.version_number
+    if version_number is None:
+        version_number = 1 + max((v.version_number or 0 for v in versions), default=0)
     old_criteria = None
     if previous is not None:
         stored_criteria = session.get_one(CriteriaRow, previous.id)
@@ -242,7 +246,7 @@ def _publish_in(
         .values(
             document_id=document_id,
             source_version=source_version,
-            version_number=listed.version_number,
+            version_number=version_number,
             content_sha256=sha256,
             content_type=raw.content_type,
             title=title,

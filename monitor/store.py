@@ -281,8 +281,12 @@ class Store:
                     effective_date=change.effective_date,
                     detected_at=_aware(change.detected_at),
                     url=version.url,
-                    version=version.source_version,
-                    previous_version=prev.source_version if prev is not None else None,
+                    version=version.source_version or str(version.version_number or ""),
+                    previous_version=(
+                        (prev.source_version or str(prev.version_number or ""))
+                        if prev is not None
+                        else None
+                    ),
                     evidence=change.evidence,
                     baseline=change.baseline,
                 )
