@@ -203,7 +203,7 @@ class PriorAuth:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ApprovalPeriod:
     phase: str  # "initial" or "reauthorization"
-    days: int  # "6 months" -> 182, "12 months"/"1 year" -> 365
+    days: int  # months are round(N * 30.4375) days: "6 months" -> 183, "1 year" -> 365
     drug: str | None = None
     indication: str | None = None
     evidence: Evidence | None = field(default=None, compare=False)
