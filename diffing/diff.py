@@ -8,6 +8,7 @@ content produce nothing because they do not survive `diffing.text` normalisation
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Set as AbstractSet
 
@@ -18,6 +19,30 @@ from diffing.text import sentences
 
 _DATE_FIELDS = ("effective_date", "retirement_date", "notice_end_date")
 _MAX_SENTENCES_SHOWN = 5
+# Sections that record the document's own history, references or navigation: their changes
+# are reported through structured fields (effective date, revision history) or are not
+# criteria at all, so they never produce a text change.
+ADMINISTRATIVE_SECTIONS = frozenset(
+    {
+        "policy history/revision information",
+        "policy history",
+        "revision information",
+        "review history",
+        "revision history",
+        "references",
+        "instructions for use",
+        "table of contents",
+        "contents",
+        "related policies",
+        "related documents",
+    }
+)
+# Header-block sentences: policy number, dates and stamps (structured elsewhere).
+ADMINISTRATIVE_SENTENCE = re.compile(
+    r"^(policy number|guideline #|effective date|publish(ed)? date|last review(ed)?|"
+    r"next review|printed on|proprietary information|page \d+ of \d+)\b",
+    re.IGNORECASE,
+)
 
 
 def _code_evidence(code: CodeRef) -> str:
@@ -84,6 +109,10 @@ def _take(pool: Counter[str], sentence: str) -> bool:
     return False
 
 
+def _criteria_sentences(text: str) -> list[str]:
+    return [s for s in sentences(text) if not ADMINISTRATIVE_SENTENCE.match(s)]
+
+
 def _explained(sentence: str, explained: AbstractSet[str]) -> bool:
     """Whether a structured change already reports this sentence (same or overlapping)."""
     return any(sentence in e or e in sentence for e in explained)
@@ -99,9 +128,11 @@ def _section_changes(
     names = [s.name for s in old.sections]
     names += [s.name for s in new.sections if s.name not in names]
     for name in names:
+        if name in ADMINISTRATIVE_SECTIONS:
+            continue
         before_section, after_section = old.section(name), new.section(name)
-        before = sentences(before_section.text) if before_section else []
-        after = sentences(after_section.text) if after_section else []
+        before = _criteria_sentences(before_section.text) if before_section else []
+        after = _criteria_sentences(after_section.text) if after_section else []
         if before == after:
             continue
         # Sentences gone and sentences new, as multisets: moving a sentence is not a change.
