@@ -1,0 +1,38 @@
+"""Payer criteria extraction: a parsed `PolicyDocument` in, its `Criteria` out.
+
+`extract_criteria` walks the document (`diffing.extract.document`); `extract_sentence` reads one
+criteria sentence (`diffing.extract.sentences`) and is what the golden sentence set tests.
+"""
+
+from __future__ import annotations
+
+from diffing.extract.document import extract_document
+from diffing.extract.sentences import SentenceContext, SentenceFacts, extract_sentence
+from diffing.extract.steps import StepLead
+from diffing.model import Criteria, PolicyDocument
+
+# Bump when a change to the extractor can change its output for the same document, so stored
+# criteria from an older extractor are not diffed against a newer one as if the policy changed.
+EXTRACTOR_VERSION = "1.0"
+
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "SentenceContext",
+    "SentenceFacts",
+    "StepLead",
+    "extract_criteria",
+    "extract_sentence",
+]
+
+
+def extract_criteria(
+    document: PolicyDocument,
+    *,
+    document_id: str,
+    payer: str | None = None,
+    version: str | None = None,
+) -> Criteria:
+    """The criteria a payer policy document states: drugs, step therapy, prior authorization,
+    approval periods, thresholds, age limits, prescriber specialties, codes, policy number,
+    effective date and revision history, each item with its evidence."""
+    return extract_document(document, document_id=document_id, payer=payer, version=version)

@@ -1,0 +1,201 @@
+"""Billing codes with validated formats, from prose, code lists and `Table`s.
+
+CPT is five digits or four digits and a letter (F, T or U); HCPCS Level II a letter A-V and four
+digits; ICD-10-CM a letter, a digit, a digit or letter, then optionally a dot and up to four more.
+Bare numbers are only codes where the text says it is talking about codes, so years, doses,
+phone numbers and policy numbers stay out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from diffing.model import CodeRef, CodeSystem, CoverageFlag, Table
+
+MAX_RANGE_EXPANSION = 50  # "11400-11446" becomes 47 codes; wider ranges keep their two ends
+
+_CPT = r"\d{5}|\d{4}[FTU]"
+_HCPCS = r"[A-V]\d{4}"
+_ICD10 = r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?"
+_ANY = rf"(?:{_CPT}|{_HCPCS}|{_ICD10})"
+_BEFORE = r"(?<![\w.$/\-#])"
+_AFTER = r"(?![\w/]|\.\d|-[A-Za-z]|\s*(?:mg|mcg|ml|mL|units?|%|percent)\b)"
+_RANGE_JOIN = r"\s*(?:-|–|through|thru|to)\s*"
+_CLAUSES = re.compile(r";\s*|(?<=[a-z)])\.\s+")
+
+_CODE = re.compile(rf"{_BEFORE}(?P<code>{_ANY}){_AFTER}")
+_CODE_OR_RANGE = re.compile(rf"{_BEFORE}(?P<low>{_ANY})(?:{_RANGE_JOIN}(?P<high>{_ANY}))?{_AFTER}")
+# A line of a code list starts with its codes: "J0517 Injection, …", "11400 - 11446 Excision …"
+_LEADING_CODES = re.compile(
+    rf"^\s*(?P<codes>{_ANY}(?:{_RANGE_JOIN}{_ANY})?(?:\s*(?:,|;|and|or)?\s*{_ANY}"
+    rf"(?:{_RANGE_JOIN}{_ANY})?)*){_AFTER}[\s:,;\-–]*(?P<rest>.*)$"
+)
+CODE_KEYWORDS = re.compile(
+    r"\b(?:CPT|HCPCS|ICD-?10(?:-CM)?|ICD|codes?|coding|billed|bill|report(?:ed)? (?:with|using))\b",
+    re.IGNORECASE,
+)
+_NONCOVERED = re.compile(
+    r"\bnot\s+(?:be\s+)?(?:considered\s+)?(?:covered|medically necessary|reasonable)"
+    r"|\bnon-?covered\b|\bexperimental\b|\binvestigational\b|\bunproven\b|\bexcluded\b"
+    r"|\bdo(?:es)? not support\b|\bnot eligible\b",
+    re.IGNORECASE,
+)
+_COVERED = re.compile(
+    r"\bcovered\b|\bmedically necessary\b|\bsupport(?:s|ing)? medical necessity\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CodeMention:
+    system: CodeSystem
+    code: str
+    clause: str = field(default="", compare=False)  # the clause it was named in
+
+
+def code_system(code: str) -> CodeSystem | None:
+    """The system a code's format belongs to, or None when it is no valid code."""
+    if re.fullmatch(_CPT, code) or re.fullmatch(_HCPCS, code):
+        return CodeSystem.HCPCS
+    if re.fullmatch(_ICD10, code):
+        return CodeSystem.ICD10
+    return None
+
+
+def coverage_flag(heading: str) -> CoverageFlag | None:
+    """What a heading says about the codes under it: covered, not covered, or nothing."""
+    if _NONCOVERED.search(heading):
+        return CoverageFlag.NONCOVERED
+    if _COVERED.search(heading):
+        return CoverageFlag.COVERED
+    return None
+
+
+def _expand(low: str, high: str | None) -> list[str]:
+    if high is None or high == low:
+        return [low]
+    same_shape = (
+        len(low) == len(high)
+        and code_system(low) is CodeSystem.HCPCS
+        and code_system(high) is CodeSystem.HCPCS
+    )
+    if same_shape:
+        prefix_low, digits_low, suffix_low = _split_numeric(low)
+        prefix_high, digits_high, suffix_high = _split_numeric(high)
+        if (prefix_low, suffix_low) == (prefix_high, suffix_high):
+            first, last = int(digits_low), int(digits_high)
+            if 0 < last - first < MAX_RANGE_EXPANSION:
+                width = len(digits_low)
+                return [f"{prefix_low}{n:0{width}d}{suffix_low}" for n in range(first, last + 1)]
+    # ICD-10 ranges are hierarchical and wide ranges unbounded: keep the ends only.
+    return [low, high]
+
+
+def _split_numeric(code: str) -> tuple[str, str, str]:
+    match = re.fullmatch(r"([A-Z]?)(\d+)([A-Z]?)", code)
+    assert match is not None  # only called on CPT/HCPCS-shaped codes
+    return match.group(1), match.group(2), match.group(3)
+
+
+def _mentions(text: str, pattern: re.Pattern[str]) -> Iterator[CodeMention]:
+    for match in pattern.finditer(text):
+        for code in _expand(match.group("low"), match.group("high")):
+            system = code_system(code)
+            if system is not None:
+                yield CodeMention(system=system, code=code)
+
+
+def codes_in_prose(text: str, *, in_code_list: bool = False) -> list[CodeMention]:
+    """Codes named in a sentence, clause by clause. Outside a code list the clause must speak of
+    codes, and an ICD-10 code without its dot must be called a diagnosis ("B12" is a vitamin)."""
+    out: list[CodeMention] = []
+    for clause in _CLAUSES.split(text):
+        if not in_code_list and not CODE_KEYWORDS.search(clause):
+            continue
+        says_icd = bool(re.search(r"\bICD|\bdiagnos", clause, re.IGNORECASE))
+        for mention in _mentions(clause, _CODE_OR_RANGE):
+            dotless_icd = mention.system is CodeSystem.ICD10 and "." not in mention.code
+            if dotless_icd and not (in_code_list or says_icd):
+                continue
+            if mention not in out:
+                out.append(CodeMention(system=mention.system, code=mention.code, clause=clause))
+    return out
+
+
+def leading_codes(line: str) -> tuple[list[CodeMention], str] | None:
+    """The codes a code-list line starts with and the description after them, or None."""
+    match = _LEADING_CODES.match(line)
+    if match is None:
+        return None
+    return list(_mentions(match.group("codes"), _CODE_OR_RANGE)), match.group("rest").strip()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CodeRow:
+    ref: CodeRef
+    text: str  # the row or line it came from, for evidence
+
+
+def codes_in_lines(lines: list[str], *, flag: CoverageFlag = CoverageFlag.COVERED) -> list[CodeRow]:
+    """A code list written as lines (a "Coding Information" section): heading lines switch the
+    coverage flag, code lines give codes and descriptions."""
+    default = flag
+    rows: list[CodeRow] = []
+    for line in lines:
+        found = leading_codes(line)
+        if found:
+            codes, description = found
+            rows.extend(_rows(codes, description, flag, line))
+            continue
+        inline = codes_in_prose(line)
+        if inline:
+            rows.extend(_rows(inline, "", coverage_flag(line) or flag, line))
+        elif line.strip():
+            flag = coverage_flag(line) or default
+    return rows
+
+
+def codes_in_table(table: Table, *, flag: CoverageFlag = CoverageFlag.COVERED) -> list[CodeRow]:
+    """Codes in a table whose first column holds codes; rows without codes are subheadings."""
+    default = coverage_flag(table.section or "") or flag
+    current = default
+    rows: list[CodeRow] = []
+    for cells in table.rows:
+        if not cells:
+            continue
+        row_text = " | ".join(cells)
+        found = leading_codes(cells[0])
+        if found and found[0] and not found[1]:
+            description = cells[1] if len(cells) > 1 else ""
+            rows.extend(_rows(found[0], description, current, row_text))
+        elif found and found[0]:
+            rows.extend(_rows(found[0], found[1], current, row_text))
+        elif not any(_CODE.search(cell) for cell in cells[1:]) or len(cells) == 1:
+            heading_flag = coverage_flag(row_text)
+            if heading_flag is not None or not _looks_like_header(cells):
+                current = heading_flag or default
+    return rows
+
+
+def _looks_like_header(cells: tuple[str, ...]) -> bool:
+    words = " ".join(cells).lower()
+    return "code" in words and ("description" in words or "descriptor" in words)
+
+
+def _rows(
+    codes: list[CodeMention], description: str, flag: CoverageFlag, text: str
+) -> list[CodeRow]:
+    return [
+        CodeRow(
+            ref=CodeRef(system=c.system, flag=flag, code=c.code, description=description),
+            text=text,
+        )
+        for c in codes
+    ]
+
+
+def is_code_table(table: Table) -> bool:
+    """Whether a table's first column holds codes in at least one row."""
+    return any(row and leading_codes(row[0]) for row in table.rows)

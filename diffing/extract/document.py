@@ -1,0 +1,393 @@
+"""Walk a `PolicyDocument` and assemble its `Criteria`.
+
+Sections are read line by line. Headings ("Atopic Dermatitis", "Initial Authorization",
+"Dupixent (dupilumab)") set the indication, phase and drug the following sentences inherit; a
+sentence ending "… ONE of the following:" opens a lead its list items inherit. Code sections and
+code tables give codes, a history section or table the revision history; background, evidence
+and reference sections are not criteria and are skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from diffing.extract.codes import codes_in_lines, codes_in_table, coverage_flag, is_code_table
+from diffing.extract.dates import (
+    effective_date_in,
+    is_history_table,
+    parse_date,
+    policy_number_in,
+    revisions_from_lines,
+    revisions_from_table,
+)
+from diffing.extract.sentences import SentenceContext, SentenceFacts, extract_sentence, named_phase
+from diffing.extract.steps import ALL_OF, StepLead
+from diffing.extract.vocabulary import DRUGS, INDICATIONS, find_terms, word_set
+from diffing.model import (
+    AgeLimit,
+    ApprovalPeriod,
+    CodeRef,
+    CoverageFlag,
+    Criteria,
+    DrugMention,
+    PolicyDocument,
+    PriorAuth,
+    RevisionEntry,
+    Section,
+    StepTherapy,
+    Table,
+    Threshold,
+)
+from diffing.text import sentences
+
+DOC_TYPE = "payer_policy"
+
+_SKIPPED_SECTION = re.compile(
+    r"^\s*(?:[\dIVX]+[.)]\s*)?(?:background|clinical evidence|summary of (?:clinical )?evidence"
+    r"|references?|bibliography|definitions?|(?:u\.?s\.? )?food and drug administration|fda\b"
+    r"|centers for medicare|cms\b|instructions for use|description of services|disclaimer"
+    r"|related (?:policies|documents)|literature|scientific|appendix|table of contents)",
+    re.IGNORECASE,
+)
+_HISTORY_SECTION = re.compile(
+    r"(?:policy|revision|review|document|publication) history|revision information"
+    r"|^\s*(?:history|revisions?|change log)\s*$",
+    re.IGNORECASE,
+)
+_CODE_SECTION = re.compile(r"\bcod(?:es|ing)\b|\bCPT\b|\bHCPCS\b|\bICD", re.IGNORECASE)
+_MARKER = re.compile(
+    r"^\s*(?:\(?(?P<number>\d{1,2})[.)]|\(?(?P<roman>[ivx]{2,5}|[IVX]{2,5})[.)]"
+    r"|\(?(?P<letter>[A-Za-z])[.)]|(?P<bullet>[•·▪◦●○■□*\-–]))\s+"
+)
+_FRAGMENT_END = re.compile(
+    r"(?:\b(?:e\.\s?g|i\.\s?e|etc|vs|approx|Dr|No|St|Fig|U\.S|al)\.|^\(?(?:[A-Za-z]|\d{1,2}"
+    r"|[ivxIVX]{1,5})[.)])$"
+)
+_HEADING_WORDS = word_set(
+    """
+    criteria for the treatment of moderate severe moderate-to-severe to and chronic adult adults
+    pediatric patients indication indications approval authorization authorisation initial
+    coverage requirements request requests therapy continuation reauthorization
+    re-authorization continued renewal in with a an medical necessity policy uses use part
+    section drug drugs agents plaque disease or injection injections subcutaneous intravenous
+    oral topical cream ointment tablets products biosimilars
+    """
+)
+_CRITERION_END = re.compile(r"[.;]\s*$|[;,]\s*(?:and|or)\s*$", re.IGNORECASE)
+_MAX_LIST_ITEM_WORDS = 18
+
+
+def extract_document(
+    document: PolicyDocument,
+    *,
+    document_id: str,
+    payer: str | None,
+    version: str | None,
+) -> Criteria:
+    walker = _Walker(primary_drug=_primary_drug(document))
+    walker.drugs.extend(extract_sentence(document.title).drugs)
+    for section in document.sections:
+        walker.read_section(section)
+    for table in document.tables:
+        walker.read_table(table)
+    return walker.criteria(document, document_id=document_id, payer=payer, version=version)
+
+
+def _primary_drug(document: PolicyDocument) -> str | None:
+    """The drug the title names, else the first one the criteria sections name."""
+    texts = [document.title] + [
+        s.text for s in document.sections if _section_kind(s.name) == "criteria"
+    ]
+    for text in texts:
+        found = find_terms(text, DRUGS)
+        if found:
+            return found[0].canonical
+    return None
+
+
+def _section_kind(name: str) -> str:
+    if _HISTORY_SECTION.search(name):
+        return "history"
+    if _SKIPPED_SECTION.match(name):
+        return "skipped"
+    if _CODE_SECTION.search(name):
+        return "codes"
+    return "criteria"
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    offset = 0
+    for line in text.split("\n"):
+        yield offset, line
+        offset += len(line) + 1
+
+
+def _sentences_at(line: str) -> list[tuple[str, int]]:
+    """`diffing.text.sentences` of a line with their offsets, abbreviations and list markers
+    ("e.g.", "a.") joined back to the sentence they belong to."""
+    out: list[tuple[str, int]] = []
+    cursor = 0
+    for piece in sentences(line):
+        at = line.find(piece, cursor)
+        at = cursor if at < 0 else at
+        cursor = at + len(piece)
+        if out and _FRAGMENT_END.search(out[-1][0]):
+            _previous, previous_at = out.pop()
+            out.append((line[previous_at:cursor], previous_at))
+        else:
+            out.append((piece, at))
+    return out
+
+
+def _marker_kind(line: str) -> tuple[str | None, str]:
+    match = _MARKER.match(line)
+    if match is None:
+        return None, line.strip()
+    kind = next(name for name, value in match.groupdict().items() if value)
+    return kind, line[match.end() :].strip()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Heading:
+    drug: str | None
+    indications: tuple[str, ...]
+    phase: str | None
+
+
+def _heading(body: str) -> _Heading | None:
+    """What a heading line names, or None when the line is not a heading."""
+    text = body.strip().rstrip(":").strip()
+    if not text or len(text) > 90 or _CRITERION_END.search(text):
+        return None
+    drugs = find_terms(text, DRUGS)
+    indications = find_terms(text, INDICATIONS)
+    phase = named_phase(text)
+    if not (drugs or indications or phase):
+        return None
+    rest = text
+    for match in sorted(drugs + indications, key=lambda m: -m.start):
+        rest = rest[: match.start] + " " + rest[match.end :]
+    rest = re.sub(r"\([^)]*\)", " ", rest)
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", rest.lower()) if w not in _HEADING_WORDS]
+    if words:  # "Diagnosis of atopic dermatitis" is a criterion, "Atopic Dermatitis" a heading
+        return None
+    drug_names = {m.canonical for m in drugs}
+    return _Heading(
+        drug=drugs[0].canonical if len(drug_names) == 1 else None,
+        indications=tuple(dict.fromkeys(m.canonical for m in indications)),
+        phase=phase,
+    )
+
+
+@dataclass(kw_only=True)
+class _Walker:
+    """The context while reading, and what has been found so far (private, mutable)."""
+
+    primary_drug: str | None
+    drug: str | None = None
+    indication: str | None = None
+    phase: str | None = None
+    lead: StepLead | None = None
+    lead_kind: str | None = None
+    lead_steps: list[int] = field(default_factory=list)
+    drugs: list[DrugMention] = field(default_factory=list)
+    steps: list[StepTherapy] = field(default_factory=list)
+    prior_auth: list[PriorAuth] = field(default_factory=list)
+    approvals: list[ApprovalPeriod] = field(default_factory=list)
+    thresholds: list[Threshold] = field(default_factory=list)
+    ages: list[AgeLimit] = field(default_factory=list)
+    specialties: set[str] = field(default_factory=set)
+    codes: set[CodeRef] = field(default_factory=set)
+    revisions: list[RevisionEntry] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.drug = self.primary_drug
+
+    # --- context ---------------------------------------------------------------------------
+
+    def _apply_heading(self, heading: _Heading, *, section: bool = False) -> None:
+        if heading.drug is not None and not heading.indications:
+            self.drug = heading.drug
+            self.indication = None
+            self.phase = heading.phase
+        elif heading.indications:
+            indication = heading.indications[0] if len(heading.indications) == 1 else None
+            if heading.drug is not None:
+                self.drug = heading.drug
+            if indication != self.indication or heading.phase is not None:
+                self.phase = heading.phase  # a new indication block starts over
+            self.indication = indication
+        elif heading.phase is not None:
+            self.phase = heading.phase
+        elif section:
+            self.indication = None
+            self.phase = None
+
+    def _close_lead(self) -> None:
+        if self.lead is not None and self.lead.count_required == ALL_OF and self.lead_steps:
+            count = len({self.steps[i].prerequisite for i in self.lead_steps})
+            for i in self.lead_steps:
+                self.steps[i] = dataclasses.replace(self.steps[i], count_required=count)
+        self.lead = None
+        self.lead_kind = None
+        self.lead_steps = []
+
+    def _lead_continues(self, kind: str | None, body: str) -> bool:
+        if self.lead is None:
+            return False
+        if kind is None:
+            return len(body.split()) <= _MAX_LIST_ITEM_WORDS
+        return kind != self.lead_kind
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def read_section(self, section: Section) -> None:
+        kind = _section_kind(section.name)
+        self._close_lead()
+        if kind == "history":
+            self.revisions.extend(revisions_from_lines(section.text.split("\n")))
+            return
+        if kind == "codes":
+            flag = coverage_flag(section.name) or CoverageFlag.COVERED
+            rows = codes_in_lines(section.text.split("\n"), flag=flag)
+            self.codes.update(row.ref for row in rows)
+            return
+        if kind == "skipped":
+            return
+        heading = _heading(section.name) or _Heading(drug=None, indications=(), phase=None)
+        self._apply_heading(heading, section=True)
+        for line_start, line in _lines(section.text):
+            self._read_line(section, line_start, line)
+        self._close_lead()
+
+    def _read_line(self, section: Section, line_start: int, line: str) -> None:
+        kind, body = _marker_kind(line)
+        if not body:
+            return
+        heading = _heading(body)
+        if heading is not None:
+            self._close_lead()
+            self._apply_heading(heading)
+            where = SentenceContext(section=section.name, page=section.page_at(line_start))
+            self.drugs.extend(extract_sentence(body, where).drugs)
+            return
+        if not self._lead_continues(kind, body):
+            self._close_lead()
+        for sentence, offset in _sentences_at(line):
+            context = SentenceContext(
+                drug=self.drug,
+                indication=self.indication,
+                phase=self.phase,
+                lead=self.lead,
+                section=section.name,
+                page=section.page_at(line_start + offset),
+            )
+            facts = extract_sentence(sentence, context)
+            self._add(facts)
+            if facts.lead is not None:
+                self._close_lead()
+                self.lead = facts.lead
+                self.lead_kind = kind
+            if sentence.rstrip().endswith(":"):
+                if len(facts.indications) == 1:
+                    self.indication = facts.indications[0]
+                if facts.phase is not None:
+                    self.phase = facts.phase
+
+    def read_table(self, table: Table) -> None:
+        if is_history_table(table):
+            self.revisions.extend(revisions_from_table(table))
+        elif is_code_table(table):
+            flag = coverage_flag(table.section or "") or CoverageFlag.COVERED
+            self.codes.update(row.ref for row in codes_in_table(table, flag=flag))
+        elif _section_kind(table.section or "") == "criteria":
+            for row in table.rows:
+                for cell in row:
+                    for sentence in sentences(cell):
+                        context = SentenceContext(
+                            drug=self.drug, section=table.section, page=table.page
+                        )
+                        self._add(extract_sentence(sentence, context))
+
+    def _add(self, facts: SentenceFacts) -> None:
+        self.drugs.extend(facts.drugs)
+        if self.lead is not None and self.lead.count_required == ALL_OF:
+            first = len(self.steps)
+            self.lead_steps.extend(range(first, first + len(facts.step_therapy)))
+        self.steps.extend(facts.step_therapy)
+        self.prior_auth.extend(facts.prior_auth)
+        self.approvals.extend(facts.approval_periods)
+        self.thresholds.extend(facts.thresholds)
+        self.ages.extend(facts.age_limits)
+        self.specialties.update(facts.prescriber_specialties)
+        self.codes.update(facts.codes)
+
+    # --- result ----------------------------------------------------------------------------
+
+    def criteria(
+        self,
+        document: PolicyDocument,
+        *,
+        document_id: str,
+        payer: str | None,
+        version: str | None,
+    ) -> Criteria:
+        self._close_lead()
+        header = "\n".join([document.title] + [s.text for s in document.sections])
+        effective = parse_date(document.meta_value("effective_date")) or effective_date_in(header)
+        policy_number = document.meta_value("policy_number") or policy_number_in(header)
+        return Criteria(
+            document_id=document_id,
+            doc_type=DOC_TYPE,
+            title=document.title,
+            version=version,
+            status="active",
+            effective_date=effective,
+            codes=frozenset(self.codes),
+            sections=document.sections,
+            payer=payer,
+            policy_number=policy_number,
+            drugs=_first_per_key(self.drugs),
+            step_therapy=_merged_steps(self.steps),
+            prior_auth=_first_per_key(self.prior_auth),
+            approval_periods=_first_per_key(self.approvals),
+            thresholds=_first_per_key(self.thresholds),
+            age_limits=_first_per_key(self.ages),
+            prescriber_specialties=tuple(sorted(self.specialties)),
+            revision_history=tuple(dict.fromkeys(self.revisions)),
+        )
+
+
+_Keyed = TypeVar("_Keyed", DrugMention, PriorAuth, ApprovalPeriod, Threshold, AgeLimit)
+
+
+def _first_per_key(items: Iterable[_Keyed]) -> tuple[_Keyed, ...]:
+    seen: dict[object, _Keyed] = {}
+    for item in items:
+        seen.setdefault(item.key, item)
+    return tuple(seen.values())
+
+
+def _merged_steps(steps: Iterable[StepTherapy]) -> tuple[StepTherapy, ...]:
+    """One step per (drug, indication, prerequisite): "tried at least one TCS" and "the TCS was
+    applied for at least 28 days" are one requirement."""
+    merged: dict[object, StepTherapy] = {}
+    for step in steps:
+        known = merged.get(step.key)
+        if known is None:
+            merged[step.key] = step
+            continue
+        merged[step.key] = dataclasses.replace(
+            known,
+            count_required=max(known.count_required, step.count_required),
+            min_duration_days=(
+                known.min_duration_days
+                if known.min_duration_days is not None
+                else step.min_duration_days
+            ),
+        )
+    return tuple(merged.values())

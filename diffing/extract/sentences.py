@@ -1,0 +1,299 @@
+"""Everything one criteria sentence states, as model objects: `extract_sentence`.
+
+The sentence is read on its own; what it cannot say itself (which drug the policy governs, the
+indication and initial/reauthorization block it sits in, an open "ONE of the following:" lead)
+comes in a `SentenceContext` that `diffing.extract.document` keeps while it walks a document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from diffing.extract.ages import find_age_limits
+from diffing.extract.codes import codes_in_prose, coverage_flag
+from diffing.extract.durations import Duration, DurationKind, find_durations
+from diffing.extract.measures import find_thresholds
+from diffing.extract.steps import StepLead, find_steps
+from diffing.extract.vocabulary import DRUGS, INDICATIONS, SPECIALTIES, find_terms, word_set
+from diffing.model import (
+    AgeLimit,
+    ApprovalPeriod,
+    CodeRef,
+    CoverageFlag,
+    DrugMention,
+    Evidence,
+    PriorAuth,
+    StepTherapy,
+    Threshold,
+)
+
+_GAP_TERMS = DRUGS + INDICATIONS
+INITIAL = "initial"
+REAUTHORIZATION = "reauthorization"
+
+_PA_NOT_REQUIRED = re.compile(
+    r"\b(?:(?:does|do|will) not require|not subject to|no|exempt from)\s+"
+    r"(?:a\s+)?(?:prior authori[sz]ation|pre-?certification|pre-?authori[sz]ation)"
+    r"|\b(?:prior authori[sz]ation|pre-?certification|pre-?authori[sz]ation)\s+(?:is\s+)?"
+    r"(?:not|no longer)\s+(?:required|needed)",
+    re.IGNORECASE,
+)
+_PA_REQUIRED = re.compile(
+    r"\b(?:requires?|required|subject to|needs?|must (?:have|obtain|receive))\s+(?:a\s+)?"
+    r"(?:prior authori[sz]ation|pre-?certification|pre-?authori[sz]ation)"
+    r"|\b(?:prior authori[sz]ation|pre-?certification|pre-?authori[sz]ation)\s+(?:\(PA\)\s+)?"
+    r"(?:is\s+|are\s+)?(?:required|needed|applies|must be obtained)"
+    r"|\bmust be prior authori[sz]ed\b",
+    re.IGNORECASE,
+)
+_PHASE_WORDS = (
+    (
+        REAUTHORIZATION,
+        re.compile(
+            r"\b(?:re-?authori[sz]ations?|re-?auth|re-?approval|continuation|continued"
+            r"|renewals?|renew(?:ed)?|re-?certification|recertification|subsequent)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (INITIAL, re.compile(r"\b(?:initial(?:ly)?|first)\b", re.IGNORECASE)),
+)
+_APPROVAL_WORD = re.compile(
+    r"\b(?:authori[sz](?:ations?|e|es|ed)|approvals?|approved?|approvable|re-?auth\w*|renewal"
+    r"|renewed|continuation|coverage|initial(?:ly)?)\b",
+    re.IGNORECASE,
+)
+# Phase words alone ("initial 6-week treatment phase") are no approval: the sentence must say so.
+_SAYS_APPROVAL = re.compile(
+    r"\b(?:authori[sz]\w*|approv\w*|re-?auth\w*|renew\w*|re-?certif\w*|coverage)\b", re.I
+)
+_APPROVAL_GAP_WORDS = word_set(
+    """
+    will be may can shall is are issued approved granted authorized authorised renewed
+    extended provided given for of up to no more than not exceed a an the maximum max
+    period periods duration length term every in intervals interval increments at time each
+    initial initially reauthorization reauth approval authorization authorisation coverage
+    therapy treatment continuation continued request requests criteria then
+    re-authorization re-auth
+    """
+)
+_PRESCRIBER = re.compile(
+    r"\b(?:prescribed|recommended|ordered|managed|supervised|administered)\b[^.;]{0,40}?\bby\b"
+    r"|\bin consultation with\b|\bconsultation with\b|\bprescriber\b|\bspecialist\b"
+    r"|\bunder the (?:care|supervision|direction) of\b|\bboard[- ]certified\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SentenceContext:
+    """What the surrounding document says about a sentence."""
+
+    drug: str | None = None  # the drug the policy (or the current block) governs
+    indication: str | None = None  # the current indication heading
+    phase: str | None = None  # "initial" or "reauthorization", from the current block heading
+    lead: StepLead | None = None  # an open "… ONE of the following:" the sentence is an item of
+    code_flag: CoverageFlag | None = None  # the coverage heading, inside a code list
+    section: str | None = None
+    page: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SentenceFacts:
+    """The structured items found in one sentence."""
+
+    drugs: tuple[DrugMention, ...] = ()
+    step_therapy: tuple[StepTherapy, ...] = ()
+    # prerequisite -> the named examples of it: ("topical calcineurin inhibitor",
+    # ("pimecrolimus", "tacrolimus")). `StepTherapy` has no field for them yet.
+    step_examples: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    prior_auth: tuple[PriorAuth, ...] = ()
+    approval_periods: tuple[ApprovalPeriod, ...] = ()
+    thresholds: tuple[Threshold, ...] = ()
+    age_limits: tuple[AgeLimit, ...] = ()
+    prescriber_specialties: tuple[str, ...] = ()
+    codes: tuple[CodeRef, ...] = ()
+    lead: StepLead | None = None  # set when the sentence opens a list of prerequisites
+    indications: tuple[str, ...] = ()  # indications named in the sentence
+    phase: str | None = None  # a phase named in the sentence
+
+    def items(self) -> tuple[object, ...]:
+        """Every extracted item, specialties as plain strings."""
+        return (
+            *self.drugs,
+            *self.step_therapy,
+            *self.prior_auth,
+            *self.approval_periods,
+            *self.thresholds,
+            *self.age_limits,
+            *self.prescriber_specialties,
+            *self.codes,
+        )
+
+
+def named_phase(text: str) -> str | None:
+    """The authorization phase a text names first, if any."""
+    hits = [(m.start(), phase) for phase, p in _PHASE_WORDS for m in p.finditer(text)]
+    return min(hits)[1] if hits else None
+
+
+def extract_sentence(sentence: str, context: SentenceContext | None = None) -> SentenceFacts:
+    """The criteria one sentence states, with `Evidence` pointing at it."""
+    context = context or SentenceContext()
+    evidence = Evidence(sentence=sentence, page=context.page, section=context.section)
+    indications = tuple(dict.fromkeys(m.canonical for m in find_terms(sentence, INDICATIONS)))
+    indication = context.indication or (indications[0] if len(indications) == 1 else None)
+    drugs = _drugs(sentence, evidence)
+
+    durations = find_durations(sentence)
+    findings, lead = find_steps(
+        sentence, governed_drug=context.drug, lead=context.lead, durations=durations
+    )
+    steps = tuple(
+        StepTherapy(
+            prerequisite=f.prerequisite,
+            drug=context.drug,
+            indication=indication,
+            count_required=f.count_required,
+            min_duration_days=f.min_duration_days,
+            evidence=evidence,
+        )
+        for f in findings
+    )
+    thresholds = tuple(
+        Threshold(
+            measure=t.measure,
+            op=t.op,
+            value=t.value,
+            unit=t.unit,
+            indication=indication,
+            evidence=evidence,
+        )
+        for t in find_thresholds(sentence)
+    )
+    ages = tuple(
+        AgeLimit(op=a.op, years=a.years, indication=indication, evidence=evidence)
+        for a in find_age_limits(sentence)
+    )
+    return SentenceFacts(
+        drugs=drugs,
+        step_therapy=steps,
+        step_examples=tuple((f.prerequisite, f.examples) for f in findings if f.examples),
+        prior_auth=_prior_auth(sentence, drugs, context, evidence),
+        approval_periods=_approval_periods(
+            sentence, durations, drugs, context, indication, evidence
+        ),
+        thresholds=thresholds,
+        age_limits=ages,
+        prescriber_specialties=_specialties(sentence),
+        codes=_codes(sentence, context),
+        lead=lead,
+        indications=indications,
+        phase=named_phase(sentence),
+    )
+
+
+def _drugs(sentence: str, evidence: Evidence) -> tuple[DrugMention, ...]:
+    seen: dict[str, DrugMention] = {}
+    for match in find_terms(sentence, DRUGS):
+        seen.setdefault(
+            match.canonical,
+            DrugMention(name=match.canonical, drug_class=match.term.drug_class, evidence=evidence),
+        )
+    return tuple(seen.values())
+
+
+def _prior_auth(
+    sentence: str, drugs: tuple[DrugMention, ...], context: SentenceContext, evidence: Evidence
+) -> tuple[PriorAuth, ...]:
+    if _PA_NOT_REQUIRED.search(sentence):
+        required = False
+    elif _PA_REQUIRED.search(sentence):
+        required = True
+    else:
+        return ()
+    names: list[str | None] = [d.name for d in drugs] or [context.drug]
+    return tuple(PriorAuth(required=required, drug=name, evidence=evidence) for name in names)
+
+
+def _approval_periods(
+    sentence: str,
+    all_durations: list[Duration],
+    drugs: tuple[DrugMention, ...],
+    context: SentenceContext,
+    indication: str | None,
+    evidence: Evidence,
+) -> tuple[ApprovalPeriod, ...]:
+    if not _SAYS_APPROVAL.search(sentence):
+        return ()
+    drug = drugs[0].name if len(drugs) == 1 else context.drug
+    periods: list[ApprovalPeriod] = []
+    for duration in all_durations:
+        # "renewed every 12 months" is a renewal period, not a dosing frequency
+        if duration.kind in (DurationKind.LOOKBACK, DurationKind.AGE):
+            continue
+        if not _approval_duration(sentence, duration.start, duration.end):
+            continue
+        phase = _phase_of(sentence, duration) or context.phase or INITIAL
+        period = ApprovalPeriod(
+            phase=phase, days=duration.days, drug=drug, indication=indication, evidence=evidence
+        )
+        if all((p.phase, p.days) != (period.phase, period.days) for p in periods):
+            periods.append(period)
+    return tuple(periods)
+
+
+def _phase_of(sentence: str, duration: Duration) -> str | None:
+    """The phase word right after the duration ("12 months renewal"), else the nearest one
+    before it in its clause ("initial 4 months; reauth 1 year")."""
+    right_after = re.match(r"[^,;.]{0,25}", sentence[duration.end :])
+    if right_after is not None:
+        phase = named_phase(right_after.group(0))
+        if phase is not None:
+            return phase
+    clause_start = 1 + max(
+        sentence.rfind(";", 0, duration.start), sentence.rfind(".", 0, duration.start)
+    )
+    hits = [
+        (m.start(), phase)
+        for phase, pattern in _PHASE_WORDS
+        for m in pattern.finditer(sentence, clause_start, duration.start)
+    ]
+    return max(hits)[1] if hits else None
+
+
+def _gap_ok(gap: str) -> bool:
+    gap = re.sub(r"\([^)]*\)", " ", gap)
+    for match in find_terms(gap, _GAP_TERMS):
+        gap = gap.replace(match.text, " ")
+    words = re.findall(r"[A-Za-z]+(?:-[A-Za-z]+)?", gap.lower())
+    return not re.search(r"[;.]", gap) and all(w in _APPROVAL_GAP_WORDS for w in words)
+
+
+def _approval_duration(sentence: str, start: int, end: int) -> bool:
+    """Whether the duration at start:end is an approval length: an approval word before it
+    joined only by words like "will be issued for up to", or right after it ("12-month
+    approval")."""
+    for word in _APPROVAL_WORD.finditer(sentence, max(0, start - 90), start):
+        if _gap_ok(sentence[word.end() : start]):
+            return True
+    after = sentence[end : end + 40]
+    following = _APPROVAL_WORD.search(after)
+    return following is not None and _gap_ok(after[: following.start()])
+
+
+def _specialties(sentence: str) -> tuple[str, ...]:
+    if not _PRESCRIBER.search(sentence):
+        return ()
+    return tuple(sorted({m.canonical for m in find_terms(sentence, SPECIALTIES)}))
+
+
+def _codes(sentence: str, context: SentenceContext) -> tuple[CodeRef, ...]:
+    mentions = codes_in_prose(sentence, in_code_list=context.code_flag is not None)
+    if not mentions:
+        return ()
+    default = coverage_flag(sentence) or context.code_flag or CoverageFlag.COVERED
+    return tuple(
+        CodeRef(system=m.system, flag=coverage_flag(m.clause) or default, code=m.code)
+        for m in mentions
+    )

@@ -1,0 +1,349 @@
+"""The dictionaries the extractor matches against: drugs, prerequisite therapies, indications,
+prescriber specialties. Dermatology first; every name comes out canonical and lower case.
+
+Aliases are regular expressions (matched case-insensitively, whole words). Abbreviations that are
+also ordinary words in another case ("AD", "HS", "PN") are wrapped in ``(?-i:…)``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Term:
+    """One dictionary entry: what its aliases mean."""
+
+    canonical: str  # the name reported: "dupilumab", "topical calcineurin inhibitor"
+    aliases: tuple[str, ...]  # regular expressions
+    agent: str | None = None  # the specific agent an alias names ("pimecrolimus"), for examples
+    drug_class: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TermMatch:
+    start: int
+    end: int
+    term: Term
+    text: str
+
+    @property
+    def canonical(self) -> str:
+        return self.term.canonical
+
+
+def _drug(name: str, drug_class: str, *brands: str) -> Term:
+    return Term(canonical=name, aliases=(name, *brands), agent=name, drug_class=drug_class)
+
+
+DRUGS: tuple[Term, ...] = (
+    _drug("dupilumab", "IL-4 receptor antagonist", "Dupixent"),
+    _drug("tralokinumab", "IL-13 antagonist", r"tralokinumab-ldrm", "Adbry"),
+    _drug("lebrikizumab", "IL-13 antagonist", r"lebrikizumab-lbkz", "Ebglyss"),
+    _drug("nemolizumab", "IL-31 receptor antagonist", r"nemolizumab-ilto", "Nemluvio"),
+    _drug("secukinumab", "IL-17A antagonist", "Cosentyx"),
+    _drug("ixekizumab", "IL-17A antagonist", "Taltz"),
+    _drug("brodalumab", "IL-17 receptor antagonist", "Siliq"),
+    _drug("bimekizumab", "IL-17A/F antagonist", r"bimekizumab-bkzx", "Bimzelx"),
+    _drug("guselkumab", "IL-23 antagonist", "Tremfya"),
+    _drug("risankizumab", "IL-23 antagonist", r"risankizumab-rzaa", "Skyrizi"),
+    _drug("tildrakizumab", "IL-23 antagonist", r"tildrakizumab-asmn", "Ilumya"),
+    _drug(
+        "ustekinumab",
+        "IL-12/23 antagonist",
+        r"ustekinumab-[a-z]{4}",
+        "Stelara",
+        "Wezlana",
+        "Selarsdi",
+        "Pyzchiva",
+        "Otulfi",
+        "Imuldosa",
+        "Yesintek",
+        "Steqeyma",
+    ),
+    _drug(
+        "adalimumab",
+        "TNF inhibitor",
+        r"adalimumab-[a-z]{4}",
+        "Humira",
+        "Amjevita",
+        "Cyltezo",
+        "Hadlima",
+        "Hyrimoz",
+        "Hulio",
+        "Idacio",
+        "Yuflyma",
+        "Yusimry",
+        "Abrilada",
+        "Simlandi",
+    ),
+    _drug("etanercept", "TNF inhibitor", r"etanercept-[a-z]{4}", "Enbrel", "Erelzi", "Eticovo"),
+    _drug(
+        "infliximab",
+        "TNF inhibitor",
+        r"infliximab-[a-z]{4}",
+        "Remicade",
+        "Inflectra",
+        "Renflexis",
+        "Avsola",
+        "Zymfentra",
+    ),
+    _drug("certolizumab", "TNF inhibitor", r"certolizumab pegol", "Cimzia"),
+    _drug("upadacitinib", "JAK inhibitor", "Rinvoq"),
+    _drug("abrocitinib", "JAK inhibitor", "Cibinqo"),
+    _drug("ruxolitinib cream", "JAK inhibitor", r"(?:topical )?ruxolitinib(?: cream)?", "Opzelura"),
+    _drug("deucravacitinib", "TYK2 inhibitor", "Sotyktu"),
+    _drug("apremilast", "PDE4 inhibitor", "Otezla"),
+    _drug("omalizumab", "anti-IgE antibody", "Xolair"),
+)
+
+_POTENCY = (
+    r"(?:(?:low|lower|mid|medium|moderate|high|higher|very[- ]high|super[- ]high|ultra[- ]high"
+    r"|medium[- ]high|mid[- ]high|class [1-7])(?:\s*-)?(?:\s*,)?\s*(?:(?:and/or|or|and|to)\s+)?)+"
+    r"(?:potency\s+)?"
+)
+
+
+def _prereq(canonical: str, *aliases: str, agents: tuple[tuple[str, str], ...] = ()) -> list[Term]:
+    """A prerequisite with its generic aliases and the named agents that belong to it."""
+    terms = [Term(canonical=canonical, aliases=aliases)] if aliases else []
+    terms.extend(Term(canonical=canonical, aliases=(a,), agent=agent) for a, agent in agents)
+    return terms
+
+
+PREREQUISITES: tuple[Term, ...] = tuple(
+    [
+        *_prereq(
+            "topical corticosteroid",
+            _POTENCY + r"(?:prescription\s+)?(?:topical\s+)?(?:cortico)?steroids?",
+            r"(?:prescription\s+)?topical (?:cortico|gluco(?:cortico)?)?steroids?",
+            r"(?-i:TCSs?)",
+        ),
+        *_prereq(
+            "topical calcineurin inhibitor",
+            r"topical calcineurin inhibitors?",
+            r"(?-i:TCIs?)",
+            agents=(
+                (r"pimecrolimus(?: cream)?", "pimecrolimus"),
+                ("Elidel", "pimecrolimus"),
+                (r"tacrolimus(?: ointment)?", "tacrolimus"),
+                ("Protopic", "tacrolimus"),
+            ),
+        ),
+        *_prereq(
+            "crisaborole",
+            r"(?:topical )?PDE-?4 inhibitors? ointment",
+            agents=((r"crisaborole(?: ointment)?", "crisaborole"), ("Eucrisa", "crisaborole")),
+        ),
+        *_prereq(
+            "phototherapy",
+            r"(?:narrow[- ]?band |NB-?)?(?:UVB |ultraviolet B |ultraviolet )?phototherapy",
+            r"photochemotherapy",
+            r"(?:ultraviolet|UV) light therapy",
+            r"light therapy",
+            agents=(
+                (r"(?:narrow[- ]?band |NB-?)UVB", "nb-uvb"),
+                (r"UVB(?: therapy)?", "uvb"),
+                (r"PUVA(?: therapy)?", "puva"),
+            ),
+        ),
+        *_prereq(
+            "methotrexate",
+            agents=(
+                ("methotrexate", "methotrexate"),
+                (r"(?-i:MTX)", "methotrexate"),
+                ("Otrexup", "methotrexate"),
+                ("Rasuvo", "methotrexate"),
+                ("Trexall", "methotrexate"),
+            ),
+        ),
+        *_prereq(
+            "cyclosporine",
+            agents=(
+                (r"cyclosporine?|ciclosporin", "cyclosporine"),
+                ("Neoral", "cyclosporine"),
+                ("Gengraf", "cyclosporine"),
+            ),
+        ),
+        *_prereq("acitretin", agents=(("acitretin", "acitretin"), ("Soriatane", "acitretin"))),
+        *_prereq(
+            "oral antibiotic",
+            r"(?:oral|systemic) antibiotics?(?: therapy| therapies| agents?)?",
+            agents=(
+                ("doxycycline", "doxycycline"),
+                ("minocycline", "minocycline"),
+                ("clindamycin", "clindamycin"),
+                (r"rifampin|rifampicin", "rifampin"),
+                ("tetracyclines?", "tetracycline"),
+                ("metronidazole", "metronidazole"),
+                ("moxifloxacin", "moxifloxacin"),
+            ),
+        ),
+        *_prereq(
+            "traditional systemic agent",
+            r"(?:traditional|conventional|non-?biologic|oral|standard) (?:oral )?systemic"
+            r" (?:agents?|therap(?:y|ies)|drugs?|treatments?|medications?|immunosuppressants?)",
+            r"systemic (?:agents?|therap(?:y|ies)|treatments?|immunosuppressants?|medications?)",
+        ),
+        *_prereq(
+            "conservative wound care",
+            r"(?:documented )?conservative (?:wound[- ]care|wound management|treatment)"
+            r"(?: measures)?",
+            r"standard[- ]of[- ]care wound (?:care|therapy|treatment)",
+            r"standard wound care",
+        ),
+        *_prereq(
+            "topical therapy",
+            r"(?:prescription )?topical (?:therap(?:y|ies)|treatments?|agents?|medications?"
+            r"|products?|drugs?)",
+        ),
+        *_prereq(
+            "tnf inhibitor",
+            r"TNF(?:[- ]?(?:alpha|α))?[- ](?:inhibitors?|blockers?|antagonists?|blocking agents?)",
+            r"anti-?TNF(?: agents?| therap(?:y|ies)| biologics?)?",
+            r"tumou?r necrosis factor(?: alpha)? (?:inhibitors?|blockers?|antagonists?)",
+        ),
+        *_prereq(
+            "jak inhibitor",
+            r"(?:oral |topical )?(?:JAK|Janus kinase)(?: \(JAK\))? inhibitors?",
+        ),
+        *_prereq(
+            "biologic",
+            r"biologics?(?: (?:agents?|therap(?:y|ies)|drugs?|immunomodulators?|DMARDs?"
+            r"|medications?|treatments?))?",
+            r"biologic(?:al)? response modifiers?",
+        ),
+    ]
+)
+
+INDICATIONS: tuple[Term, ...] = (
+    Term(
+        canonical="atopic dermatitis",
+        aliases=(r"atopic dermatitis", r"atopic eczema", r"(?-i:AD)"),
+    ),
+    Term(
+        canonical="plaque psoriasis",
+        aliases=(
+            r"(?:chronic )?plaque(?:[- ]type)? psoriasis",
+            r"psoriasis vulgaris",
+            r"(?-i:PsO)",
+            r"(?<!pustular )(?<!erythrodermic )psoriasis(?! arthritis)",
+        ),
+    ),
+    Term(canonical="psoriatic arthritis", aliases=(r"psoriatic arthritis", r"(?-i:PsA)")),
+    Term(
+        canonical="hidradenitis suppurativa",
+        aliases=(r"hidradenitis suppurativa", r"acne inversa", r"(?-i:HS)"),
+    ),
+    Term(
+        canonical="chronic spontaneous urticaria",
+        aliases=(r"chronic (?:spontaneous|idiopathic) urticaria", r"(?-i:CSU|CIU)"),
+    ),
+    Term(canonical="prurigo nodularis", aliases=(r"prurigo nodularis", r"(?-i:PN)")),
+    Term(canonical="alopecia areata", aliases=(r"alopecia areata",)),
+    Term(canonical="vitiligo", aliases=(r"(?:non-?segmental )?vitiligo",)),
+    # Not dermatology, but the same drugs' policies have these blocks; knowing them keeps a
+    # dermatology indication from leaking into the criteria that follow their headings.
+    Term(canonical="asthma", aliases=(r"(?:eosinophilic |severe )?asthma",)),
+    Term(
+        canonical="chronic rhinosinusitis with nasal polyps",
+        aliases=(r"chronic rhinosinusitis with nasal polyps", r"nasal polyps", r"(?-i:CRSwNP)"),
+    ),
+    Term(
+        canonical="eosinophilic esophagitis",
+        aliases=(r"eosinophilic esophagitis", r"(?-i:EoE)"),
+    ),
+    Term(
+        canonical="chronic obstructive pulmonary disease",
+        aliases=(r"chronic obstructive pulmonary disease", r"(?-i:COPD)"),
+    ),
+    Term(canonical="bullous pemphigoid", aliases=(r"bullous pemphigoid",)),
+    Term(canonical="rheumatoid arthritis", aliases=(r"rheumatoid arthritis", r"(?-i:RA)")),
+    Term(canonical="crohn's disease", aliases=(r"crohn'?s disease",)),
+    Term(canonical="ulcerative colitis", aliases=(r"ulcerative colitis",)),
+    Term(
+        canonical="ankylosing spondylitis",
+        aliases=(r"ankylosing spondylitis", r"axial spondyloarthritis"),
+    ),
+    Term(canonical="basal cell carcinoma", aliases=(r"basal cell carcinomas?", r"(?-i:BCC)")),
+    Term(
+        canonical="squamous cell carcinoma",
+        aliases=(r"squamous cell carcinomas?", r"(?-i:SCC)"),
+    ),
+    Term(canonical="diabetic foot ulcer", aliases=(r"diabetic foot ulcers?", r"(?-i:DFUs?)")),
+    Term(canonical="venous leg ulcer", aliases=(r"venous (?:leg )?ulcers?", r"(?-i:VLUs?)")),
+)
+
+SPECIALTIES: tuple[Term, ...] = (
+    Term(canonical="dermatologist", aliases=(r"dermatologists?", r"dermatology")),
+    Term(canonical="allergist", aliases=(r"allergists?", r"allergy")),
+    Term(canonical="immunologist", aliases=(r"(?:clinical )?immunologists?", r"immunology")),
+    Term(canonical="rheumatologist", aliases=(r"rheumatologists?", r"rheumatology")),
+    Term(canonical="gastroenterologist", aliases=(r"gastroenterologists?", r"gastroenterology")),
+    Term(
+        canonical="pulmonologist",
+        aliases=(r"pulmonologists?", r"pulmonology", r"pulmonary (?:specialist|medicine)"),
+    ),
+    Term(
+        canonical="otolaryngologist",
+        aliases=(r"otolaryngologists?", r"otolaryngology", r"(?-i:ENT)"),
+    ),
+    Term(canonical="oncologist", aliases=(r"oncologists?", r"oncology")),
+    Term(canonical="podiatrist", aliases=(r"podiatrists?", r"podiatry")),
+)
+
+
+def _compile(alias: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w-])(?:{alias})(?![\w-])", re.IGNORECASE)
+
+
+_Compiled = tuple[re.Pattern[str], tuple[tuple[re.Pattern[str], Term], ...]]
+_COMPILED: dict[int, tuple[tuple[Term, ...], _Compiled]] = {}
+
+
+def _patterns(terms: tuple[Term, ...]) -> _Compiled:
+    # Keyed by identity: hashing every Term on each call cost more than the matching.
+    cached = _COMPILED.get(id(terms))
+    if cached is None or cached[0] is not terms:
+        cached = (terms, _compile_all(terms))
+        _COMPILED[id(terms)] = cached
+    return cached[1]
+
+
+def _compile_all(terms: tuple[Term, ...]) -> _Compiled:
+    """One alternation of every alias (to find where a mention starts) and each alias alone
+    (to find the longest mention starting there)."""
+    each = tuple((_compile(alias), term) for term in terms for alias in term.aliases)
+    anywhere = re.compile(
+        r"(?<![\w-])(?:"
+        + "|".join(f"(?:{alias})" for term in terms for alias in term.aliases)
+        + r")(?![\w-])",
+        re.IGNORECASE,
+    )
+    return anywhere, each
+
+
+def find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
+    """Non-overlapping mentions of `terms` in `text`, leftmost first, longest on overlap."""
+    anywhere, each = _patterns(terms)
+    chosen: list[TermMatch] = []
+    position = 0
+    while (found := anywhere.search(text, position)) is not None:
+        start = found.start()
+        best: TermMatch | None = None
+        for pattern, term in each:
+            match = pattern.match(text, start)
+            if match is not None and (best is None or match.end() > best.end):
+                best = TermMatch(start=start, end=match.end(), term=term, text=match.group(0))
+        if best is None:  # the alternation matched where no single alias does: cannot happen
+            position = start + 1
+            continue
+        chosen.append(best)
+        position = best.end
+    return chosen
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of `text`, for long word lists written as prose."""
+    return frozenset(text.split())
