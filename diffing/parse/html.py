@@ -1,0 +1,276 @@
+"""HTML policy pages (Aetna CPBs, Anthem, BCBS) to a `PolicyDocument`.
+
+Site chrome, hidden text and struck-through (deleted) revisions are removed; `<meta>` facts,
+headings, paragraphs and data tables are kept. Error and bot-challenge pages are refused.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4.element import Declaration, Doctype, ProcessingInstruction
+
+from diffing.model import PolicyDocument, Table
+from diffing.parse.clean import Paragraph, clean_line, error_page_reason, is_stamp
+from diffing.parse.meta import header_meta, merge_meta, parse_date
+from diffing.parse.sections import build_sections, is_known_heading
+from monitor.errors import ParseError
+
+_DROP_TAGS = (
+    "script",
+    "style",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "noscript",
+    "form",
+    "template",
+    "iframe",
+    "svg",
+    "button",
+    "select",
+    "textarea",
+    "input",
+    "object",
+    "embed",
+    "canvas",
+    "dialog",
+    # Deleted text of an inline revision; `.newText` (and <ins>) stay as plain text.
+    "del",
+    "s",
+    "strike",
+)
+_CHROME = re.compile(
+    r"breadcrumb|cookie|skip-?link|skip-?to|^menu|menu$|-menu-|navbar|sr-only|"
+    r"visually-?hidden|screen-reader|^modal|interstitial|^strikethrough$",
+    re.IGNORECASE,
+)
+_KEEP_TAGS = frozenset({"html", "body", "main", "article"})
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4"})
+_BLOCKS = frozenset(
+    " ".join(
+        (
+            "p div section li ul ol dl dt dd blockquote pre address figure figcaption caption",
+            "h5 h6 tr td th tbody thead tfoot center fieldset details summary hr",
+        )
+    ).split()
+)
+_SPACE = re.compile(r"\s+")
+_INLINE_BREAKS = _BLOCKS | _HEADINGS | {"br", "table"}
+_TITLE_SUFFIX = re.compile(
+    r"\s+[-–|:]\s+(?:medical\s+|pharmacy\s+)?clinical\s+policy\s+bulletins?\s*$", re.IGNORECASE
+)
+_META_KEYS = {
+    "aet.cpbnumber": "policy_number",
+    "aet.lastreviewdate": "last_review",
+    "aet.anticipatedreviewdate": "next_review",
+    "aet.nextreviewdate": "next_review",
+    "aet.effectivedate": "effective_date",
+    "aet.cpbtype": "policy_type",
+    "description": "description",
+    "policy_number": "policy_number",
+    "effective_date": "effective_date",
+    "last_review_date": "last_review",
+}
+_DATE_KEYS = frozenset({"last_review", "next_review", "effective_date", "publish_date"})
+_HEADER_CHARS = 4000
+
+
+def parse_html(content: bytes, *, document_id: str) -> PolicyDocument:
+    with warnings.catch_warnings():
+        # bs4 warns about markup that "looks like a URL/filename"; the content decides, not it.
+        warnings.simplefilter("ignore")
+        soup = BeautifulSoup(content, "lxml")
+    title = _title(soup)
+    meta = _meta_tags(soup)
+    _strip(soup)
+    items = list(_Walker(title).walk(soup.body or soup))
+    body_text = "\n".join(text for kind, text, _ in items if kind != "table")
+    table_text = "\n".join(" ".join(row) for _, _, rows in items for row in rows)
+    reason = error_page_reason(title, f"{body_text}\n{table_text}".strip())
+    if reason:
+        raise ParseError(document_id, f"looks like an error page: {reason}")
+
+    paragraphs: list[Paragraph] = []
+    pending: list[tuple[int, tuple[tuple[str, ...], ...]]] = []
+    for kind, text, rows in items:
+        if kind == "table":
+            pending.append((len(paragraphs) - 1, rows))
+        else:
+            paragraphs.append(Paragraph(text=text, heading=kind == "heading"))
+    sections, owner = build_sections(paragraphs, keep={i for i, _ in pending if i >= 0})
+    tables = tuple(
+        Table(rows=rows, page=None, section=owner[i] if i >= 0 else None) for i, rows in pending
+    )
+    if not title:
+        title = next((p.text for p in paragraphs if p.heading), "")
+    return PolicyDocument(
+        title=title,
+        content_type="html",
+        sections=sections,
+        tables=tables,
+        meta=merge_meta(meta, header_meta(body_text[:_HEADER_CHARS])),
+    )
+
+
+def _title(soup: BeautifulSoup) -> str:
+    text = clean_line(soup.title.get_text(" ")) if soup.title else ""
+    if not text:
+        og = soup.find("meta", attrs={"property": "og:title"})
+        text = clean_line(str(og.get("content") or "")) if isinstance(og, Tag) else ""
+    if not text:
+        h1 = soup.find("h1")
+        text = clean_line(h1.get_text(" ")) if isinstance(h1, Tag) else ""
+    if " | " in text:
+        text = text.rsplit(" | ", 1)[0]  # "Physical Therapy - … | Aetna": the site name goes
+    return _TITLE_SUFFIX.sub("", text).strip()
+
+
+def _meta_tags(soup: BeautifulSoup) -> list[tuple[str, str]]:
+    found = []
+    for tag in soup.find_all("meta"):
+        name = str(tag.get("name") or "").strip()
+        value = clean_line(str(tag.get("content") or ""))
+        key = _META_KEYS.get(name.lower())
+        if key is None and name.lower().startswith("aet."):
+            key = re.sub(r"(?<!^)(?=[A-Z])", "_", name[4:]).lower()
+        if not key or not value:
+            continue
+        if key in _DATE_KEYS or key.endswith("_date"):
+            iso = parse_date(value)
+            if iso is None:
+                continue
+            value = iso
+        found.append((key, value))
+    return found
+
+
+def _strip(soup: BeautifulSoup) -> None:
+    for node in soup.find_all(
+        string=lambda s: isinstance(s, Comment | Doctype | Declaration | ProcessingInstruction)
+    ):
+        node.extract()
+    for tag in soup.find_all(_DROP_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(True):
+        if tag.decomposed or tag.name in _KEEP_TAGS or tag.attrs is None:
+            continue
+        tokens = [*(tag.get("class") or []), str(tag.get("id") or "")]
+        if tag.get("role") in {"dialog", "alertdialog"}:
+            tag.decompose()  # a pop-up ("You are now leaving the Aetna website")
+            continue
+        hidden = tag.has_attr("hidden") or "display:none" in str(tag.get("style", "")).replace(
+            " ", ""
+        )
+        # Class names are a guess; never drop what holds the page's main headings.
+        if (hidden or any(_CHROME.search(t) for t in tokens if t)) and not tag.find(
+            ["h1", "h2", "main", "article"]
+        ):
+            tag.decompose()
+
+
+class _Walker:
+    """Document order: ("heading"|"text", text, ()) and ("table", "", rows) items."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title.lower()
+        # Text pieces of the current line, each marked True when it is the text of a link to
+        # a place in the same page: a line of nothing else is a table-of-contents entry.
+        self.buffer: list[tuple[str, bool]] = []
+        self.title_seen = False
+
+    def walk(self, root: Tag) -> Iterator[tuple[str, str, tuple[tuple[str, ...], ...]]]:
+        yield from self._visit(root, False)
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[tuple[str, str, tuple[tuple[str, ...], ...]]]:
+        text = clean_line("".join(piece for piece, _ in self.buffer))
+        toc_entry = all(linked for piece, linked in self.buffer if piece.strip())
+        self.buffer.clear()
+        if text and any(ch.isalnum() for ch in text) and not is_stamp(text) and not toc_entry:
+            yield ("text", text, ())
+
+    def _visit(
+        self, node: Tag, linked: bool
+    ) -> Iterator[tuple[str, str, tuple[tuple[str, ...], ...]]]:
+        for child in node.children:
+            if isinstance(child, NavigableString):
+                self.buffer.append((_SPACE.sub(" ", str(child)), linked))
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name
+            if name == "br":
+                yield from self._flush()
+            elif name in _HEADINGS or (name in {"p", "div"} and self._is_heading_block(child)):
+                yield from self._flush()
+                yield from self._heading(name, _text(child))
+            elif name == "table" and _is_data_table(child):
+                yield from self._flush()
+                caption = child.find("caption")
+                heading = caption.find(list(_HEADINGS)) if isinstance(caption, Tag) else None
+                if isinstance(heading, Tag):
+                    yield from self._heading(heading.name, _text(heading))
+                rows = _rows(child)
+                if rows:
+                    yield ("table", "", rows)
+            elif name in _BLOCKS or name == "table":
+                yield from self._flush()
+                yield from self._visit(child, linked)
+                yield from self._flush()
+            else:
+                in_page = name == "a" and str(child.get("href") or "").startswith("#")
+                yield from self._visit(child, linked or in_page)
+
+    def _heading(
+        self, name: str, text: str
+    ) -> Iterator[tuple[str, str, tuple[tuple[str, ...], ...]]]:
+        if name == "h1" and not self.title_seen and text.lower() == self.title:
+            self.title_seen = True  # the page title again, not a section
+        elif text and not is_stamp(text):  # "Table Of Contents" is no section
+            yield ("heading", text, ())
+
+    @staticmethod
+    def _is_heading_block(tag: Tag) -> bool:
+        """`<p><strong>Heading</strong></p>`, or a block reading exactly like a known heading."""
+        text = _text(tag)
+        if not text or len(text) > 100 or text[-1] in ".,;" or re.search(r":\s*\S", text):
+            return False
+        if tag.find(["p", "div", "li", "table", "ul", "ol"]):
+            return False
+        links = "".join(a.get_text() for a in tag.find_all("a"))
+        if links.strip() and clean_line(links) == text:
+            return False  # a link (to a section, a popup), not a heading
+        strong = "".join(b.get_text() for b in tag.find_all(["strong", "b"]))
+        return clean_line(strong).rstrip(":") == text.rstrip(":") or is_known_heading(text)
+
+
+def _is_data_table(table: Tag) -> bool:
+    if table.find("table"):
+        return False  # a layout table: its cells are read as ordinary blocks
+    widest = max((len(tr.find_all(["td", "th"])) for tr in table.find_all("tr")), default=0)
+    return widest >= 2 and len(table.find_all("tr")) >= 2
+
+
+def _rows(table: Tag) -> tuple[tuple[str, ...], ...]:
+    rows = []
+    for tr in table.find_all("tr"):
+        cells = tuple(_text(cell) for cell in tr.find_all(["td", "th"]))
+        if any(cells):
+            rows.append(cells)
+    return tuple(rows)
+
+
+def _text(tag: Tag) -> str:
+    """Clean text of an element: inline markup joins words, block markup separates them."""
+    parts: list[str] = []
+    for node in tag.descendants:
+        if isinstance(node, NavigableString):
+            parts.append(str(node))
+        elif isinstance(node, Tag) and node.name in _INLINE_BREAKS:
+            parts.append(" ")
+    return clean_line(_SPACE.sub(" ", "".join(parts)))

@@ -1,0 +1,184 @@
+"""Headings and sections: which lines are headings, what a section is called, and the sections.
+
+A section's name is its heading, lower-cased with spacing and a trailing colon tidied, so the
+diff can pair "Coverage Rationale" in two versions; a few spelling variants map to one name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+
+from diffing.model import Section
+from diffing.parse.clean import Paragraph
+
+PREAMBLE = "preamble"
+
+# Headings payer documents use (UHC, Aetna, Cigna, Anthem, BCBS), by their canonical name. A line
+# of plain text or PDF that reads exactly like one of these is a heading whatever its font.
+KNOWN_SECTIONS: frozenset[str] = frozenset(
+    {
+        "coverage rationale",
+        "policy",
+        "coverage policy",
+        "criteria",
+        "clinical indications",
+        "medically necessary",
+        "medical necessity",
+        "not medically necessary",
+        "investigational and not medically necessary",
+        "experimental, investigational, or unproven",
+        "scope of policy",
+        "policy limitations and exclusions",
+        "position statement",
+        "applicable codes",
+        "coding information",
+        "coding",
+        "background",
+        "general background",
+        "clinical evidence",
+        "rationale",
+        "policy history/revision information",
+        "revision details",
+        "references",
+        "instructions for use",
+        "description",
+        "description of services",
+        "definitions",
+        "application",
+        "benefit considerations",
+        "summary",
+        "overview",
+        "coverage summary",
+        "documentation requirements",
+        "medical records documentation used for reviews",
+        "frequently asked questions",
+        "related policies",
+        "u.s. food and drug administration",
+        "centers for medicare and medicaid services",
+        "medicare coverage determinations",
+        "health equity considerations",
+        "discussion",
+        "policy guidelines",
+        "regulatory status",
+        "websites for additional information",
+        "index",
+    }
+)
+
+# Other spellings of a known heading, by their canonical name.
+SECTION_SYNONYMS: dict[str, str] = {
+    "policy history / revision information": "policy history/revision information",
+    "policy history": "policy history/revision information",
+    "revision history": "policy history/revision information",
+    "history": "policy history/revision information",
+    "document history": "policy history/revision information",
+    "medical necessity criteria": "medical necessity",
+    "applicable cpt / hcpcs / icd-10 codes": "applicable codes",
+    "applicable cpt/hcpcs/icd-10 codes": "applicable codes",
+    "cpt codes / hcpcs codes / icd-10 codes": "applicable codes",
+    "cpt codes/hcpcs codes/icd-10 codes": "applicable codes",
+    "code reference": "coding information",
+    "centers for medicare & medicaid services": "centers for medicare and medicaid services",
+    "centers for medicare and medicaid services (cms)": (
+        "centers for medicare and medicaid services"
+    ),
+    "experimental, investigational or unproven": "experimental, investigational, or unproven",
+    "experimental/investigational/unproven": "experimental, investigational, or unproven",
+    "u.s. food and drug administration (fda)": "u.s. food and drug administration",
+}
+
+_NUMBERING = re.compile(r"^(?:[IVX]{1,4}|\d{1,2}|[A-Z])[.)]\s+")
+_SPACES = re.compile(r"\s+")
+_SLASH = re.compile(r"\s*/\s*")
+_CODE_TOKEN = re.compile(r"\d{3,}|\b[A-Z]\d{2,}")
+_NOT_HEADINGS = frozenset(
+    {"and", "or", "note", "notes", "example", "examples", "e.g.", "and/or", "nor", "including"}
+)
+_LABEL_WORDS = re.compile(r"\b(?:date|number|status|subject|page|no\.|#)", re.IGNORECASE)
+
+
+def section_name(heading: str) -> str:
+    """The canonical name of a heading: "Policy History / Revision Information:" → known form."""
+    text = _NUMBERING.sub("", heading.strip())
+    text = _SPACES.sub(" ", text).strip().rstrip(":").strip().lower()
+    text = text.replace("’", "'")
+    if text in KNOWN_SECTIONS:
+        return text
+    slashed = _SLASH.sub("/", text)
+    if slashed in KNOWN_SECTIONS:
+        return slashed
+    return SECTION_SYNONYMS.get(text) or SECTION_SYNONYMS.get(slashed) or text
+
+
+def is_known_heading(text: str) -> bool:
+    """Reads exactly like a known heading (upper-case first letter, at most a trailing colon)."""
+    if not text[:1].isupper() or len(text) > 80:
+        return False
+    name = section_name(text)
+    return name in KNOWN_SECTIONS
+
+
+def looks_like_heading(text: str) -> bool:
+    """Plain-text heading: a known heading, an ALL CAPS line, or a short Title Case "Label:"."""
+    if is_known_heading(text):
+        return True
+    if len(text) > 80 or not text[:1].isupper() or text[-1:] in ".,;":
+        return False
+    bare = text.rstrip(":").strip()
+    words = bare.split()
+    letters = sum(c.isalpha() for c in bare)
+    if not words or len(words) > 10 or letters < 4 or bare.lower() in _NOT_HEADINGS:
+        return False
+    if _CODE_TOKEN.search(bare):
+        return False  # a row of a code table, not a heading
+    if bare.isupper() and letters >= 0.6 * len(bare.replace(" ", "")):
+        return True
+    if text.endswith(":") and len(words) <= 6 and not _LABEL_WORDS.search(bare):
+        return all(w[0].isupper() for w in words if len(w) > 3 and w[0].isalpha())
+    return False
+
+
+def build_sections(
+    paragraphs: Sequence[Paragraph], *, keep: Collection[int] = ()
+) -> tuple[tuple[Section, ...], list[str]]:
+    """Group paragraphs under their headings.
+
+    Returns the sections and, for each paragraph, the name of the section it belongs to (so a
+    table can be tagged with its section). Names are made unique by a " (2)", " (3)" suffix.
+    Sections without text are left out unless one of their paragraphs is in `keep`.
+    """
+    groups: list[tuple[str, list[Paragraph], bool]] = []
+    used: dict[str, int] = {}
+    owner: list[str] = []
+    for index, paragraph in enumerate(paragraphs):
+        if paragraph.heading or not groups:
+            base = section_name(paragraph.text) if paragraph.heading else PREAMBLE
+            used[base] = used.get(base, 0) + 1
+            name = base if used[base] == 1 else f"{base} ({used[base]})"
+            groups.append((name, [], False))
+        name, members, kept = groups[-1]
+        if not paragraph.heading:
+            members.append(paragraph)
+        if index in keep and not kept:
+            groups[-1] = (name, members, True)
+        owner.append(name)
+    sections = []
+    for name, members, kept in groups:
+        if not members and not kept:
+            continue
+        sections.append(_section(name, members))
+    return tuple(sections), owner
+
+
+def _section(name: str, members: Sequence[Paragraph]) -> Section:
+    parts: list[str] = []
+    offsets: list[tuple[int, int]] = []
+    position = 0
+    for paragraph in members:
+        for offset, page in paragraph.page_marks:
+            if not offsets or offsets[-1][1] != page:
+                offsets.append((position + offset, page))
+        parts.append(paragraph.text)
+        position += len(paragraph.text) + 1
+    return Section(name=name, text="\n".join(parts), page_offsets=tuple(offsets))
