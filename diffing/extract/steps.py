@@ -45,7 +45,9 @@ _COUNT_PATTERNS: tuple[tuple[re.Pattern[str], int | None], ...] = (
         re.compile(
             r"\b(?:at least|a minimum of|minimum of|no fewer than|not less than)\s+"
             r"(?P<n>one|two|three|four|five|[1-5])(?:\s*\([1-5]\))?\b"
-            r"(?!\s*-?\s*(?:consecutive\s+)?(?:days?|weeks?|months?|years?|mos?|wks?)\b)",
+            r"(?!\s*-?\s*(?:consecutive\s+)?(?:days?|weeks?|months?|years?|mos?|wks?)\b)"
+            # "at least 5% of body surface area" is a threshold, not a number of agents.
+            r"(?![\d.,]|\s*(?:%|percent|mm|cm|mg|points?)(?!\w))",
             re.I,
         ),
         None,
