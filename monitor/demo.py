@@ -82,7 +82,7 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
                 print()
                 print(
                     grouped_report(
-                        store.changes(run_id=last[CMS_SOURCE].run_id),
+                        store.changes(run_id=last[CMS_SOURCE].run_id, min_severity="low"),
                         title=f"CMS coverage: changes found in week 2, as of {today}",
                     )
                 )
@@ -92,6 +92,19 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
                         title="Acme Health policies: changes found in week 2",
                     )
                 )
+                noise = sorted(
+                    {
+                        c.document_id
+                        for name in (CMS_SOURCE, PAYER_SOURCE)
+                        for c in store.changes(run_id=last[name].run_id)
+                        if c.kind == "noise_only"
+                    }
+                )
+                if noise:
+                    print(
+                        f"Re-published with no substantive change (kept, never alerted): "
+                        f"{', '.join(noise)}"
+                    )
             finally:
                 store.close()
         if keep:

@@ -22,11 +22,49 @@ _KIND_LABEL = {
     "date_changed": "date changed",
     "title_changed": "title changed",
     "section_changed": "text changed",
+    "document_withdrawn": "withdrawn",
+    "step_therapy_added": "new step-therapy requirement",
+    "step_therapy_removed": "step-therapy requirement removed",
+    "step_therapy_changed": "step therapy changed",
+    "prior_auth_added": "prior authorization now required",
+    "prior_auth_removed": "prior authorization no longer required",
+    "approval_period_changed": "approval period (days) changed",
+    "threshold_added": "new threshold",
+    "threshold_removed": "threshold removed",
+    "threshold_changed": "threshold changed",
+    "age_limit_changed": "age limit changed",
+    "specialty_changed": "prescriber specialty changed",
+    "drug_added": "drug added",
+    "drug_removed": "drug removed",
+    "noise_only": "re-published with no substantive change",
 }
+# Kinds whose evidence sentence is worth a line of its own in the report.
+_QUOTE_EVIDENCE = frozenset(
+    {
+        "step_therapy_added",
+        "step_therapy_removed",
+        "step_therapy_changed",
+        "prior_auth_added",
+        "prior_auth_removed",
+        "approval_period_changed",
+        "threshold_added",
+        "threshold_removed",
+        "threshold_changed",
+        "age_limit_changed",
+    }
+)
 
 
 _SELF_DESCRIBING = frozenset(
-    {"document_added", "document_retired", "status_changed", "upcoming_version", "title_changed"}
+    {
+        "document_added",
+        "document_retired",
+        "status_changed",
+        "upcoming_version",
+        "title_changed",
+        "document_withdrawn",
+        "noise_only",
+    }
 )
 
 
@@ -109,5 +147,7 @@ def grouped_report(changes: Iterable[ChangeRecord], *, title: str) -> str:
                 out.extend(f"            + {line}" for line in _wrap(c.after, 80))
             else:
                 out.append(f"  {c.severity.upper():6}  {describe(c, 90)}{effective}")
+                if c.kind in _QUOTE_EVIDENCE and c.evidence:
+                    out.extend(f"            {line}" for line in _wrap(c.evidence, 80))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
