@@ -152,6 +152,8 @@ def test_installed_demo_command_runs(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "Changes found in week 2" in result.stdout
+    assert "CMS coverage: changes found in week 2" in result.stdout
     assert "code removed icd10_covered: L82.0" in result.stdout
+    assert "step therapy changed min_duration_days: 56 -> 84" in result.stdout
+    assert "Re-published with no substantive change" in result.stdout
     assert (tmp_path / "demo.db").exists()
