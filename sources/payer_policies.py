@@ -81,12 +81,24 @@ class PayerPoliciesOptions:
         check(self.max_document_bytes > 0, "max_document_bytes must be positive")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+# Parts of an HTML page that change on every request without changing the policy: comments,
+# scripts and styles (CSP nonces, request ids, analytics), nonce/csrf/request-id attributes.
+_HTML_VOLATILE = re.compile(
+    rb"<!--.*?-->|<script\b.*?</script\s*>|<style\b.*?</style\s*>"
+    rb"|\s(?:nonce|data-[\w-]*(?:request|session|trace)[\w-]*|csrf[\w-]*)=(?:\"[^\"]*\"|'[^']*'|\S+)"
+    rb"|<meta\b[^>]*(?:csrf|nonce|request-id)[^>]*>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def content_fingerprint(body: bytes, content_type: str) -> str:
+    """sha256 of a body; for HTML, of the body without its per-request parts, so a page whose
+    only difference is a fresh nonce or request id is recognised as unchanged, never parsed
+    again and never stored again."""
+    head = body[:1024].lstrip().lower()
+    if "html" in content_type.lower() or head.startswith((b"<!doctype html", b"<html")):
+        return "html:" + hashlib.sha256(_HTML_VOLATILE.sub(b"", body)).hexdigest()
+    return hashlib.sha256(body).hexdigest()
 
 
 class PayerPoliciesSource:
@@ -175,7 +187,9 @@ class PayerPoliciesSource:
             if kind == "index":
                 continue
             if kind == "document":
-                fingerprint = _sha256_file(Path(record["path"]))
+                fingerprint = content_fingerprint(
+                    Path(record["path"]).read_bytes(), record.get("content_type") or ""
+                )
                 self._documents[key] = record
             elif kind == "not_modified":
                 fingerprint = fingerprints.get(key, "")

@@ -14,7 +14,12 @@ import pytest
 from diffing.model import RawDocument
 from monitor.config import parse_config
 from sources.base import FetchFailure, Validators
-from sources.payer_policies import PayerPoliciesOptions, PayerPoliciesSource, url_key
+from sources.payer_policies import (
+    PayerPoliciesOptions,
+    PayerPoliciesSource,
+    content_fingerprint,
+    url_key,
+)
 
 PAGES: dict[str, tuple[str, bytes]] = {
     "/robots.txt": ("text/plain", b"User-agent: *\nDisallow: /private/\n"),
@@ -180,3 +185,17 @@ def test_options_are_validated() -> None:
             }
         )
     assert PayerPoliciesOptions(payer="P", documents=("http://h/a.pdf",)).max_depth == 1
+
+
+def test_html_fingerprint_ignores_per_request_parts() -> None:
+    page = (
+        b'<html><head><script nonce="n1">window.requestId = "r1";</script></head>'
+        b'<body data-request-id="r1"><!-- served by web-3, request r1 -->'
+        b"<h2>Criteria</h2><p>At least 8 weeks.</p></body></html>"
+    )
+    again = page.replace(b"r1", b"r2").replace(b"n1", b"n2")
+    edited = page.replace(b"8 weeks", b"12 weeks")
+    assert content_fingerprint(page, "text/html") == content_fingerprint(again, "text/html")
+    assert content_fingerprint(page, "text/html") != content_fingerprint(edited, "text/html")
+    pdf = b"%PDF-1.7 <!-- not html -->"
+    assert content_fingerprint(pdf, "application/pdf") == hashlib.sha256(pdf).hexdigest()
