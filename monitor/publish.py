@@ -139,8 +139,26 @@ def _remember_listing(
     )
 
 
-def publish(
+def already_published(
     store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
+) -> PublishResult | None:
+    """UNCHANGED when these bytes are stored for this (document, version) already."""
+    sha256 = hashlib.sha256(raw.content).hexdigest()
+    with store.session() as session:
+        known = _known_version(session, ctx.source_id, raw, sha256)
+        if known is None:
+            return None
+        _remember_listing(session, ctx.source_id, listed, raw)
+        return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
+
+
+def publish(
+    store: Store,
+    ctx: PublishContext,
+    raw: RawDocument,
+    listed: ListedDocument,
+    *,
+    criteria: Criteria | None = None,
 ) -> PublishResult:
     """Store `raw` as a new version with its criteria and changes, or report it unchanged.
 
@@ -154,10 +172,11 @@ def publish(
             if known is not None:
                 _remember_listing(session, ctx.source_id, listed, raw)
                 return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
-        try:
-            criteria = ctx.extract(raw)
-        except MonitorError as exc:
-            return PublishResult(outcome=Outcome.ERROR, error=str(exc))
+        if criteria is None:
+            try:
+                criteria = ctx.extract(raw)
+            except MonitorError as exc:
+                return PublishResult(outcome=Outcome.ERROR, error=str(exc))
         with store.session() as session:
             return _publish_in(session, ctx, raw, listed, sha256, criteria)
     except MonitorError as exc:

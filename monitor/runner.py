@@ -6,17 +6,32 @@ failure of one document is recorded and retried on the next run, and never stops
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
+from diffing.model import Criteria, RawDocument
 from monitor.config import SourceConfig
 from monitor.errors import MonitorError
-from monitor.publish import Outcome, PublishContext, PublishResult, publish, publish_withdrawals
+from monitor.publish import (
+    Outcome,
+    PublishContext,
+    PublishResult,
+    already_published,
+    publish,
+    publish_withdrawals,
+)
 from monitor.store import RunCounts, Store
-from sources.base import FetchFailure, ListedDocument, Source
+from sources.base import FetchFailure, ListedDocument, Source, SourceKind
+
+EXTRACT_WORKERS = 2  # this is a 2-core machine class; parsing is CPU-bound
 
 log = logging.getLogger("policy_monitor.runner")
 
@@ -89,37 +104,19 @@ async def run_source(
             extract=config.source_kind.extract,
             extractor_name=config.source_kind.extractor_name,
         )
-        async for result in source.fetch(wanted):
-            if isinstance(result, FetchFailure):
-                counts = replace(counts, errors=counts.errors + 1)
-                store.record_run_error(
-                    run_id, key=result.key, url=result.url, message=result.message
-                )
-                log.warning("%s: %s", config.name, result.message)
-                continue
-            counts = replace(counts, fetched=counts.fetched + 1)
-            listed_doc: ListedDocument = by_version[(result.key, result.source_version or "")]
-            published: PublishResult | None = None
-            error: str | None = None
-            try:
-                published = publish(store, ctx, result, listed_doc)
-                error = published.error
-            except MonitorError as exc:
-                error = str(exc)
-            if published is None or published.outcome is Outcome.ERROR:
-                counts = replace(counts, errors=counts.errors + 1)
-                store.record_run_error(
-                    run_id, key=result.key, url=result.url, message=error or "unknown error"
-                )
-                log.warning("%s: %s %s: %s", config.name, result.key, result.source_version, error)
-            elif published.outcome is Outcome.UNCHANGED:
-                counts = replace(counts, unchanged=counts.unchanged + 1)
-            else:
-                counts = replace(
-                    counts,
-                    new_versions=counts.new_versions + 1,
-                    changes=counts.changes + published.changes,
-                )
+        tally = _Tally(store=store, run_id=run_id, source=config.name, counts=counts)
+        async with _Extraction(config.source_kind) as extraction:
+            async for result in source.fetch(wanted):
+                if isinstance(result, FetchFailure):
+                    tally.failed(result.key, result.url, result.message)
+                    continue
+                tally.counts = replace(tally.counts, fetched=tally.counts.fetched + 1)
+                listed_doc = by_version[(result.key, result.source_version or "")]
+                for done in await extraction.submit(store, ctx, result, listed_doc):
+                    tally.published(*done)
+            for done in await extraction.drain(store, ctx):
+                tally.published(*done)
+        counts = tally.counts
         problems = list(listing.problems)
         if listing.complete and not baseline:
             check = publish_withdrawals(store, ctx, {d.key for d in listed})
@@ -160,6 +157,118 @@ async def run_source(
         )
     finally:
         await source.aclose()
+
+
+@dataclass(kw_only=True)
+class _Tally:
+    """Counts a run's outcomes and records its per-document errors."""
+
+    store: Store
+    run_id: int
+    source: str
+    counts: RunCounts
+
+    def failed(self, key: str, url: str | None, message: str) -> None:
+        self.counts = replace(self.counts, errors=self.counts.errors + 1)
+        self.store.record_run_error(self.run_id, key=key, url=url, message=message)
+        log.warning("%s: %s: %s", self.source, key, message)
+
+    def published(self, raw: RawDocument, result: PublishResult | None, error: str | None) -> None:
+        if result is None or result.outcome is Outcome.ERROR:
+            self.failed(raw.key, raw.url, error or (result.error if result else None) or "?")
+        elif result.outcome is Outcome.UNCHANGED:
+            self.counts = replace(self.counts, unchanged=self.counts.unchanged + 1)
+        else:
+            self.counts = replace(
+                self.counts,
+                new_versions=self.counts.new_versions + 1,
+                changes=self.counts.changes + result.changes,
+            )
+
+
+Done = tuple[RawDocument, PublishResult | None, str | None]
+
+
+def _publish(
+    store: Store,
+    ctx: PublishContext,
+    raw: RawDocument,
+    listed: ListedDocument,
+    criteria: Criteria | str | None = None,
+) -> Done:
+    if isinstance(criteria, str):  # the extraction failed in a worker process
+        return raw, PublishResult(outcome=Outcome.ERROR, error=criteria), criteria
+    try:
+        result = publish(store, ctx, raw, listed, criteria=criteria)
+        return raw, result, result.error
+    except MonitorError as exc:
+        return raw, None, str(exc)
+
+
+def extract_or_error(
+    extract: Callable[[RawDocument], Criteria], raw: RawDocument
+) -> Criteria | str:
+    """Run in a worker process: criteria, or the error message (exceptions with custom
+    constructors do not survive pickling)."""
+    try:
+        return extract(raw)
+    except MonitorError as exc:
+        return str(exc)
+    except Exception as exc:  # a parser bug must not take the run down
+        return f"extraction failed: {type(exc).__name__}: {exc}"
+
+
+class _Extraction:
+    """Where criteria are extracted: inline (cheap, CMS) or in worker processes (PDF parsing:
+    uses both cores and keeps a crashing or hanging parser out of this process)."""
+
+    def __init__(self, kind: SourceKind) -> None:
+        self.kind = kind
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Criteria | str]]] = []
+        self.limit = 0
+
+    async def __aenter__(self) -> _Extraction:
+        if self.kind.isolated_extract:
+            workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
+            self.pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+            self.limit = 2 * workers
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            for _raw, _listed, future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def submit(
+        self, store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
+    ) -> list[Done]:
+        if self.pool is None:
+            return [_publish(store, ctx, raw, listed)]
+        known = already_published(store, ctx, raw, listed)
+        if known is not None:
+            return [(raw, known, None)]
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.pool, extract_or_error, self.kind.extract, raw)
+        self.pending.append((raw, listed, future))
+        done: list[Done] = []
+        while len(self.pending) >= self.limit:
+            done.append(await self._next(store, ctx))
+        return done
+
+    async def drain(self, store: Store, ctx: PublishContext) -> list[Done]:
+        return [await self._next(store, ctx) for _ in range(len(self.pending))]
+
+    async def _next(self, store: Store, ctx: PublishContext) -> Done:
+        raw, listed, future = self.pending.pop(0)
+        try:
+            criteria = await future
+        except BrokenProcessPool as exc:
+            return raw, None, f"extraction worker died: {exc}"
+        return _publish(store, ctx, raw, listed, criteria)
 
 
 def _finish(

@@ -34,6 +34,7 @@ SOURCE_KINDS: dict[str, SourceKind] = {
         create=PayerPoliciesSource,
         extract=_payer_criteria,
         extractor_name="payer/1",
+        isolated_extract=True,
     ),
 }
 

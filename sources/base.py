@@ -83,3 +83,5 @@ class SourceKind:
     create: Callable[..., Source]  # (name=, options=) -> Source
     extract: Callable[[RawDocument], Criteria]
     extractor_name: str
+    # Extract in worker processes (expensive parsing: PDFs) instead of in the run's process.
+    isolated_extract: bool = False
