@@ -179,8 +179,16 @@ def diff_criteria(old: Criteria | None, new: Criteria, *, today: dt.date) -> Pol
         )
 
     changes: list[Change] = []
-    upcoming = effective is not None and effective > today and effective != old.effective_date
-    if upcoming and new.version != old.version:
+    # An upcoming *version* (CMS: a future-effective version beside the current one). Sources
+    # without version ids report the new effective date as a date change instead.
+    upcoming = (
+        effective is not None
+        and effective > today
+        and effective != old.effective_date
+        and new.version is not None
+        and new.version != old.version
+    )
+    if upcoming:
         changes.append(
             Change(
                 kind=ChangeKind.UPCOMING_VERSION,
