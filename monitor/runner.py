@@ -32,6 +32,7 @@ from monitor.store import RunCounts, Store
 from sources.base import FetchFailure, ListedDocument, Source, SourceKind
 
 EXTRACT_WORKERS = 2  # this is a 2-core machine class; parsing is CPU-bound
+DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extraction
 
 log = logging.getLogger("policy_monitor.runner")
 
@@ -105,7 +106,8 @@ async def run_source(
             extractor_name=config.source_kind.extractor_name,
         )
         tally = _Tally(store=store, run_id=run_id, source=config.name, counts=counts)
-        async with _Extraction(config.source_kind) as extraction:
+        timeout = float(getattr(config.options, "parse_timeout_seconds", DEFAULT_EXTRACT_TIMEOUT))
+        async with _Extraction(config.source_kind, timeout=timeout) as extraction:
             async for result in source.fetch(wanted):
                 if isinstance(result, FetchFailure):
                     tally.failed(result.key, result.url, result.message)
@@ -218,23 +220,37 @@ def extract_or_error(
         return f"extraction failed: {type(exc).__name__}: {exc}"
 
 
+def _retrieve(future: asyncio.Future[Criteria | str]) -> None:
+    """Mark a worker future's failure as seen: the run reports it its own way."""
+    if future.done() and not future.cancelled():
+        future.exception()
+
+
 class _Extraction:
     """Where criteria are extracted: inline (cheap, CMS) or in worker processes (PDF parsing:
-    uses both cores and keeps a crashing or hanging parser out of this process)."""
+    uses both cores and keeps a crashing or hanging parser out of this process).
 
-    def __init__(self, kind: SourceKind) -> None:
+    A document whose extraction outlives `timeout` seconds is recorded as failed; the workers
+    are replaced (a stuck pdfminer cannot be interrupted otherwise) and the documents that were
+    waiting are submitted again, so nothing else of the run is lost."""
+
+    def __init__(self, kind: SourceKind, *, timeout: float = DEFAULT_EXTRACT_TIMEOUT) -> None:
         self.kind = kind
+        self.timeout = timeout
         self.pool: ProcessPoolExecutor | None = None
         self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Criteria | str]]] = []
         self.limit = 0
 
+    def _new_pool(self) -> ProcessPoolExecutor:
+        workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
+        self.limit = 2 * workers
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
     async def __aenter__(self) -> _Extraction:
         if self.kind.isolated_extract:
-            workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
-            self.pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
-            )
-            self.limit = 2 * workers
+            self.pool = self._new_pool()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -242,6 +258,20 @@ class _Extraction:
             for _raw, _listed, future in self.pending:
                 future.cancel()
             self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, raw: RawDocument) -> asyncio.Future[Criteria | str]:
+        assert self.pool is not None
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.pool, extract_or_error, self.kind.extract, raw)
+        future.add_done_callback(_retrieve)  # failures are reported by the run, not by asyncio
+        return future
+
+    def _start(self, raw: RawDocument) -> asyncio.Future[Criteria | str]:
+        try:
+            return self._submit(raw)
+        except BrokenProcessPool:  # a worker died while this was being queued
+            self._replace_workers()
+            return self._submit(raw)
 
     async def submit(
         self, store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
@@ -251,8 +281,7 @@ class _Extraction:
         known = already_published(store, ctx, raw, listed)
         if known is not None:
             return [(raw, known, None)]
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.pool, extract_or_error, self.kind.extract, raw)
+        future = self._start(raw)  # may replace self.pending: look it up afterwards
         self.pending.append((raw, listed, future))
         done: list[Done] = []
         while len(self.pending) >= self.limit:
@@ -264,11 +293,58 @@ class _Extraction:
 
     async def _next(self, store: Store, ctx: PublishContext) -> Done:
         raw, listed, future = self.pending.pop(0)
+        future.add_done_callback(_retrieve)
         try:
-            criteria = await future
-        except BrokenProcessPool as exc:
-            return raw, None, f"extraction worker died: {exc}"
+            criteria = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            self._replace_workers()
+            return (
+                raw,
+                None,
+                f"parsing took longer than {self.timeout:g} s; gave up (retried next run)",
+            )
+        except BrokenProcessPool:
+            # Every document in flight sees the pool break; run this one again alone, in a
+            # pool of its own, to learn whether it is the one that kills its worker.
+            self._replace_workers()
+            outcome = await self._alone(raw)
+            if isinstance(outcome, TimeoutError):
+                return raw, None, self._timed_out()
+            if isinstance(outcome, Exception):
+                return raw, None, "extraction worker died on this document (retried next run)"
+            criteria = outcome
         return _publish(store, ctx, raw, listed, criteria)
+
+    def _timed_out(self) -> str:
+        return f"parsing took longer than {self.timeout:g} s; gave up (retried next run)"
+
+    async def _alone(self, raw: RawDocument) -> Criteria | str | Exception:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(pool, extract_or_error, self.kind.extract, raw)
+        future.add_done_callback(_retrieve)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except (BrokenProcessPool, TimeoutError) as exc:
+            return exc
+        finally:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _replace_workers(self) -> None:
+        old = self.pool
+        assert old is not None
+        # ProcessPoolExecutor cannot cancel a running call; end its processes instead.
+        for process in list(getattr(old, "_processes", {}).values()):
+            process.terminate()
+        old.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
+        waiting, self.pending = self.pending, []
+        for raw, listed, future in waiting:
+            _retrieve(future)
+            future.cancel()
+            self.pending.append((raw, listed, self._submit(raw)))
 
 
 def _finish(

@@ -59,6 +59,7 @@ class PayerPoliciesOptions:
     max_retries: int = 3
     max_document_bytes: int = 50_000_000
     crawl_timeout_seconds: float = 3600.0
+    parse_timeout_seconds: float = 300.0  # one document's parse + extraction
     user_agent: str = "payer-policy-monitor/0.1 (policy change monitor)"
 
     def validate(self) -> None:
@@ -79,6 +80,7 @@ class PayerPoliciesOptions:
         check(1 <= self.concurrency_per_host <= 16, "concurrency_per_host must be 1-16")
         check(self.timeout_seconds > 0, "timeout_seconds must be positive")
         check(self.max_document_bytes > 0, "max_document_bytes must be positive")
+        check(self.parse_timeout_seconds > 0, "parse_timeout_seconds must be positive")
 
 
 # Parts of an HTML page that change on every request without changing the policy: comments,

@@ -1,0 +1,116 @@
+"""Extraction in worker processes: a hanging or crashing parser costs one document, not the run."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+
+import pytest
+
+import sources
+from diffing.model import Criteria, RawDocument
+from monitor.config import Schedule, SourceConfig
+from monitor.runner import run_source
+from monitor.store import Store
+from sources.base import FetchResult, KnownListing, ListedDocument, Listing, SourceKind
+
+KEYS = ("/a", "/hang", "/b", "/crash", "/c", "/d")
+
+
+def slow_or_broken_extract(raw: RawDocument) -> Criteria:
+    """Runs in a worker process: hangs on /hang, kills its process on /crash."""
+    if raw.key == "/hang":
+        time.sleep(120)
+    if raw.key == "/crash":
+        os._exit(3)
+    return Criteria(
+        document_id=raw.key, doc_type="test", title=raw.key, version=None, status="active"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Options:
+    parse_timeout_seconds: float = 3.0
+
+
+class _Source:
+    name = "fake"
+    request_count = 0
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    async def list_documents(self, known: KnownListing) -> Listing:
+        return Listing(
+            documents=[
+                ListedDocument(
+                    key=k,
+                    source_version="",
+                    version_number=None,
+                    fingerprint=hashlib.sha256(k.encode()).hexdigest(),
+                    doc_type="test",
+                    title=k,
+                    url=f"http://127.0.0.1/{k}",
+                )
+                for k in KEYS
+            ],
+            complete=False,
+        )
+
+    async def fetch(self, wanted: Sequence[ListedDocument]) -> AsyncIterator[FetchResult]:
+        for item in wanted:
+            yield RawDocument(
+                source="fake",
+                key=item.key,
+                url=item.url,
+                content=item.key.encode(),
+                content_type="text/plain",
+                fetched_at=dt.datetime.now(dt.UTC),
+            )
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_kind(monkeypatch: pytest.MonkeyPatch) -> Iterator[SourceConfig]:
+    kind = SourceKind(
+        kind="fake",
+        options=_Options,
+        default_schedule="every 1h",
+        create=_Source,
+        extract=slow_or_broken_extract,
+        extractor_name="fake/1",
+        isolated_extract=True,
+    )
+    monkeypatch.setitem(sources.SOURCE_KINDS, "fake", kind)
+    yield SourceConfig(
+        name="fake",
+        kind="fake",
+        schedule=Schedule(expression="every 1h"),
+        enabled=True,
+        options=_Options(),
+    )
+
+
+@pytest.mark.slow
+def test_a_hanging_and_a_crashing_parse_cost_one_document_each(
+    fake_kind: SourceConfig, tmp_path: object
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path}/x.db")
+    started = time.monotonic()
+    summary = asyncio.run(run_source(fake_kind, store))
+    elapsed = time.monotonic() - started
+    errors = {e.document_key: e.message for e in store.run_errors(summary.run_id)}
+    assert set(errors) == {"/hang", "/crash"}
+    assert "longer than 3 s" in errors["/hang"]
+    assert "worker died on this document" in errors["/crash"]
+    assert summary.counts.new_versions == 4  # /a /b /c /d all published
+    assert summary.outcome == "partial"
+    assert elapsed < 60  # the hanging worker was ended, not waited for
+    store.close()
