@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 from monitor.config import Config, load_config
 from monitor.errors import MonitorError
+from monitor.locks import source_locks
 from monitor.report import change_to_json, table
 from monitor.runner import RunSummary, run_source
+from monitor.scheduling import SchedulingOptions
 from monitor.store import Store
 
 log = logging.getLogger("policy_monitor")
@@ -68,6 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("sources", help="last run, outcome and error of every source")
 
+    run = commands.add_parser(
+        "run", help="the daemon: run every source on its schedule until SIGTERM/SIGINT"
+    )
+    run.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=60.0,
+        help="on SIGTERM/SIGINT, wait this long for running sources to finish (default: 60)",
+    )
+    run.add_argument(
+        "--jitter-seconds",
+        type=int,
+        default=SchedulingOptions.jitter_seconds,
+        help="delay each scheduled run by a random 0..N seconds (default: %(default)s)",
+    )
+
+    commands.add_parser(
+        "status", help="schedule, next run (UTC) and last run of every configured source"
+    )
+
     demo = commands.add_parser(
         "demo", help="run the pipeline on the bundled fixtures (no network, no set-up)"
     )
@@ -88,15 +110,28 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         [config.source(args.source)] if args.source else [s for s in config.sources if s.enabled]
     )
     store = Store.open(config.database.url)
+    locks = source_locks(config.database.url)
+    busy = False
     try:
         summaries: list[RunSummary] = []
         for source in chosen:
-            summary = asyncio.run(run_source(source, store))
+            # The same per-source lock as the daemon: a manual check never overlaps its run.
+            with locks.holding(source.name) as held:
+                if not held:
+                    busy = True
+                    print(
+                        f"{source.name}: skipped - a run of this source is in progress "
+                        f"elsewhere (policy-monitor run?)",
+                        flush=True,
+                    )
+                    continue
+                summary = asyncio.run(run_source(source, store))
             summaries.append(summary)
             print(summary.line(), flush=True)
     finally:
+        locks.close()
         store.close()
-    return 1 if any(s.outcome == "failed" for s in summaries) else 0
+    return 1 if busy or any(s.outcome == "failed" for s in summaries) else 0
 
 
 def cmd_changes(config: Config, args: argparse.Namespace) -> int:
@@ -141,6 +176,32 @@ def cmd_sources(config: Config, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import serve
+
+    if args.log_level == "WARNING":  # the default: a daemon still says what it runs
+        logging.getLogger("policy_monitor.daemon").setLevel(logging.INFO)
+    if args.grace_seconds < 0 or args.jitter_seconds < 0:
+        print(
+            "policy-monitor: error: --grace-seconds and --jitter-seconds must not be negative",
+            file=sys.stderr,
+        )
+        return 2
+    options = SchedulingOptions(jitter_seconds=args.jitter_seconds)
+    return serve(config, grace_seconds=args.grace_seconds, options=options)
+
+
+def cmd_status(config: Config, _args: argparse.Namespace) -> int:
+    from monitor.daemon import status_report
+
+    store = Store.open(config.database.url)
+    try:
+        print(status_report(config, store))
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_db(config: Config, _args: argparse.Namespace) -> int:
     Store.open(config.database.url).close()
     print(f"database {config.database.url} is at the newest schema")
@@ -165,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "changes": cmd_changes,
             "sources": cmd_sources,
             "db": cmd_db,
+            "run": cmd_run,
+            "status": cmd_status,
         }[args.command]
         return handler(config, args)
     except MonitorError as exc:

@@ -188,6 +188,38 @@ class Store:
                 run.error = reason
             return len(stale)
 
+    def sources_with_running_runs(self) -> list[str]:
+        """Names of the sources with a run marked 'running' (live, or left by a dead process)."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(SourceRow.name)
+                    .join(SourceRun, SourceRun.source_id == SourceRow.id)
+                    .where(SourceRun.outcome == "running")
+                    .distinct()
+                    .order_by(SourceRow.name)
+                )
+            )
+
+    def close_stale_runs_of(
+        self, source: str, reason: str = "interrupted before it finished"
+    ) -> int:
+        """Like `close_stale_runs`, for one source only: call it while holding that source's
+        lock (monitor.locks), when no live run of the source can exist; returns how many."""
+        with self.session() as s:
+            stale = list(
+                s.scalars(
+                    select(SourceRun)
+                    .join(SourceRow, SourceRun.source_id == SourceRow.id)
+                    .where(SourceRow.name == source, SourceRun.outcome == "running")
+                )
+            )
+            for run in stale:
+                run.outcome = "failed"
+                run.finished_at = utcnow()
+                run.error = reason
+            return len(stale)
+
     def listing_state(self, source_id: int) -> dict[tuple[str, str], Validators]:
         with self.session() as s:
             rows = s.execute(

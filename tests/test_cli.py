@@ -157,3 +157,22 @@ def test_installed_demo_command_runs(tmp_path: Path) -> None:
     assert "step therapy changed min_duration_days: 56 -> 84" in result.stdout
     assert "Re-published with no substantive change" in result.stdout
     assert (tmp_path / "demo.db").exists()
+
+
+def test_check_skips_a_source_whose_run_is_in_progress_elsewhere(
+    server: CmsApiFixture, config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.config import load_config
+    from monitor.locks import source_locks
+
+    locks = source_locks(load_config(config_file).database.url)
+    lease = locks.try_acquire("cms")  # as a running daemon would hold it
+    assert lease is not None
+    try:
+        assert main(["--config", str(config_file), "check"]) == 1
+        assert "cms: skipped - a run of this source is in progress" in capsys.readouterr().out
+        assert server.request_count == 0
+    finally:
+        lease.release()
+        locks.close()
+    assert main(["--config", str(config_file), "check"]) == 0

@@ -1,0 +1,279 @@
+"""`policy-monitor run`: run every enabled source on its schedule until SIGTERM/SIGINT, and the
+plain-text report of `policy-monitor status`.
+
+Threads, not asyncio: a BackgroundScheduler hands each firing to a worker thread, which runs
+`run_source` in an event loop of its own. `run_source` makes blocking database calls and extracts
+CMS criteria inline, so sources sharing one event loop (AsyncIOScheduler) would stall each other;
+a thread per running source keeps them apart and leaves the main thread free to handle signals.
+
+Life cycle: at start, runs left "running" by a dead process are closed as failed. The first signal
+stops new runs; running ones finish (each document's publish is its own transaction, so stopping
+between documents is always consistent) within a grace period, then the process exits 0. If the
+grace period runs out, or a second signal arrives, the process exits at once, non-zero; the runs
+it abandons stay "running" until the next start (of this or another instance) closes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from monitor.config import Config, SourceConfig
+from monitor.locks import SourceLocks, source_locks
+from monitor.runner import RunSummary, SourceFactory, default_factory, run_source
+from monitor.scheduling import SchedulingOptions, add_jobs, build_jobs, next_fire_times
+from monitor.store import Store, utcnow
+
+log = logging.getLogger("policy_monitor.daemon")
+
+EXIT_GRACE_EXPIRED = 1  # runs were still going when the grace period ended
+STALE_REASON = "interrupted before it finished (its process stopped or died)"
+
+
+class Daemon:
+    """The scheduler and the runs it starts; `start`, then `stop` (or `begin_stop`/`wait_idle`)."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        *,
+        options: SchedulingOptions | None = None,
+        locks: SourceLocks | None = None,
+        factory: SourceFactory = default_factory,
+        now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.options = options or SchedulingOptions()
+        self.locks = locks or source_locks(config.database.url)
+        self.factory = factory
+        self.now = now
+        self._sources = {s.name: s for s in config.sources if s.enabled}
+        self._scheduler: BackgroundScheduler | None = None
+        self._state = threading.Condition()
+        self._stopping = False
+        self._running: set[str] = set()
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        closed = close_stale_runs(self.store, self.locks)
+        if closed:
+            log.warning("closed %d run(s) left running by a stopped process as failed", closed)
+        workers = max(1, min(self.options.max_concurrent_runs, len(self._sources)))
+        scheduler = BackgroundScheduler(
+            timezone=dt.UTC, executors={"default": ThreadPoolExecutor(max_workers=workers)}
+        )
+        last_started = {
+            status.name: status.last_run.started_at
+            for status in self.store.source_statuses(
+                [(s.name, s.kind) for s in self._sources.values()]
+            )
+            if status.last_run is not None
+        }
+        jobs = build_jobs(
+            self._sources.values(), options=self.options, now=self.now(), last_started=last_started
+        )
+        add_jobs(scheduler, jobs, self.run_source_now)
+        scheduler.start()
+        self._scheduler = scheduler
+        for job in scheduler.get_jobs():
+            when = job.next_run_time
+            log.info("%s: next run %s", job.id, f"{when:%Y-%m-%d %H:%M:%S} UTC" if when else "-")
+        log.info("daemon started: %d source(s) scheduled", len(jobs))
+
+    def begin_stop(self) -> None:
+        """Take no new runs; runs already going carry on."""
+        with self._state:
+            if self._stopping:
+                return
+            self._stopping = True
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run is going (True) or `timeout` seconds have passed (False)."""
+        with self._state:
+            return self._state.wait_for(lambda: not self._running, timeout)
+
+    def stop(self, grace_seconds: float) -> bool:
+        """`begin_stop` and `wait_idle`: True when every run finished within the grace period."""
+        self.begin_stop()
+        return self.wait_idle(grace_seconds)
+
+    @property
+    def running_sources(self) -> list[str]:
+        with self._state:
+            return sorted(self._running)
+
+    # -- one firing --------------------------------------------------------------------------
+
+    def run_source_now(self, name: str) -> RunSummary | None:
+        """What a firing of `name`'s job does: run it unless stopping or running elsewhere.
+
+        Never raises: a failing job is logged and the next firing tries again.
+        """
+        with self._state:
+            if self._stopping:
+                log.info("%s: not started, the daemon is stopping", name)
+                return None
+            self._running.add(name)
+        try:
+            return self._run_locked(self._sources[name])
+        except Exception:
+            log.exception("%s: the run could not be carried out", name)
+            return None
+        finally:
+            with self._state:
+                self._running.discard(name)
+                self._state.notify_all()
+
+    def _run_locked(self, source: SourceConfig) -> RunSummary | None:
+        lease = self.locks.try_acquire(source.name)
+        if lease is None:
+            log.info("%s: skipped, a run of this source is going on elsewhere", source.name)
+            return None
+        with lease:
+            # Holding the lock, no live run of this source exists anywhere: any "running" row
+            # was left by a dead process (possibly another instance's).
+            self.store.close_stale_runs_of(source.name, STALE_REASON)
+            summary = asyncio.run(run_source(source, self.store, factory=self.factory))
+        log.info("run %d: %s", summary.run_id, summary.line())
+        return summary
+
+
+def close_stale_runs(store: Store, locks: SourceLocks) -> int:
+    """Close the "running" runs of every source nobody is running now; returns how many.
+
+    Unlike `Store.close_stale_runs`, this leaves alone the live runs of other instances.
+    """
+    closed = 0
+    for name in store.sources_with_running_runs():
+        with locks.holding(name) as held:
+            if held:
+                closed += store.close_stale_runs_of(name, STALE_REASON)
+    return closed
+
+
+class _Signals:
+    """Counts SIGTERM/SIGINT; the handler only records, the main loop acts."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._previous: dict[int, object] = {}
+
+    def _record(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._record)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+def serve(
+    config: Config,
+    *,
+    grace_seconds: float = 60.0,
+    options: SchedulingOptions | None = None,
+    poll_seconds: float = 0.2,
+) -> int:
+    """Run the daemon in this (main) thread until a signal; returns the exit status."""
+    store = Store.open(config.database.url)  # migrations run before signals are ours
+    daemon = Daemon(config, store, options=options)
+    signals = _Signals()
+    try:
+        signals.install()
+        daemon.start()
+        while not signals.received:
+            time.sleep(poll_seconds)
+        log.info(
+            "%s received: stopping, waiting up to %gs for running sources (%s)",
+            signal.Signals(signals.received[0]).name,
+            grace_seconds,
+            ", ".join(daemon.running_sources) or "none",
+        )
+        daemon.begin_stop()
+        deadline = time.monotonic() + grace_seconds
+        while not daemon.wait_idle(poll_seconds):
+            if len(signals.received) > 1:
+                signum = signals.received[1]
+                log.warning(
+                    "second signal (%s): exiting now, abandoning %s",
+                    signal.Signals(signum).name,
+                    ", ".join(daemon.running_sources),
+                )
+                _exit_now(128 + signum)
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "grace period of %gs over: exiting, abandoning %s",
+                    grace_seconds,
+                    ", ".join(daemon.running_sources),
+                )
+                _exit_now(EXIT_GRACE_EXPIRED)
+        log.info("daemon stopped")
+        return 0
+    finally:
+        daemon.begin_stop()
+        daemon.locks.close()
+        store.close()
+        signals.restore()
+
+
+def _exit_now(status: int) -> None:
+    """Leave without waiting for the worker threads, which Python would otherwise join."""
+    logging.shutdown()
+    os._exit(status)
+
+
+def status_report(config: Config, store: Store, *, now: dt.datetime | None = None) -> str:
+    """Per source: kind, schedule, next run (from the schedule, UTC), last run and its outcome."""
+    now = now or utcnow()
+    statuses = store.source_statuses([(s.name, s.kind) for s in config.sources])
+    last_started = {s.name: s.last_run.started_at for s in statuses if s.last_run is not None}
+    upcoming = next_fire_times(config.sources, now=now, last_started=last_started)
+    lines = []
+    for source, status in zip(config.sources, statuses, strict=True):
+        if not source.enabled:
+            when = "disabled"
+        elif (next_run := upcoming.get(source.name)) is None:
+            when = "never"
+        elif next_run <= now:
+            when = "due now"
+        else:
+            when = f"{next_run:%Y-%m-%d %H:%M:%S} UTC"
+        lines.append(
+            f"{source.name} ({source.kind}) schedule {source.schedule.expression!r}, "
+            f"next run {when}"
+        )
+        run = status.last_run
+        if run is None:
+            lines.append("    last run: never")
+            continue
+        lines.append(
+            f"    last run {_utc(run.started_at):%Y-%m-%d %H:%M:%S} UTC: {run.outcome}"
+            f"{' (baseline)' if run.baseline else ''} - {run.listed} listed, "
+            f"{run.fetched} fetched, {run.new_versions} new versions, {run.changes} changes, "
+            f"{run.errors} errors"
+        )
+        if run.error:
+            lines.append(f"    error: {run.error}")
+    return "\n".join(lines)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
