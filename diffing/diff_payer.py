@@ -99,6 +99,48 @@ class _Collector:
         )
 
 
+def _appeared(
+    out: _Collector,
+    kind: ChangeKind,
+    severity: Severity,
+    field: str | None,
+    shown: str,
+    item: Any,
+    label: str,
+) -> None:
+    out.add(
+        kind=kind,
+        severity=severity,
+        field=field,
+        before=None,
+        after=shown,
+        old=None,
+        new=item,
+        label=label,
+    )
+
+
+def _vanished(
+    out: _Collector,
+    kind: ChangeKind,
+    severity: Severity,
+    field: str | None,
+    shown: str,
+    item: Any,
+    label: str,
+) -> None:
+    out.add(
+        kind=kind,
+        severity=severity,
+        field=field,
+        before=shown,
+        after=None,
+        old=item,
+        new=None,
+        label=label,
+    )
+
+
 def _match(
     old: Sequence[Any],
     new: Sequence[Any],
@@ -151,25 +193,23 @@ def _step_therapy(old: Criteria, new: Criteria, out: _Collector) -> None:
         old.step_therapy,
         new.step_therapy,
         changed,
-        lambda b: out.add(
-            kind=ChangeKind.STEP_THERAPY_ADDED,
-            severity=Severity.HIGH,
-            field=b.prerequisite,
-            before=None,
-            after=_step(b),
-            old=None,
-            new=b,
-            label=b.prerequisite,
+        lambda b: _appeared(
+            out,
+            ChangeKind.STEP_THERAPY_ADDED,
+            Severity.HIGH,
+            b.prerequisite,
+            _step(b),
+            b,
+            b.prerequisite,
         ),
-        lambda a: out.add(
-            kind=ChangeKind.STEP_THERAPY_REMOVED,
-            severity=Severity.MEDIUM,
-            field=a.prerequisite,
-            before=_step(a),
-            after=None,
-            old=a,
-            new=None,
-            label=a.prerequisite,
+        lambda a: _vanished(
+            out,
+            ChangeKind.STEP_THERAPY_REMOVED,
+            Severity.MEDIUM,
+            a.prerequisite,
+            _step(a),
+            a,
+            a.prerequisite,
         ),
     )
 
@@ -243,25 +283,23 @@ def _thresholds(old: Criteria, new: Criteria, out: _Collector) -> None:
             new=b,
             label=b.measure,
         ),
-        lambda b: out.add(
-            kind=ChangeKind.THRESHOLD_ADDED,
-            severity=Severity.HIGH,
-            field=b.measure,
-            before=None,
-            after=format_threshold(b),
-            old=None,
-            new=b,
-            label=b.measure,
+        lambda b: _appeared(
+            out,
+            ChangeKind.THRESHOLD_ADDED,
+            Severity.HIGH,
+            b.measure,
+            format_threshold(b),
+            b,
+            b.measure,
         ),
-        lambda a: out.add(
-            kind=ChangeKind.THRESHOLD_REMOVED,
-            severity=Severity.MEDIUM,
-            field=a.measure,
-            before=format_threshold(a),
-            after=None,
-            old=a,
-            new=None,
-            label=a.measure,
+        lambda a: _vanished(
+            out,
+            ChangeKind.THRESHOLD_REMOVED,
+            Severity.MEDIUM,
+            a.measure,
+            format_threshold(a),
+            a,
+            a.measure,
         ),
     )
 
@@ -308,24 +346,6 @@ def _drugs(old: Criteria, new: Criteria, out: _Collector) -> None:
         old.drugs,
         new.drugs,
         lambda a, b: None,
-        lambda b: out.add(
-            kind=ChangeKind.DRUG_ADDED,
-            severity=Severity.MEDIUM,
-            field=None,
-            before=None,
-            after=b.name,
-            old=None,
-            new=b,
-            label=b.name,
-        ),
-        lambda a: out.add(
-            kind=ChangeKind.DRUG_REMOVED,
-            severity=Severity.MEDIUM,
-            field=None,
-            before=a.name,
-            after=None,
-            old=a,
-            new=None,
-            label=a.name,
-        ),
+        lambda b: _appeared(out, ChangeKind.DRUG_ADDED, Severity.MEDIUM, None, b.name, b, b.name),
+        lambda a: _vanished(out, ChangeKind.DRUG_REMOVED, Severity.MEDIUM, None, a.name, a, a.name),
     )

@@ -150,3 +150,36 @@ def test_payer_criteria_survive_the_json_round_trip() -> None:
     assert again == policy
     assert again.step_therapy[0].evidence == policy.step_therapy[0].evidence
     assert again.revision_history == policy.revision_history
+
+
+def test_new_and_dropped_prerequisites_and_drugs() -> None:
+    old = _policy(weeks=8, sentence=OLD_SENTENCE)
+    extra = StepTherapy(
+        prerequisite="topical calcineurin inhibitor",
+        drug="dupilumab",
+        indication="atopic dermatitis",
+        min_duration_days=42,
+    )
+    new = _policy(
+        weeks=8,
+        sentence=OLD_SENTENCE,
+        step_therapy=(*old.step_therapy, extra),
+        drugs=(DrugMention(name="tralokinumab"),),
+    )
+    found = {
+        (c.kind, c.field, c.before, c.after, c.severity.value)
+        for c in diff_criteria(old, new, today=TODAY).changes
+    }
+    assert found == {
+        (
+            ChangeKind.STEP_THERAPY_ADDED,
+            "topical calcineurin inhibitor",
+            None,
+            "topical calcineurin inhibitor: 1 agent, >= 42 days",
+            "high",
+        ),
+        (ChangeKind.DRUG_ADDED, None, None, "tralokinumab", "medium"),
+        (ChangeKind.DRUG_REMOVED, None, "dupilumab", None, "medium"),
+    }
+    back = {(c.kind, c.severity.value) for c in diff_criteria(new, old, today=TODAY).changes}
+    assert (ChangeKind.STEP_THERAPY_REMOVED, "medium") in back
