@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from monitor.config import Config, load_config
 from monitor.errors import MonitorError
 from monitor.locks import source_locks
+from monitor.logs import configure_logging
 from monitor.report import change_to_json, table
 from monitor.runner import RunSummary, run_source
 from monitor.scheduling import SchedulingOptions
@@ -41,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text lines, or one JSON object per line for log collectors (default: text)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -97,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep",
         metavar="DIR",
         help="keep the demo database in DIR instead of a temporary directory",
+    )
+
+    commands.add_parser(
+        "config-reference",
+        help="print the Markdown reference of every config key (docs/configuration.md)",
     )
 
     db = commands.add_parser("db", help="database maintenance")
@@ -211,11 +223,13 @@ def cmd_db(config: Config, _args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level, args.log_format)
     try:
+        if args.command == "config-reference":
+            from monitor.docs import configuration_reference
+
+            sys.stdout.write(configuration_reference())
+            return 0
         if args.command == "demo":
             from monitor.demo import run_demo  # the fixtures are only loaded for the demo
 

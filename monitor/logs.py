@@ -1,0 +1,159 @@
+"""Logging set-up: plain text for people, one JSON object per line for log collectors.
+
+Both formats pass through `RedactSecrets`, so the SMTP password never reaches a log line even
+when a library error message quotes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from monitor.config import EmailConfig
+
+FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MASK = "***"
+_HANDLER_NAME = "policy_monitor"
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()
+) | {"message", "asctime", "taskName"}
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts (ISO 8601, UTC), level, logger, message, then extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": dt.datetime.fromtimestamp(record.created, tz=dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in extra_fields(record).items():
+            entry.setdefault(key, value)
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # already rendered (and masked) by RedactSecrets
+            entry["exc_info"] = record.exc_text
+        if record.stack_info:
+            entry["stack_info"] = self.formatStack(record.stack_info)
+        # default=str: an extra that is not JSON-serialisable still logs, as its text.
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """The classic text line, with any extras appended as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        extras = extra_fields(record)
+        if extras:
+            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        return line
+
+
+def _redact(value: Any, secrets: Iterable[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {k: _redact(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(v, secrets) for v in value)
+    return value
+
+
+class RedactSecrets(logging.Filter):
+    """Replace the values of secret environment variables with *** in message and extras.
+
+    The values are read at filter time, not install time, so a password set after start-up
+    (or changed by a test) is still masked.
+    """
+
+    def __init__(self, env_vars: Iterable[str]) -> None:
+        super().__init__()
+        self.env_vars = tuple(env_vars)
+
+    def _secrets(self) -> list[str]:
+        values = (os.environ.get(name, "") for name in self.env_vars)
+        # Longest first, so a secret containing another is masked whole.
+        return sorted({v for v in values if v}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = self._secrets()
+        if not secrets:
+            return True
+        message = record.getMessage()
+        redacted = _redact(message, secrets)
+        if redacted != message or record.args:
+            record.msg, record.args = redacted, None
+        for key, value in extra_fields(record).items():
+            setattr(record, key, _redact(value, secrets))
+        if record.exc_info and record.exc_info[1] is not None:
+            # Exception text is formatted later; render it now so it can be masked too.
+            record.exc_text = _redact(logging.Formatter().formatException(record.exc_info), secrets)
+            record.exc_info = None
+        return True
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at emit time (as logging.lastResort does), so a
+    handler installed under a test's captured stderr never writes to a closed stream later."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure_logging(
+    level: int | str = logging.WARNING,
+    fmt: str = "text",
+    *,
+    secret_env_vars: Iterable[str] = (EmailConfig.password_env,),
+    stream: Any = None,
+) -> logging.Handler:
+    """Install one handler (stderr, or `stream`) in format `fmt` on the root logger.
+
+    Calling it again replaces the handler it installed before; handlers installed by others
+    (pytest's capture, for one) are left alone.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
+    handler: logging.Handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    # On the handler, not the root logger: handler filters also see records from child loggers.
+    handler.addFilter(RedactSecrets(secret_env_vars))
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
+            old.close()
+    root.addHandler(handler)
+    root.setLevel(level if isinstance(level, int) else getattr(logging, level.upper()))
+    return handler
