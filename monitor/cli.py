@@ -137,6 +137,9 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
                         flush=True,
                     )
                     continue
+                # Holding the lock, no live run of this source exists: any "running" run was
+                # left by a killed process.
+                store.close_stale_runs_of(source.name)
                 summary = asyncio.run(run_source(source, store))
             summaries.append(summary)
             print(summary.line(), flush=True)
