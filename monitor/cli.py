@@ -13,6 +13,7 @@ from monitor.config import Config, load_config
 from monitor.errors import MonitorError
 from monitor.locks import source_locks
 from monitor.logs import configure_logging
+from monitor.progress import progress_for
 from monitor.report import change_to_json, table
 from monitor.runner import RunSummary, run_source
 from monitor.scheduling import SchedulingOptions
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    if args.log_level == "WARNING":  # the default: progress lines still show when not on a tty
+        logging.getLogger("policy_monitor.progress").setLevel(logging.INFO)
     chosen = (
         [config.source(args.source)] if args.source else [s for s in config.sources if s.enabled]
     )
@@ -140,7 +143,11 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
                 # Holding the lock, no live run of this source exists: any "running" run was
                 # left by a killed process.
                 store.close_stale_runs_of(source.name)
-                summary = asyncio.run(run_source(source, store))
+                progress = progress_for(source.name, sys.stderr)
+                try:
+                    summary = asyncio.run(run_source(source, store, progress=progress))
+                finally:
+                    progress.close()
             summaries.append(summary)
             print(summary.line(), flush=True)
     finally:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from diffing.model import Criteria, RawDocument
 from monitor.config import SourceConfig
 from monitor.errors import MonitorError
+from monitor.progress import Progress
 from monitor.publish import (
     Outcome,
     PublishContext,
@@ -71,8 +72,10 @@ async def run_source(
     *,
     factory: SourceFactory = default_factory,
     today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
+    progress: Progress | None = None,
 ) -> RunSummary:
-    """Run `config` once against `store` and return what happened (never raises MonitorError)."""
+    """Run `config` once against `store` and return what happened (never raises MonitorError).
+    `progress`, when given, hears how many documents are to be fetched and each one done."""
     started = time.monotonic()
     source_row = store.ensure_source(config.name, config.kind)
     baseline = source_row.baseline_completed_at is None
@@ -105,7 +108,11 @@ async def run_source(
             extract=config.source_kind.extract,
             extractor_name=config.source_kind.extractor_name,
         )
-        tally = _Tally(store=store, run_id=run_id, source=config.name, counts=counts)
+        tally = _Tally(
+            store=store, run_id=run_id, source=config.name, counts=counts, progress=progress
+        )
+        if progress is not None:
+            progress.start(len(wanted))
         timeout = float(getattr(config.options, "parse_timeout_seconds", DEFAULT_EXTRACT_TIMEOUT))
         async with _Extraction(config.source_kind, timeout=timeout) as extraction:
             async for result in source.fetch(wanted):
@@ -169,8 +176,14 @@ class _Tally:
     run_id: int
     source: str
     counts: RunCounts
+    progress: Progress | None = None
+
+    def _advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance()
 
     def failed(self, key: str, url: str | None, message: str) -> None:
+        self._advance()
         self.counts = replace(self.counts, errors=self.counts.errors + 1)
         self.store.record_run_error(self.run_id, key=key, url=url, message=message)
         log.warning("%s: %s: %s", self.source, key, message)
@@ -179,8 +192,10 @@ class _Tally:
         if result is None or result.outcome is Outcome.ERROR:
             self.failed(raw.key, raw.url, error or (result.error if result else None) or "?")
         elif result.outcome is Outcome.UNCHANGED:
+            self._advance()
             self.counts = replace(self.counts, unchanged=self.counts.unchanged + 1)
         else:
+            self._advance()
             self.counts = replace(
                 self.counts,
                 new_versions=self.counts.new_versions + 1,
