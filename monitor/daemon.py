@@ -156,7 +156,7 @@ class Daemon:
 def close_stale_runs(store: Store, locks: SourceLocks) -> int:
     """Close the "running" runs of every source nobody is running now; returns how many.
 
-    Unlike `Store.close_stale_runs`, this leaves alone the live runs of other instances.
+    Sources whose lock another instance holds are left alone: their runs are live.
     """
     closed = 0
     for name in store.sources_with_running_runs():

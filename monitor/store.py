@@ -178,16 +178,6 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(RunError).where(RunError.run_id == run_id)))
 
-    def close_stale_runs(self, reason: str = "interrupted before it finished") -> int:
-        """Mark runs left 'running' by a dead process as failed; returns how many."""
-        with self.session() as s:
-            stale = list(s.scalars(select(SourceRun).where(SourceRun.outcome == "running")))
-            for run in stale:
-                run.outcome = "failed"
-                run.finished_at = utcnow()
-                run.error = reason
-            return len(stale)
-
     def sources_with_running_runs(self) -> list[str]:
         """Names of the sources with a run marked 'running' (live, or left by a dead process)."""
         with self.session() as s:
@@ -204,8 +194,9 @@ class Store:
     def close_stale_runs_of(
         self, source: str, reason: str = "interrupted before it finished"
     ) -> int:
-        """Like `close_stale_runs`, for one source only: call it while holding that source's
-        lock (monitor.locks), when no live run of the source can exist; returns how many."""
+        """Mark the runs of `source` left "running" by a dead process as failed; returns how
+        many. Call it while holding that source's lock (monitor.locks): then no live run of
+        the source can exist, even in another instance."""
         with self.session() as s:
             stale = list(
                 s.scalars(

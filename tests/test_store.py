@@ -148,7 +148,7 @@ def test_runs_are_recorded_and_stale_runs_closed(store: Store) -> None:
         complete_baseline=True,
     )
     store.start_run(source.id, baseline=False)  # left "running", as after a kill -9
-    assert store.close_stale_runs() == 1
+    assert store.close_stale_runs_of("cms") == 1
     [status] = store.source_statuses([("cms", "cms_coverage")])
     assert status.baseline_done
     assert status.last_run is not None and status.last_run.outcome == "failed"
