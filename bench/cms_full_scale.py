@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from fixtures.cms_corpus.model import scenario_named
+from fixtures.loopback import spawn_fixture
 from monitor.config import parse_config
 from monitor.models import ChangeRow, DocumentVersion
 from monitor.runner import RunSummary, run_source
@@ -56,28 +56,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fixtures.cms_api",
-            "--scenario",
-            "week1",
-            "--scale",
-            args.scale,
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+    server, base_url = spawn_fixture(
+        "fixtures.cms_api", "--scenario", "week1", "--scale", args.scale
     )
     try:
-        assert server.stdout is not None
-        ready = server.stdout.readline().strip()
-        if not ready.startswith("READY "):
-            print(f"fixture server did not start: {ready!r}", file=sys.stderr)
-            return 1
-        base_url = ready.split(" ", 1)[1]
         with tempfile.TemporaryDirectory(prefix="bench-cms-") as scratch:
             url = args.database or f"sqlite:///{Path(scratch) / 'bench.db'}"
             config = parse_config(

@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from diffing.parse import parse_document
+from fixtures.loopback import spawn_fixture
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, benchmark_pdf
 from fixtures.payer_site.html_pages import index_page_path
 from fixtures.payer_site.site import INDEX_PAGE_SIZE
@@ -36,27 +37,16 @@ TODAY = dt.date(2026, 11, 12)
 
 
 def _start_server(documents: int, *, conditional: bool) -> tuple[subprocess.Popen[str], str]:
-    command = [
-        sys.executable,
-        "-m",
+    extra = () if conditional else ("--no-conditional",)
+    return spawn_fixture(
         "fixtures.payer_site",
         "--scenario",
         "week1",
-        "--port",
-        "0",
         "--documents",
         str(documents),
         "--warm",
-    ]
-    if not conditional:
-        command.append("--no-conditional")
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert server.stdout is not None
-    ready = server.stdout.readline().strip()
-    if not ready.startswith("READY "):
-        server.terminate()
-        raise SystemExit(f"fixture server did not start: {ready!r}")
-    return server, ready.split(" ", 1)[1]
+        *extra,
+    )
 
 
 def _control(base_url: str, path: str, method: str = "GET") -> dict[str, object]:

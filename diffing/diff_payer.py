@@ -99,7 +99,7 @@ class _Collector:
         )
 
 
-def _appeared(
+def _one_sided(
     out: _Collector,
     kind: ChangeKind,
     severity: Severity,
@@ -107,38 +107,28 @@ def _appeared(
     shown: str,
     item: Any,
     label: str,
+    *,
+    appeared: bool,
 ) -> None:
+    """A criterion present in only one of the two versions."""
     out.add(
         kind=kind,
         severity=severity,
         field=field,
-        before=None,
-        after=shown,
-        old=None,
-        new=item,
+        before=None if appeared else shown,
+        after=shown if appeared else None,
+        old=None if appeared else item,
+        new=item if appeared else None,
         label=label,
     )
 
 
-def _vanished(
-    out: _Collector,
-    kind: ChangeKind,
-    severity: Severity,
-    field: str | None,
-    shown: str,
-    item: Any,
-    label: str,
-) -> None:
-    out.add(
-        kind=kind,
-        severity=severity,
-        field=field,
-        before=shown,
-        after=None,
-        old=item,
-        new=None,
-        label=label,
-    )
+def _appeared(out: _Collector, *args: Any) -> None:
+    _one_sided(out, *args, appeared=True)
+
+
+def _vanished(out: _Collector, *args: Any) -> None:
+    _one_sided(out, *args, appeared=False)
 
 
 def _match(

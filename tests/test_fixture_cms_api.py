@@ -26,6 +26,7 @@ from fixtures.cms_corpus import (
     full_scale_week2_changes,
 )
 from fixtures.cms_corpus.generated_content import GeneratedArticle, base_indexes
+from fixtures.loopback import spawn_fixture
 
 REPO = Path(__file__).resolve().parents[1]
 LCD_REPORT = "/v1/reports/local-coverage-final-lcds"
@@ -509,18 +510,9 @@ def test_full_scale_server_serves_generated_documents() -> None:
 
 
 def test_runs_as_a_process_with_control_endpoints() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fixtures.cms_api", "--scenario", "week1", "--port", "0"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    process, base_url = spawn_fixture("fixtures.cms_api", "--scenario", "week1", cwd=str(REPO))
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.fullmatch(r"READY (http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
-        with httpx.Client(base_url=match.group(1)) as client:
+        with httpx.Client(base_url=base_url) as client:
             assert "L40212" not in {r["document_display_id"] for r in rows(client, LCD_REPORT)}
             switched = client.post("/_control/scenario", params={"name": "week2"})
             assert switched.json() == {"scenario": "week2"}

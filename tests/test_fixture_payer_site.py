@@ -19,6 +19,7 @@ import pdfplumber
 import pytest
 from bs4 import BeautifulSoup
 
+from fixtures.loopback import spawn_fixture
 from fixtures.payer_site import (
     AETNA_INDEX_PATH,
     NOISE_ONLY_URLS,
@@ -494,18 +495,9 @@ def test_scale_mode_counts_and_changes_at_1000() -> None:
 
 
 def test_runs_as_a_process_with_control_endpoints() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fixtures.payer_site", "--scenario", "week1", "--port", "0"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    process, base_url = spawn_fixture("fixtures.payer_site", "--scenario", "week1", cwd=str(REPO))
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.fullmatch(r"READY (http://127\.0\.0\.1:\d+)\n", line)
-        assert match, line
-        with httpx.Client(base_url=match.group(1)) as client:
+        with httpx.Client(base_url=base_url) as client:
             assert EBGLYSS not in links(client.get(UHC_INDEX_PATH).text)
             client.post("/_control/scenario", params={"name": "week2"})
             assert EBGLYSS in links(client.get(UHC_INDEX_PATH).text)
