@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from monitor.config import Config, load_config
 from monitor.errors import MonitorError
@@ -115,7 +116,24 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply the schema migrations")
+    for module in _command_modules():
+        module.register(commands)
     return parser
+
+
+class _CommandModule(Protocol):
+    """A module adding its own sub-commands: `register` adds parsers and sets ``handler``
+    (a function of (Config, Namespace) -> exit code) with ``set_defaults``."""
+
+    def register(self, commands: Any) -> None: ...
+
+
+def _command_modules() -> list[_CommandModule]:
+    import monitor.cli_api
+    import monitor.cli_exports
+    import monitor.cli_notify
+
+    return [monitor.cli_exports, monitor.cli_api, monitor.cli_notify]
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
@@ -245,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(keep=args.keep)
         config = load_config(args.config)
+        if getattr(args, "handler", None) is not None:
+            return int(args.handler(config, args))
         handler = {
             "check": cmd_check,
             "changes": cmd_changes,

@@ -23,7 +23,11 @@ from monitor.errors import StoreError
 
 
 class Base(DeclarativeBase):
-    pass
+    """Every table of the store. A model that sets ``__immutable__ = True`` is write-once: the
+    session refuses updates and deletes (and its migration adds database triggers, see
+    `monitor.migration_helpers`)."""
+
+    __immutable__: bool = False
 
 
 class SourceRow(Base):
@@ -86,6 +90,7 @@ class Payload(Base):
     """Raw fetched bytes, zlib-compressed, addressed by the sha256 of the uncompressed bytes."""
 
     __tablename__ = "payloads"
+    __immutable__ = True
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
@@ -95,6 +100,7 @@ class Payload(Base):
 
 class DocumentVersion(Base):
     __tablename__ = "document_versions"
+    __immutable__ = True
     __table_args__ = (
         UniqueConstraint("document_id", "source_version", "content_sha256"),
         Index("ix_document_versions_document_order", "document_id", "version_number", "id"),
@@ -118,6 +124,7 @@ class DocumentVersion(Base):
 
 class CriteriaRow(Base):
     __tablename__ = "criteria"
+    __immutable__ = True
 
     version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"), primary_key=True)
     extractor: Mapped[str] = mapped_column(String(50))
@@ -127,6 +134,7 @@ class CriteriaRow(Base):
 
 class ChangeRow(Base):
     __tablename__ = "changes"
+    __immutable__ = True
     __table_args__ = (Index("ix_changes_detected_at", "detected_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -161,13 +169,10 @@ class ListingEntry(Base):
     last_modified: Mapped[str | None] = mapped_column(String(100))
 
 
-IMMUTABLE_TABLES = (Payload, DocumentVersion, CriteriaRow, ChangeRow)
-
-
 @event.listens_for(Session, "before_flush")
 def _refuse_updates_to_published(session: Session, _context: object, _instances: object) -> None:
     for instance in list(session.dirty) + list(session.deleted):
-        if isinstance(instance, IMMUTABLE_TABLES) and (
+        if type(instance).__immutable__ and (
             instance in session.deleted or session.is_modified(instance)
         ):
             raise StoreError(f"{type(instance).__tablename__} rows are immutable once published")

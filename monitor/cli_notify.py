@@ -1,0 +1,9 @@
+"""Sub-commands for notifications: digest, outbox (issue 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(commands: Any) -> None:
+    """Add this module's parsers to `commands` (argparse sub-parsers); each sets ``handler``."""
