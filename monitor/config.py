@@ -67,9 +67,17 @@ class DatabaseConfig:
 class ApiConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    # Where readers reach the API: the base of the change-page links in emails.
+    public_url: str = "http://127.0.0.1:8080"
+    # Environment variable holding the secret that signs those links.
+    link_secret_env: str = "POLICY_MONITOR_LINK_SECRET"
 
     def validate(self) -> None:
         check(0 <= self.port <= 65535, f"port {self.port} is not a TCP port")
+        check(
+            self.public_url.startswith(("http://", "https://")),
+            f"public_url {self.public_url!r} must be an http:// or https:// URL",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ): "SQLAlchemy URL of the store: `sqlite:///FILE` or `postgresql+psycopg://USER@HOST/DB`.",
     ("api", "host"): "Address the HTTP API listens on.",
     ("api", "port"): "TCP port the HTTP API listens on (0-65535).",
+    ("api", "public_url"): "Base URL readers use to reach the API; change-page links in emails "
+    "start with it.",
+    ("api", "link_secret_env"): "Environment variable holding the secret that signs "
+    "change-page links in emails.",
     ("email", "host"): "SMTP server that sends change reports.",
     ("email", "port"): "SMTP server port (1-65535).",
     ("email", "from_address"): "Sender address of the report emails.",

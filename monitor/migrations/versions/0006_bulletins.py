@@ -1,4 +1,4 @@
-"""MAC bulletin mentions and MCD export state (issue 4).
+"""MAC bulletin mentions (issue 4).
 
 Revision ID: 0006
 Revises: 0005
