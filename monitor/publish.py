@@ -29,6 +29,7 @@ from monitor.models import (
     ListingEntry,
     Payload,
 )
+from monitor.outbox import enqueue_changes
 from monitor.store import Store, compress, decompress, utcnow
 from sources.base import ListedDocument
 
@@ -288,16 +289,15 @@ def _publish_in(
             data=compress(criteria_json),
         )
     )
-    if changes:
-        session.execute(
-            insert(ChangeRow),
-            [
-                _change_values(
-                    change, ctx, document_id, version_id, previous.id if previous else None, now
-                )
-                for change in changes
-            ],
-        )
+    _insert_changes(
+        session,
+        [
+            _change_values(
+                change, ctx, document_id, version_id, previous.id if previous else None, now
+            )
+            for change in changes
+        ],
+    )
     if document is not None and (document.title, document.url) != (title, raw.url):
         session.execute(
             update(Document).where(Document.id == document_id).values(title=title, url=raw.url)
@@ -308,6 +308,15 @@ def _publish_in(
         version_id=version_id,
         changes=len(changes),
     )
+
+
+def _insert_changes(session: Session, rows: list[dict[str, object]]) -> list[int]:
+    """Insert change rows and, in the same transaction, the outbox rows announcing them."""
+    if not rows:
+        return []
+    change_ids = list(session.scalars(insert(ChangeRow).returning(ChangeRow.id), rows))
+    enqueue_changes(session, change_ids)
+    return change_ids
 
 
 def _change_values(
@@ -396,8 +405,8 @@ def publish_withdrawals(
                         before=latest.source_version or None,
                         evidence=f"no longer listed by the source ({missing_runs} runs in a row)",
                     )
-                    session.execute(
-                        insert(ChangeRow),
+                    _insert_changes(
+                        session,
                         [_change_values(change, ctx, document.id, latest.id, latest.id, now)],
                     )
             session.execute(update(Document).where(Document.id == document.id).values(**values))
