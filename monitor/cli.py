@@ -149,8 +149,8 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
         summaries: list[RunSummary] = []
         for source in chosen:
             # The same per-source lock as the daemon: a manual check never overlaps its run.
-            with locks.holding(source.name) as held:
-                if not held:
+            with locks.lease(source.name) as lease:
+                if lease is None:
                     busy = True
                     print(
                         f"{source.name}: skipped - a run of this source is in progress "
@@ -163,7 +163,9 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
                 store.close_stale_runs_of(source.name)
                 progress = progress_for(source.name, sys.stderr)
                 try:
-                    summary = asyncio.run(run_source(source, store, progress=progress))
+                    summary = asyncio.run(
+                        run_source(source, store, progress=progress, still_holding=lease.still_held)
+                    )
                 finally:
                     progress.close()
             summaries.append(summary)

@@ -148,7 +148,9 @@ class Daemon:
             # Holding the lock, no live run of this source exists anywhere: any "running" row
             # was left by a dead process (possibly another instance's).
             self.store.close_stale_runs_of(source.name, STALE_REASON)
-            summary = asyncio.run(run_source(source, self.store, factory=self.factory))
+            summary = asyncio.run(
+                run_source(source, self.store, factory=self.factory, still_holding=lease.still_held)
+            )
         log.info("run %d: %s", summary.run_id, summary.line())
         return summary
 

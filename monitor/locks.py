@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,11 +50,37 @@ def lock_key(source: str) -> int:
 
 
 class SourceLease:
-    """A held source lock; `release` (or leaving the ``with`` block) gives it up."""
+    """A held source lock; `release` (or leaving the ``with`` block) gives it up.
 
-    def __init__(self, source: str, release: Callable[[], None]) -> None:
+    `still_held` answers whether the lock is still ours. Kernel file locks cannot be lost; an
+    advisory lock is lost with its connection (a server restart, a dropped network path), after
+    which another instance may take the source. A run asks between documents and stops.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        release: Callable[[], None],
+        *,
+        check: Callable[[], bool] | None = None,
+        check_every_seconds: float = 5.0,
+    ) -> None:
         self.source = source
         self._release: Callable[[], None] | None = release
+        self._check = check
+        self._check_every = check_every_seconds
+        self._checked_at = time.monotonic()
+        self._lost = False
+
+    def still_held(self) -> bool:
+        """False once the lock is known lost; asks the lock's owner at most every few seconds."""
+        if self._release is None or self._lost:
+            return False
+        if self._check is None or time.monotonic() - self._checked_at < self._check_every:
+            return True
+        self._checked_at = time.monotonic()
+        self._lost = not self._check()
+        return not self._lost
 
     @property
     def held(self) -> bool:
@@ -84,6 +111,16 @@ class SourceLocks(ABC):
         """The lease, or None when another run of `source` holds the lock."""
 
     @contextlib.contextmanager
+    def lease(self, source: str) -> Iterator[SourceLease | None]:
+        """``with locks.lease(name) as lease:`` -- None when someone else has the lock."""
+        lease = self.try_acquire(source)
+        try:
+            yield lease
+        finally:
+            if lease is not None:
+                lease.release()
+
+    @contextlib.contextmanager
     def holding(self, source: str) -> Iterator[bool]:
         """``with locks.holding(name) as held:`` -- held is False when someone else has it."""
         lease = self.try_acquire(source)
@@ -105,6 +142,11 @@ class PostgresLocks(SourceLocks):
         "SET tcp_keepalives_idle = 60",
         "SET tcp_keepalives_interval = 20",
         "SET tcp_keepalives_count = 3",
+    )
+
+    HELD = (
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = :key)"
     )
 
     def __init__(self, url: str | URL) -> None:
@@ -137,7 +179,16 @@ class PostgresLocks(SourceLocks):
             finally:
                 connection.close()
 
-        return SourceLease(source, release)
+        def check() -> bool:
+            # The lock lives exactly as long as this session: if the session answers and still
+            # lists the lock, it is ours.
+            try:
+                held = connection.scalar(text(self.HELD), {"key": key})
+            except SQLAlchemyError:
+                return False
+            return bool(held)
+
+        return SourceLease(source, release, check=check)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -37,6 +37,11 @@ DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extracti
 
 log = logging.getLogger("policy_monitor.runner")
 
+LOST_LOCK = (
+    "lost the source lock (its database connection dropped); stopped between documents so "
+    "that no two instances publish the same source at once - the next run carries on"
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunSummary:
@@ -73,9 +78,13 @@ async def run_source(
     factory: SourceFactory = default_factory,
     today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
     progress: Progress | None = None,
+    still_holding: Callable[[], bool] | None = None,
 ) -> RunSummary:
     """Run `config` once against `store` and return what happened (never raises MonitorError).
-    `progress`, when given, hears how many documents are to be fetched and each one done."""
+    `progress`, when given, hears how many documents are to be fetched and each one done.
+    `still_holding`, when given, is asked before each document is published: once it says the
+    source lock was lost (another instance may be running the source now), the run stops
+    between documents and is recorded as failed."""
     started = time.monotonic()
     source_row = store.ensure_source(config.name, config.kind)
     baseline = source_row.baseline_completed_at is None
@@ -113,9 +122,13 @@ async def run_source(
         )
         if progress is not None:
             progress.start(len(wanted))
+        lost_lock: str | None = None
         timeout = float(getattr(config.options, "parse_timeout_seconds", DEFAULT_EXTRACT_TIMEOUT))
         async with _Extraction(config.source_kind, timeout=timeout) as extraction:
             async for result in source.fetch(wanted):
+                if still_holding is not None and not still_holding():
+                    lost_lock = LOST_LOCK
+                    break
                 if isinstance(result, FetchFailure):
                     tally.failed(result.key, result.url, result.message)
                     continue
@@ -126,6 +139,10 @@ async def run_source(
             for done in await extraction.drain(store, ctx):
                 tally.published(*done)
         counts = tally.counts
+        if lost_lock:
+            store.record_run_error(run_id, key=None, url=None, message=lost_lock)
+            counts = replace(counts, errors=counts.errors + 1, requests=source.request_count)
+            return _finish(store, config, run_id, baseline, "failed", counts, started, lost_lock)
         problems = list(listing.problems)
         if listing.complete and not baseline:
             check = publish_withdrawals(store, ctx, {d.key for d in listed})
