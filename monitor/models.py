@@ -102,7 +102,8 @@ class DocumentVersion(Base):
     __tablename__ = "document_versions"
     __immutable__ = True
     __table_args__ = (
-        UniqueConstraint("document_id", "source_version", "content_sha256"),
+        # Not unique: a document without version ids may return to earlier bytes (a revert).
+        Index("ix_document_versions_content", "document_id", "source_version", "content_sha256"),
         Index("ix_document_versions_document_order", "document_id", "version_number", "id"),
     )
 
@@ -162,7 +163,7 @@ class ListingEntry(Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     source_version: Mapped[str] = mapped_column(String(100), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(100))  # e.g. "html:" + sha256
     last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     # Validators for a conditional GET next time (sources that have them).
     etag: Mapped[str | None] = mapped_column(Text)
