@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from diffing.model import CodeRef, CodeSystem, CoverageFlag, Criteria, Section
+from diffing.extract.codes import codes_in_prose
+from diffing.model import CodePair, CodeRef, CodeSystem, CoverageFlag, Criteria, Section
 from diffing.text import html_to_text, normalize_text, unescape_fully
 from monitor.errors import ParseError
 
@@ -179,6 +180,22 @@ def _codes(tables: Mapping[str, Any]) -> frozenset[CodeRef]:
     return frozenset(codes)
 
 
+def _code_pairs(tables: Mapping[str, Any]) -> frozenset[CodePair]:
+    """Which CPT/HCPCS codes each ICD-10 covered group supports, from the group paragraphs
+    ("... provide coverage for CPT codes: 11200, 11201, 11300-11313 ..."). A paragraph that
+    names no CPT/HCPCS code ("N/A", a plain heading) pairs nothing."""
+    pairs: set[CodePair] = set()
+    for row in tables.get("icd10_covered_group") or ():
+        group = str(row.get("icd10_covered_group") or "").strip()
+        if not group.isdigit():
+            continue
+        text = html_to_text(str(row.get("paragraph") or ""))
+        for mention in codes_in_prose(text):
+            if mention.system is CodeSystem.HCPCS:
+                pairs.add(CodePair(icd10_group=int(group), code=mention.code, paragraph=text))
+    return frozenset(pairs)
+
+
 def cms_criteria(content: bytes) -> Criteria:
     """Criteria of one CMS document version from its bundle bytes."""
     bundle = load_bundle(content)
@@ -235,5 +252,6 @@ def cms_criteria(content: bytes) -> Criteria:
         notice_end_date=notice_end,
         contractors=contractor_names(report.get("contractor_name_type")),
         codes=_codes(bundle.get("tables") or {}),
+        code_pairs=_code_pairs(bundle.get("tables") or {}),
         sections=sections,
     )

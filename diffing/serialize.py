@@ -10,6 +10,7 @@ from typing import Any
 from diffing.model import (
     AgeLimit,
     ApprovalPeriod,
+    CodePair,
     CodeRef,
     CodeSystem,
     CoverageFlag,
@@ -84,6 +85,13 @@ def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
             for s in criteria.sections
         ],
     }
+    if criteria.code_pairs:
+        # Only when present, so criteria stored before code pairs existed keep their hash.
+        # Grouped, so each group's paragraph is stored once: [[group, paragraph, [codes]], …]
+        groups: dict[int, tuple[str, list[str]]] = {}
+        for pair in sorted(criteria.code_pairs):
+            groups.setdefault(pair.icd10_group, (pair.paragraph, []))[1].append(pair.code)
+        body["code_pairs"] = [[g, text, codes] for g, (text, codes) in sorted(groups.items())]
     if criteria.payer is not None or criteria.policy_number is not None:
         body["payer"] = criteria.payer
         body["policy_number"] = criteria.policy_number
@@ -123,6 +131,11 @@ def criteria_from_json(data: bytes) -> Criteria:
         codes=frozenset(
             CodeRef(system=CodeSystem(s), flag=CoverageFlag(f), code=c, group=g, description=d)
             for s, f, c, g, d in body["codes"]
+        ),
+        code_pairs=frozenset(
+            CodePair(icd10_group=g, code=c, paragraph=text)
+            for g, text, codes in body.get("code_pairs", ())
+            for c in codes
         ),
         sections=tuple(
             Section(

@@ -54,4 +54,5 @@ def verify_change_link(
     if expires < now.timestamp():
         return False
     expected = _signature(link_secret(api), change_id, expires)
-    return hmac.compare_digest(expected, sig)
+    # Bytes, not str: compare_digest refuses non-ASCII str (a forged link would be a 500).
+    return hmac.compare_digest(expected.encode(), sig.encode("utf-8", "surrogateescape"))

@@ -68,6 +68,11 @@ _SELF_DESCRIBING = frozenset(
 )
 
 
+def kind_label(kind: str) -> str:
+    """What a change kind is called in reports and on the change page."""
+    return _KIND_LABEL.get(kind, kind.replace("_", " "))
+
+
 def change_to_json(change: ChangeRecord) -> str:
     data: dict[str, Any] = asdict(change)
     data["effective_date"] = change.effective_date.isoformat() if change.effective_date else None
@@ -95,6 +100,9 @@ def describe(change: ChangeRecord, width: int = 70) -> str:
         detail = f": {_clip(change.evidence or code, width)}"
     elif change.kind == "document_added":
         detail = f": {_clip(change.title, width)}"
+    elif change.kind in ("bulletin_published", "checklist_changed") and change.after:
+        # The after text is the news itself ("Novitas bulletin of … mentions L33979"): whole.
+        detail = f": {' '.join(change.after.split())}"
     elif change.before is None and change.after is None:
         detail = ""
     else:
@@ -144,6 +152,12 @@ def grouped_report(changes: Iterable[ChangeRecord], *, title: str) -> str:
             if c.kind == "section_changed":
                 out.append(f"  {c.severity.upper():6}  text changed in {c.field}{effective}:")
                 out.extend(f"            - {line}" for line in _wrap(c.before, 80))
+                out.extend(f"            + {line}" for line in _wrap(c.after, 80))
+            elif c.kind in ("bulletin_published", "checklist_changed"):
+                label = kind_label(c.kind)
+                out.append(f"  {c.severity.upper():6}  {label}{effective}:")
+                if c.before:
+                    out.extend(f"            - {line}" for line in _wrap(c.before, 80))
                 out.extend(f"            + {line}" for line in _wrap(c.after, 80))
             else:
                 out.append(f"  {c.severity.upper():6}  {describe(c, 90)}{effective}")

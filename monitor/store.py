@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
@@ -29,6 +29,7 @@ from monitor.models import (
     SourceRow,
     SourceRun,
 )
+from monitor.models_api import ChangeReview
 from sources.base import Validators
 
 
@@ -262,7 +263,12 @@ class Store:
         limit: int | None = None,
         run_id: int | None = None,
         min_severity: str = "noise",
+        after_id: int | None = None,
+        ids: Sequence[int] | None = None,
+        unreviewed: bool = False,
     ) -> list[ChangeRecord]:
+        """Changes in id order. `after_id` is the API feed's cursor (ids greater than it);
+        `unreviewed` keeps changes nobody has acknowledged (monitor.models_api.ChangeReview)."""
         previous = aliased(DocumentVersion)
         query = (
             select(ChangeRow, SourceRow.name, Document.key, DocumentVersion, previous)
@@ -282,6 +288,12 @@ class Store:
             query = query.where(ChangeRow.baseline.is_(False))
         if run_id is not None:
             query = query.where(ChangeRow.run_id == run_id)
+        if after_id is not None:
+            query = query.where(ChangeRow.id > after_id)
+        if ids is not None:
+            query = query.where(ChangeRow.id.in_(list(ids)))
+        if unreviewed:
+            query = query.where(~exists().where(ChangeReview.change_id == ChangeRow.id))
         if min_severity != "noise":
             floor = Severity(min_severity).rank
             query = query.where(

@@ -1,0 +1,252 @@
+"""Flatten one document version's `Criteria` into rule rows a machine can apply. Pure.
+
+One row per fact: a covered or non-covered code, a code pair (an ICD-10 covered group of an
+Article supports a CPT/HCPCS code), a step-therapy trial, a prior-authorization requirement, an
+approval period, a severity threshold, an age limit, a prescriber specialty. Each row carries
+the payer (or the CMS contractors), the document, its version, the version's own effective
+date and retirement date, and its evidence (sentence, page, section).
+
+Rows describe one version and never change. When a version stops applying because a later
+one takes effect is a fact about the *set* of versions known at some moment, so it is worked
+out when rules are queried (`monitor.rules`), not stored here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from diffing.model import CodeSystem, CoverageFlag, Criteria, Evidence
+
+NATIONAL = "CMS (national)"  # the "payer" of an NCD, which has no contractor
+
+
+class RuleKind(StrEnum):
+    COVERED_CODE = "covered_code"
+    NONCOVERED_CODE = "noncovered_code"
+    CODE_PAIR = "code_pair"
+    STEP_THERAPY = "step_therapy"
+    PRIOR_AUTH = "prior_auth"
+    APPROVAL_PERIOD = "approval_period"
+    THRESHOLD = "threshold"
+    AGE_LIMIT = "age_limit"
+    PRESCRIBER_SPECIALTY = "prescriber_specialty"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RuleRow:
+    """One applicable fact of one document version.
+
+    Which columns are set depends on `kind`: codes set `code_system`, `code` and `code_group`;
+    a code pair sets `code` (the CPT/HCPCS code) and `code_group` (the ICD-10 covered group
+    whose codes support it); step therapy sets `subject` (the prerequisite), `days` and
+    `count`; thresholds `subject` (the measure), `op`, `value`, `unit`; approval periods
+    `subject` (initial or reauthorization) and `days`; age limits `op` and `value` (years);
+    a specialty `subject`; prior authorization `required`.
+    """
+
+    kind: RuleKind
+    payer: str
+    document: str
+    version: str | None
+    effective_from: dt.date | None
+    retired_on: dt.date | None
+    text: str
+    code_system: str | None = None
+    code: str | None = None
+    code_group: int | None = None
+    drug: str | None = None
+    indication: str | None = None
+    subject: str | None = None
+    op: str | None = None
+    value: float | None = None
+    unit: str | None = None
+    days: int | None = None
+    count: int | None = None
+    required: bool | None = None
+    evidence: str | None = None
+    evidence_page: int | None = None
+    evidence_section: str | None = None
+
+
+def rule_payer(criteria: Criteria) -> str:
+    """Who applies the rules: the payer, else the MAC contractors, else CMS itself (NCDs)."""
+    if criteria.payer:
+        return criteria.payer
+    if criteria.contractors:
+        return "; ".join(criteria.contractors)
+    return NATIONAL
+
+
+def governed_drugs(criteria: Criteria) -> tuple[str, ...]:
+    """The drugs a policy governs (not the ones it names as prerequisites or exclusions): those
+    its step therapy, PA and approval periods are about, in order of first appearance; else the
+    only drug it mentions."""
+    seen: dict[str, None] = {}
+    named = [
+        *(item.drug for item in criteria.step_therapy),
+        *(item.drug for item in criteria.prior_auth),
+        *(item.drug for item in criteria.approval_periods),
+    ]
+    for drug in named:
+        if drug:
+            seen.setdefault(drug, None)
+    if not seen and len(criteria.drugs) == 1:
+        seen[criteria.drugs[0].name] = None
+    return tuple(seen)
+
+
+def days_text(days: int) -> str:
+    """56 -> "8 weeks", 91 -> "3 months", 365 -> "12 months", 10 -> "10 days" (months as the
+    extractor counts them: round(N * 30.4375) days)."""
+    months = round(days / 30.4375)
+    if months >= 1 and round(months * 30.4375) == days:
+        return f"{months} month{'s' if months != 1 else ''}"
+    if days % 7 == 0:
+        weeks = days // 7
+        return f"{weeks} week{'s' if weeks != 1 else ''}"
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def number_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def _evidence(evidence: Evidence | None) -> dict[str, object]:
+    if evidence is None:
+        return {}
+    return {
+        "evidence": evidence.sentence,
+        "evidence_page": evidence.page,
+        "evidence_section": evidence.section,
+    }
+
+
+def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
+    """Every rule row of one version, in a stable order (codes sorted, criteria in order)."""
+    payer = rule_payer(criteria)
+
+    def row(kind: RuleKind, text: str, **fields: Any) -> RuleRow:
+        return RuleRow(
+            kind=kind,
+            text=text,
+            payer=payer,
+            document=criteria.document_id,
+            version=criteria.version,
+            effective_from=criteria.effective_date,
+            retired_on=criteria.retirement_date,
+            **fields,
+        )
+
+    drugs = governed_drugs(criteria)
+    only_drug = drugs[0] if len(drugs) == 1 else None
+    rows: list[RuleRow] = []
+    for code in sorted(criteria.codes):
+        covered = code.flag is CoverageFlag.COVERED
+        rows.append(
+            row(
+                RuleKind.COVERED_CODE if covered else RuleKind.NONCOVERED_CODE,
+                code_system=code.system.value,
+                code=code.code,
+                code_group=code.group,
+                drug=only_drug if code.system is not CodeSystem.HCPCS_MODIFIER else None,
+                text=code.description,
+                evidence_section=code.table,
+            )
+        )
+    for pair in sorted(criteria.code_pairs):
+        rows.append(
+            row(
+                RuleKind.CODE_PAIR,
+                code_system=CodeSystem.HCPCS.value,
+                code=pair.code,
+                code_group=pair.icd10_group,
+                text=f"ICD-10 covered group {pair.icd10_group} supports {pair.code}",
+                evidence=pair.paragraph,
+                evidence_section="icd10_covered_group",
+            )
+        )
+    for step in criteria.step_therapy:
+        duration = (
+            f" for at least {days_text(step.min_duration_days)}" if step.min_duration_days else ""
+        )
+        count = f"{step.count_required} of " if step.count_required > 1 else ""
+        rows.append(
+            row(
+                RuleKind.STEP_THERAPY,
+                drug=step.drug or only_drug,
+                indication=step.indication,
+                subject=step.prerequisite,
+                days=step.min_duration_days,
+                count=step.count_required,
+                text=f"trial of {count}{step.prerequisite}{duration}",
+                **_evidence(step.evidence),
+            )
+        )
+    for pa in criteria.prior_auth:
+        rows.append(
+            row(
+                RuleKind.PRIOR_AUTH,
+                drug=pa.drug or only_drug,
+                required=pa.required,
+                text="prior authorization required" if pa.required else "no prior authorization",
+                **_evidence(pa.evidence),
+            )
+        )
+    for period in criteria.approval_periods:
+        rows.append(
+            row(
+                RuleKind.APPROVAL_PERIOD,
+                drug=period.drug or only_drug,
+                indication=period.indication,
+                subject=period.phase,
+                days=period.days,
+                text=f"{period.phase} approval up to {days_text(period.days)}",
+                **_evidence(period.evidence),
+            )
+        )
+    for threshold in criteria.thresholds:
+        rows.append(
+            row(
+                RuleKind.THRESHOLD,
+                drug=only_drug,
+                indication=threshold.indication,
+                subject=threshold.measure,
+                op=threshold.op,
+                value=threshold.value,
+                unit=threshold.unit,
+                text=threshold_text(
+                    threshold.measure, threshold.op, threshold.value, threshold.unit
+                ),
+                **_evidence(threshold.evidence),
+            )
+        )
+    for age in criteria.age_limits:
+        rows.append(
+            row(
+                RuleKind.AGE_LIMIT,
+                drug=only_drug,
+                indication=age.indication,
+                op=age.op,
+                value=float(age.years),
+                unit="years",
+                text=f"age {age.op} {age.years} years",
+                **_evidence(age.evidence),
+            )
+        )
+    for specialty in criteria.prescriber_specialties:
+        rows.append(
+            row(
+                RuleKind.PRESCRIBER_SPECIALTY,
+                drug=only_drug,
+                subject=specialty,
+                text=f"prescribed by or in consultation with a {specialty}",
+            )
+        )
+    return tuple(rows)
+
+
+def threshold_text(measure: str, op: str, value: float, unit: str) -> str:
+    return f"{measure} {op} {number_text(value)}{unit}"

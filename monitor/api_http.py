@@ -1,0 +1,184 @@
+"""HTTP plumbing of the API: ETags on reads, and uvicorn in the foreground or in a thread.
+
+`ETagMiddleware` gives every successful GET an ETag (the sha256 of the body, or the one the
+route set, like the raw download's content hash) and answers a matching ``If-None-Match``
+with 304 and no body. `ApiServer` runs the app in a background thread (tests, the daemon);
+`serve_forever` runs it in the foreground with uvicorn's own signal handling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from monitor.errors import MonitorError
+
+# Neither health checks nor metrics are cached by anyone; hashing them would be wasted work.
+_NO_ETAG_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """Weak comparison, as RFC 9110 prescribes for If-None-Match."""
+    if if_none_match.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == wanted for tag in if_none_match.split(","))
+
+
+class ETagMiddleware:
+    """ETag and 304 Not Modified for every 200 answer to a GET (pure ASGI: no extra task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] in _NO_ETAG_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if_none_match = Headers(scope=scope).get("if-none-match")
+        state: dict[str, Any] = {"mode": None, "start": None, "body": []}
+
+        async def not_modified(start: Message, etag: str) -> None:
+            headers = MutableHeaders(raw=list(start["headers"]))
+            kept = [
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in headers.items()
+                if name in ("etag", "cache-control", "vary", "content-location", "expires")
+            ]
+            if "etag" not in headers:
+                kept.append((b"etag", etag.encode("latin-1")))
+            await send({"type": "http.response.start", "status": 304, "headers": kept})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = Headers(raw=message["headers"])
+                if message["status"] != 200:
+                    state["mode"] = "pass"
+                    await send(message)
+                elif "etag" in headers:  # the route knows its validator: stream, do not hash
+                    if if_none_match and _etag_matches(if_none_match, headers["etag"]):
+                        state["mode"] = "swallow"
+                        await not_modified(message, headers["etag"])
+                    else:
+                        state["mode"] = "pass"
+                        await send(message)
+                else:
+                    state["mode"] = "buffer"
+                    state["start"] = message
+                return
+            if message["type"] != "http.response.body" or state["mode"] == "pass":
+                await send(message)
+                return
+            if state["mode"] == "swallow":
+                return
+            state["body"].append(message.get("body", b""))
+            if message.get("more_body", False):
+                return
+            body = b"".join(state["body"])
+            etag = f'"{hashlib.sha256(body).hexdigest()[:40]}"'
+            start = state["start"]
+            if if_none_match and _etag_matches(if_none_match, etag):
+                await not_modified(start, etag)
+                return
+            headers = MutableHeaders(raw=list(start["headers"]))
+            headers["etag"] = etag
+            headers.setdefault("cache-control", "private, no-cache")
+            headers.setdefault("vary", "Authorization, X-API-Key")
+            await send({**start, "headers": headers.raw})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, wrapped)
+
+
+_SIGNATURE = re.compile(r"([?&]sig=)[^&\s]+")
+
+
+class RedactSignatures(logging.Filter):
+    """Access-log lines carry the query string; a change-page link's ``sig`` is a credential."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SIGNATURE.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def _uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSignatures) for f in access.filters):
+        access.addFilter(RedactSignatures())
+    # log_config=None: keep the service's own logging set-up (text or JSON lines).
+    return uvicorn.Config(
+        app, host=host, port=port, log_config=None, lifespan="off", server_header=False
+    )
+
+
+def _bound_url(server: uvicorn.Server, host: str) -> str:
+    port = server.servers[0].sockets[0].getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+class ApiServer:
+    """The API served by uvicorn in a background thread; ``port=0`` picks a free port."""
+
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self._server = uvicorn.Server(_uvicorn_config(app, host, port))
+        self._thread = threading.Thread(target=self._server.run, name="api-server", daemon=True)
+        self.url = ""
+
+    def start(self, timeout: float = 15.0) -> str:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise MonitorError(f"the HTTP API did not start on {self.host}")
+            time.sleep(0.02)
+        self.url = _bound_url(self._server, self.host)
+        return self.url
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> ApiServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(app: ASGIApp, *, host: str, port: int, on_ready: Callable[[str], None]) -> None:
+    """Serve in the foreground until SIGTERM/SIGINT (uvicorn finishes requests in flight), then
+    return, so the command exits 0 like `run` does."""
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                on_ready(_bound_url(self, host))
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # uvicorn records the signal and re-raises it after its graceful shutdown, so the
+            # process would die of it (exit -15). A stop we asked for is a clean exit here.
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+            self.should_exit = True
+
+    _Server(_uvicorn_config(app, host, port)).run()

@@ -1,0 +1,378 @@
+"""Rule rows: written with each published version, read as of a date of service and/or as
+known at a moment.
+
+Two as-of questions, combinable:
+- ``as_of`` (a date of service): for each document, the version that applies on that date is
+  the one with the latest effective date on or before it (ties: the higher version number,
+  then the later publication), unless that version is retired on or before the date.
+- ``known_at`` (a moment): only versions published by then count, both as answers and as
+  the later versions that supersede them.
+
+Effective-to is derived, never stored (see `monitor.models_rules` for why): the answer's
+version stops applying at the earliest effective date of a later version (in the order above)
+known at ``known_at``, or at its own retirement date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Integer,
+    SQLColumnExpression,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, aliased
+
+from diffing.rules import RuleRow
+from monitor.errors import StoreError
+from monitor.models import Document, DocumentVersion, SourceRow
+from monitor.models_rules import RuleRowModel
+from monitor.store import Store
+
+DAWN = dt.date(1, 1, 1)  # a version without an effective date applies from the beginning
+MAX_LIMIT = 1000
+_ROW_FIELDS = (
+    "kind",
+    "payer",
+    "effective_from",
+    "retired_on",
+    "text",
+    "code_system",
+    "code",
+    "code_group",
+    "drug",
+    "indication",
+    "subject",
+    "op",
+    "value",
+    "unit",
+    "days",
+    "count",
+    "required",
+    "evidence",
+    "evidence_page",
+    "evidence_section",
+)
+
+
+def insert_rule_rows(
+    session: Session,
+    rows: Sequence[RuleRow],
+    *,
+    version_id: int,
+    document_id: int,
+    source_id: int,
+    version_number: int,
+    published_at: dt.datetime,
+) -> int:
+    """Insert one version's rows with one executemany (a CMS Article can have 10,000 codes)."""
+    if not rows:
+        return 0
+    fixed = {
+        "version_id": version_id,
+        "document_id": document_id,
+        "source_id": source_id,
+        "version_number": version_number,
+        "published_at": published_at,
+    }
+    values = [{**fixed, **{name: getattr(row, name) for name in _ROW_FIELDS}} for row in rows]
+    session.execute(insert(RuleRowModel), values)
+    return len(values)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleRecord:
+    """A rule row as the API shows it: the fact, where it came from, when it applies."""
+
+    id: int
+    kind: str
+    source: str
+    payer: str
+    document: str
+    title: str
+    version: str
+    version_id: int
+    url: str
+    effective_from: dt.date | None
+    effective_to: dt.date | None  # derived: next known version's effective date or retirement
+    published_at: dt.datetime
+    code_system: str | None
+    code: str | None
+    code_group: int | None
+    drug: str | None
+    indication: str | None
+    subject: str | None
+    op: str | None
+    value: float | None
+    unit: str | None
+    days: int | None
+    count: int | None
+    required: bool | None
+    text: str
+    evidence: str | None
+    evidence_page: int | None
+    evidence_section: str | None
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Stored times are UTC (naive in SQLite): compare in UTC."""
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def as_aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _effective(column: SQLColumnExpression[dt.date | None]) -> ColumnElement[dt.date]:
+    return func.coalesce(column, literal(DAWN, Date), type_=Date)
+
+
+def _comes_after(
+    later: Any,
+    own: ColumnElement[dt.date],
+    theirs: ColumnElement[dt.date],
+    version_number: SQLColumnExpression[int],
+    version_id: SQLColumnExpression[int],
+) -> ColumnElement[bool]:
+    """SQL: version `later` comes after the given one in applying order (effective date,
+    then version number, then id)."""
+    return or_(
+        theirs > own,
+        and_(
+            theirs == own,
+            or_(
+                later.version_number > version_number,
+                and_(later.version_number == version_number, later.id > version_id),
+            ),
+        ),
+    )
+
+
+def applies_as_of(
+    *,
+    document_id: SQLColumnExpression[int],
+    version_id: SQLColumnExpression[int],
+    version_number: SQLColumnExpression[int],
+    effective_from: SQLColumnExpression[dt.date | None],
+    retired_on: SQLColumnExpression[dt.date | None],
+    as_of: Any,
+    known_at: Any,
+) -> ColumnElement[bool]:
+    """SQL: the version described by these columns is the one of its document that applies on
+    `as_of`, counting only versions published by `known_at` (None: all). Both may be values or
+    bound parameters."""
+    later = aliased(DocumentVersion)
+    own = _effective(effective_from)
+    theirs = _effective(later.effective_date)
+    superseding = select(later.id).where(
+        later.document_id == document_id,
+        theirs <= as_of,
+        _comes_after(later, own, theirs, version_number, version_id),
+    )
+    if known_at is not None:
+        superseding = superseding.where(later.published_at <= known_at)
+    return and_(
+        own <= as_of,
+        or_(retired_on.is_(None), retired_on > as_of),
+        ~exists(superseding),
+    )
+
+
+# Only these columns are read: a Core select (no ORM entities) of a statement built once per
+# combination of filters, so a lookup costs one execution (measured: building the statement
+# anew took more time than SQLite answering it).
+_COLUMNS = (
+    RuleRowModel.id,
+    RuleRowModel.document_id,
+    RuleRowModel.version_id,
+    RuleRowModel.version_number,
+    RuleRowModel.published_at,
+    RuleRowModel.effective_from,
+    RuleRowModel.retired_on,
+    RuleRowModel.kind,
+    RuleRowModel.payer,
+    RuleRowModel.code_system,
+    RuleRowModel.code,
+    RuleRowModel.code_group,
+    RuleRowModel.drug,
+    RuleRowModel.indication,
+    RuleRowModel.subject,
+    RuleRowModel.op,
+    RuleRowModel.value,
+    RuleRowModel.unit,
+    RuleRowModel.days,
+    RuleRowModel.count,
+    RuleRowModel.required,
+    RuleRowModel.text,
+    RuleRowModel.evidence,
+    RuleRowModel.evidence_page,
+    RuleRowModel.evidence_section,
+)
+_FILTERS = ("code", "drug", "payer", "document", "kind", "after_id")
+
+
+@lru_cache(maxsize=128)
+def _rules_statement(filters: frozenset[str], by_date: bool, by_knowledge: bool) -> Any:
+    r = RuleRowModel
+    known = bindparam("known_at", type_=DateTime(timezone=True)) if by_knowledge else None
+    # The next version in applying order (see the module docstring) takes effect on the
+    # smallest effective date among the versions that come after this one.
+    later = aliased(DocumentVersion)
+    own = _effective(r.effective_from)
+    theirs = _effective(later.effective_date)
+    following = select(func.min(theirs, type_=Date)).where(
+        later.document_id == r.document_id,
+        _comes_after(later, own, theirs, r.version_number, r.version_id),
+    )
+    if known is not None:
+        following = following.where(later.published_at <= known)
+    query = (
+        select(
+            *_COLUMNS,
+            following.scalar_subquery().label("next_effective"),
+            SourceRow.name,
+            Document.key,
+            Document.title,
+            DocumentVersion.source_version,
+            DocumentVersion.url,
+        )
+        .join(Document, r.document_id == Document.id)
+        .join(SourceRow, r.source_id == SourceRow.id)
+        .join(DocumentVersion, r.version_id == DocumentVersion.id)
+        .order_by(r.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if "code" in filters:
+        query = query.where(r.code == bindparam("code", type_=String))
+    if "drug" in filters:
+        query = query.where(r.drug == bindparam("drug", type_=String))
+    if "payer" in filters:
+        query = query.where(func.lower(r.payer).like(bindparam("payer", type_=String), escape="/"))
+    if "document" in filters:
+        query = query.where(Document.key == bindparam("document", type_=String))
+    if "kind" in filters:
+        query = query.where(r.kind == bindparam("kind", type_=String))
+    if "after_id" in filters:
+        query = query.where(r.id > bindparam("after_id", type_=Integer))
+    if known is not None:
+        query = query.where(r.published_at <= known)
+    if by_date:
+        query = query.where(
+            applies_as_of(
+                document_id=r.document_id,
+                version_id=r.version_id,
+                version_number=r.version_number,
+                effective_from=r.effective_from,
+                retired_on=r.retired_on,
+                as_of=bindparam("as_of", type_=Date),
+                known_at=known,
+            )
+        )
+    return query
+
+
+def query_rules(
+    store: Store,
+    *,
+    code: str | None = None,
+    drug: str | None = None,
+    payer: str | None = None,
+    document: str | None = None,
+    kind: str | None = None,
+    as_of: dt.date | None = None,
+    known_at: dt.datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> list[RuleRecord]:
+    """Rule rows matching every filter given, ordered by id, after `after_id`: at most
+    `limit`, capped at `MAX_LIMIT` + 1 (so a caller showing `MAX_LIMIT` can ask for one more
+    to learn whether a next page exists). Without `as_of` every version's rows are returned
+    (each with its derived effective-from/to); with it, only the rows of the version that
+    applies that day."""
+    params: dict[str, object] = {"limit": max(1, min(limit, MAX_LIMIT + 1))}
+    if code is not None:
+        params["code"] = code.strip().upper()
+    if drug is not None:
+        params["drug"] = drug.strip().lower()
+    if payer is not None:
+        escaped = payer.strip().lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+        params["payer"] = f"%{escaped}%"
+    if document is not None:
+        params["document"] = document
+    if kind is not None:
+        params["kind"] = kind
+    if after_id is not None:
+        params["after_id"] = after_id
+    if as_of is not None:
+        params["as_of"] = as_of
+    if known_at is not None:
+        params["known_at"] = as_utc(known_at)
+    statement = _rules_statement(
+        frozenset(name for name in _FILTERS if name in params),
+        as_of is not None,
+        known_at is not None,
+    )
+    try:
+        with store.engine.connect() as connection:
+            rows = connection.execute(statement, params).all()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc}") from exc
+    return [_record(row) for row in rows]
+
+
+def _record(row: Any) -> RuleRecord:
+    # Positional unpacking: attribute access on result rows cost more than the query itself.
+    (
+        rule_id, _document_id, version_id, version_number, published_at, effective_from,
+        retired_on, kind, payer, code_system, code, code_group, drug, indication, subject, op,
+        value, unit, days, count, required, text, evidence, evidence_page, evidence_section,
+        next_effective, source, key, title, source_version, url,
+    ) = row  # fmt: skip
+    ends = [end for end in (next_effective, retired_on) if end is not None and end != DAWN]
+    return RuleRecord(
+        id=rule_id,
+        kind=kind,
+        source=source,
+        payer=payer,
+        document=key,
+        title=title,
+        version=source_version or str(version_number),
+        version_id=version_id,
+        url=url,
+        effective_from=effective_from,
+        effective_to=min(ends) if ends else None,
+        published_at=as_aware(published_at),
+        code_system=code_system,
+        code=code,
+        code_group=code_group,
+        drug=drug,
+        indication=indication,
+        subject=subject,
+        op=op,
+        value=value,
+        unit=unit,
+        days=days,
+        count=count,
+        required=required,
+        text=text,
+        evidence=evidence,
+        evidence_page=evidence_page,
+        evidence_section=evidence_section,
+    )
