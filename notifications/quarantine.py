@@ -1,0 +1,89 @@
+"""The operators' email about a quarantined version: written once per held version, to the
+operators profile, and delivered by the sender like every other message (retries, backoff,
+exactly once per recipient).
+
+Once: the message's idempotency key is ``quarantine:<id>``, so a second instance (or a retry
+after a crash between writing the message and marking the row) writes nothing new; the row's
+``alerted_at`` keeps later rounds from looking at it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from monitor.config import Config, RecipientProfile
+from monitor.outbox import NewMessage, NotifyStore
+from monitor.quarantine import QuarantineRecord, mark_alerted, unalerted
+from notifications.planner import rfc_message_id
+from notifications.render import _HTML, _TEXT, SUBJECT_CHARS, RenderedEmail, clip
+from notifications.select import effective_profiles
+
+log = logging.getLogger("policy_monitor.notifications")
+
+
+def render_quarantine(record: QuarantineRecord) -> RenderedEmail:
+    """The operators' email. The other emails' environments: HTML is autoescaped (titles and
+    URLs come from fetched documents)."""
+    url = record.url if record.url.lower().startswith(("http://", "https://")) else ""
+    version = record.source_version or (
+        str(record.version_number) if record.version_number is not None else "new"
+    )
+    subject = clip(
+        f"Quarantined: {record.document} ({record.source}) {record.reason}", SUBJECT_CHARS
+    )
+    context = {
+        "id": record.id,
+        "source": clip(record.source, 100),
+        "document": clip(record.document, 200),
+        "title": clip(record.title, 160),
+        "version": clip(version, 100),
+        "reason": clip(record.reason, 1000),
+        "url": clip(url, 2000),
+        "when": record.detected_at.isoformat(timespec="seconds"),
+        "subject": subject,
+    }
+    return RenderedEmail(
+        subject=subject,
+        text=_TEXT.get_template("quarantine.txt").render(context),
+        html=_HTML.get_template("quarantine.html").render(context),
+    )
+
+
+def _operators(config: Config) -> RecipientProfile | None:
+    name = config.notifications.operators_profile
+    return next((p for p in effective_profiles(config) if p.name == name), None)
+
+
+def announce_quarantines(notify: NotifyStore, config: Config, now: dt.datetime) -> int:
+    """Write one operators' message per pending quarantined version not announced yet;
+    returns how many were written. Without an operators profile nothing is written (nor
+    marked, so configuring one later still tells of the versions still pending)."""
+    operators = _operators(config)
+    if operators is None:
+        return 0
+    written = 0
+    for record in unalerted(notify.store):
+        key = f"quarantine:{record.id}"
+        rendered = render_quarantine(record)
+        message = NewMessage(
+            kind="quarantine",
+            target=operators.name,
+            idempotency_key=key,
+            rfc_message_id=rfc_message_id(key, config.email.from_address),
+            subject=rendered.subject,
+            body_text=rendered.text,
+            body_html=rendered.html,
+            recipients=operators.addresses,
+        )
+        if notify.add_message(message, now=now) is not None:
+            written += 1
+            log.warning(
+                "quarantined #%d %s (%s): %s",
+                record.id,
+                record.document,
+                record.source,
+                record.reason,
+            )
+        mark_alerted(notify.store, record.id, now=now)
+    return written
