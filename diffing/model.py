@@ -48,6 +48,11 @@ class ChangeKind(StrEnum):
     DRUG_ADDED = "drug_added"
     DRUG_REMOVED = "drug_removed"
     NOISE_ONLY = "noise_only"
+    # A MAC bulletin seen for the first time after the source's baseline (diffing.mentions).
+    BULLETIN_PUBLISHED = "bulletin_published"
+    # Written by the publisher (not the criteria diff): a PA checklist item added, removed or
+    # changed, e.g. "Dupixent / Acme Health: item 2 now requires 12 weeks".
+    CHECKLIST_CHANGED = "checklist_changed"
 
 
 class CodeSystem(StrEnum):
@@ -100,6 +105,17 @@ class CodeRef:
         if self.system is CodeSystem.ICD10:
             return "icd10_covered"
         return self.system.value
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, order=True)
+class CodePair:
+    """An Article's ICD-10 covered group supports a CPT/HCPCS code (from the group paragraph:
+    "... provide coverage for CPT codes: 11200, 11201 ..."). The ICD-10 codes of the group are
+    the `CodeRef`s with that `group`; the pair is stored once per (group, code)."""
+
+    icd10_group: int
+    code: str  # CPT or HCPCS, upper case
+    paragraph: str = field(default="", compare=False)  # the group paragraph, clean text
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -261,6 +277,7 @@ class Criteria:
     notice_end_date: dt.date | None = None
     contractors: tuple[str, ...] = ()
     codes: frozenset[CodeRef] = frozenset()
+    code_pairs: frozenset[CodePair] = frozenset()  # CMS Articles with group paragraphs
     sections: tuple[Section, ...] = ()
     # Payer policies (empty for CMS documents):
     payer: str | None = None

@@ -18,6 +18,18 @@ high   prescriber specialty required where none was
 medium step therapy shorter or removed; PA dropped; threshold looser or removed
 medium approval period changed; age limit changed; specialties changed; drug added/removed
 noise  new bytes whose criteria and text are identical (re-print, stamp, layout): kept, not alerted
+
+PA checklists (`checklist_changed`, written by the publisher beside the criteria changes):
+high   a new checklist item, or an item made stricter (longer or more trials, a stricter
+       threshold or age, fewer qualifying diagnosis codes, fewer specialties, a shorter
+       approval): a request assembled from the old checklist is now incomplete
+medium an item removed or loosened, or changed in a way that is neither stricter nor looser
+
+MAC bulletins:
+medium new bulletin that names an LCD/Article id or a CPT/HCPCS/ICD-10 code (it announces
+       something a biller acts on: a coverage or coding change, a billing instruction)
+low    new bulletin naming none of them (webinars, office closures, general news); an edited
+       bulletin is scored like any text change above
 """
 
 from __future__ import annotations
@@ -80,3 +92,16 @@ def threshold_severity(before: Threshold, after: Threshold) -> Severity:
         return Severity.MEDIUM
     stricter = _restricts(before.value, after.value, higher_is_stricter=before.op.startswith(">"))
     return Severity.HIGH if stricter else Severity.MEDIUM
+
+
+def bulletin_severity(*, documents: int, codes: int) -> Severity:
+    """A new MAC bulletin: medium when it names coverage documents or codes, else low."""
+    return Severity.MEDIUM if documents or codes else Severity.LOW
+
+
+def checklist_change_severity(action: str, stricter: bool | None) -> Severity:
+    """`action` is "added", "removed" or "changed"; `stricter` says whether the item now asks
+    more of a PA request (None: neither more nor less can be said)."""
+    if action == "added" or (action == "changed" and stricter):
+        return Severity.HIGH
+    return Severity.MEDIUM

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from diffing.model import Criteria, RawDocument
+from diffing.model import Criteria, PolicyDiff, RawDocument
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,6 +43,10 @@ class Listing:
     documents: Sequence[ListedDocument]
     complete: bool = True
     problems: Sequence[str] = ()
+    # Validators of the listing's own files (an MCD export zip's sha256, ETag, Last-Modified),
+    # keyed like `KnownListing`; the runner stores them only after a run without errors, so a
+    # failed run reads those files again next time.
+    validators: Mapping[tuple[str, str], Validators] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,3 +89,5 @@ class SourceKind:
     extractor_name: str
     # Extract in worker processes (expensive parsing: PDFs) instead of in the run's process.
     isolated_extract: bool = False
+    # (old criteria or None, new criteria, today=) -> PolicyDiff; None: diffing.diff.diff_criteria
+    diff: Callable[..., PolicyDiff] | None = None

@@ -1,0 +1,112 @@
+"""Benchmark: the MCD export source at the size of the real exports (not a test).
+
+Serves the full-scale week-1 and week-2 exports (~612,000 Article rows each; generated once and
+cached, see fixtures.mcd_export) from fixture processes of their own and measures, in this
+process: the backfill of an empty database (wall, CPU, peak RSS), an unchanged export (three
+conditional GETs answered 304) and the diff of the week-1 and week-2 exports (about 2 % of the
+documents revised). Targets on a 2-core machine: backfill <= 60 s and <= 600 MB; unchanged
+<= 1 s; diff <= 20 s.
+
+    python bench/mcd_export.py [--scale full|sample] [--database URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fixtures.cms_corpus import full_scale_week2_changes
+from fixtures.cms_corpus.model import scenario_named
+from fixtures.loopback import spawn_fixture
+from fixtures.mcd_export import EXPORT_PATH, export_directory
+from monitor.config import SourceConfig, parse_config
+from monitor.models import ChangeRow, DocumentVersion
+from monitor.runner import RunSummary, run_source
+from monitor.store import Store
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _source(base_url: str) -> SourceConfig:
+    table = {"name": "mcd", "kind": "mcd_downloads", "base_url": base_url + EXPORT_PATH}
+    return parse_config({"sources": [table]}).source("mcd")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="full", choices=["full", "sample"])
+    parser.add_argument("--database", help="database URL (default: SQLite in a temp dir)")
+    args = parser.parse_args()
+
+    started = time.monotonic()
+    sizes = {}
+    for week in ("week1", "week2"):
+        folder = export_directory(week, args.scale)
+        sizes[week] = sum(p.stat().st_size for p in folder.glob("*.zip"))
+    print(
+        f"exports ready in {time.monotonic() - started:.1f} s (cached after the first time): "
+        f"week1 {sizes['week1'] / 1e6:.1f} MB, week2 {sizes['week2'] / 1e6:.1f} MB of zips"
+    )
+    servers = [
+        spawn_fixture("fixtures.mcd_export", "--scenario", week, "--scale", args.scale)
+        for week in ("week1", "week2")
+    ]
+    try:
+        with tempfile.TemporaryDirectory(prefix="mcd-bench-") as folder:
+            url = args.database or f"sqlite:///{Path(folder) / 'bench.db'}"
+            store = Store.open(url)
+
+            def run(week: str, base_url: str) -> tuple[RunSummary, float, float]:
+                today = scenario_named(week).today
+                wall, cpu = time.monotonic(), _cpu_seconds()
+                summary = asyncio.run(run_source(_source(base_url), store, today=lambda: today))
+                return summary, time.monotonic() - wall, _cpu_seconds() - cpu
+
+            (_, week1_url), (_, week2_url) = servers
+            base, t_base, c_base = run("week1", week1_url)
+            print(
+                f"backfill:  {t_base:6.1f} s wall, {c_base:5.1f} s CPU, peak RSS "
+                f"{_peak_rss_mb():4.0f} MB  (target <= 60 s, <= 600 MB)\n    {base.line()}"
+            )
+            same, t_same, c_same = run("week1", week1_url)
+            print(
+                f"unchanged: {t_same:6.2f} s wall, {c_same:5.2f} s CPU, "
+                f"{same.counts.requests} requests  (target <= 1 s)\n    {same.line()}"
+            )
+            diff, t_diff, c_diff = run("week2", week2_url)
+            expected = len(full_scale_week2_changes()) if args.scale == "full" else None
+            print(
+                f"diff:      {t_diff:6.1f} s wall, {c_diff:5.1f} s CPU, "
+                f"{diff.counts.new_versions} new versions, {diff.counts.changes} changes"
+                + (f" ({expected} substantive expected from the corpus)" if expected else "")
+                + f"  (target <= 20 s)\n    {diff.line()}"
+            )
+            print(
+                f"stored: {store.count(DocumentVersion)} versions, {store.count(ChangeRow)} "
+                f"changes; peak RSS overall {_peak_rss_mb():.0f} MB"
+            )
+            store.close()
+    finally:
+        for process, _url in servers:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+            if process.stdout is not None:
+                process.stdout.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
