@@ -12,18 +12,22 @@ from collections import OrderedDict
 
 from diffing.extract import EXTRACTOR_VERSION, extract_criteria
 from diffing.model import Criteria, PolicyDocument, RawDocument
-from diffing.parse import PARSER_VERSION, parse_document
+from diffing.parse import DEFAULT_MAX_PAGES, PARSER_VERSION, parse_document
 
 EXTRACTOR_NAME = f"payer/parse-{PARSER_VERSION}/extract-{EXTRACTOR_VERSION}"
 _CACHE_SIZE = 64
 _parsed: OrderedDict[tuple[str, str], PolicyDocument] = OrderedDict()
 
 
-def parse_cached(content: bytes, content_type: str, *, document_id: str) -> PolicyDocument:
+def parse_cached(
+    content: bytes, content_type: str, *, document_id: str, max_pages: int = DEFAULT_MAX_PAGES
+) -> PolicyDocument:
     key = (hashlib.sha256(content).hexdigest(), PARSER_VERSION)
     document = _parsed.get(key)
     if document is None:
-        document = parse_document(content, content_type, document_id=document_id)
+        document = parse_document(
+            content, content_type, document_id=document_id, max_pages=max_pages
+        )
         _parsed[key] = document
         if len(_parsed) > _CACHE_SIZE:
             _parsed.popitem(last=False)
@@ -33,7 +37,13 @@ def parse_cached(content: bytes, content_type: str, *, document_id: str) -> Poli
 
 
 def payer_criteria(raw: RawDocument) -> Criteria:
-    document = parse_cached(raw.content, raw.content_type, document_id=raw.key)
+    pages = raw.meta("max_pages")  # the source's `max_pages` option
+    document = parse_cached(
+        raw.content,
+        raw.content_type,
+        document_id=raw.key,
+        max_pages=int(pages) if pages and pages.isdigit() else DEFAULT_MAX_PAGES,
+    )
     criteria = extract_criteria(document, document_id=raw.key, payer=raw.meta("payer"))
     if not criteria.title and raw.title:
         criteria = dataclasses.replace(criteria, title=raw.title)

@@ -6,20 +6,24 @@ store never updates a published version; a new payload always becomes a new vers
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from diffing.diff import diff_criteria
-from diffing.model import Change, ChangeKind, Criteria, RawDocument, Severity
+from diffing.model import Change, ChangeKind, Criteria, PolicyDiff, RawDocument, Severity
+from diffing.rules import flatten
 from diffing.serialize import criteria_from_json, criteria_to_json
+from monitor.checklists import publish_checklists
+from monitor.config import QuarantineConfig
 from monitor.errors import MonitorError, PublishError
 from monitor.models import (
     ChangeRow,
@@ -28,8 +32,12 @@ from monitor.models import (
     DocumentVersion,
     ListingEntry,
     Payload,
+    RunError,
+    SourceRun,
 )
 from monitor.outbox import enqueue_changes
+from monitor.quarantine import REJECTED, Held, assess, find_open, find_open_for, hold, supersede
+from monitor.rules import insert_rule_rows
 from monitor.store import Store, compress, decompress, utcnow
 from sources.base import ListedDocument
 
@@ -45,6 +53,7 @@ class Outcome(StrEnum):
     CHANGED = "changed"
     UNCHANGED = "unchanged"
     ERROR = "error"
+    QUARANTINED = "quarantined"  # held for a reviewer (monitor.quarantine); `error` says why
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +72,9 @@ class PublishContext:
     today: dt.date
     extract: Callable[[RawDocument], Criteria]
     extractor_name: str
+    diff: Callable[..., PolicyDiff] | None = None  # the source kind's own; else diff_criteria
+    # The guard against versions that look broken; None publishes whatever comes (approval).
+    quarantine: QuarantineConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +160,24 @@ def already_published(
     with store.session() as session:
         known = _known_version(session, ctx.source_id, raw, sha256)
         if known is None:
-            return None
+            held = find_open_for(session, ctx.source_id, raw, sha256)
+            return _held_result(session, ctx, raw, listed, held) if held else None
         _remember_listing(session, ctx.source_id, listed, raw)
         return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
+
+
+def _held_result(
+    session: Session, ctx: PublishContext, raw: RawDocument, listed: ListedDocument, held: Held
+) -> PublishResult:
+    """These bytes are quarantined already: pending, still held (no second row); rejected,
+    the reviewer's answer stands and they count as unchanged."""
+    if held.status == REJECTED:
+        _remember_listing(session, ctx.source_id, listed, raw)
+        return PublishResult(outcome=Outcome.UNCHANGED)
+    return PublishResult(
+        outcome=Outcome.QUARANTINED,
+        error=f"still held for review (quarantine #{held.id}): {held.reason}",
+    )
 
 
 def publish(
@@ -173,6 +200,9 @@ def publish(
             if known is not None:
                 _remember_listing(session, ctx.source_id, listed, raw)
                 return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
+            held = find_open_for(session, ctx.source_id, raw, sha256)
+            if held is not None:
+                return _held_result(session, ctx, raw, listed, held)
         if criteria is None:
             try:
                 criteria = ctx.extract(raw)
@@ -185,16 +215,34 @@ def publish(
 
 
 def _known_version(session: Session, source_id: int, raw: RawDocument, sha256: str) -> int | None:
-    return session.scalar(
-        select(DocumentVersion.id)
+    """The stored version these bytes already are, or None.
+
+    A source's version id (CMS) names a version for good: bytes stored for that (document,
+    version) are known whatever was published after them. A document without version ids (a
+    payer page) is known only when its *latest* version has these bytes: returning to older
+    bytes is a revert, which is a change like any other.
+    """
+    query = (
+        select(DocumentVersion.id, DocumentVersion.content_sha256)
         .join(Document, DocumentVersion.document_id == Document.id)
         .where(
             Document.source_id == source_id,
             Document.key == raw.key,
             DocumentVersion.source_version == (raw.source_version or ""),
-            DocumentVersion.content_sha256 == sha256,
         )
     )
+    if raw.source_version:
+        return session.scalar(query.where(DocumentVersion.content_sha256 == sha256).limit(1))
+    latest = session.execute(query.order_by(DocumentVersion.id.desc()).limit(1)).first()
+    return latest.id if latest is not None and latest.content_sha256 == sha256 else None
+
+
+def _known_in(versions: list[_StoredVersion], source_version: str, sha256: str) -> int | None:
+    """`_known_version` over versions already loaded."""
+    same = [v for v in versions if v.source_version == source_version]
+    if not source_version:
+        same = [max(same, key=lambda v: v.id)] if same else []
+    return next((v.id for v in same if v.content_sha256 == sha256), None)
 
 
 def _publish_in(
@@ -205,6 +253,7 @@ def _publish_in(
     sha256: str,
     criteria: Criteria,
 ) -> PublishResult:
+    lock_change_feed(session)  # first, before any other lock: see lock_change_feed
     now = utcnow()
     title = criteria.title or raw.title
     document = session.execute(
@@ -230,12 +279,19 @@ def _publish_in(
         document_id = document.id
         versions = _stored_versions(session, document_id)
     source_version = raw.source_version or ""
-    for stored in versions:  # published meanwhile by another process
-        if stored.source_version == source_version and stored.content_sha256 == sha256:
-            _remember_listing(session, ctx.source_id, listed, raw)
-            return PublishResult(outcome=Outcome.UNCHANGED, version_id=stored.id)
+    known = _known_in(versions, source_version, sha256)  # published meanwhile elsewhere
+    if known is not None:
+        _remember_listing(session, ctx.source_id, listed, raw)
+        return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
+    held = find_open(session, document_id, source_version, sha256) if versions else None
+    if held is not None:
+        return _held_result(session, ctx, raw, listed, held)
 
     previous = _previous_version(versions, listed.version_number)
+    if document is None and not ctx.baseline and _failed_in_baseline(session, ctx, raw.key):
+        # Listed by the baseline but not fetched then (an outage, a fault): its first version
+        # is the baseline's late arrival, not news, and is not alerted as a new document.
+        ctx = dataclasses.replace(ctx, baseline=True)
     # Sources without version ids (payer sites) number their versions 1, 2, 3 … here.
     version_number = listed.version_number
     if version_number is None:
@@ -244,23 +300,33 @@ def _publish_in(
     if previous is not None:
         stored_criteria = session.get_one(CriteriaRow, previous.id)
         old_criteria = criteria_from_json(decompress(stored_criteria.data))
-    diff = diff_criteria(old_criteria, criteria, today=ctx.today)
+    guard = ctx.quarantine if ctx.quarantine is not None and ctx.quarantine.enabled else None
+    if previous is not None and old_criteria is not None and guard is not None:
+        assessment = assess(old_criteria, criteria, guard)
+        if assessment is not None:
+            _store_payload(session, raw, sha256)
+            hold_id = hold(
+                session,
+                ctx,
+                raw,
+                listed,
+                sha256,
+                criteria,
+                document_id=document_id,
+                previous_version_id=previous.id,
+                assessment=assessment,
+            )
+            return PublishResult(
+                outcome=Outcome.QUARANTINED,
+                error=f"held for review (quarantine #{hold_id}): {assessment.reason}",
+            )
+    diff = (ctx.diff or diff_criteria)(old_criteria, criteria, today=ctx.today)
     changes = diff.changes
     if previous is not None and not changes:
         changes = (NOISE_ONLY,)  # new bytes, same criteria and text: kept, never alerted
 
     # Core statements, not the unit of work: a baseline publishes thousands of versions.
-    _insert_ignoring_duplicates(
-        session,
-        Payload,
-        {
-            "sha256": sha256,
-            "size": len(raw.content),
-            "compression": "zlib",
-            "data": compress(raw.content),
-        },
-        keys=["sha256"],
-    )
+    _store_payload(session, raw, sha256)
     version_id = session.execute(
         insert(DocumentVersion)
         .values(
@@ -289,6 +355,26 @@ def _publish_in(
             data=compress(criteria_json),
         )
     )
+    # Rule rows and PA checklists of this version, in the same transaction (issue 5).
+    insert_rule_rows(
+        session,
+        flatten(criteria),
+        version_id=version_id,
+        document_id=document_id,
+        source_id=ctx.source_id,
+        version_number=version_number,
+        published_at=now,
+    )
+    checklist_changes = publish_checklists(
+        session,
+        criteria,
+        source_id=ctx.source_id,
+        document_id=document_id,
+        version_id=version_id,
+        previous_version_id=previous.id if previous else None,
+        published_at=now,
+    )
+    changes = (*changes, *checklist_changes)
     _insert_changes(
         session,
         [
@@ -302,6 +388,8 @@ def _publish_in(
         session.execute(
             update(Document).where(Document.id == document_id).values(title=title, url=raw.url)
         )
+    if previous is not None:
+        supersede(session, document_id, listed.version_number)  # held versions it replaces
     _remember_listing(session, ctx.source_id, listed, raw)
     return PublishResult(
         outcome=Outcome.NEW if previous is None else Outcome.CHANGED,
@@ -310,10 +398,72 @@ def _publish_in(
     )
 
 
+def _store_payload(session: Session, raw: RawDocument, sha256: str) -> None:
+    """The fetched bytes, content-addressed (stored once however many rows refer to them)."""
+    _insert_ignoring_duplicates(
+        session,
+        Payload,
+        {
+            "sha256": sha256,
+            "size": len(raw.content),
+            "compression": "zlib",
+            "data": compress(raw.content),
+        },
+        keys=["sha256"],
+    )
+
+
+# The change feed's advisory lock key: a fixed signed 64-bit integer (blake2b of a name, like
+# the per-source keys of monitor.locks, in another namespace).
+CHANGE_FEED_LOCK = int.from_bytes(
+    hashlib.blake2b(b"policy-monitor:change-feed", digest_size=8).digest(), "big", signed=True
+)
+
+
+def lock_change_feed(session: Session) -> None:
+    """Serialize the transactions that insert changes, so change ids become visible in order.
+
+    The API's change feed hands pollers a cursor: the last change id they saw. That is only
+    safe if no id below the cursor can appear later. On PostgreSQL a sequence hands out ids at
+    INSERT time, but transactions commit in any order: A takes id 10, B takes 11 and commits,
+    a poller reads 11 and moves its cursor past 10, then A commits and 10 is never seen. A
+    transaction-scoped advisory lock (``pg_advisory_xact_lock``, released by COMMIT or
+    ROLLBACK, so a killed process cannot leave it held) taken before any change id is drawn
+    means the next transaction draws its ids only after the previous one has committed. A
+    rolled-back transaction leaves a gap no poller ever saw, which is harmless.
+
+    Take it as the first statement of the transaction: a transaction holding row locks while
+    it waits here could deadlock with the holder. SQLite needs nothing: it has one writer at a
+    time and rowids are drawn inside the write transaction.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHANGE_FEED_LOCK})
+
+
+def _failed_in_baseline(session: Session, ctx: PublishContext, key: str) -> bool:
+    """Did a baseline run of this source record an error for document `key`?"""
+    return (
+        session.scalar(
+            select(RunError.id)
+            .join(SourceRun, RunError.run_id == SourceRun.id)
+            .where(
+                SourceRun.source_id == ctx.source_id,
+                SourceRun.baseline.is_(True),
+                RunError.document_key == key,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def _insert_changes(session: Session, rows: list[dict[str, object]]) -> list[int]:
     """Insert change rows and, in the same transaction, the outbox rows announcing them."""
     if not rows:
         return []
+    # Normally held already (publish paths take it first); re-taking a held lock is a no-op,
+    # and a path that forgot it is still kept in order here.
+    lock_change_feed(session)
     change_ids = list(session.scalars(insert(ChangeRow).returning(ChangeRow.id), rows))
     enqueue_changes(session, change_ids)
     return change_ids
@@ -328,7 +478,7 @@ def _change_values(
     now: dt.datetime,
 ) -> dict[str, object]:
     severity = change.severity
-    if ctx.baseline and change.kind is ChangeKind.DOCUMENT_ADDED:
+    if ctx.baseline and change.kind in (ChangeKind.DOCUMENT_ADDED, ChangeKind.BULLETIN_PUBLISHED):
         severity = Severity.LOW  # the baseline lists what exists; nothing is news yet
     return dict(
         source_id=ctx.source_id,
@@ -368,6 +518,7 @@ def publish_withdrawals(
     than `max_missing_share` of the documents at once is not believed: nothing is counted."""
     now = utcnow()
     with store.session() as session:
+        lock_change_feed(session)
         documents = session.execute(
             select(Document.id, Document.key, Document.missing_runs, Document.withdrawn_at).where(
                 Document.source_id == ctx.source_id

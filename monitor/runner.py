@@ -12,14 +12,16 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 from diffing.model import Criteria, RawDocument
-from monitor.config import SourceConfig
+from monitor.bulletins import index_bulletins
+from monitor.config import QuarantineConfig, SourceConfig
 from monitor.errors import MonitorError
+from monitor.models import ListingEntry
 from monitor.progress import Progress
 from monitor.publish import (
     Outcome,
@@ -29,8 +31,8 @@ from monitor.publish import (
     publish,
     publish_withdrawals,
 )
-from monitor.store import RunCounts, Store
-from sources.base import FetchFailure, ListedDocument, Source, SourceKind
+from monitor.store import RunCounts, Store, utcnow
+from sources.base import FetchFailure, ListedDocument, Source, SourceKind, Validators
 
 EXTRACT_WORKERS = 2  # this is a 2-core machine class; parsing is CPU-bound
 DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extraction
@@ -79,12 +81,14 @@ async def run_source(
     today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
     progress: Progress | None = None,
     still_holding: Callable[[], bool] | None = None,
+    quarantine: QuarantineConfig | None = None,
 ) -> RunSummary:
     """Run `config` once against `store` and return what happened (never raises MonitorError).
     `progress`, when given, hears how many documents are to be fetched and each one done.
     `still_holding`, when given, is asked before each document is published: once it says the
     source lock was lost (another instance may be running the source now), the run stops
-    between documents and is recorded as failed."""
+    between documents and is recorded as failed. `quarantine` is the guard against versions
+    that look broken (`[quarantine]`; its defaults when not given)."""
     started = time.monotonic()
     source_row = store.ensure_source(config.name, config.kind)
     baseline = source_row.baseline_completed_at is None
@@ -116,6 +120,8 @@ async def run_source(
             today=today(),
             extract=config.source_kind.extract,
             extractor_name=config.source_kind.extractor_name,
+            diff=config.source_kind.diff,
+            quarantine=quarantine or QuarantineConfig(),
         )
         tally = _Tally(
             store=store, run_id=run_id, source=config.name, counts=counts, progress=progress
@@ -139,6 +145,8 @@ async def run_source(
             for done in await extraction.drain(store, ctx):
                 tally.published(*done)
         counts = tally.counts
+        if config.kind == "mac_bulletins":
+            index_bulletins(store, source_row.id)  # what the bulletins just published mention
         if lost_lock:
             store.record_run_error(run_id, key=None, url=None, message=lost_lock)
             counts = replace(counts, errors=counts.errors + 1, requests=source.request_count)
@@ -153,9 +161,15 @@ async def run_source(
             counts = replace(counts, errors=counts.errors + 1)
             store.record_run_error(run_id, key=None, url=None, message=problem)
             log.warning("%s: %s", config.name, problem)
+        if listing.validators and counts.errors == 0:
+            # Only a run that published everything keeps the validators of the listing's own
+            # files (an export zip's sha256 and ETag): after a failure they are read again.
+            _remember_validators(store, source_row.id, listing.validators)
         counts = replace(counts, requests=source.request_count)
         outcome = "success" if counts.errors == 0 else "partial"
-        if counts.errors and counts.errors == len(wanted) and wanted:
+        # A held version is recorded as an error but is no failure of the run.
+        failed = counts.errors - tally.quarantined
+        if failed and failed == len(wanted) and wanted:
             outcome = "failed"
         return _finish(
             store,
@@ -194,6 +208,7 @@ class _Tally:
     source: str
     counts: RunCounts
     progress: Progress | None = None
+    quarantined: int = 0
 
     def _advance(self) -> None:
         if self.progress is not None:
@@ -208,6 +223,10 @@ class _Tally:
     def published(self, raw: RawDocument, result: PublishResult | None, error: str | None) -> None:
         if result is None or result.outcome is Outcome.ERROR:
             self.failed(raw.key, raw.url, error or (result.error if result else None) or "?")
+        elif result.outcome is Outcome.QUARANTINED:
+            # An error of the run, so `sources` and `status` show it until someone decides.
+            self.quarantined += 1
+            self.failed(raw.key, raw.url, f"quarantined: {result.error}")
         elif result.outcome is Outcome.UNCHANGED:
             self._advance()
             self.counts = replace(self.counts, unchanged=self.counts.unchanged + 1)
@@ -377,6 +396,24 @@ class _Extraction:
             _retrieve(future)
             future.cancel()
             self.pending.append((raw, listed, self._submit(raw)))
+
+
+def _remember_validators(
+    store: Store, source_id: int, validators: Mapping[tuple[str, str], Validators]
+) -> None:
+    with store.session() as session:
+        for (key, version), seen in validators.items():
+            session.merge(
+                ListingEntry(
+                    source_id=source_id,
+                    key=key,
+                    source_version=version,
+                    fingerprint=seen.fingerprint,
+                    last_seen_at=utcnow(),
+                    etag=seen.etag,
+                    last_modified=seen.last_modified,
+                )
+            )
 
 
 def _finish(

@@ -12,10 +12,12 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -41,16 +43,22 @@ REPORTS: dict[str, tuple[str, str, str, str, str]] = {
     ),
     "NCD": ("ncd", "/v1/reports/national-coverage-ncd/", "/v1/data/ncd/", "ncdid", "ncdver"),
 }
-# Code tables fetched for each Article version: bundle table name -> path.
+# Code tables fetched for each Article version: bundle table name -> path. The ICD-10 covered
+# group paragraphs say which CPT/HCPCS codes each diagnosis group supports (code pairs); the
+# other group endpoints only head their tables, so they are not worth a request per version.
 ARTICLE_TABLES = {
     "hcpc_code": "/v1/data/article/hcpc-code",
     "icd10_covered": "/v1/data/article/icd10-covered",
+    "icd10_covered_group": "/v1/data/article/icd10-covered-group",
     "icd10_noncovered": "/v1/data/article/icd10-noncovered",
     "hcpc_modifier": "/v1/data/article/hcpc-modifier",
 }
 LICENSE_PATH = "/v1/metadata/license-agreement/"
 MCD_VIEW = "https://www.cms.gov/medicare-coverage-database/view"
 MAX_REPORT_PAGES = 1000
+# A whole response (head and body) must arrive within this many times `timeout_seconds`, which
+# httpx applies to each connect and read: a body trickled slowly would otherwise never time out.
+DEADLINE_FACTOR = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,7 +109,12 @@ def _data_rows(body: bytes, url: str, source: str) -> tuple[list[dict[str, Any]]
     try:
         envelope = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise FetchError(source, url, f"response is not valid JSON ({exc})") from exc
+        # An error or bot-challenge page served with 200 is the usual culprit: say so.
+        title = re.search(rb"<title[^>]*>([^<]{0,120})", body[:4096], re.IGNORECASE)
+        page = ""
+        if title is not None:
+            page = f"; an HTML page titled {title.group(1).decode(errors='replace').strip()!r}"
+        raise FetchError(source, url, f"response is not valid JSON ({exc}{page})") from exc
     if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), list):
         raise FetchError(source, url, "response has no 'data' list")
     rows = [row for row in envelope["data"] if isinstance(row, dict)]
@@ -178,6 +191,9 @@ class CmsCoverageSource:
             concurrency=options.concurrency,
             max_response_bytes=options.max_response_bytes,
             sleep=sleep,
+            # Only the API's own host; a redirect elsewhere is a per-document error.
+            allowed_hosts=(urlsplit(self._base).hostname or "",),
+            deadline_seconds=options.timeout_seconds * DEADLINE_FACTOR,
             retry=RetryPolicy(
                 max_retries=options.max_retries,
                 backoff_seconds=options.backoff_seconds,

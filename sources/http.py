@@ -1,5 +1,10 @@
 """GET with timeouts, a size limit, and retries with backoff that honour Retry-After.
 
+Redirects are followed here, not by httpx, and only to the allowed hosts: a redirect anywhere
+else (or a chain longer than `max_redirects`) is a `FetchError`, never a request. Besides
+httpx's per-read timeouts, a whole response must arrive within `deadline_seconds`, so a body
+trickled a byte at a time cannot hold a run forever.
+
 httpx errors are translated here into `FetchError`; nothing above this module sees httpx.
 """
 
@@ -9,14 +14,16 @@ import asyncio
 import datetime as dt
 import email.utils
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from monitor.errors import FetchError, ResponseTooLarge
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +40,7 @@ class FetchedBody:
     status: int
     headers: Mapping[str, str]
     content: bytes
+    location: str | None = None  # absolute target of a redirect (not followed yet)
 
 
 def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -64,11 +72,18 @@ class HttpFetcher:
         max_response_bytes: int,
         concurrency: int,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        allowed_hosts: Collection[str] = (),
+        max_redirects: int = 5,
+        deadline_seconds: float | None = None,
     ) -> None:
         self.source = source
         self.client = client
         self.retry = retry
         self.max_response_bytes = max_response_bytes
+        # Empty: redirects are not followed at all (each one is a FetchError).
+        self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        self.max_redirects = max_redirects
+        self.deadline_seconds = deadline_seconds
         self._slots = asyncio.Semaphore(concurrency)
         self._sleep = sleep
         self._random = random.Random()
@@ -85,7 +100,40 @@ class HttpFetcher:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> FetchedBody:
-        """The body of a 2xx response; retryable failures are retried, others raise at once."""
+        """The body of a 2xx response, after redirects to allowed hosts; retryable failures are
+        retried, others raise at once."""
+        chain: list[str] = []
+        target, query = url, params
+        while True:
+            fetched = await self._get_retrying(target, query, headers)
+            if fetched.location is None:
+                return fetched
+            chain.append(fetched.url)
+            host = (urlsplit(fetched.location).hostname or "").lower()
+            if urlsplit(fetched.location).scheme not in ("http", "https") or (
+                host not in self.allowed_hosts
+            ):
+                raise FetchError(
+                    self.source,
+                    chain[0],
+                    f"redirected to another host ({fetched.location}); not followed",
+                    status=fetched.status,
+                )
+            if len(chain) > self.max_redirects:
+                raise FetchError(
+                    self.source,
+                    chain[0],
+                    f"more than {self.max_redirects} redirects (a redirect loop?); gave up",
+                    status=fetched.status,
+                )
+            target, query = fetched.location, None
+
+    async def _get_retrying(
+        self,
+        url: str,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> FetchedBody:
         last_error: FetchError | None = None
         for attempt in range(self.retry.max_retries + 1):
             delay = self._backoff(attempt)
@@ -110,14 +158,26 @@ class HttpFetcher:
     ) -> FetchedBody:
         shown = url if not params else f"{url}?{httpx.QueryParams(params)}"
         try:
-            async with self.client.stream("GET", url, params=params, headers=headers) as response:
+            async with (
+                asyncio.timeout(self.deadline_seconds),
+                self.client.stream("GET", url, params=params, headers=headers) as response,
+            ):
                 status = response.status_code
+                location = response.headers.get("location")
+                if status in REDIRECT_STATUS and location:
+                    return FetchedBody(
+                        url=shown,
+                        status=status,
+                        headers=dict(response.headers),
+                        content=b"",
+                        location=urljoin(shown, location),
+                    )
                 if status in RETRYABLE_STATUS:
                     raise _Retryable(
                         FetchError(self.source, shown, "server asked to retry", status=status),
                         retry_after_seconds(response.headers.get("retry-after")),
                     )
-                if status >= 400:
+                if status >= 300:  # a 3xx without a Location cannot be followed either
                     raise FetchError(
                         self.source, shown, response.reason_phrase or "error", status=status
                     )
@@ -141,11 +201,30 @@ class HttpFetcher:
             raise _Retryable(
                 FetchError(self.source, shown, f"timed out ({type(exc).__name__})"), None
             ) from exc
+        except TimeoutError as exc:  # asyncio.timeout: the whole response took too long
+            raise _Retryable(
+                FetchError(
+                    self.source,
+                    shown,
+                    f"timed out: no complete response within {self.deadline_seconds:g} s",
+                ),
+                None,
+            ) from exc
         except httpx.TransportError as exc:
             # Includes a body cut short (RemoteProtocolError) and refused connections.
+            detail = str(exc) or _PLAIN_TRANSPORT.get(type(exc).__name__, "transport error")
             raise _Retryable(
-                FetchError(self.source, shown, f"{type(exc).__name__}: {exc}"), None
+                FetchError(self.source, shown, f"{type(exc).__name__}: {detail}"), None
             ) from exc
+
+
+# httpx errors that often carry no message (a reset connection gives an empty ReadError).
+_PLAIN_TRANSPORT = {
+    "ReadError": "the connection was reset or closed while reading the response",
+    "WriteError": "the connection was reset or closed while sending the request",
+    "ConnectError": "could not connect",
+    "RemoteProtocolError": "the server broke the HTTP exchange (incomplete body?)",
+}
 
 
 class _Retryable(Exception):

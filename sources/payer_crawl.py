@@ -11,6 +11,13 @@ to ``<out>/bodies/<sha256 of url>`` and one JSON line per outcome to ``<out>/res
     {"type": "error", "url": …, "message": …, "index": bool}     after Scrapy's retries
     {"type": "skipped", "url": …, "message": …}                 robots.txt or off-site
 
+Records carry the URL that was linked (or configured), also after a redirect, so a document
+keeps its key. Redirects are followed only to the allowed hosts (those of the start URLs and
+documents, plus `allowed_hosts`); a redirect elsewhere, or a chain that never ends, is an error
+of that document. Only http(s) is downloaded. An index page that looks like an error or
+bot-challenge page, or links to no document at all, is an index error: the listing is then
+incomplete and nothing is taken as withdrawn.
+
 Keeping Scrapy (and its Twisted reactor) in a child keeps the daemon's process clean.
 """
 
@@ -23,17 +30,56 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy.crawler import CrawlerProcess
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response, TextResponse
+from scrapy.http import Request, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from diffing.parse.clean import error_page_reason
 from sources.payer_policies import url_key
+
+
+class RefusedRedirect(IgnoreRequest):
+    """A redirect not followed: to a host the job does not allow, or back into its own chain.
+    Refused before any connection is made; an error of the document, not a skip."""
+
+
+class AllowedHostsMiddleware:
+    """Downloader middleware that sees each response before Scrapy's RedirectMiddleware: a
+    redirect must stay on an allowed host (exactly, not a subdomain) and must not come back to
+    a URL of its own chain. Raising here reaches the request's errback; Scrapy's own filters
+    (offsite, duplicates) would drop the redirected request silently, and the document with it.
+    """
+
+    def process_response(
+        self, request: Request, response: Response, spider: scrapy.Spider
+    ) -> Response:
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECTS or not location:
+            return response
+        target = urljoin(request.url, location.decode("latin-1"))
+        host = (urlsplit(target).hostname or "").lower()
+        if urlsplit(target).scheme not in ("http", "https") or host not in getattr(
+            spider, "hosts", ()
+        ):
+            raise RefusedRedirect(f"redirected to another host ({target}); not followed")
+        chain = [*request.meta.get("redirect_urls", ()), request.url]
+        if target in chain:
+            raise RefusedRedirect(f"redirect loop ({len(chain)} hop(s) back to {target}); gave up")
+        return response
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def linked_url(request: Request) -> str:
+    """The URL that was linked or configured, before any redirect: the document's identity."""
+    return str((request.meta.get("redirect_urls") or [request.url])[0])
 
 
 class _Results:
@@ -71,7 +117,9 @@ class PolicySpider(scrapy.Spider):
             deny_extensions=(),
         )
         hosts = {urlsplit(u).hostname for u in job["start_urls"] + job["documents"]}
+        hosts |= set(job.get("allowed_hosts") or ())
         self.allowed_domains = sorted(h for h in hosts if h)
+        self.hosts = frozenset(h.lower() for h in self.allowed_domains)
         self.seen: set[str] = set()
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -91,6 +139,11 @@ class PolicySpider(scrapy.Spider):
         if url in self.seen:
             return
         self.seen.add(url)
+        host = (urlsplit(url).hostname or "").lower()
+        if not any(host == h or host.endswith("." + h) for h in self.hosts):
+            # What Scrapy's offsite filter did before these requests were marked dont_filter.
+            self.results.write(type="skipped", url=url, message=f"off-site link to {host!r}")
+            return
         headers: dict[str, str] = {}
         validators = self.known.get(url_key(url)) or {}
         if validators.get("etag"):
@@ -103,6 +156,9 @@ class PolicySpider(scrapy.Spider):
             callback=self.parse_document,
             errback=self.failed,
             meta={"policy_depth": depth, "title": title, "handle_httpstatus_list": [304]},
+            # `seen` already de-duplicates links; Scrapy's filter would also drop a redirect to
+            # a URL crawled before, silently, losing the document that redirected.
+            dont_filter=True,
         )
 
     def _follow(self, response: Response, depth: int) -> Iterator[scrapy.Request]:
@@ -114,11 +170,26 @@ class PolicySpider(scrapy.Spider):
             )
 
     def parse_index(self, response: Response) -> Iterator[scrapy.Request]:
-        self.results.write(type="index", url=response.url, status=response.status)
-        yield from self._follow(response, 0)
+        url = linked_url(response.request) if response.request else response.url
+        problem = _index_problem(response)
+        requests: list[scrapy.Request] = []
+        if problem is None and self.job["max_depth"] > 0:
+            requests = list(self._follow(response, 0))
+            # (Links already requested from another index page count: only none at all fails.)
+            if (
+                not requests
+                and isinstance(response, TextResponse)
+                and not self.links.extract_links(response)
+            ):
+                problem = "links to no document (an error page, or the site changed?)"
+        if problem is not None:
+            self.results.write(type="error", url=url, message=f"index page {problem}", index=True)
+            return
+        self.results.write(type="index", url=url, status=response.status)
+        yield from requests
 
     def parse_document(self, response: Response) -> Iterator[scrapy.Request]:
-        request_url = response.request.url if response.request else response.url
+        request_url = linked_url(response.request) if response.request else response.url
         if response.status == 304:
             self.results.write(type="not_modified", url=request_url)
             return
@@ -140,8 +211,19 @@ class PolicySpider(scrapy.Spider):
 
     def failed(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
-        url = request.url if request is not None else "?"
+        url = linked_url(request) if request is not None else "?"
         index = bool(request is not None and request.meta.get("index"))
+        redirected = request is not None and bool(request.meta.get("redirect_urls"))
+        if failure.check(RefusedRedirect) or (
+            redirected and failure.check(IgnoreRequest) and not failure.check(HttpError)
+        ):
+            # Refused by AllowedHostsMiddleware, the offsite filter or the redirect limit: the
+            # document was linked from an allowed page, so this is its error, not a skip.
+            message = str(failure.value)
+            if "max redirections" in message:
+                message = "too many redirects (a redirect loop?); gave up"
+            self.results.write(type="error", url=url, message=message, index=index)
+            return
         if failure.check(IgnoreRequest) and not failure.check(HttpError):
             self.results.write(
                 type="skipped",
@@ -154,7 +236,7 @@ class PolicySpider(scrapy.Spider):
             response = failure.value.response
             message = f"HTTP {response.status} after retries"
         else:
-            message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+            message = _transfer_problem(failure, self.job["max_document_bytes"])
         self.results.write(type="error", url=url, message=message, index=index)
 
 
@@ -175,9 +257,47 @@ def settings_for(job: dict[str, Any]) -> dict[str, Any]:
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": job.get("log_level", "WARNING"),
         "REDIRECT_MAX_TIMES": 5,
+        # Above RedirectMiddleware (600), so responses reach it first.
+        "DOWNLOADER_MIDDLEWARES": {f"{__name__}.AllowedHostsMiddleware": 650},
+        # http(s) only: a link or redirect to file:, ftp:, s3: or data: is never downloaded.
+        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
         "HTTPCACHE_ENABLED": False,
         "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
     }
+
+
+# Twisted and Scrapy exceptions whose message is often empty, said plainly.
+_PLAIN = {
+    "ResponseDataLossError": "connection closed before the whole body arrived (truncated)",
+    "PotentialDataLoss": "connection closed before the whole body arrived (truncated)",
+    "ResponseFailed": "the connection was lost mid-response (reset or closed)",
+    "ConnectionLost": "the connection was lost mid-response (reset or closed)",
+    "ConnectionDone": "the connection was closed mid-response",
+    "TCPTimedOutError": "timed out",
+}
+
+
+def _transfer_problem(failure: Failure, max_bytes: int) -> str:
+    name = failure.type.__name__ if failure.type else "error"
+    detail = failure.getErrorMessage().strip()
+    if name == "DownloadCancelledError":
+        return f"response larger than the {max_bytes}-byte limit; download cancelled ({detail})"
+    plain = _PLAIN.get(name)
+    if plain and (not detail or detail.startswith("[")):
+        return f"{plain} ({name}{': ' + detail if detail else ''})"
+    return f"{name}: {detail}" if detail else name
+
+
+def _index_problem(response: Response) -> str | None:
+    """Why an index page cannot be believed (it would list nothing, or the wrong things)."""
+    if not isinstance(response, TextResponse):
+        return "is not an HTML page"
+    title = " ".join(response.css("title::text").getall())
+    text = "\n".join(t.strip() for t in response.css("body *::text").getall() if t.strip())
+    reason = error_page_reason(title, text)
+    if reason is not None and not reason.startswith("almost no text"):
+        return f"looks like an error or bot-challenge page ({reason})"
+    return None
 
 
 def main(argv: list[str]) -> int:

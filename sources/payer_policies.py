@@ -4,6 +4,10 @@
 links matching `allow` (and not `deny`) are fetched with conditional GET, bodies land on disk.
 The listing's fingerprint of a document is the sha256 of its body, so an unchanged body is never
 parsed again; a 304 keeps the stored fingerprint. `fetch` then hands over the new bodies.
+
+A body that cannot be the document that was linked is refused here, before anything is parsed
+or published: anything but a PDF where a ``.pdf`` was linked (an error, login or bot-challenge
+page served with 200) is a per-document failure, retried next run; the stored version stays.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class PayerPoliciesOptions:
     max_document_bytes: int = 50_000_000
     crawl_timeout_seconds: float = 3600.0
     parse_timeout_seconds: float = 300.0  # one document's parse + extraction
+    max_pages: int = 300  # a longer PDF is refused, not parsed for minutes
+    allowed_hosts: tuple[str, ...] = ()  # redirects may go here too (besides the URLs' hosts)
     user_agent: str = "payer-policy-monitor/0.1 (policy change monitor)"
 
     def validate(self) -> None:
@@ -81,6 +87,12 @@ class PayerPoliciesOptions:
         check(self.timeout_seconds > 0, "timeout_seconds must be positive")
         check(self.max_document_bytes > 0, "max_document_bytes must be positive")
         check(self.parse_timeout_seconds > 0, "parse_timeout_seconds must be positive")
+        check(1 <= self.max_pages <= 100_000, "max_pages must be between 1 and 100000")
+        for host in self.allowed_hosts:
+            check(
+                bool(re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", host)),
+                f"allowed_hosts: {host!r} is not a host name (no scheme, port or path)",
+            )
 
 
 # Parts of an HTML page that change on every request without changing the policy: comments,
@@ -101,6 +113,32 @@ def content_fingerprint(body: bytes, content_type: str) -> str:
     if "html" in content_type.lower() or head.startswith((b"<!doctype html", b"<html")):
         return "html:" + hashlib.sha256(_HTML_VOLATILE.sub(b"", body)).hexdigest()
     return hashlib.sha256(body).hexdigest()
+
+
+def unexpected_content(url: str, content: bytes, content_type: str) -> str | None:
+    """Why `content` cannot be the document linked at `url`, or None.
+
+    A link to a ``.pdf`` (or a body declared ``application/pdf``) must bring a PDF: anything
+    else is an error, login or bot-challenge page, or a landing page the site redirected to.
+    Parsing it as a policy would publish a version in which every criterion was "removed".
+    """
+    is_pdf = b"%PDF-" in content[:1024]
+    declared = content_type.split(";", 1)[0].strip().lower()
+    linked_pdf = urlsplit(url).path.lower().endswith(".pdf")
+    if is_pdf or not (linked_pdf or declared == "application/pdf"):
+        return None
+    head = content[:2048].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<head", b"<body")) or b"<html" in head:
+        got = "an HTML page"
+        title = re.search(rb"<title[^>]*>([^<]{0,120})", content[:8192], re.IGNORECASE)
+        if title and title.group(1).strip():
+            got += f" titled {title.group(1).decode(errors='replace').strip()!r}"
+    elif not content.strip():
+        got = "an empty body"
+    else:
+        got = f"{len(content)} bytes without a %PDF- header"
+    why = "the link ends in .pdf" if linked_pdf else "it was declared application/pdf"
+    return f"expected a PDF ({why}) but got {got} (declared {content_type or 'no type'!r})"
 
 
 class PayerPoliciesSource:
@@ -133,6 +171,7 @@ class PayerPoliciesSource:
             "timeout_seconds": o.timeout_seconds,
             "max_retries": o.max_retries,
             "max_document_bytes": o.max_document_bytes,
+            "allowed_hosts": [h.lower() for h in o.allowed_hosts],
             "user_agent": o.user_agent,
             "out": str(self._scratch),
             "known": {
@@ -172,6 +211,14 @@ class PayerPoliciesSource:
             return []
         return [json.loads(line) for line in results_file.read_text().splitlines() if line]
 
+    def _body(self, record: dict[str, Any]) -> bytes:
+        """A body the crawl wrote; only ever from its own scratch directory (the record's path
+        comes from a child process: never trust it to point anywhere else)."""
+        path = Path(record["path"]).resolve()
+        if not path.is_relative_to(self._scratch.resolve()):
+            raise SourceError(self.name, f"crawl result points outside its directory: {path}")
+        return path.read_bytes()
+
     async def list_documents(self, known: KnownListing) -> Listing:
         records = await self._crawl(known)
         self._requests = sum(r["type"] != "skipped" for r in records)
@@ -190,7 +237,7 @@ class PayerPoliciesSource:
                 continue
             if kind == "document":
                 fingerprint = content_fingerprint(
-                    Path(record["path"]).read_bytes(), record.get("content_type") or ""
+                    self._body(record), record.get("content_type") or ""
                 )
                 self._documents[key] = record
             elif kind == "not_modified":
@@ -235,14 +282,21 @@ class PayerPoliciesSource:
                     "the store does not have)",
                 )
                 continue
-            meta = [("payer", self.options.payer)]
+            content = self._body(record)
+            refused = unexpected_content(item.url, content, record.get("content_type") or "")
+            if refused is not None:
+                yield FetchFailure(
+                    key=item.key, source_version="", url=item.url, message=f"{item.url}: {refused}"
+                )
+                continue
+            meta = [("payer", self.options.payer), ("max_pages", str(self.options.max_pages))]
             if record.get("last_modified"):
                 meta.append(("last_modified", record["last_modified"]))
             yield RawDocument(
                 source=self.name,
                 key=item.key,
                 url=item.url,
-                content=Path(record["path"]).read_bytes(),
+                content=content,
                 content_type=record.get("content_type") or "",
                 fetched_at=dt.datetime.now(dt.UTC),
                 source_version="",

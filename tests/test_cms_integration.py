@@ -186,6 +186,25 @@ def test_truncated_response_is_an_error_and_the_next_run_catches_up(
     assert any(c.document_id == "A57520" and c.kind == "code_removed" for c in caught)
 
 
+def test_a_document_the_baseline_could_not_fetch_arrives_later_as_baseline(
+    server: CmsApiFixture, store: Store
+) -> None:
+    """Not news: it existed when the baseline ran, so it is neither medium nor announced."""
+    server.inject("/v1/data/article/icd10-covered", Fault(truncate=True), times=1000)
+    baseline = _run(server, store, "week1")
+    assert baseline.outcome == "partial"
+    failed = {e.document_key for e in store.run_errors(baseline.run_id)}
+    assert failed
+
+    server.clear_faults()
+    later = _run(server, store, "week1")
+    arrived = [c for c in store.changes(run_id=later.run_id) if c.document_id in failed]
+    assert {c.document_id for c in arrived} == failed
+    assert all(c.kind == "document_added" and c.baseline for c in arrived)
+    assert all(c.severity == "low" for c in arrived)
+    assert store.changes(run_id=later.run_id, include_baseline=False) == []
+
+
 def test_failed_listing_publishes_nothing(server: CmsApiFixture, store: Store) -> None:
     _run(server, store, "week1")
     server.inject("/v1/reports/local-coverage-articles", Fault(status=500), times=100)

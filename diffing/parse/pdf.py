@@ -18,6 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pdfplumber
+from pdfminer.pdfdocument import PDFDocument
+from pdfminer.pdfparser import PDFParser
+from pdfminer.pdftypes import resolve1
 
 from diffing.model import PolicyDocument, Table
 from diffing.parse.clean import (
@@ -99,6 +102,11 @@ def _reason(exc: Exception) -> str:
 
 
 def _read(content: bytes, document_id: str, max_pages: int) -> tuple[list[_Page], str]:
+    declared = _declared_pages(content)
+    if declared is not None and declared > max_pages:
+        # Refused from the page tree's /Count, before pdfplumber, which lists every page (on
+        # open or close): for 3,000 pages that alone takes seconds.
+        raise ParseError(document_id, f"PDF has {declared} pages, more than {max_pages}")
     with pdfplumber.open(io.BytesIO(content)) as pdf:
         count = len(pdf.pages)
         if count == 0:
@@ -113,6 +121,16 @@ def _read(content: bytes, document_id: str, max_pages: int) -> tuple[list[_Page]
         title = clean_line(title) if isinstance(title, str) else ""
         # Word's PDF export names the file, not the policy: "Microsoft Word - cg-surg-90.docx".
         return pages, "" if title.lower().startswith("microsoft word") else title
+
+
+def _declared_pages(content: bytes) -> int | None:
+    """The page count the document's page tree declares, or None if it declares none."""
+    try:
+        tree = resolve1(PDFDocument(PDFParser(io.BytesIO(content))).catalog.get("Pages"))
+        count = resolve1(tree.get("Count")) if isinstance(tree, dict) else None
+    except Exception:  # a broken tree: let the full page walk find out
+        return None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _read_page(pdf: pdfplumber.PDF, page: pdfplumber.page.Page) -> _Page:
