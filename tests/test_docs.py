@@ -11,7 +11,17 @@ from typing import Any
 import pytest
 
 from monitor import docs
-from monitor.config import ApiConfig, DatabaseConfig, EmailConfig, load_config
+from monitor.config import (
+    ApiConfig,
+    DatabaseConfig,
+    EmailConfig,
+    NotificationsConfig,
+    QuarantineConfig,
+    RecipientProfile,
+    SchedulerConfig,
+    WebhookConfig,
+    load_config,
+)
 from sources import SOURCE_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,8 +32,14 @@ CONFIG_CLASSES: list[tuple[str, Any]] = [
     ("database", DatabaseConfig),
     ("api", ApiConfig),
     ("email", EmailConfig),
+    ("scheduler", SchedulerConfig),
+    ("notifications", NotificationsConfig),
+    ("recipients", RecipientProfile),
+    ("webhooks", WebhookConfig),
+    ("quarantine", QuarantineConfig),
     *((f"sources.{kind}", sk.options) for kind, sk in SOURCE_KINDS.items()),
 ]
+ARRAY_TABLES = {"recipients", "webhooks"}  # [[name]]: several of them
 
 
 def _rows(markdown: str) -> dict[tuple[str, str], tuple[str, str, str]]:
@@ -42,6 +58,8 @@ def _rows(markdown: str) -> dict[tuple[str, str], tuple[str, str, str]]:
 def _heading(section: str) -> str:
     if section.startswith("sources."):
         return f'`[[sources]]` with `kind = "{section.split(".", 1)[1]}"`'
+    if section in ARRAY_TABLES:
+        return f"`[[{section}]]`"
     return f"`[{section}]`"
 
 

@@ -53,6 +53,9 @@ def test_kill_9_at_random_moments_leaves_a_consistent_database(
 [database]
 url = "sqlite:///{database}"
 
+[api]
+port = 0
+
 [[sources]]
 name = "cms"
 kind = "cms_coverage"

@@ -79,8 +79,16 @@ def test_week1_to_week3_gives_exactly_the_scenario(
 
     _check(config_file, site, "week2", capsys)
     week2 = _changes(config_file, capsys)
-    reported = {(c["document_id"], c["kind"], c["field"], c["before"], c["after"]) for c in week2}
+    criteria = [c for c in week2 if c["kind"] != "checklist_changed"]
+    reported = {
+        (c["document_id"], c["kind"], c["field"], c["before"], c["after"]) for c in criteria
+    }
     assert reported == {_key(e) for e in WEEK2_EXPECTED}
+    # The PA checklists derived from those criteria changed too, and say how, item by item.
+    checklist = [c for c in week2 if c["kind"] == "checklist_changed"]
+    assert any(
+        "8 weeks" in (c["before"] or "") and "12 weeks" in (c["after"] or "") for c in checklist
+    ), checklist
     step = next(c for c in week2 if c["kind"] == "step_therapy_changed")
     assert step["severity"] == "high" and step["effective_date"] == "2026-03-01"
     assert "12 weeks" in (step["evidence"] or "")

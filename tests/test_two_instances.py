@@ -85,7 +85,7 @@ backoff_seconds = 0.01
 """
         for name in ("cms-a", "cms-b")
     )
-    config.write_text(f'[database]\nurl = "{postgres_url}"\n{sources}')
+    config.write_text(f'[database]\nurl = "{postgres_url}"\n[api]\nport = 0\n{sources}')
     store = Store.open(postgres_url)
     first = _daemon(config, tmp_path / "first.log")
     second = _daemon(config, tmp_path / "second.log")
