@@ -383,3 +383,16 @@ def test_code_pairs_from_the_cms_fixture_through_check(tmp_path: Path) -> None:
         assert query_rules(store, document="A54117", kind="code_pair") == []
     finally:
         store.close()
+
+
+def test_the_fast_json_of_a_rule_is_what_the_documented_model_renders(
+    store: Store, three_versions: dict[str, dt.datetime]
+) -> None:
+    """`GET /rules` writes its rows without the pydantic model; the bytes must not differ."""
+    from monitor.api_rules import RuleOut, rule_json
+
+    records = query_rules(store, limit=200)
+    assert records
+    for record in records:
+        documented = RuleOut.model_validate(record).model_dump(mode="json")
+        assert rule_json(record) == documented
