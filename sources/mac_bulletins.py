@@ -10,14 +10,11 @@ feeds, so one that is no longer listed is never reported as withdrawn.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email.utils
 import hashlib
-import json
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ from diffing.model import RawDocument
 from monitor.errors import SourceError
 from monitor.settings import check
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
+from sources.crawl_child import run_crawl
 from sources.payer_policies import content_fingerprint
 
 XPATH_PREFIX = "xpath:"
@@ -193,35 +191,13 @@ class MacBulletinsSource:
         }
 
     async def _crawl(self, known: KnownListing) -> list[dict[str, Any]]:
-        job_path = self._scratch / "job.json"
-        job_path.write_text(json.dumps(self._job(known)), encoding="utf-8")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
+        return await run_crawl(
             "sources.mac_crawl",
-            str(job_path),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            self._job(known),
+            self._scratch,
+            source=self.name,
+            timeout_seconds=self.options.crawl_timeout_seconds,
         )
-        try:
-            _, stderr = await asyncio.wait_for(
-                process.communicate(), self.options.crawl_timeout_seconds
-            )
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise SourceError(
-                self.name, f"crawl did not finish within {self.options.crawl_timeout_seconds:g} s"
-            ) from None
-        if process.returncode != 0:
-            tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
-            raise SourceError(
-                self.name, f"crawler exited with {process.returncode}: " + " | ".join(tail)
-            )
-        results_file = self._scratch / "results.jsonl"
-        if not results_file.exists():
-            return []
-        return [json.loads(line) for line in results_file.read_text().splitlines() if line]
 
     async def list_documents(self, known: KnownListing) -> Listing:
         records = await self._crawl(known)

@@ -12,13 +12,10 @@ page served with 200) is a per-document failure, retried next run; the stored ve
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
-import json
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from sources.base import (
     ListedDocument,
     Listing,
 )
+from sources.crawl_child import run_crawl
 
 DOC_TYPE = "payer_policy"
 
@@ -181,35 +179,13 @@ class PayerPoliciesSource:
         }
 
     async def _crawl(self, known: KnownListing) -> list[dict[str, Any]]:
-        job_path = self._scratch / "job.json"
-        job_path.write_text(json.dumps(self._job(known)), encoding="utf-8")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
+        return await run_crawl(
             "sources.payer_crawl",
-            str(job_path),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+            self._job(known),
+            self._scratch,
+            source=self.name,
+            timeout_seconds=self.options.crawl_timeout_seconds,
         )
-        try:
-            _, stderr = await asyncio.wait_for(
-                process.communicate(), self.options.crawl_timeout_seconds
-            )
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise SourceError(
-                self.name, f"crawl did not finish within {self.options.crawl_timeout_seconds:g} s"
-            ) from None
-        if process.returncode != 0:
-            tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
-            raise SourceError(
-                self.name, f"crawler exited with {process.returncode}: " + " | ".join(tail)
-            )
-        results_file = self._scratch / "results.jsonl"
-        if not results_file.exists():
-            return []
-        return [json.loads(line) for line in results_file.read_text().splitlines() if line]
 
     def _body(self, record: dict[str, Any]) -> bytes:
         """A body the crawl wrote; only ever from its own scratch directory (the record's path
