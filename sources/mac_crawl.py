@@ -19,7 +19,6 @@ body selector picked, so site chrome (menus, per-request tokens) never makes a n
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import sys
@@ -38,27 +37,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from sources.mac_bulletins import bulletin_date, bulletin_key, selector_parts
-from sources.payer_crawl import settings_for
+from sources.payer_crawl import CrawlResults, settings_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 LAYOUT_HINT = "the site layout may have changed"
-
-
-class _Results:
-    def __init__(self, out: Path) -> None:
-        self.bodies = out / "bodies"
-        self.bodies.mkdir(parents=True, exist_ok=True)
-        self._file = (out / "results.jsonl").open("a", encoding="utf-8")
-
-    def write(self, **record: Any) -> None:
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-
-    def body_path(self, url: str) -> Path:
-        return self.bodies / hashlib.sha256(url.encode()).hexdigest()
-
-    def close(self) -> None:
-        self._file.close()
 
 
 def select(node: Selector | TextResponse, selector: str) -> SelectorList[Selector]:
@@ -97,7 +79,7 @@ class BulletinSpider(scrapy.Spider):
 
     name = "mac_bulletins"
 
-    def __init__(self, job: dict[str, Any], results: _Results, **kwargs: Any) -> None:
+    def __init__(self, job: dict[str, Any], results: CrawlResults, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job = job
         self.results = results
@@ -339,7 +321,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m sources.mac_crawl JOB.json", file=sys.stderr)
         return 2
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    results = _Results(Path(job["out"]))
+    results = CrawlResults(Path(job["out"]))
     try:
         process = CrawlerProcess(settings=settings_for(job), install_root_handler=True)
         process.crawl(BulletinSpider, job=job, results=results)

@@ -82,7 +82,10 @@ def linked_url(request: Request) -> str:
     return str((request.meta.get("redirect_urls") or [request.url])[0])
 
 
-class _Results:
+class CrawlResults:
+    """What a crawl child writes: one JSON line per outcome, bodies under ``bodies/`` named by
+    the sha256 of their URL (never by anything the site sent)."""
+
     def __init__(self, out: Path) -> None:
         self.bodies = out / "bodies"
         self.bodies.mkdir(parents=True, exist_ok=True)
@@ -104,7 +107,7 @@ class PolicySpider(scrapy.Spider):
 
     name = "payer_policies"
 
-    def __init__(self, job: dict[str, Any], results: _Results, **kwargs: Any) -> None:
+    def __init__(self, job: dict[str, Any], results: CrawlResults, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.job = job
         self.results = results
@@ -307,7 +310,7 @@ def main(argv: list[str]) -> int:
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     for pattern in (job.get("allow") or []) + (job.get("deny") or []):
         re.compile(pattern)
-    results = _Results(Path(job["out"]))
+    results = CrawlResults(Path(job["out"]))
     try:
         process = CrawlerProcess(settings=settings_for(job), install_root_handler=True)
         process.crawl(PolicySpider, job=job, results=results)
