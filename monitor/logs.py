@@ -21,10 +21,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "***"
 _HANDLER_NAME = "policy_monitor"
 
-# Attributes every LogRecord has; anything else on a record came from `extra=`.
+# Attributes every LogRecord has; anything else on a record came from `extra=`. uvicorn adds
+# `color_message` (the message with terminal colour codes) to its records: not a field.
 _STANDARD_ATTRS = frozenset(
     vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()
-) | {"message", "asctime", "taskName"}
+) | {"message", "asctime", "taskName", "color_message"}
 
 
 def extra_fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -14,7 +14,9 @@ Families (all prefixed ``policy_monitor_``):
 - ``changes_total{source,severity}``        changes detected (baseline included)
 - ``unreviewed_changes{severity}``          non-baseline changes of severity low and up that
                                              nobody has reviewed
-- outbox backlog: added by the notifications module through `STORE_METRICS` (issue 6).
+- ``outbox_deliveries{status}``             notification deliveries (emails, webhook posts)
+                                             by status: pending is the backlog, failed gave up
+- ``outbox_oldest_pending_age_seconds``     how long the oldest pending delivery has waited
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from monitor.models import ChangeRow, Document, SourceRow, SourceRun
 from monitor.models_api import ChangeReview
+from monitor.models_notify import NotifyDelivery
 from monitor.store import Store
 
 PREFIX = "policy_monitor"
@@ -144,7 +147,37 @@ def change_metrics(session: Session) -> Iterator[Metric]:
 MetricSource = Callable[[Session], Iterable[Metric]]
 # Every function here runs at each scrape, in one read transaction. The notifications module
 # (issue 6) appends its outbox backlog gauge (``policy_monitor_outbox_backlog``) here.
-STORE_METRICS: list[MetricSource] = [run_metrics, document_metrics, change_metrics]
+def outbox_metrics(session: Session) -> Iterator[Metric]:
+    deliveries = GaugeMetricFamily(
+        f"{PREFIX}_outbox_deliveries",
+        "Notification deliveries by status (pending is the backlog)",
+        labels=["status"],
+    )
+    counts: dict[str, int] = {
+        status: count
+        for status, count in session.execute(
+            select(NotifyDelivery.status, func.count()).group_by(NotifyDelivery.status)
+        )
+    }
+    for status in ("pending", "sent", "failed"):
+        deliveries.add_metric([status], counts.get(status, 0))
+    yield deliveries
+    oldest = session.scalar(
+        select(func.min(NotifyDelivery.created_at)).where(NotifyDelivery.status == "pending")
+    )
+    age = GaugeMetricFamily(
+        f"{PREFIX}_outbox_oldest_pending_age_seconds",
+        "Seconds the oldest pending delivery has waited (0 when none waits)",
+    )
+    age.add_metric([], (_now() - _aware(oldest)).total_seconds() if oldest is not None else 0.0)
+    yield age
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+STORE_METRICS: list[MetricSource] = [run_metrics, document_metrics, change_metrics, outbox_metrics]
 
 
 class StoreCollector(Collector):

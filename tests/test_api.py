@@ -298,6 +298,14 @@ def test_metrics_are_read_from_the_database_by_every_instance(api: Harness) -> N
             assert first.get(key, 0) == expected
         assert first["policy_monitor_last_success_timestamp_seconds", (("source", SOURCE),)] > 0
         assert first["policy_monitor_last_run_duration_seconds", (("source", SOURCE),)] >= 0
+        from monitor.outbox import NotifyStore
+
+        deliveries = NotifyStore(api.store).counts()
+        for status in ("pending", "sent", "failed"):
+            key = ("policy_monitor_outbox_deliveries", (("status", status),))
+            assert first[key] == deliveries.get(status, 0)
+        if not deliveries.get("pending"):
+            assert first["policy_monitor_outbox_oldest_pending_age_seconds", ()] == 0
         unreviewed_high = first["policy_monitor_unreviewed_changes", (("severity", "high"),)]
         assert unreviewed_high == sum(1 for c in changes if c.severity == "high" and not c.baseline)
 

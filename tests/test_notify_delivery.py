@@ -129,6 +129,8 @@ def test_an_smtp_outage_delays_but_loses_and_duplicates_nothing(store: Store) ->
     # One attempt per round while the server is down: the refusal defers the rest.
     assert sum(d.attempts for d in pending) == 4
     assert all("ConnectionRefusedError" in (d.last_error or "") for d in pending if d.attempts)
+    # The backlog is what /metrics shows operators.
+    assert _backlog(store) == 5
 
     with smtp_server(inbox, port=port):  # back, on the same port
         report = sender.run_once(later(200))
@@ -139,6 +141,23 @@ def test_an_smtp_outage_delays_but_loses_and_duplicates_nothing(store: Store) ->
     assert len(set(keys)) == len(keys) == 5  # one message id, each address once
     log = notify.attempts(notify.deliveries(status="sent")[0].id)
     assert log[-1][1] == "sent" and "250" in (log[-1][2] or "")
+    assert _backlog(store) == 0
+
+
+def _backlog(store: Store) -> float:
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from monitor.metrics import metrics_registry
+
+    text = generate_latest(metrics_registry(store)).decode()
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "policy_monitor_outbox_deliveries"
+        and sample.labels["status"] == "pending"
+    )
 
 
 def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
