@@ -327,7 +327,7 @@ def _rules_statement(filters: frozenset[str], by_date: bool, by_knowledge: bool)
     return query
 
 
-def query_rules(
+def query_rule_rows(
     store: Store,
     *,
     code: str | None = None,
@@ -339,8 +339,9 @@ def query_rules(
     known_at: dt.datetime | None = None,
     after_id: int | None = None,
     limit: int = 100,
-) -> list[RuleRecord]:
-    """Rule rows matching every filter given, ordered by id, after `after_id`: at most
+) -> list[tuple[Any, ...]]:
+    """The driver's raw rows (see `_record` and `rule_row_json`) of the rule rows matching every
+    filter given, ordered by id, after `after_id`: at most
     `limit`, capped at `MAX_LIMIT` + 1 (so a caller showing `MAX_LIMIT` can ask for one more
     to learn whether a next page exists). Without `as_of` every version's rows are returned
     (each with its derived effective-from/to); with it, only the rows of the version that
@@ -383,6 +384,39 @@ def query_rules(
         if type(exc).__module__.startswith(("sqlite3", "psycopg")):
             raise StoreError(f"database error: {exc}") from exc
         raise
+    return rows
+
+
+def query_rules(
+    store: Store,
+    *,
+    code: str | None = None,
+    drug: str | None = None,
+    payer: str | None = None,
+    document: str | None = None,
+    kind: str | None = None,
+    as_of: dt.date | None = None,
+    known_at: dt.datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> list[RuleRecord]:
+    """Rule rows matching every filter given, ordered by id, after `after_id`: at most
+    `limit`, capped at `MAX_LIMIT` + 1 (so a caller showing `MAX_LIMIT` can ask for one more
+    to learn whether a next page exists). Without `as_of` every version's rows are returned
+    (each with its derived effective-from/to); with it, only the rows of the version that
+    applies that day."""
+    rows = query_rule_rows(
+        store,
+        code=code,
+        drug=drug,
+        payer=payer,
+        document=document,
+        kind=kind,
+        as_of=as_of,
+        known_at=known_at,
+        after_id=after_id,
+        limit=limit,
+    )
     return [_record(row) for row in rows]
 
 
@@ -465,3 +499,64 @@ def _record(row: Any) -> RuleRecord:
         evidence_page=evidence_page,
         evidence_section=evidence_section,
     )
+
+
+_DAWN_TEXT = DAWN.isoformat()
+
+
+def _iso_date(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else value.isoformat()
+
+
+def _iso_moment(value: Any) -> str:
+    """A stored moment as the API writes it: ISO 8601 with "Z" (stored times are UTC)."""
+    if isinstance(value, str):  # SQLite: "2026-11-27 02:00:03.255304", naive UTC
+        return value.replace(" ", "T", 1).removesuffix(".000000") + "Z"
+    text = as_aware(value).astimezone(dt.UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def rule_row_json(row: Any) -> dict[str, object]:
+    """A raw rule row as the API's JSON (the same object `RuleOut` renders from `_record`),
+    built without the intermediate record: the rules API's hot path (bench/api.py)."""
+    (
+        rule_id, _document_id, version_id, version_number, published_at, effective_from,
+        retired_on, kind, payer, code_system, code, code_group, drug, indication, subject, op,
+        value, unit, days, count, required, text, evidence, evidence_page, evidence_section,
+        next_effective, source, key, title, source_version, url,
+    ) = row  # fmt: skip
+    ends = [
+        end
+        for end in (_iso_date(next_effective), _iso_date(retired_on))
+        if end is not None and end != _DAWN_TEXT
+    ]
+    return {
+        "id": rule_id,
+        "kind": kind,
+        "source": source,
+        "payer": payer,
+        "document": key,
+        "title": title,
+        "version": source_version or str(version_number),
+        "version_id": version_id,
+        "url": url,
+        "effective_from": _iso_date(effective_from),
+        "effective_to": min(ends) if ends else None,
+        "published_at": _iso_moment(published_at),
+        "code_system": code_system,
+        "code": code,
+        "code_group": code_group,
+        "drug": drug,
+        "indication": indication,
+        "subject": subject,
+        "op": op,
+        "value": value,
+        "unit": unit,
+        "days": days,
+        "count": count,
+        "required": None if required is None else bool(required),
+        "text": text,
+        "evidence": evidence,
+        "evidence_page": evidence_page,
+        "evidence_section": evidence_section,
+    }

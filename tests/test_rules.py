@@ -388,11 +388,14 @@ def test_code_pairs_from_the_cms_fixture_through_check(tmp_path: Path) -> None:
 def test_the_fast_json_of_a_rule_is_what_the_documented_model_renders(
     store: Store, three_versions: dict[str, dt.datetime]
 ) -> None:
-    """`GET /rules` writes its rows without the pydantic model; the bytes must not differ."""
-    from monitor.api_rules import RuleOut, rule_json
+    """`GET /rules` writes the driver's rows without a record or a model; the JSON must be
+    what the documented model renders from the record, on SQLite and PostgreSQL alike."""
+    from monitor.api_rules import RuleOut
+    from monitor.rules import _record, query_rule_rows, rule_row_json
 
-    records = query_rules(store, limit=200)
-    assert records
-    for record in records:
-        documented = RuleOut.model_validate(record).model_dump(mode="json")
-        assert rule_json(record) == documented
+    for as_of in (None, dt.date(2026, 4, 1)):
+        rows = query_rule_rows(store, limit=500, as_of=as_of)
+        assert rows
+        for row in rows:
+            documented = RuleOut.model_validate(_record(row)).model_dump(mode="json")
+            assert rule_row_json(row) == documented
