@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -100,15 +101,23 @@ def insert_rule_rows(
     fixed: tuple[object, ...] = (version_id, document_id, source_id, version_number, published_at)
     if sqlite:
         fixed = tuple(_sqlite_value(v) for v in fixed)
-        values = [
-            fixed + tuple(_sqlite_value(getattr(row, name)) for name in _ROW_FIELDS) for row in rows
-        ]
-    else:
-        values = [
-            fixed + tuple(_plain_value(getattr(row, name)) for name in _ROW_FIELDS) for row in rows
-        ]
+    # One attrgetter call per row for the plain fields (C, not ten million Python calls for a
+    # full CMS baseline); only the kind and the two dates need converting.
+    values = []
+    for row in rows:
+        effective: object = row.effective_from
+        retired: object = row.retired_on
+        if sqlite:
+            effective = row.effective_from.isoformat() if row.effective_from else None
+            retired = row.retired_on.isoformat() if row.retired_on else None
+        values.append((*fixed, row.kind.value, effective, retired, *_PLAIN(row)))
     connection.exec_driver_sql(sql, values)
     return len(values)
+
+
+_CONVERTED = ("kind", "effective_from", "retired_on")
+_PLAIN_FIELDS = tuple(name for name in _ROW_FIELDS if name not in _CONVERTED)
+_PLAIN = attrgetter(*_PLAIN_FIELDS)
 
 
 _INSERT_COLUMNS = (
@@ -117,12 +126,9 @@ _INSERT_COLUMNS = (
     "source_id",
     "version_number",
     "published_at",
-    *_ROW_FIELDS,
+    *_CONVERTED,
+    *_PLAIN_FIELDS,
 )
-
-
-def _plain_value(value: object) -> object:
-    return value.value if isinstance(value, Enum) else value
 
 
 def _sqlite_value(value: object) -> object:
