@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -119,16 +121,31 @@ def _insert_ignoring_duplicates(
     update: list[str] | None = None,
 ) -> None:
     """INSERT … ON CONFLICT DO NOTHING (or DO UPDATE of `update`) on SQLite and PostgreSQL."""
-    dialect = session.get_bind().dialect.name
+    statement = _upsert_statement(
+        session.get_bind().dialect.name, model, tuple(values), tuple(keys), tuple(update or ())
+    )
+    session.execute(statement, values)
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_statement(
+    dialect: str,
+    model: type,
+    columns: tuple[str, ...],
+    keys: tuple[str, ...],
+    update: tuple[str, ...],
+) -> Any:
+    """Built once per shape, values bound at execution: SQLAlchemy does not cache the
+    compiled form of an ON CONFLICT insert built with literal values, and compiling it twice
+    per published version was a tenth of a full CMS baseline (bench/cms_full_scale.py)."""
     insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert_(model).values(**values)
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = insert_(table).values({name: bindparam(name) for name in columns})
     if update:
-        statement = statement.on_conflict_do_update(
-            index_elements=keys, set_={name: statement.excluded[name] for name in update}
+        return statement.on_conflict_do_update(
+            index_elements=list(keys), set_={name: statement.excluded[name] for name in update}
         )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=keys)
-    session.execute(statement)
+    return statement.on_conflict_do_nothing(index_elements=list(keys))
 
 
 def _remember_listing(

@@ -333,11 +333,17 @@ class CmsCoverageSource:
             )
         tables: dict[str, list[dict[str, Any]]] = {}
         if item.doc_type == "Article":
-            names = list(ARTICLE_TABLES)
-            fetched = await asyncio.gather(
-                *(self._rows(ARTICLE_TABLES[n], params, True) for n in names)
-            )
-            tables = dict(zip(names, fetched, strict=True))
+            # A TaskGroup, not gather: when one table fails, the others are cancelled and
+            # waited for, instead of running on as orphans whose connections outlive the run.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    pending = {
+                        name: group.create_task(self._rows(path, params, True))
+                        for name, path in ARTICLE_TABLES.items()
+                    }
+            except* FetchError as failed:
+                raise failed.exceptions[0] from None
+            tables = {name: task.result() for name, task in pending.items()}
         return make_bundle(doc_type=item.doc_type, report=item.row, detail=detail[0], tables=tables)
 
     async def _rows(
