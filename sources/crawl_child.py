@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +45,30 @@ async def run_crawl(
     if not results_file.exists():
         return []
     return [json.loads(line) for line in results_file.read_text().splitlines() if line]
+
+
+class CrawledSource:
+    """What a source whose crawl runs in a child process holds: a scratch directory for the
+    job and the bodies, the crawl's request count, and the one safe way to read a body back."""
+
+    def __init__(self, *, name: str, options: Any) -> None:
+        self.name = name
+        self.options = options
+        self._scratch = Path(tempfile.mkdtemp(prefix=f"policy-monitor-{name}-"))
+        self._errors: dict[str, dict[str, Any]] = {}
+        self._requests = 0
+
+    @property
+    def request_count(self) -> int:
+        return self._requests
+
+    async def aclose(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _body(self, record: dict[str, Any]) -> bytes:
+        """A body the crawl wrote; only ever from its own scratch directory (the record's path
+        comes from a child process: never trust it to point anywhere else)."""
+        path = Path(record["path"]).resolve()
+        if not path.is_relative_to(self._scratch.resolve()):
+            raise SourceError(self.name, f"crawl result points outside its directory: {path}")
+        return path.read_bytes()

@@ -14,11 +14,8 @@ import datetime as dt
 import email.utils
 import hashlib
 import re
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -28,7 +25,7 @@ from diffing.model import RawDocument
 from monitor.errors import SourceError
 from monitor.settings import check
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
-from sources.crawl_child import run_crawl
+from sources.crawl_child import CrawledSource, run_crawl
 from sources.payer_policies import content_fingerprint
 
 XPATH_PREFIX = "xpath:"
@@ -145,21 +142,12 @@ class MacBulletinsOptions:
         return tuple(sorted({h for u in urls if (h := urlsplit(u).hostname)}))
 
 
-class MacBulletinsSource:
+class MacBulletinsSource(CrawledSource):
+    options: MacBulletinsOptions
+
     def __init__(self, *, name: str, options: MacBulletinsOptions) -> None:
-        self.name = name
-        self.options = options
-        self._scratch = Path(tempfile.mkdtemp(prefix=f"policy-monitor-{name}-"))
+        super().__init__(name=name, options=options)
         self._bulletins: dict[str, dict[str, Any]] = {}
-        self._errors: dict[str, dict[str, Any]] = {}
-        self._requests = 0
-
-    @property
-    def request_count(self) -> int:
-        return self._requests
-
-    async def aclose(self) -> None:
-        shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _job(self, known: KnownListing) -> dict[str, Any]:
         o = self.options
@@ -216,7 +204,7 @@ class MacBulletinsSource:
                 continue
             key = bulletin_key(record["url"])
             if kind == "bulletin":
-                content = Path(record["path"]).read_bytes()
+                content = self._body(record)
                 fingerprint = content_fingerprint(content, record.get("content_type") or "")
                 self._bulletins[key] = record
             elif kind == "not_modified":
@@ -269,7 +257,7 @@ class MacBulletinsSource:
                 source=self.name,
                 key=item.key,
                 url=item.url,
-                content=Path(record["path"]).read_bytes(),
+                content=self._body(record),
                 content_type=record.get("content_type") or "",
                 fetched_at=dt.datetime.now(dt.UTC),
                 source_version="",

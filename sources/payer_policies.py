@@ -15,16 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from diffing.model import RawDocument
-from monitor.errors import SourceError
 from monitor.settings import check
 from sources.base import (
     FetchFailure,
@@ -33,7 +29,7 @@ from sources.base import (
     ListedDocument,
     Listing,
 )
-from sources.crawl_child import run_crawl
+from sources.crawl_child import CrawledSource, run_crawl
 
 DOC_TYPE = "payer_policy"
 
@@ -139,21 +135,12 @@ def unexpected_content(url: str, content: bytes, content_type: str) -> str | Non
     return f"expected a PDF ({why}) but got {got} (declared {content_type or 'no type'!r})"
 
 
-class PayerPoliciesSource:
+class PayerPoliciesSource(CrawledSource):
+    options: PayerPoliciesOptions
+
     def __init__(self, *, name: str, options: PayerPoliciesOptions) -> None:
-        self.name = name
-        self.options = options
-        self._scratch = Path(tempfile.mkdtemp(prefix=f"policy-monitor-{name}-"))
+        super().__init__(name=name, options=options)
         self._documents: dict[str, dict[str, Any]] = {}
-        self._errors: dict[str, dict[str, Any]] = {}
-        self._requests = 0
-
-    @property
-    def request_count(self) -> int:
-        return self._requests
-
-    async def aclose(self) -> None:
-        shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _job(self, known: KnownListing) -> dict[str, Any]:
         o = self.options
@@ -186,14 +173,6 @@ class PayerPoliciesSource:
             source=self.name,
             timeout_seconds=self.options.crawl_timeout_seconds,
         )
-
-    def _body(self, record: dict[str, Any]) -> bytes:
-        """A body the crawl wrote; only ever from its own scratch directory (the record's path
-        comes from a child process: never trust it to point anywhere else)."""
-        path = Path(record["path"]).resolve()
-        if not path.is_relative_to(self._scratch.resolve()):
-            raise SourceError(self.name, f"crawl result points outside its directory: {path}")
-        return path.read_bytes()
 
     async def list_documents(self, known: KnownListing) -> Listing:
         records = await self._crawl(known)

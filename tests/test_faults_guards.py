@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -23,7 +23,9 @@ from fixtures.faults import (
 from fixtures.loopback import Fault, FixtureServer, KeepAliveHandler, write_response
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
 from monitor.errors import FetchError, SourceError
+from sources.crawl_child import CrawledSource
 from sources.http import HttpFetcher, RetryPolicy
+from sources.mac_bulletins import MacBulletinsOptions, MacBulletinsSource
 from sources.payer_policies import PayerPoliciesOptions, PayerPoliciesSource, unexpected_content
 
 
@@ -250,13 +252,23 @@ def test_names_from_urls_stay_inside_the_scratch_directory(
     assert not scratch.exists()
 
 
+def _payer_source() -> CrawledSource:
+    options = PayerPoliciesOptions(payer="P", documents=("http://127.0.0.1/x.pdf",))
+    return PayerPoliciesSource(name="p", options=options)
+
+
+def _mac_source() -> CrawledSource:
+    options = MacBulletinsOptions(mac="Novitas", feed_url="http://127.0.0.1/rss")
+    return MacBulletinsSource(name="m", options=options)
+
+
+@pytest.mark.parametrize("make_source", [_payer_source, _mac_source], ids=["payer", "mac"])
 def test_a_crawl_record_pointing_outside_the_scratch_directory_is_refused(
-    tmp_path: Path,
+    tmp_path: Path, make_source: Callable[[], CrawledSource]
 ) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("secret")
-    options = PayerPoliciesOptions(payer="P", documents=("http://127.0.0.1/x.pdf",))
-    source = PayerPoliciesSource(name="p", options=options)
+    source = make_source()
     try:
         with pytest.raises(SourceError, match="outside its directory"):
             source._body({"path": str(source._scratch / ".." / outside.name)})

@@ -1,4 +1,5 @@
-"""MCD bulk export bookkeeping (issue 4), if needed.
+"""No schema change. Reserved for MCD bulk export bookkeeping, which needed no table: the
+exports' validators live in listing_entries. Kept so revision numbers stay in sequence.
 
 Revision ID: 0007
 Revises: 0006
