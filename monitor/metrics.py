@@ -145,6 +145,8 @@ def change_metrics(session: Session) -> Iterator[Metric]:
 
 
 MetricSource = Callable[[Session], Iterable[Metric]]
+
+
 # Every function here runs at each scrape, in one read transaction. The notifications module
 # (issue 6) appends its outbox backlog gauge (``policy_monitor_outbox_backlog``) here.
 def outbox_metrics(session: Session) -> Iterator[Metric]:
