@@ -91,6 +91,12 @@ concurrency = 1
             daemon.send_signal(signal.SIGKILL)
             daemon.wait(timeout=10)
             kills += 1
+        if week == "week1":
+            # Finish week 1 before week 2 is served: a document whose week-1 version no
+            # killed run reached is first seen at its week-2 version, and then there is
+            # nothing to compare (which depends on how fast the daemons started, not on the
+            # kills). This start also closes the runs the week-1 kills left.
+            assert main(["--config", str(config), "check"]) == 0
     server.clear_faults()
 
     store = Store.open(f"sqlite:///{database}")
