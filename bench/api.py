@@ -31,9 +31,9 @@ from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from monitor.models import Document, DocumentVersion, Payload, SourceRow
-from monitor.models_rules import RuleRowModel
-from monitor.store import Store, utcnow
+from monitor.store.core import Store, utcnow
+from monitor.store.models.core import Document, DocumentVersion, Payload, SourceRow
+from monitor.store.models.rules import RuleRowModel
 
 DOCUMENTS = 5_000
 VERSIONS = 3
@@ -153,8 +153,8 @@ def serve(url: str) -> None:
     """Child process: the API over `url` on 127.0.0.1, port 0; prints READY <url>."""
     import logging
 
-    from monitor.api import create_app
-    from monitor.api_http import serve_forever
+    from monitor.api.app import create_app
+    from monitor.api.server import serve_forever
     from monitor.config import parse_config
 
     logging.getLogger("uvicorn.access").disabled = True
@@ -267,7 +267,7 @@ def main() -> int:
         build(path, args.rows)
     url = f"sqlite:///{path}"
     store = Store.open(url)
-    from monitor.api_auth import create_api_key
+    from monitor.api.auth import create_api_key
 
     key = create_api_key(store, f"bench-{os.getpid()}", "read")
     with store.session() as session:

@@ -18,12 +18,12 @@ import tempfile
 from pathlib import Path
 
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
-from monitor.api import create_app
-from monitor.api_http import ApiServer
+from monitor.api.app import create_app
+from monitor.api.server import ApiServer
 from monitor.config import parse_config
 from monitor.links import change_page_url
-from monitor.runner import run_source
-from monitor.store import Store
+from monitor.pipeline.runner import run_source
+from monitor.store.core import Store
 
 TODAY = dt.date(2026, 1, 15)
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="change-page-") as scratch, PayerSiteFixture() as site:
         config = parse_config(
             {
-                "database": {"url": f"sqlite:///{Path(scratch) / 'monitor.db'}"},
+                "database": {"url": f"sqlite:///{Path(scratch) / 'monitor.store.db'}"},
                 "sources": [
                     {
                         "name": "acme-health",

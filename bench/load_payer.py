@@ -38,9 +38,9 @@ from fixtures.payer_site.html_pages import index_page_path
 from fixtures.payer_site.scale import spec
 from fixtures.payer_site.site import INDEX_PAGE_SIZE
 from monitor.config import SourceConfig, parse_config
-from monitor.models import ChangeRow, DocumentVersion
-from monitor.runner import RunSummary, run_source
-from monitor.store import Store
+from monitor.pipeline.runner import RunSummary, run_source
+from monitor.store.core import Store
+from monitor.store.models.core import ChangeRow, DocumentVersion
 
 TODAY = dt.date(2026, 11, 12)
 TIMEOUT = 10.0

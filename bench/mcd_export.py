@@ -26,9 +26,9 @@ from fixtures.cms_corpus.model import scenario_named
 from fixtures.loopback import spawn_fixture
 from fixtures.mcd_export import EXPORT_PATH, export_directory
 from monitor.config import SourceConfig, parse_config
-from monitor.models import ChangeRow, DocumentVersion
-from monitor.runner import RunSummary, run_source
-from monitor.store import Store
+from monitor.pipeline.runner import RunSummary, run_source
+from monitor.store.core import Store
+from monitor.store.models.core import ChangeRow, DocumentVersion
 
 
 def _cpu_seconds() -> float:

@@ -29,9 +29,9 @@ from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, benchmark_pdf
 from fixtures.payer_site.html_pages import index_page_path
 from fixtures.payer_site.site import INDEX_PAGE_SIZE
 from monitor.config import SourceConfig, parse_config
-from monitor.models import ChangeRow, DocumentVersion
-from monitor.runner import RunSummary, run_source
-from monitor.store import Store
+from monitor.pipeline.runner import RunSummary, run_source
+from monitor.store.core import Store
+from monitor.store.models.core import ChangeRow, DocumentVersion
 
 TODAY = dt.date(2026, 11, 12)
 

@@ -24,9 +24,9 @@ from fixtures.cms_api import CmsApiFixture
 from fixtures.cms_corpus.model import scenario_named
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
 from monitor.config import parse_config
-from monitor.outbox import NotifyStore
-from monitor.runner import run_source
-from monitor.store import Store
+from monitor.pipeline.runner import run_source
+from monitor.store.core import Store
+from monitor.store.outbox import NotifyStore
 from notifications.planner import Planner
 from notifications.select import effective_profiles
 

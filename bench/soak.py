@@ -108,7 +108,7 @@ def main() -> int:
         [
             sys.executable,
             "-m",
-            "monitor.cli",
+            "monitor.cli.main",
             "--config",
             str(config),
             "--log-level",

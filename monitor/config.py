@@ -54,7 +54,7 @@ class Schedule:
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseConfig:
-    url: str = "sqlite:///policy-monitor.db"
+    url: str = "sqlite:///policy-monitor.store.db"
 
     def validate(self) -> None:
         check(
@@ -233,7 +233,7 @@ class SchedulerConfig:
 @dataclass(frozen=True, kw_only=True)
 class QuarantineConfig:
     """When a new version looks broken (it drops most of what its predecessor said) it is held
-    for a reviewer instead of being published (`monitor.quarantine`)."""
+    for a reviewer instead of being published (`monitor.pipeline.quarantine`)."""
 
     enabled: bool = True
     # More than this share of the previous version's codes, or of its other criteria, gone.

@@ -30,10 +30,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.config import Config, SourceConfig
-from monitor.locks import SourceLocks, source_locks
-from monitor.runner import RunSummary, SourceFactory, default_factory, run_source
-from monitor.scheduling import SchedulingOptions, add_jobs, build_jobs, next_fire_times
-from monitor.store import Store, utcnow
+from monitor.pipeline.runner import RunSummary, SourceFactory, default_factory, run_source
+from monitor.pipeline.scheduling import SchedulingOptions, add_jobs, build_jobs, next_fire_times
+from monitor.store.core import Store, utcnow
+from monitor.store.locks import SourceLocks, source_locks
 
 log = logging.getLogger("policy_monitor.daemon")
 
@@ -300,8 +300,8 @@ class _Services:
 
     def start(self) -> None:
         if self.config.api.enabled:
-            from monitor.api import create_app  # FastAPI loads only when served
-            from monitor.api_http import ApiServer
+            from monitor.api.app import create_app  # FastAPI loads only when served
+            from monitor.api.server import ApiServer
 
             self._api = ApiServer(
                 create_app(self.store, self.config, health=self.health),

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from monitor.store import ChangeRecord
+from monitor.store.core import ChangeRecord
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 _KIND_LABEL = {

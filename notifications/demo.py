@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from monitor.config import Config, RecipientProfile
-from monitor.outbox import NotifyStore
-from monitor.store import Store, utcnow
+from monitor.store.core import Store, utcnow
+from monitor.store.outbox import NotifyStore
 from notifications.planner import Planner
 from notifications.select import effective_profiles
 from notifications.sender import RoundReport, Sender

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from monitor.config import Config, RecipientProfile
-from monitor.outbox import NewMessage, NotifyStore, RunInfo
+from monitor.store.outbox import NewMessage, NotifyStore, RunInfo
 from notifications.planner import rfc_message_id
 from notifications.quarantine import announce_quarantines
 from notifications.render import render_health

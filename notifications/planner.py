@@ -2,7 +2,7 @@
 the digest schedule), and per-webhook change batches.
 
 Each consumer ("alert:NAME", "digest:NAME", "webhook:NAME") claims the events it covered in
-the transaction that writes its message (see `monitor.outbox`), so a crash between reading
+the transaction that writes its message (see `monitor.store.outbox`), so a crash between reading
 and writing loses nothing, and two instances never write the same message.
 """
 
@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from monitor.config import Config, RecipientProfile, Schedule, WebhookConfig
 from monitor.links import change_page_url
-from monitor.outbox import Cursor, NewMessage, NotifyStore, PendingChange
+from monitor.store.outbox import Cursor, NewMessage, NotifyStore, PendingChange
 from notifications.render import RenderedEmail, render_changes
 from notifications.select import effective_profiles, group_label, matches
 

@@ -13,8 +13,8 @@ import datetime as dt
 import logging
 
 from monitor.config import Config, RecipientProfile
-from monitor.outbox import NewMessage, NotifyStore
-from monitor.quarantine import QuarantineRecord, mark_alerted, unalerted
+from monitor.pipeline.quarantine import QuarantineRecord, mark_alerted, unalerted
+from monitor.store.outbox import NewMessage, NotifyStore
 from notifications.planner import rfc_message_id
 from notifications.render import _HTML, _TEXT, SUBJECT_CHARS, RenderedEmail, clip
 from notifications.select import effective_profiles

@@ -15,8 +15,8 @@ import jinja2
 
 from monitor.config import ApiConfig
 from monitor.links import change_page_url
-from monitor.outbox import PendingChange
 from monitor.report import _KIND_LABEL as KIND_LABELS
+from monitor.store.outbox import PendingChange
 from notifications.select import CHECKLIST_KIND, group_label, rank
 
 SEVERITIES = ("high", "medium", "low")

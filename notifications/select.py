@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from diffing.model import Severity
 from monitor.config import ChangeFilters, Config, RecipientProfile
-from monitor.outbox import ChangeFacets, PendingChange
+from monitor.store.outbox import ChangeFacets, PendingChange
 
 CHECKLIST_KIND = "checklist_changed"
 _CODE_TOKEN = re.compile(r"^[A-Z0-9][A-Z0-9.]{1,9}\b", re.IGNORECASE)

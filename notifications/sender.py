@@ -4,7 +4,7 @@
 `poll_seconds` until a stop event is set (the daemon runs it in a thread). Any number of
 instances may run against one database: a delivery is sent only by the instance holding its
 lease, and marked sent in its own transaction as soon as the server accepted it (see
-`monitor.outbox` for the one window in which a message can be sent twice, and why receivers
+`monitor.store.outbox` for the one window in which a message can be sent twice, and why receivers
 can tell).
 """
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from monitor.config import Config
 from monitor.errors import MonitorError
-from monitor.outbox import Delivery, NotifyStore
-from monitor.store import Store, utcnow
+from monitor.store.core import Store, utcnow
+from monitor.store.outbox import Delivery, NotifyStore
 from notifications.errors import DeliveryError, PermanentDeliveryError
 from notifications.health import check_sources
 from notifications.planner import Planner

@@ -12,7 +12,7 @@ import ssl
 from email.message import EmailMessage
 
 from monitor.config import EmailConfig
-from monitor.outbox import Delivery
+from monitor.store.outbox import Delivery
 from notifications.errors import DeliveryError, PermanentDeliveryError
 
 

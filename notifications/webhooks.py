@@ -15,7 +15,7 @@ import os
 import httpx
 
 from monitor.config import WebhookConfig
-from monitor.outbox import Delivery
+from monitor.store.outbox import Delivery
 from notifications.errors import DeliveryError, PermanentDeliveryError
 
 SIGNATURE_HEADER = "X-Policy-Monitor-Signature"

@@ -13,12 +13,12 @@ import httpx
 
 from diffing.model import RawDocument
 from diffing.payer import payer_criteria
-from monitor.api import HealthCheck, create_app
-from monitor.api_auth import create_api_key
-from monitor.api_http import ApiServer
+from monitor.api.app import HealthCheck, create_app
+from monitor.api.auth import create_api_key
+from monitor.api.server import ApiServer
 from monitor.config import Config, parse_config
-from monitor.publish import PublishContext, PublishResult, publish
-from monitor.store import RunCounts, Store
+from monitor.pipeline.publish import PublishContext, PublishResult, publish
+from monitor.store.core import RunCounts, Store
 from sources.base import ListedDocument
 
 SOURCE = "acme"

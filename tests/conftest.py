@@ -74,5 +74,5 @@ def postgres_url() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'monitor.db'}"
+        return f"sqlite:///{tmp_path / 'monitor.store.db'}"
     return str(request.getfixturevalue("postgres_url"))

@@ -1,5 +1,5 @@
 """Shared pieces of the notification tests: a real aiosmtpd server on 127.0.0.1, documents
-published straight through `monitor.publish`, and a config pointing at both."""
+published straight through `monitor.pipeline.publish`, and a config pointing at both."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from fixtures.smtp import body_html as body_html
 from fixtures.smtp import body_text as body_text
 from fixtures.smtp import smtp_server as smtp_server
 from monitor.config import Config, parse_config
-from monitor.publish import PublishContext, PublishResult, publish
-from monitor.store import RunCounts, Store
+from monitor.pipeline.publish import PublishContext, PublishResult, publish
+from monitor.store.core import RunCounts, Store
 from sources.base import ListedDocument
 
 TODAY = dt.date(2026, 11, 12)
@@ -189,7 +189,7 @@ def run_fixture_weeks(database_url: str) -> Config:
     from fixtures.cms_api import CmsApiFixture
     from fixtures.cms_corpus.model import scenario_named
     from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
-    from monitor.runner import run_source
+    from monitor.pipeline.runner import run_source
 
     with CmsApiFixture(scenario="week1") as cms, PayerSiteFixture() as payers:
         config = parse_config(

@@ -30,15 +30,15 @@ from api_support import (
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from monitor.api import create_app
-from monitor.api_auth import create_api_key
-from monitor.api_http import ApiServer
-from monitor.cli import main
+from monitor.api.app import create_app
+from monitor.api.auth import create_api_key
+from monitor.api.server import ApiServer
+from monitor.cli.main import main
 from monitor.config import parse_config
 from monitor.errors import StoreError
-from monitor.publish import publish
+from monitor.pipeline.publish import publish
 from monitor.report import change_to_json
-from monitor.store import Store
+from monitor.store.core import Store
 
 
 @pytest.fixture
@@ -298,7 +298,7 @@ def test_metrics_are_read_from_the_database_by_every_instance(api: Harness) -> N
             assert first.get(key, 0) == expected
         assert first["policy_monitor_last_success_timestamp_seconds", (("source", SOURCE),)] > 0
         assert first["policy_monitor_last_run_duration_seconds", (("source", SOURCE),)] >= 0
-        from monitor.outbox import NotifyStore
+        from monitor.store.outbox import NotifyStore
 
         deliveries = NotifyStore(api.store).counts()
         for status in ("pending", "sent", "failed"):
@@ -356,7 +356,7 @@ def test_change_json_is_the_cli_record_plus_review_and_links(api: Harness) -> No
 
 @pytest.mark.slow
 def test_serve_command_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
-    database = f"sqlite:///{tmp_path / 'monitor.db'}"
+    database = f"sqlite:///{tmp_path / 'monitor.store.db'}"
     store = Store.open(database)
     publish_versions(store, THREE_VERSIONS[:2])
     key = create_api_key(store, "ops", "read")

@@ -12,7 +12,7 @@ import pytest
 from api_support import THREE_VERSIONS, Harness, publish_versions, serving
 from sqlalchemy import select
 
-from monitor.api_auth import (
+from monitor.api.auth import (
     ApiKeyError,
     Scope,
     create_api_key,
@@ -20,18 +20,18 @@ from monitor.api_auth import (
     require_scope,
     revoke_api_key,
 )
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.config import parse_config
 from monitor.links import change_page_url
-from monitor.models_api import ApiKey
-from monitor.store import Store
+from monitor.store.core import Store
+from monitor.store.models.api import ApiKey
 
 REVIEW = {"reviewer": "Dana", "note": "seen"}
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     yield opened
     opened.close()
 

@@ -17,8 +17,8 @@ from api_support import (
     start_run,
 )
 
-from monitor.publish import publish
-from monitor.store import Store
+from monitor.pipeline.publish import publish
+from monitor.store.core import Store
 
 PUBLISHERS = 4
 VERSIONS_EACH = 30

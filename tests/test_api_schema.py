@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from api_support import THREE_VERSIONS, Harness, publish_versions, serving
 
-from monitor.store import Store
+from monitor.store.core import Store
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,7 @@ OWN_ROUTES = r"^/(changes|documents|healthz|metrics)"
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp("schema")
-    store = Store.open(f"sqlite:///{directory / 'monitor.db'}")
+    store = Store.open(f"sqlite:///{directory / 'monitor.store.db'}")
     publish_versions(store, THREE_VERSIONS)
     try:
         with serving(store) as harness:

@@ -20,18 +20,18 @@ from api_support import (
     serving,
 )
 
-from monitor.change_page import effective_phrase, word_diff
+from monitor.api.change_page import effective_phrase, word_diff
 from monitor.config import parse_config
 from monitor.links import change_page_url
-from monitor.models import ChangeRow
-from monitor.store import ChangeRecord, Store
+from monitor.store.core import ChangeRecord, Store
+from monitor.store.models.core import ChangeRow
 
 CONFIG = parse_config({})  # the app under test signs and verifies with the default settings
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     yield opened
     opened.close()
 

@@ -35,20 +35,20 @@ from diffing.model import (
 )
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
 from fixtures.payer_site.uhc_dupixent import URL_PATH as DUPIXENT
-from monitor.api import create_app
-from monitor.api_auth import create_api_key
-from monitor.api_http import ApiServer
-from monitor.checklists import (
+from monitor.api.app import create_app
+from monitor.api.auth import create_api_key
+from monitor.api.server import ApiServer
+from monitor.cli.main import main
+from monitor.config import parse_config
+from monitor.store.checklists import (
     checklist_versions,
     diff_checklist_versions,
     find_checklists,
     get_checklist,
     render_checklist,
 )
-from monitor.cli import main
-from monitor.config import parse_config
-from monitor.rules import query_rules
-from monitor.store import Store, utcnow
+from monitor.store.core import Store, utcnow
+from monitor.store.rules import query_rules
 
 
 def _criteria(weeks: int = 8, bsa: float = 10, **overrides: Any) -> Criteria:
@@ -177,7 +177,7 @@ class Published:
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     directory = tmp_path_factory.mktemp("checklists")
-    database = directory / "monitor.db"
+    database = directory / "monitor.store.db"
     with PayerSiteFixture(scenario="week1") as site:
         config = directory / "monitor.toml"
         config.write_text(f"""

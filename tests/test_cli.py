@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.cms_api import CmsApiFixture, Fault
-from monitor.cli import main
+from monitor.cli.main import main
 
 FIELDS = {
     "id",
@@ -41,7 +41,7 @@ def config_file(tmp_path: Path, server: CmsApiFixture) -> Path:
     path = tmp_path / "monitor.toml"
     path.write_text(f"""
 [database]
-url = "sqlite:///{tmp_path / "monitor.db"}"
+url = "sqlite:///{tmp_path / "monitor.store.db"}"
 
 [[sources]]
 name = "cms"
@@ -170,7 +170,7 @@ def test_check_skips_a_source_whose_run_is_in_progress_elsewhere(
     server: CmsApiFixture, config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from monitor.config import load_config
-    from monitor.locks import source_locks
+    from monitor.store.locks import source_locks
 
     locks = source_locks(load_config(config_file).database.url)
     lease = locks.try_acquire("cms")  # as a running daemon would hold it

@@ -11,9 +11,9 @@ from fixtures.cms_api import CmsApiFixture, Fault
 from fixtures.cms_corpus.manifest import NOISE_ONLY_DOCUMENTS, WEEK2_EXPECTED
 from fixtures.cms_corpus.model import scenario_named
 from monitor.config import SourceConfig, parse_config
-from monitor.models import DocumentVersion
-from monitor.runner import RunSummary, run_source
-from monitor.store import ChangeRecord, Store
+from monitor.pipeline.runner import RunSummary, run_source
+from monitor.store.core import ChangeRecord, Store
+from monitor.store.models.core import DocumentVersion
 
 
 @pytest.fixture

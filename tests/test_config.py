@@ -19,7 +19,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_no_config_gives_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POLICY_MONITOR_CONFIG", raising=False)
     config = load_config(None)
-    assert config.database.url == "sqlite:///policy-monitor.db"
+    assert config.database.url == "sqlite:///policy-monitor.store.db"
     assert [s.kind for s in config.sources] == ["cms_coverage"]
     assert config.sources[0].options.base_url == "https://api.coverage.cms.gov"
     assert config.sources[0].schedule.expression == "30 7 * * *"

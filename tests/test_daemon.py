@@ -23,20 +23,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from fixtures.cms_api import CmsApiFixture, Fault
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.config import Config, Schedule, SourceConfig, parse_config
 from monitor.daemon import EXIT_GRACE_EXPIRED, STALE_REASON, Daemon, status_report
-from monitor.locks import FileLocks, PostgresLocks, lock_key, source_locks
-from monitor.models import SourceRun
-from monitor.runner import default_factory
-from monitor.scheduling import (
+from monitor.pipeline.runner import default_factory
+from monitor.pipeline.scheduling import (
     SchedulingOptions,
     add_jobs,
     build_jobs,
     crontab_day_of_week,
     next_fire_times,
 )
-from monitor.store import Store
+from monitor.store.core import Store
+from monitor.store.locks import FileLocks, PostgresLocks, lock_key, source_locks
+from monitor.store.models.core import SourceRun
 from sources.base import Source
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -268,7 +268,7 @@ def test_stale_runs_are_closed_at_start_unless_running_elsewhere(
 
 _HOLDER = """
 import sys
-from monitor.locks import source_locks
+from monitor.store.locks import source_locks
 lease = source_locks(sys.argv[1]).try_acquire(sys.argv[2])
 print("HELD" if lease else "REFUSED", flush=True)
 sys.stdin.read()
@@ -355,7 +355,7 @@ def test_status_shows_schedule_next_and_last_run(
     path = tmp_path / "monitor.toml"
     path.write_text(f"""
 [database]
-url = "sqlite:///{tmp_path / "monitor.db"}"
+url = "sqlite:///{tmp_path / "monitor.store.db"}"
 
 [[sources]]
 name = "cms"
@@ -381,7 +381,7 @@ max_retries = 0
     assert main(["--config", str(path), "status"]) == 0
     out = capsys.readouterr().out
 
-    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     try:
         started = {r.id: r.started_at.replace(tzinfo=UTC) for r in _runs(store)}
     finally:
@@ -436,7 +436,7 @@ def _start_daemon(tmp_path: Path, server: CmsApiFixture, *args: str) -> subproce
     config = tmp_path / "monitor.toml"
     config.write_text(f"""
 [database]
-url = "sqlite:///{tmp_path / "monitor.db"}"
+url = "sqlite:///{tmp_path / "monitor.store.db"}"
 
 [api]
 port = 0
@@ -520,7 +520,7 @@ def test_sigterm_lets_the_running_source_finish_then_exits_0(
     tmp_path: Path, server: CmsApiFixture
 ) -> None:
     daemon = _start_daemon(tmp_path, server, "--grace-seconds", "30")
-    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     try:
         run_id = _running_run_after(store, server, Fault.delayed(1.0))
         daemon.send_signal(signal.SIGTERM)
@@ -542,7 +542,7 @@ def test_second_signal_exits_at_once_and_the_next_start_closes_the_run(
     tmp_path: Path, server: CmsApiFixture
 ) -> None:
     daemon = _start_daemon(tmp_path, server, "--grace-seconds", "60")
-    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    url = f"sqlite:///{tmp_path / 'monitor.store.db'}"
     store = Store.open(url)
     try:
         run_id = _running_run_after(store, server, Fault.delayed(60.0))
@@ -569,7 +569,7 @@ def test_second_signal_exits_at_once_and_the_next_start_closes_the_run(
 @pytest.mark.slow
 def test_grace_period_over_exits_non_zero(tmp_path: Path, server: CmsApiFixture) -> None:
     daemon = _start_daemon(tmp_path, server, "--grace-seconds", "0.5")
-    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     try:
         run_id = _running_run_after(store, server, Fault.delayed(60.0))
         daemon.send_signal(signal.SIGTERM)

@@ -15,8 +15,8 @@ import pytest
 import sources
 from diffing.model import Criteria, RawDocument
 from monitor.config import Schedule, SourceConfig
-from monitor.runner import run_source
-from monitor.store import Store
+from monitor.pipeline.runner import run_source
+from monitor.store.core import Store
 from sources.base import FetchResult, KnownListing, ListedDocument, Listing, SourceKind
 
 KEYS = ("/a", "/hang", "/b", "/crash", "/c", "/d")

@@ -20,9 +20,9 @@ from fixtures.cms_corpus.model import scenario_named
 from fixtures.faults import FAULT_CASES, FaultCase, FaultContext, OtherHost, oversized_body
 from fixtures.loopback import Fault
 from monitor.config import SourceConfig, parse_config
-from monitor.models import Document, DocumentVersion, SourceRow
-from monitor.runner import RunSummary, run_source
-from monitor.store import Store
+from monitor.pipeline.runner import RunSummary, run_source
+from monitor.store.core import Store
+from monitor.store.models.core import Document, DocumentVersion, SourceRow
 
 SOURCE = "cms"
 TARGET = "A57520"
@@ -119,7 +119,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory, server: CmsApiFixture) ->
 
 @pytest.fixture
 def store(baseline: Baseline, tmp_path: Path) -> Iterator[Store]:
-    copy = tmp_path / "monitor.db"
+    copy = tmp_path / "monitor.store.db"
     shutil.copy(baseline.db, copy)
     opened = Store.open(f"sqlite:///{copy}")
     yield opened

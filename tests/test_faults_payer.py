@@ -24,9 +24,9 @@ from fixtures.faults import FAULT_CASES, FaultCase, FaultContext, OtherHost
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
 from fixtures.payer_site.scale import spec, week2_changes
 from monitor.config import SourceConfig, parse_config
-from monitor.models import Document, DocumentVersion, SourceRow
-from monitor.runner import RunSummary, run_source
-from monitor.store import Store
+from monitor.pipeline.runner import RunSummary, run_source
+from monitor.store.core import Store
+from monitor.store.models.core import Document, DocumentVersion, SourceRow
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 
 from fixtures.cms_api import CmsApiFixture, Fault
-from monitor.cli import main
-from monitor.store import Store
+from monitor.cli.main import main
+from monitor.store.core import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ def _orphans(store: Store) -> dict[str, int]:
 def test_kill_9_at_random_moments_leaves_a_consistent_database(
     tmp_path: Path, server: CmsApiFixture
 ) -> None:
-    database = tmp_path / "monitor.db"
+    database = tmp_path / "monitor.store.db"
     config = tmp_path / "monitor.toml"
     config.write_text(f"""
 [database]

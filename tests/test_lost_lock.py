@@ -12,10 +12,10 @@ from sqlalchemy import create_engine, text
 from fixtures.cms_api import CmsApiFixture
 from fixtures.cms_corpus.model import scenario_named
 from monitor.config import SourceConfig, parse_config
-from monitor.locks import PostgresLocks, lock_key
-from monitor.models import DocumentVersion, SourceRun
-from monitor.runner import LOST_LOCK, run_source
-from monitor.store import Store
+from monitor.pipeline.runner import LOST_LOCK, run_source
+from monitor.store.core import Store
+from monitor.store.locks import PostgresLocks, lock_key
+from monitor.store.models.core import DocumentVersion, SourceRun
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from fixtures.mac_sites import (
     WEEK2_EXPECTED,
     MacSitesFixture,
 )
-from monitor.bulletins import mentions_for_document, mentions_in_bulletin
-from monitor.cli import main
-from monitor.models import Document, SourceRow, SourceRun
-from monitor.store import Store
+from monitor.cli.main import main
+from monitor.store.bulletins import mentions_for_document, mentions_in_bulletin
+from monitor.store.core import Store
+from monitor.store.models.core import Document, SourceRow, SourceRun
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def cms() -> Iterator[CmsApiFixture]:
 def _config(directory: Path, sites: MacSitesFixture, extra: str = "") -> Path:
     path = directory / "monitor.toml"
     path.write_text(
-        f'[database]\nurl = "sqlite:///{directory / "monitor.db"}"\n'
+        f'[database]\nurl = "sqlite:///{directory / "monitor.store.db"}"\n'
         + sites.config_sources()
         + extra
     )
@@ -64,7 +64,7 @@ def _changes(config: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> l
 
 
 def _store(config: Path) -> Store:
-    return Store.open(f"sqlite:///{config.parent / 'monitor.db'}")
+    return Store.open(f"sqlite:///{config.parent / 'monitor.store.db'}")
 
 
 def test_week1_to_week2_then_a_layout_change(

@@ -12,10 +12,10 @@ from sqlalchemy import text
 
 from diffing.mentions import BULLETIN_DOC_TYPE, bulletin_criteria, diff_bulletin
 from diffing.model import RawDocument
-from monitor.bulletins import index_bulletins, mentions_for_document, mentions_in_bulletin
 from monitor.errors import StoreError
-from monitor.publish import PublishContext, publish
-from monitor.store import Store
+from monitor.pipeline.publish import PublishContext, publish
+from monitor.store.bulletins import index_bulletins, mentions_for_document, mentions_in_bulletin
+from monitor.store.core import Store
 from sources.base import ListedDocument
 
 BODY = (

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from fixtures.mcd_export import EXPORT_NAMES, McdExportFixture
-from monitor.cli import main
-from monitor.models import DocumentVersion
-from monitor.store import Store
+from monitor.cli.main import main
+from monitor.store.core import Store
+from monitor.store.models.core import DocumentVersion
 
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
@@ -30,7 +30,7 @@ def _config(tmp_path: Path, base_url: str) -> Path:
     path = tmp_path / "monitor.toml"
     path.write_text(f"""
 [database]
-url = "sqlite:///{tmp_path / "monitor.db"}"
+url = "sqlite:///{tmp_path / "monitor.store.db"}"
 
 [[sources]]
 name = "mcd"
@@ -107,7 +107,7 @@ def test_backfill_from_downloaded_files_needs_no_server(
     files = [arg for name in EXPORT_NAMES for arg in ("--file", str(tmp_path / name))]
     assert main(["--config", str(config), "backfill", "--source", "mcd", *files]) == 0
     assert "17 new versions" in capsys.readouterr().out
-    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     try:
         assert store.count(DocumentVersion) == 17
         assert {c.baseline for c in store.changes(source="mcd")} == {True}
@@ -134,7 +134,7 @@ def test_backfill_refuses_a_source_of_another_kind(
     config = tmp_path / "monitor.toml"
     config.write_text(f"""
 [database]
-url = "sqlite:///{tmp_path / "monitor.db"}"
+url = "sqlite:///{tmp_path / "monitor.store.db"}"
 
 [[sources]]
 name = "cms"

@@ -15,11 +15,11 @@ import pytest
 from fixtures.cms_corpus.manifest import NOISE_ONLY_DOCUMENTS, WEEK2_EXPECTED
 from fixtures.cms_corpus.model import ExpectedChange, scenario_named
 from fixtures.mcd_export import Fault, McdExportFixture
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.config import SourceConfig, parse_config
-from monitor.models import DocumentVersion
-from monitor.runner import RunSummary, run_source
-from monitor.store import Store
+from monitor.pipeline.runner import RunSummary, run_source
+from monitor.store.core import Store
+from monitor.store.models.core import DocumentVersion
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_check_and_changes_json_report_the_corpus_week2_changes(
     config = tmp_path / "monitor.toml"
     config.write_text(f"""
 [database]
-url = "sqlite:///{tmp_path / "monitor.db"}"
+url = "sqlite:///{tmp_path / "monitor.store.db"}"
 
 [[sources]]
 name = "mcd"

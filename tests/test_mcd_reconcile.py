@@ -15,11 +15,11 @@ import pytest
 from fixtures.cms_api import CmsApiFixture
 from fixtures.cms_corpus.model import scenario_named
 from fixtures.mcd_export import McdExportFixture
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.config import Config, parse_config
-from monitor.reconcile import reconcile
-from monitor.runner import run_source
-from monitor.store import Store
+from monitor.pipeline.reconcile import reconcile
+from monitor.pipeline.runner import run_source
+from monitor.store.core import Store
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_a_planted_difference_is_reported(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     api, exports = servers
-    database_url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    database_url = f"sqlite:///{tmp_path / 'monitor.store.db'}"
     directory = exports.directory()
 
     def drop_l82_0(text: str) -> str:  # A57520 loses one covered diagnosis
@@ -187,7 +187,7 @@ base_url = "{exports.exports_url}"
 @pytest.mark.fullscale
 @pytest.mark.timeout(1800)  # two full-scale baselines (the API one alone is about a minute)
 def test_full_scale_api_and_export_reconcile_with_zero_differences(tmp_path: Path) -> None:
-    database_url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    database_url = f"sqlite:///{tmp_path / 'monitor.store.db'}"
     with (
         CmsApiFixture(scenario="week2", scale="full") as api,
         McdExportFixture(scenario="week2", scale="full") as exports,

@@ -27,11 +27,11 @@ from notify_support import (
     smtp_server,
 )
 
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.config import Config
-from monitor.models_notify import NotifyMessage
-from monitor.outbox import NotifyStore
-from monitor.store import Store
+from monitor.store.core import Store
+from monitor.store.models.notify import NotifyMessage
+from monitor.store.outbox import NotifyStore
 from notifications.sender import Sender, backoff
 
 CODES = [icd(f"L{n:02d}.0", f"Condition {n}") for n in range(10, 60)]  # 50 covered codes
@@ -47,7 +47,7 @@ def store(database_url: str) -> Iterator[Store]:
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     """For the SMTP transport tests, where the database does not matter."""
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     yield opened
     opened.close()
 
@@ -148,7 +148,7 @@ def _backlog(store: Store) -> float:
     from prometheus_client import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
 
-    from monitor.metrics import metrics_registry
+    from monitor.api.metrics import metrics_registry
 
     text = generate_latest(metrics_registry(store)).decode()
     return next(

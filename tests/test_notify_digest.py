@@ -27,12 +27,12 @@ from notify_support import (
 )
 
 from diffing.model import DrugMention, Section
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.config import Schedule
 from monitor.links import verify_change_link
-from monitor.models_notify import OutboxEvent
-from monitor.outbox import ChangeFacets, PendingChange
-from monitor.store import ChangeRecord, Store
+from monitor.store.core import ChangeRecord, Store
+from monitor.store.models.notify import OutboxEvent
+from monitor.store.outbox import ChangeFacets, PendingChange
 from notifications.planner import latest_slot
 from notifications.render import render_changes
 from notifications.sender import Sender
@@ -42,7 +42,7 @@ NOW = dt.datetime(2026, 11, 12, 9, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     yield opened
     opened.close()
 

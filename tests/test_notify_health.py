@@ -22,8 +22,8 @@ from notify_support import (
 
 from diffing.model import Section
 from monitor.config import Config
-from monitor.outbox import RunInfo
-from monitor.store import RunCounts, Store
+from monitor.store.core import RunCounts, Store
+from monitor.store.outbox import RunInfo
 from notifications.health import judge
 from notifications.sender import Sender
 
@@ -58,7 +58,7 @@ def test_judge() -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     yield opened
     opened.close()
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from notify_support import Inbox, cms_doc, config_for, icd, publish_version, smtp_server
 
-from monitor.outbox import NotifyStore
-from monitor.store import Store
+from monitor.store.core import Store
+from monitor.store.outbox import NotifyStore
 from notifications.sender import Sender
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,7 @@ def _deliver(config_path: Path) -> subprocess.Popen[bytes]:
 
 
 def test_a_sender_killed_mid_batch_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:
-    database = f"sqlite:///{tmp_path / 'monitor.db'}"
+    database = f"sqlite:///{tmp_path / 'monitor.store.db'}"
     store = Store.open(database)
     article = cms_doc("A1", "Article", codes=[icd(f"L{n}.0") for n in range(10, 20)])
     publish_version(store, article, version=1, baseline=True)

@@ -13,7 +13,7 @@ import pytest
 from notify_support import Inbox, body_html, body_text, run_fixture_weeks, smtp_server
 
 from monitor.config import EmailConfig, parse_config
-from monitor.store import Store
+from monitor.store.core import Store
 from notifications.demo import send_digest, show_digest
 
 pytestmark = pytest.mark.slow
@@ -24,14 +24,14 @@ NOW = dt.datetime(2026, 11, 12, 7, 0, tzinfo=dt.UTC)
 @pytest.fixture(scope="module")
 def week2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("pipeline")
-    run_fixture_weeks(f"sqlite:///{directory / 'monitor.db'}")
-    return directory / "monitor.db"
+    run_fixture_weeks(f"sqlite:///{directory / 'monitor.store.db'}")
+    return directory / "monitor.store.db"
 
 
 def test_the_week2_digest_lists_the_scenario_grouped_by_contractor_and_payer(
     week2: Path, tmp_path: Path
 ) -> None:
-    database = tmp_path / "monitor.db"
+    database = tmp_path / "monitor.store.db"
     shutil.copy(week2, database)
     url = f"sqlite:///{database}"
     store = Store.open(url)

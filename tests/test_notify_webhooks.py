@@ -17,8 +17,8 @@ import pytest
 from notify_support import cms_doc, config_for, icd, later, publish_version
 
 from monitor.errors import ConfigError
-from monitor.outbox import NotifyStore
-from monitor.store import Store
+from monitor.store.core import Store
+from monitor.store.outbox import NotifyStore
 from notifications.sender import Sender
 
 SECRET = "hook-secret-0123456789"
@@ -62,7 +62,7 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     yield opened
     opened.close()
 

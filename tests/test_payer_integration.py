@@ -17,7 +17,7 @@ from fixtures.payer_site import (
     WEEK3_EXPECTED,
     PayerSiteFixture,
 )
-from monitor.cli import main
+from monitor.cli.main import main
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def config_file(tmp_path_factory: pytest.TempPathFactory, site: PayerSiteFixture
     path = directory / "monitor.toml"
     path.write_text(f"""
 [database]
-url = "sqlite:///{directory / "monitor.db"}"
+url = "sqlite:///{directory / "monitor.store.db"}"
 
 [[sources]]
 name = "acme"

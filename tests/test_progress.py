@@ -27,7 +27,7 @@ def config(tmp_path: Path) -> Iterator[Path]:
         path = tmp_path / "monitor.toml"
         path.write_text(f"""
 [database]
-url = "sqlite:///{tmp_path / "monitor.db"}"
+url = "sqlite:///{tmp_path / "monitor.store.db"}"
 
 [[sources]]
 name = "cms"

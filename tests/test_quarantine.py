@@ -1,7 +1,7 @@
 """The quarantine (issue 8): a version that drops most of its predecessor's codes or criteria is
 held, not published; a reviewer approves it (CLI) or rejects it (API); operators hear once.
 
-Documents are published through the real `monitor.publish` (SQLite and PostgreSQL); the
+Documents are published through the real `monitor.pipeline.publish` (SQLite and PostgreSQL); the
 end-to-end case runs the CMS Coverage API fixture with an Article whose ICD-10 table comes back
 empty; the alert goes through the real sender to a real aiosmtpd.
 """
@@ -32,21 +32,21 @@ from diffing.model import (
     Section,
     StepTherapy,
 )
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.config import QuarantineConfig, parse_config
 from monitor.errors import ConfigError
-from monitor.models import ChangeRow, RunError, SourceRun
-from monitor.models_notify import OutboxEvent
-from monitor.models_quarantine import QuarantinedVersion
-from monitor.models_rules import RuleRowModel
-from monitor.publish import Outcome, PublishContext, PublishResult, publish
-from monitor.quarantine import (
+from monitor.pipeline.publish import Outcome, PublishContext, PublishResult, publish
+from monitor.pipeline.quarantine import (
     QuarantineDecided,
     approve,
     assess,
     list_quarantined,
 )
-from monitor.store import Store
+from monitor.store.core import Store
+from monitor.store.models.core import ChangeRow, RunError, SourceRun
+from monitor.store.models.notify import OutboxEvent
+from monitor.store.models.quarantine import QuarantinedVersion
+from monitor.store.models.rules import RuleRowModel
 from notifications.sender import Sender
 from sources.base import ListedDocument
 
@@ -335,7 +335,7 @@ OPERATORS = [
 
 
 def test_operators_are_emailed_once_per_held_version(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
     try:
         publish_ = Publisher(store)
         publish_(article(icd_codes(40)), 1)
@@ -378,9 +378,9 @@ def test_cms_article_with_an_emptied_code_table_is_held_in_a_run(tmp_path: Path)
     from fixtures.cms_api import CmsApiFixture
     from fixtures.cms_corpus.model import scenario_named
     from fixtures.loopback import Fault
-    from monitor.runner import run_source
+    from monitor.pipeline.runner import run_source
 
-    database_url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    database_url = f"sqlite:///{tmp_path / 'monitor.store.db'}"
     store = Store.open(database_url)
     empty_page = b'{"meta": {"next_token": ""}, "data": []}'
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
-from monitor.cli import main
+from monitor.cli.main import main
 
 pytestmark = pytest.mark.slow
 

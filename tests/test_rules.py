@@ -29,12 +29,12 @@ from diffing.model import (
 from diffing.rules import NATIONAL, RuleKind, days_text, flatten, governed_drugs
 from diffing.serialize import criteria_from_json, criteria_to_json
 from fixtures.cms_api import CmsApiFixture
-from monitor.cli import main
+from monitor.cli.main import main
 from monitor.errors import StoreError
-from monitor.models_rules import RuleRowModel
-from monitor.publish import PublishContext, publish
-from monitor.rules import query_rules
-from monitor.store import Store, utcnow
+from monitor.pipeline.publish import PublishContext, publish
+from monitor.store.core import Store, utcnow
+from monitor.store.models.rules import RuleRowModel
+from monitor.store.rules import query_rules
 from sources.base import ListedDocument
 
 PARAGRAPH = (
@@ -360,7 +360,7 @@ def test_rule_rows_are_immutable(store: Store, three_versions: dict[str, dt.date
 
 
 def test_code_pairs_from_the_cms_fixture_through_check(tmp_path: Path) -> None:
-    database = tmp_path / "monitor.db"
+    database = tmp_path / "monitor.store.db"
     with CmsApiFixture(scenario="week1") as server:
         config = tmp_path / "monitor.toml"
         config.write_text(
@@ -390,8 +390,8 @@ def test_the_fast_json_of_a_rule_is_what_the_documented_model_renders(
 ) -> None:
     """`GET /rules` writes the driver's rows without a record or a model; the JSON must be
     what the documented model renders from the record, on SQLite and PostgreSQL alike."""
-    from monitor.api_rules import RuleOut
-    from monitor.rules import _record, query_rule_rows, rule_row_json
+    from monitor.api.rules import RuleOut
+    from monitor.store.rules import _record, query_rule_rows, rule_row_json
 
     for as_of in (None, dt.date(2026, 4, 1)):
         rows = query_rule_rows(store, limit=500, as_of=as_of)

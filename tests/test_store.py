@@ -11,9 +11,9 @@ from sqlalchemy import text
 from diffing.cms import cms_criteria, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import PublishError, StoreError
-from monitor.models import DocumentVersion, Payload
-from monitor.publish import Outcome, PublishContext, publish, publish_withdrawals
-from monitor.store import RunCounts, Store
+from monitor.pipeline.publish import Outcome, PublishContext, publish, publish_withdrawals
+from monitor.store.core import RunCounts, Store
+from monitor.store.models.core import DocumentVersion, Payload
 from sources.base import ListedDocument
 
 TODAY = dt.date(2026, 11, 12)

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from fixtures.cms_api import CmsApiFixture
-from monitor.models import SourceRow, SourceRun
-from monitor.store import Store
+from monitor.store.core import Store
+from monitor.store.models.core import SourceRow, SourceRun
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]

@@ -1,0 +1,302 @@
+"""The `policy-monitor` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from monitor.config import Config, load_config
+from monitor.errors import MonitorError
+from monitor.logs import configure_logging
+from monitor.pipeline.runner import RunSummary, run_source
+from monitor.pipeline.scheduling import SchedulingOptions
+from monitor.progress import progress_for
+from monitor.report import change_to_json, table
+from monitor.store.core import Store
+from monitor.store.locks import source_locks
+
+log = logging.getLogger("policy_monitor")
+
+
+def _parse_since(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or date-time (e.g. 2026-11-01 or 2026-11-01T08:00:00Z)"
+        ) from exc
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="policy-monitor",
+        description="Watch CMS coverage data and payer policies; report what changed.",
+    )
+    parser.add_argument(
+        "--config",
+        help="TOML config file (default: $POLICY_MONITOR_CONFIG, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text lines, or one JSON object per line for log collectors (default: text)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="run every (or one) source once now and publish")
+    check.add_argument("--source", help="only this source (its name in the config)")
+
+    changes = commands.add_parser("changes", help="list detected changes")
+    changes.add_argument(
+        "--since", type=_parse_since, help="only changes detected at or after this ISO date-time"
+    )
+    changes.add_argument("--format", choices=["json", "table"], default="table")
+    changes.add_argument("--source", help="only changes from this source")
+    changes.add_argument("--document", help="only changes to this document id (e.g. L33979)")
+    changes.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="leave out the documents listed by each source's first run",
+    )
+    changes.add_argument("--limit", type=int, help="at most this many changes")
+    changes.add_argument(
+        "--min-severity",
+        choices=["noise", "low", "medium", "high"],
+        default="low",
+        help="leave out less severe changes (default: low, which hides noise-only versions: "
+        "re-prints, stamps, layout)",
+    )
+
+    commands.add_parser("sources", help="last run, outcome and error of every source")
+
+    run = commands.add_parser(
+        "run", help="the daemon: run every source on its schedule until SIGTERM/SIGINT"
+    )
+    run.add_argument(
+        "--grace-seconds",
+        type=float,
+        help="on SIGTERM/SIGINT, wait this long for running sources to finish "
+        "(default: [scheduler] shutdown_grace_seconds, 60)",
+    )
+    run.add_argument(
+        "--jitter-seconds",
+        type=int,
+        help="delay each scheduled run by a random 0..N seconds "
+        "(default: [scheduler] jitter_seconds, 60)",
+    )
+
+    commands.add_parser(
+        "status", help="schedule, next run (UTC) and last run of every configured source"
+    )
+
+    demo = commands.add_parser(
+        "demo", help="run the pipeline on the bundled fixtures (no network, no set-up)"
+    )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the demo database in DIR instead of a temporary directory",
+    )
+
+    commands.add_parser(
+        "config-reference",
+        help="print the Markdown reference of every config key (docs/configuration.md)",
+    )
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply the schema migrations")
+    for module in _command_modules():
+        module.register(commands)
+    return parser
+
+
+class _CommandModule(Protocol):
+    """A module adding its own sub-commands: `register` adds parsers and sets ``handler``
+    (a function of (Config, Namespace) -> exit code) with ``set_defaults``."""
+
+    def register(self, commands: Any) -> None: ...
+
+
+def _command_modules() -> list[_CommandModule]:
+    import monitor.cli.api
+    import monitor.cli.exports
+    import monitor.cli.notify
+    import monitor.cli.quarantine
+
+    return [monitor.cli.exports, monitor.cli.api, monitor.cli.notify, monitor.cli.quarantine]
+
+
+def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    if args.log_level == "WARNING":  # the default: progress lines still show when not on a tty
+        logging.getLogger("policy_monitor.progress").setLevel(logging.INFO)
+    chosen = (
+        [config.source(args.source)] if args.source else [s for s in config.sources if s.enabled]
+    )
+    store = Store.open(config.database.url)
+    locks = source_locks(config.database.url)
+    busy = False
+    try:
+        summaries: list[RunSummary] = []
+        for source in chosen:
+            # The same per-source lock as the daemon: a manual check never overlaps its run.
+            with locks.lease(source.name) as lease:
+                if lease is None:
+                    busy = True
+                    print(
+                        f"{source.name}: skipped - a run of this source is in progress "
+                        f"elsewhere (policy-monitor run?)",
+                        flush=True,
+                    )
+                    continue
+                # Holding the lock, no live run of this source exists: any "running" run was
+                # left by a killed process.
+                store.close_stale_runs_of(source.name)
+                progress = progress_for(source.name, sys.stderr)
+                try:
+                    summary = asyncio.run(
+                        run_source(
+                            source,
+                            store,
+                            progress=progress,
+                            still_holding=lease.still_held,
+                            quarantine=config.quarantine,
+                        )
+                    )
+                finally:
+                    progress.close()
+            summaries.append(summary)
+            print(summary.line(), flush=True)
+    finally:
+        locks.close()
+        store.close()
+    return 1 if busy or any(s.outcome == "failed" for s in summaries) else 0
+
+
+def cmd_changes(config: Config, args: argparse.Namespace) -> int:
+    store = Store.open(config.database.url)
+    try:
+        records = store.changes(
+            since=args.since,
+            source=args.source,
+            document=args.document,
+            include_baseline=not args.no_baseline,
+            limit=args.limit,
+            min_severity=args.min_severity,
+        )
+    finally:
+        store.close()
+    if args.format == "json":
+        for record in records:
+            sys.stdout.write(change_to_json(record) + "\n")
+    else:
+        print(table(records))
+    return 0
+
+
+def cmd_sources(config: Config, _args: argparse.Namespace) -> int:
+    store = Store.open(config.database.url)
+    try:
+        statuses = store.source_statuses([(s.name, s.kind) for s in config.sources])
+    finally:
+        store.close()
+    for status in statuses:
+        run = status.last_run
+        if run is None:
+            print(f"{status.name} ({status.kind}): never run")
+            continue
+        finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"
+        print(
+            f"{status.name} ({status.kind}): last run {run.started_at:%Y-%m-%d %H:%M} UTC, "
+            f"{run.outcome}, finished {finished}, {status.documents} documents, "
+            f"{run.new_versions} new versions, {run.changes} changes, {run.errors} errors"
+            + (f"\n    error: {run.error}" if run.error else "")
+        )
+    return 0
+
+
+def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from monitor.daemon import serve
+
+    if args.log_level == "WARNING":  # the default: a daemon still says what it runs
+        logging.getLogger("policy_monitor.daemon").setLevel(logging.INFO)
+    scheduler = config.scheduler
+    grace = scheduler.shutdown_grace_seconds if args.grace_seconds is None else args.grace_seconds
+    jitter = scheduler.jitter_seconds if args.jitter_seconds is None else args.jitter_seconds
+    if grace < 0 or jitter < 0:
+        print(
+            "policy-monitor: error: --grace-seconds and --jitter-seconds must not be negative",
+            file=sys.stderr,
+        )
+        return 2
+    options = SchedulingOptions(
+        jitter_seconds=jitter,
+        misfire_grace_seconds=scheduler.misfire_grace_seconds,
+        max_concurrent_runs=scheduler.max_concurrent_runs,
+    )
+    return serve(config, grace_seconds=grace, options=options)
+
+
+def cmd_status(config: Config, _args: argparse.Namespace) -> int:
+    from monitor.daemon import status_report
+
+    store = Store.open(config.database.url)
+    try:
+        print(status_report(config, store))
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_db(config: Config, _args: argparse.Namespace) -> int:
+    Store.open(config.database.url).close()
+    print(f"database {config.database.url} is at the newest schema")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    try:
+        if args.command == "config-reference":
+            from monitor.docs import configuration_reference
+
+            sys.stdout.write(configuration_reference())
+            return 0
+        if args.command == "demo":
+            from monitor.cli.demo import run_demo  # the fixtures are only loaded for the demo
+
+            return run_demo(keep=args.keep)
+        config = load_config(args.config)
+        if getattr(args, "handler", None) is not None:
+            return int(args.handler(config, args))
+        handler = {
+            "check": cmd_check,
+            "changes": cmd_changes,
+            "sources": cmd_sources,
+            "db": cmd_db,
+            "run": cmd_run,
+            "status": cmd_status,
+        }[args.command]
+        return handler(config, args)
+    except MonitorError as exc:
+        print(f"policy-monitor: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("policy-monitor: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,446 @@
+"""One run of one source: list, fetch what is new, publish each version, record the run.
+
+A run always ends in an outcome (success, partial, failed) recorded against the source; a
+failure of one document is recorded and retried on the next run, and never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+
+from diffing.model import Criteria, RawDocument
+from monitor.config import QuarantineConfig, SourceConfig
+from monitor.errors import MonitorError
+from monitor.pipeline.publish import (
+    Outcome,
+    PublishContext,
+    PublishResult,
+    already_published,
+    publish,
+    publish_withdrawals,
+)
+from monitor.progress import Progress
+from monitor.store.bulletins import index_bulletins
+from monitor.store.core import RunCounts, Store, utcnow
+from monitor.store.models.core import ListingEntry
+from sources.base import FetchFailure, ListedDocument, Source, SourceKind, Validators
+
+EXTRACT_WORKERS = 2  # this is a 2-core machine class; parsing is CPU-bound
+DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extraction
+
+log = logging.getLogger("policy_monitor.runner")
+
+LOST_LOCK = (
+    "lost the source lock (its database connection dropped); stopped between documents so "
+    "that no two instances publish the same source at once - the next run carries on"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    source: str
+    run_id: int
+    outcome: str  # success, partial, failed
+    baseline: bool
+    counts: RunCounts
+    seconds: float
+    error: str | None = None
+
+    def line(self) -> str:
+        c = self.counts
+        text = (
+            f"{self.source}: {self.outcome}{' (baseline)' if self.baseline else ''} - "
+            f"{c.listed} listed, {c.fetched} fetched, {c.new_versions} new versions, "
+            f"{c.changes} changes, {c.errors} errors, {c.requests} requests, "
+            f"{self.seconds:.1f}s"
+        )
+        return f"{text} - {self.error}" if self.error else text
+
+
+SourceFactory = Callable[[SourceConfig], Source]
+
+
+def default_factory(config: SourceConfig) -> Source:
+    return config.source_kind.create(name=config.name, options=config.options)
+
+
+async def run_source(
+    config: SourceConfig,
+    store: Store,
+    *,
+    factory: SourceFactory = default_factory,
+    today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
+    progress: Progress | None = None,
+    still_holding: Callable[[], bool] | None = None,
+    quarantine: QuarantineConfig | None = None,
+) -> RunSummary:
+    """Run `config` once against `store` and return what happened (never raises MonitorError).
+    `progress`, when given, hears how many documents are to be fetched and each one done.
+    `still_holding`, when given, is asked before each document is published: once it says the
+    source lock was lost (another instance may be running the source now), the run stops
+    between documents and is recorded as failed. `quarantine` is the guard against versions
+    that look broken (`[quarantine]`; its defaults when not given)."""
+    started = time.monotonic()
+    source_row = store.ensure_source(config.name, config.kind)
+    baseline = source_row.baseline_completed_at is None
+    run_id = store.start_run(source_row.id, baseline=baseline)
+    counts = RunCounts()
+    source = factory(config)
+    try:
+        try:
+            known = store.listing_state(source_row.id)
+            listing = await source.list_documents(known)
+            listed = list(listing.documents)
+        except MonitorError as exc:
+            counts = replace(counts, errors=1, requests=source.request_count)
+            return _finish(
+                store, config, run_id, baseline, "failed", counts, started, f"listing failed: {exc}"
+            )
+        wanted = [
+            d
+            for d in listed
+            if (seen := known.get((d.key, d.source_version))) is None
+            or seen.fingerprint != d.fingerprint
+        ]
+        by_version = {(d.key, d.source_version): d for d in wanted}
+        counts = replace(counts, listed=len(listed))
+        ctx = PublishContext(
+            source_id=source_row.id,
+            run_id=run_id,
+            baseline=baseline,
+            today=today(),
+            extract=config.source_kind.extract,
+            extractor_name=config.source_kind.extractor_name,
+            diff=config.source_kind.diff,
+            quarantine=quarantine or QuarantineConfig(),
+        )
+        tally = _Tally(
+            store=store, run_id=run_id, source=config.name, counts=counts, progress=progress
+        )
+        if progress is not None:
+            progress.start(len(wanted))
+        lost_lock: str | None = None
+        timeout = float(getattr(config.options, "parse_timeout_seconds", DEFAULT_EXTRACT_TIMEOUT))
+        async with _Extraction(config.source_kind, timeout=timeout) as extraction:
+            async for result in source.fetch(wanted):
+                if still_holding is not None and not still_holding():
+                    lost_lock = LOST_LOCK
+                    break
+                if isinstance(result, FetchFailure):
+                    tally.failed(result.key, result.url, result.message)
+                    continue
+                tally.counts = replace(tally.counts, fetched=tally.counts.fetched + 1)
+                listed_doc = by_version[(result.key, result.source_version or "")]
+                for done in await extraction.submit(store, ctx, result, listed_doc):
+                    tally.published(*done)
+            for done in await extraction.drain(store, ctx):
+                tally.published(*done)
+        counts = tally.counts
+        if config.kind == "mac_bulletins":
+            index_bulletins(store, source_row.id)  # what the bulletins just published mention
+        if lost_lock:
+            store.record_run_error(run_id, key=None, url=None, message=lost_lock)
+            counts = replace(counts, errors=counts.errors + 1, requests=source.request_count)
+            return _finish(store, config, run_id, baseline, "failed", counts, started, lost_lock)
+        problems = list(listing.problems)
+        if listing.complete and not baseline:
+            check = publish_withdrawals(store, ctx, {d.key for d in listed})
+            counts = replace(counts, changes=counts.changes + len(check.withdrawn))
+            if check.skipped:
+                problems.append(check.skipped)
+        for problem in problems:
+            counts = replace(counts, errors=counts.errors + 1)
+            store.record_run_error(run_id, key=None, url=None, message=problem)
+            log.warning("%s: %s", config.name, problem)
+        if listing.validators and counts.errors == 0:
+            # Only a run that published everything keeps the validators of the listing's own
+            # files (an export zip's sha256 and ETag): after a failure they are read again.
+            _remember_validators(store, source_row.id, listing.validators)
+        counts = replace(counts, requests=source.request_count)
+        outcome = "success" if counts.errors == 0 else "partial"
+        # A held version is recorded as an error but is no failure of the run.
+        failed = counts.errors - tally.quarantined
+        if failed and failed == len(wanted) and wanted:
+            outcome = "failed"
+        return _finish(
+            store,
+            config,
+            run_id,
+            baseline,
+            outcome,
+            counts,
+            started,
+            f"{counts.errors} document(s) failed; see run errors" if counts.errors else None,
+        )
+    except Exception as exc:
+        # A bug or an unexpected library error: record it so the run is not left "running".
+        log.exception("%s: run %d crashed", config.name, run_id)
+        counts = replace(counts, errors=counts.errors + 1, requests=source.request_count)
+        return _finish(
+            store,
+            config,
+            run_id,
+            baseline,
+            "failed",
+            counts,
+            started,
+            f"unexpected {type(exc).__name__}: {exc}",
+        )
+    finally:
+        await source.aclose()
+
+
+@dataclass(kw_only=True)
+class _Tally:
+    """Counts a run's outcomes and records its per-document errors."""
+
+    store: Store
+    run_id: int
+    source: str
+    counts: RunCounts
+    progress: Progress | None = None
+    quarantined: int = 0
+
+    def _advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance()
+
+    def failed(self, key: str, url: str | None, message: str) -> None:
+        self._advance()
+        self.counts = replace(self.counts, errors=self.counts.errors + 1)
+        self.store.record_run_error(self.run_id, key=key, url=url, message=message)
+        log.warning("%s: %s: %s", self.source, key, message)
+
+    def published(self, raw: RawDocument, result: PublishResult | None, error: str | None) -> None:
+        if result is None or result.outcome is Outcome.ERROR:
+            self.failed(raw.key, raw.url, error or (result.error if result else None) or "?")
+        elif result.outcome is Outcome.QUARANTINED:
+            # An error of the run, so `sources` and `status` show it until someone decides.
+            self.quarantined += 1
+            self.failed(raw.key, raw.url, f"quarantined: {result.error}")
+        elif result.outcome is Outcome.UNCHANGED:
+            self._advance()
+            self.counts = replace(self.counts, unchanged=self.counts.unchanged + 1)
+        else:
+            self._advance()
+            self.counts = replace(
+                self.counts,
+                new_versions=self.counts.new_versions + 1,
+                changes=self.counts.changes + result.changes,
+            )
+
+
+Done = tuple[RawDocument, PublishResult | None, str | None]
+
+
+def _publish(
+    store: Store,
+    ctx: PublishContext,
+    raw: RawDocument,
+    listed: ListedDocument,
+    criteria: Criteria | str | None = None,
+) -> Done:
+    if isinstance(criteria, str):  # the extraction failed in a worker process
+        return raw, PublishResult(outcome=Outcome.ERROR, error=criteria), criteria
+    try:
+        result = publish(store, ctx, raw, listed, criteria=criteria)
+        return raw, result, result.error
+    except MonitorError as exc:
+        return raw, None, str(exc)
+
+
+def extract_or_error(
+    extract: Callable[[RawDocument], Criteria], raw: RawDocument
+) -> Criteria | str:
+    """Run in a worker process: criteria, or the error message (exceptions with custom
+    constructors do not survive pickling)."""
+    try:
+        return extract(raw)
+    except MonitorError as exc:
+        return str(exc)
+    except Exception as exc:  # a parser bug must not take the run down
+        return f"extraction failed: {type(exc).__name__}: {exc}"
+
+
+def _retrieve(future: asyncio.Future[Criteria | str]) -> None:
+    """Mark a worker future's failure as seen: the run reports it its own way."""
+    if future.done() and not future.cancelled():
+        future.exception()
+
+
+class _Extraction:
+    """Where criteria are extracted: inline (cheap, CMS) or in worker processes (PDF parsing:
+    uses both cores and keeps a crashing or hanging parser out of this process).
+
+    A document whose extraction outlives `timeout` seconds is recorded as failed; the workers
+    are replaced (a stuck pdfminer cannot be interrupted otherwise) and the documents that were
+    waiting are submitted again, so nothing else of the run is lost."""
+
+    def __init__(self, kind: SourceKind, *, timeout: float = DEFAULT_EXTRACT_TIMEOUT) -> None:
+        self.kind = kind
+        self.timeout = timeout
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Criteria | str]]] = []
+        self.limit = 0
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
+        self.limit = 2 * workers
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    async def __aenter__(self) -> _Extraction:
+        if self.kind.isolated_extract:
+            self.pool = self._new_pool()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            for _raw, _listed, future in self.pending:
+                future.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, raw: RawDocument) -> asyncio.Future[Criteria | str]:
+        assert self.pool is not None
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.pool, extract_or_error, self.kind.extract, raw)
+        future.add_done_callback(_retrieve)  # failures are reported by the run, not by asyncio
+        return future
+
+    def _start(self, raw: RawDocument) -> asyncio.Future[Criteria | str]:
+        try:
+            return self._submit(raw)
+        except BrokenProcessPool:  # a worker died while this was being queued
+            self._replace_workers()
+            return self._submit(raw)
+
+    async def submit(
+        self, store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
+    ) -> list[Done]:
+        if self.pool is None:
+            return [_publish(store, ctx, raw, listed)]
+        known = already_published(store, ctx, raw, listed)
+        if known is not None:
+            return [(raw, known, None)]
+        future = self._start(raw)  # may replace self.pending: look it up afterwards
+        self.pending.append((raw, listed, future))
+        done: list[Done] = []
+        while len(self.pending) >= self.limit:
+            done.append(await self._next(store, ctx))
+        return done
+
+    async def drain(self, store: Store, ctx: PublishContext) -> list[Done]:
+        return [await self._next(store, ctx) for _ in range(len(self.pending))]
+
+    async def _next(self, store: Store, ctx: PublishContext) -> Done:
+        raw, listed, future = self.pending.pop(0)
+        future.add_done_callback(_retrieve)
+        try:
+            criteria = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            self._replace_workers()
+            return (
+                raw,
+                None,
+                f"parsing took longer than {self.timeout:g} s; gave up (retried next run)",
+            )
+        except BrokenProcessPool:
+            # Every document in flight sees the pool break; run this one again alone, in a
+            # pool of its own, to learn whether it is the one that kills its worker.
+            self._replace_workers()
+            outcome = await self._alone(raw)
+            if isinstance(outcome, TimeoutError):
+                return raw, None, self._timed_out()
+            if isinstance(outcome, Exception):
+                return raw, None, "extraction worker died on this document (retried next run)"
+            criteria = outcome
+        return _publish(store, ctx, raw, listed, criteria)
+
+    def _timed_out(self) -> str:
+        return f"parsing took longer than {self.timeout:g} s; gave up (retried next run)"
+
+    async def _alone(self, raw: RawDocument) -> Criteria | str | Exception:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(pool, extract_or_error, self.kind.extract, raw)
+        future.add_done_callback(_retrieve)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except (BrokenProcessPool, TimeoutError) as exc:
+            return exc
+        finally:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _replace_workers(self) -> None:
+        old = self.pool
+        assert old is not None
+        # ProcessPoolExecutor cannot cancel a running call; end its processes instead.
+        for process in list(getattr(old, "_processes", {}).values()):
+            process.terminate()
+        old.shutdown(wait=False, cancel_futures=True)
+        self.pool = self._new_pool()
+        waiting, self.pending = self.pending, []
+        for raw, listed, future in waiting:
+            _retrieve(future)
+            future.cancel()
+            self.pending.append((raw, listed, self._submit(raw)))
+
+
+def _remember_validators(
+    store: Store, source_id: int, validators: Mapping[tuple[str, str], Validators]
+) -> None:
+    with store.session() as session:
+        for (key, version), seen in validators.items():
+            session.merge(
+                ListingEntry(
+                    source_id=source_id,
+                    key=key,
+                    source_version=version,
+                    fingerprint=seen.fingerprint,
+                    last_seen_at=utcnow(),
+                    etag=seen.etag,
+                    last_modified=seen.last_modified,
+                )
+            )
+
+
+def _finish(
+    store: Store,
+    config: SourceConfig,
+    run_id: int,
+    baseline: bool,
+    outcome: str,
+    counts: RunCounts,
+    started: float,
+    error: str | None,
+) -> RunSummary:
+    store.finish_run(
+        run_id,
+        outcome=outcome,
+        counts=counts,
+        error=error,
+        complete_baseline=baseline and outcome != "failed",
+    )
+    summary = RunSummary(
+        source=config.name,
+        run_id=run_id,
+        outcome=outcome,
+        baseline=baseline,
+        counts=counts,
+        seconds=time.monotonic() - started,
+        error=error,
+    )
+    log.info("run finished", extra={"run": summary.line()})
+    return summary

@@ -1,0 +1,312 @@
+"""PA checklists: stored with each published payer version, read current / as of / by version,
+diffed, and rendered as JSON, Markdown and HTML (Jinja2 templates, HTML autoescaped).
+
+A checklist's identity is (document, subject); each published version of the document adds
+one immutable checklist version per subject it governs, and a `removed` version for a subject
+it no longer has, so as-of answers follow the document's own versions exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from diffing.checklist import (
+    Checklist,
+    ChecklistChange,
+    build_checklists,
+    checklist_feed_changes,
+    checklist_from_dict,
+    checklist_to_dict,
+    diff_checklists,
+)
+from diffing.model import Change, Criteria
+from monitor.errors import StoreError
+from monitor.store.core import Store
+from monitor.store.models.core import DocumentVersion, SourceRow
+from monitor.store.models.rules import ChecklistModel, ChecklistVersionModel
+from monitor.store.rules import DAWN, as_aware, as_utc
+
+_TEMPLATES = Environment(
+    loader=PackageLoader("monitor", "templates"),
+    # HTML is escaped; Markdown is text for people and tools, so it is left as written.
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+class ChecklistNotFound(StoreError):
+    """No checklist (or checklist version) with the id or number asked for."""
+
+
+def _json(checklist: Checklist) -> str:
+    return json.dumps(checklist_to_dict(checklist), sort_keys=True, ensure_ascii=False)
+
+
+def publish_checklists(
+    session: Session,
+    criteria: Criteria,
+    *,
+    source_id: int,
+    document_id: int,
+    version_id: int,
+    previous_version_id: int | None,
+    published_at: dt.datetime,
+) -> list[Change]:
+    """Store this version's checklists (inside the publishing transaction) and return the
+    feed changes against the previous version's checklists."""
+    built = {c.subject: c for c in build_checklists(criteria)}
+    identities = {
+        row.subject: row
+        for row in session.scalars(
+            select(ChecklistModel).where(ChecklistModel.document_id == document_id)
+        )
+    }
+    previous: dict[str, Checklist] = {}
+    if previous_version_id is not None:
+        for subject, removed, data in session.execute(
+            select(
+                ChecklistModel.subject, ChecklistVersionModel.removed, ChecklistVersionModel.data
+            )
+            .join(ChecklistModel, ChecklistVersionModel.checklist_id == ChecklistModel.id)
+            .where(ChecklistVersionModel.version_id == previous_version_id)
+        ):
+            if not removed:
+                previous[subject] = checklist_from_dict(json.loads(data))
+    changes: list[Change] = []
+    for subject in [*built, *(s for s in previous if s not in built)]:
+        checklist = built.get(subject)
+        identity = identities.get(subject)
+        if identity is None:
+            if checklist is None:
+                continue
+            checklist_id = session.execute(
+                insert(ChecklistModel)
+                .values(
+                    source_id=source_id,
+                    document_id=document_id,
+                    subject=subject,
+                    subject_kind=checklist.subject_kind,
+                    payer=checklist.payer,
+                    label=checklist.label,
+                    created_at=published_at,
+                )
+                .returning(ChecklistModel.id)
+            ).scalar_one()
+        else:
+            checklist_id = identity.id
+        number = 1 + (
+            session.scalar(
+                select(func.max(ChecklistVersionModel.number)).where(
+                    ChecklistVersionModel.checklist_id == checklist_id
+                )
+            )
+            or 0
+        )
+        data = _json(checklist) if checklist is not None else "{}"
+        session.execute(
+            insert(ChecklistVersionModel).values(
+                checklist_id=checklist_id,
+                version_id=version_id,
+                number=number,
+                effective_date=criteria.effective_date,
+                published_at=published_at,
+                removed=checklist is None,
+                items=len(checklist.items) if checklist is not None else 0,
+                sha256=hashlib.sha256(data.encode()).hexdigest(),
+                data=data,
+            )
+        )
+        changes.extend(
+            checklist_feed_changes(
+                previous.get(subject), checklist, effective_date=criteria.effective_date
+            )
+        )
+    return changes
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChecklistVersionRecord:
+    checklist_id: int
+    number: int
+    version_id: int  # the document version it came from
+    document_version: str
+    effective_date: dt.date | None
+    published_at: dt.datetime
+    removed: bool
+    items: int
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChecklistRecord:
+    """One version of one checklist, with where it came from."""
+
+    id: int
+    source: str
+    url: str
+    version: ChecklistVersionRecord
+    checklist: Checklist | None  # None when this version records the checklist's removal
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChecklistDiffRecord:
+    checklist_id: int
+    from_number: int
+    to_number: int
+    changes: tuple[ChecklistChange, ...]
+
+
+def _versions_query() -> Any:
+    return (
+        select(
+            ChecklistVersionModel,
+            DocumentVersion.source_version,
+            DocumentVersion.version_number,
+            DocumentVersion.url,
+            SourceRow.name,
+        )
+        .join(DocumentVersion, ChecklistVersionModel.version_id == DocumentVersion.id)
+        .join(ChecklistModel, ChecklistVersionModel.checklist_id == ChecklistModel.id)
+        .join(SourceRow, ChecklistModel.source_id == SourceRow.id)
+    )
+
+
+def _version_record(row: ChecklistVersionModel, source_version: str, number: int | None) -> Any:
+    return ChecklistVersionRecord(
+        checklist_id=row.checklist_id,
+        number=row.number,
+        version_id=row.version_id,
+        document_version=source_version or str(number or ""),
+        effective_date=row.effective_date,
+        published_at=as_aware(row.published_at),
+        removed=row.removed,
+        items=row.items,
+        sha256=row.sha256,
+    )
+
+
+def _record(row: Any) -> ChecklistRecord:
+    version, source_version, number, url, source = row
+    return ChecklistRecord(
+        id=version.checklist_id,
+        source=source,
+        url=url,
+        version=_version_record(version, source_version, number),
+        checklist=None if version.removed else checklist_from_dict(json.loads(version.data)),
+    )
+
+
+def _applying(rows: list[Any], as_of: dt.date | None) -> Any | None:
+    """Of one checklist's versions, the one that applies on `as_of` (None: the newest known):
+    latest effective date on or before it, then the higher document version, then the later."""
+    candidates = [row for row in rows if as_of is None or (row[0].effective_date or DAWN) <= as_of]
+    if as_of is None:
+        return max(candidates, key=lambda row: row[0].number, default=None)
+    return max(
+        candidates,
+        key=lambda row: (row[0].effective_date or DAWN, row[2] or 0, row[0].number),
+        default=None,
+    )
+
+
+def find_checklists(
+    store: Store,
+    *,
+    payer: str | None = None,
+    drug: str | None = None,
+    as_of: dt.date | None = None,
+    known_at: dt.datetime | None = None,
+) -> list[ChecklistRecord]:
+    """The checklists that apply on `as_of` (default: the newest version of each) as known at
+    `known_at`; `drug` matches the generic name or the label ("dupilumab", "Dupixent")."""
+    query = _versions_query().order_by(ChecklistVersionModel.checklist_id)
+    if payer is not None:
+        query = query.where(
+            func.lower(ChecklistModel.payer).contains(payer.strip().lower(), autoescape=True)
+        )
+    if drug is not None:
+        wanted = drug.strip().lower()
+        query = query.where(
+            (func.lower(ChecklistModel.subject) == wanted)
+            | (func.lower(ChecklistModel.label) == wanted)
+        )
+    if known_at is not None:
+        query = query.where(ChecklistVersionModel.published_at <= as_utc(known_at))
+    with store.session() as session:
+        rows = session.execute(query).all()
+    by_checklist: dict[int, list[Any]] = {}
+    for row in rows:
+        by_checklist.setdefault(row[0].checklist_id, []).append(row)
+    out = []
+    for versions in by_checklist.values():
+        chosen = _applying(versions, as_of)
+        if chosen is not None and not chosen[0].removed:
+            out.append(_record(chosen))
+    return out
+
+
+def get_checklist(
+    store: Store,
+    checklist_id: int,
+    *,
+    number: int | None = None,
+    as_of: dt.date | None = None,
+    known_at: dt.datetime | None = None,
+) -> ChecklistRecord:
+    """One checklist: version `number`, or the one applying on `as_of` / newest known."""
+    query = _versions_query().where(ChecklistVersionModel.checklist_id == checklist_id)
+    if number is not None:
+        query = query.where(ChecklistVersionModel.number == number)
+    if known_at is not None:
+        query = query.where(ChecklistVersionModel.published_at <= as_utc(known_at))
+    with store.session() as session:
+        rows = session.execute(query).all()
+    chosen = _applying(list(rows), as_of)
+    if chosen is None:
+        what = f"version {number} of checklist" if number is not None else "checklist"
+        raise ChecklistNotFound(f"no {what} {checklist_id} (as asked)")
+    return _record(chosen)
+
+
+def checklist_versions(store: Store, checklist_id: int) -> list[ChecklistVersionRecord]:
+    with store.session() as session:
+        rows = session.execute(
+            _versions_query()
+            .where(ChecklistVersionModel.checklist_id == checklist_id)
+            .order_by(ChecklistVersionModel.number)
+        ).all()
+    if not rows:
+        raise ChecklistNotFound(f"no checklist {checklist_id}")
+    return [_version_record(row[0], row[1], row[2]) for row in rows]
+
+
+def diff_checklist_versions(
+    store: Store, checklist_id: int, from_number: int, to_number: int
+) -> ChecklistDiffRecord:
+    old = get_checklist(store, checklist_id, number=from_number)
+    new = get_checklist(store, checklist_id, number=to_number)
+    return ChecklistDiffRecord(
+        checklist_id=checklist_id,
+        from_number=from_number,
+        to_number=to_number,
+        changes=diff_checklists(old.checklist, new.checklist),
+    )
+
+
+def render_checklist(record: ChecklistRecord, fmt: str) -> str:
+    """Markdown ("markdown") or HTML ("html") of one checklist version."""
+    template = _TEMPLATES.get_template("checklist.html" if fmt == "html" else "checklist.md")
+    return template.render(record=record, checklist=record.checklist)

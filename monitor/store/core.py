@@ -1,0 +1,372 @@
+"""The store: sources, runs, documents and their immutable versions, criteria and changes.
+
+All database access of the service goes through `Store`; nothing above it builds queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, exists, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, aliased, sessionmaker
+
+from diffing.model import Criteria, Severity
+from diffing.serialize import criteria_from_json
+from monitor.errors import StoreError
+from monitor.store.db import make_engine, upgrade
+from monitor.store.models.api import ChangeReview
+from monitor.store.models.core import (
+    ChangeRow,
+    CriteriaRow,
+    Document,
+    DocumentVersion,
+    ListingEntry,
+    RunError,
+    SourceRow,
+    SourceRun,
+)
+from sources.base import Validators
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def compress(data: bytes) -> bytes:
+    # Level 1: measured 3x faster than the default on code-table JSON for ~15 % more bytes.
+    return zlib.compress(data, 1)
+
+
+def decompress(data: bytes) -> bytes:
+    return zlib.decompress(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunCounts:
+    listed: int = 0
+    fetched: int = 0
+    new_versions: int = 0
+    unchanged: int = 0
+    changes: int = 0
+    errors: int = 0
+    requests: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeRecord:
+    """A change as the CLI and the API show it (the DESIGN.md JSON fields and a few more)."""
+
+    id: int
+    source: str
+    document_id: str
+    title: str
+    kind: str
+    field: str | None
+    before: str | None
+    after: str | None
+    severity: str
+    effective_date: dt.date | None
+    detected_at: dt.datetime
+    url: str
+    version: str
+    previous_version: str | None
+    evidence: str | None
+    baseline: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceStatus:
+    name: str
+    kind: str
+    documents: int
+    baseline_done: bool
+    last_run: SourceRun | None
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        engine = make_engine(url)
+        if migrate:
+            upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on any error."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}") from exc
+        finally:
+            session.close()
+
+    # -- sources and runs ------------------------------------------------------------------
+
+    def ensure_source(self, name: str, kind: str) -> SourceRow:
+        with self.session() as s:
+            row = s.scalar(select(SourceRow).where(SourceRow.name == name))
+            if row is None:
+                row = SourceRow(name=name, kind=kind, created_at=utcnow())
+                s.add(row)
+                s.flush()
+            elif row.kind != kind:
+                raise StoreError(
+                    f"source {name!r} was stored as kind {row.kind!r}, config now says {kind!r}"
+                )
+            return row
+
+    def start_run(self, source_id: int, *, baseline: bool) -> int:
+        with self.session() as s:
+            run = SourceRun(
+                source_id=source_id,
+                started_at=utcnow(),
+                outcome="running",
+                baseline=baseline,
+                listed=0,
+                fetched=0,
+                new_versions=0,
+                unchanged=0,
+                changes=0,
+                errors=0,
+                requests=0,
+            )
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def record_run_error(
+        self, run_id: int, *, key: str | None, url: str | None, message: str
+    ) -> None:
+        with self.session() as s:
+            s.add(RunError(run_id=run_id, document_key=key, url=url, message=message))
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        outcome: str,
+        counts: RunCounts,
+        error: str | None = None,
+        complete_baseline: bool = False,
+    ) -> None:
+        with self.session() as s:
+            run = s.get_one(SourceRun, run_id)
+            run.finished_at = utcnow()
+            run.outcome = outcome
+            run.error = error
+            for name in RunCounts.__dataclass_fields__:
+                setattr(run, name, getattr(counts, name))
+            if complete_baseline:
+                source = s.get_one(SourceRow, run.source_id)
+                source.baseline_completed_at = source.baseline_completed_at or run.finished_at
+
+    def run_errors(self, run_id: int) -> list[RunError]:
+        with self.session() as s:
+            return list(s.scalars(select(RunError).where(RunError.run_id == run_id)))
+
+    def sources_with_running_runs(self) -> list[str]:
+        """Names of the sources with a run marked 'running' (live, or left by a dead process)."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(SourceRow.name)
+                    .join(SourceRun, SourceRun.source_id == SourceRow.id)
+                    .where(SourceRun.outcome == "running")
+                    .distinct()
+                    .order_by(SourceRow.name)
+                )
+            )
+
+    def close_stale_runs_of(
+        self, source: str, reason: str = "interrupted before it finished"
+    ) -> int:
+        """Mark the runs of `source` left "running" by a dead process as failed; returns how
+        many. Call it while holding that source's lock (monitor.store.locks): then no live run of
+        the source can exist, even in another instance."""
+        with self.session() as s:
+            stale = list(
+                s.scalars(
+                    select(SourceRun)
+                    .join(SourceRow, SourceRun.source_id == SourceRow.id)
+                    .where(SourceRow.name == source, SourceRun.outcome == "running")
+                )
+            )
+            for run in stale:
+                run.outcome = "failed"
+                run.finished_at = utcnow()
+                run.error = reason
+            return len(stale)
+
+    def listing_state(self, source_id: int) -> dict[tuple[str, str], Validators]:
+        with self.session() as s:
+            rows = s.execute(
+                select(
+                    ListingEntry.key,
+                    ListingEntry.source_version,
+                    ListingEntry.fingerprint,
+                    ListingEntry.etag,
+                    ListingEntry.last_modified,
+                ).where(ListingEntry.source_id == source_id)
+            )
+            return {
+                (key, version): Validators(
+                    fingerprint=fingerprint, etag=etag, last_modified=last_modified
+                )
+                for key, version, fingerprint, etag, last_modified in rows
+            }
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def criteria_of(self, version_id: int) -> Criteria:
+        with self.session() as s:
+            row = s.get_one(CriteriaRow, version_id)
+            return criteria_from_json(decompress(row.data))
+
+    def versions(self, source: str, key: str) -> list[DocumentVersion]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(DocumentVersion)
+                    .join(Document, DocumentVersion.document_id == Document.id)
+                    .join(SourceRow, Document.source_id == SourceRow.id)
+                    .where(SourceRow.name == source, Document.key == key)
+                    .order_by(DocumentVersion.version_number, DocumentVersion.id)
+                )
+            )
+
+    def count(self, model: type) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+    def changes(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        source: str | None = None,
+        document: str | None = None,
+        include_baseline: bool = True,
+        limit: int | None = None,
+        run_id: int | None = None,
+        min_severity: str = "noise",
+        after_id: int | None = None,
+        ids: Sequence[int] | None = None,
+        unreviewed: bool = False,
+    ) -> list[ChangeRecord]:
+        """Changes in id order. `after_id` is the API feed's cursor (ids greater than it);
+        `unreviewed` keeps changes nobody has acknowledged (store.models.api.ChangeReview)."""
+        previous = aliased(DocumentVersion)
+        query = (
+            select(ChangeRow, SourceRow.name, Document.key, DocumentVersion, previous)
+            .join(SourceRow, ChangeRow.source_id == SourceRow.id)
+            .join(Document, ChangeRow.document_id == Document.id)
+            .join(DocumentVersion, ChangeRow.version_id == DocumentVersion.id)
+            .outerjoin(previous, ChangeRow.previous_version_id == previous.id)
+            .order_by(ChangeRow.id)
+        )
+        if since is not None:
+            query = query.where(ChangeRow.detected_at >= since)
+        if source is not None:
+            query = query.where(SourceRow.name == source)
+        if document is not None:
+            query = query.where(Document.key == document)
+        if not include_baseline:
+            query = query.where(ChangeRow.baseline.is_(False))
+        if run_id is not None:
+            query = query.where(ChangeRow.run_id == run_id)
+        if after_id is not None:
+            query = query.where(ChangeRow.id > after_id)
+        if ids is not None:
+            query = query.where(ChangeRow.id.in_(list(ids)))
+        if unreviewed:
+            query = query.where(~exists().where(ChangeReview.change_id == ChangeRow.id))
+        if min_severity != "noise":
+            floor = Severity(min_severity).rank
+            query = query.where(
+                ChangeRow.severity.in_([s.value for s in Severity if s.rank >= floor])
+            )
+        if limit is not None:
+            query = query.limit(limit)
+        with self.session() as s:
+            return [
+                ChangeRecord(
+                    id=change.id,
+                    source=source_name,
+                    document_id=key,
+                    title=version.title,
+                    kind=change.kind,
+                    field=change.field,
+                    before=change.before,
+                    after=change.after,
+                    severity=change.severity,
+                    effective_date=change.effective_date,
+                    detected_at=_aware(change.detected_at),
+                    url=version.url,
+                    version=version.source_version or str(version.version_number or ""),
+                    previous_version=(
+                        (prev.source_version or str(prev.version_number or ""))
+                        if prev is not None
+                        else None
+                    ),
+                    evidence=change.evidence,
+                    baseline=change.baseline,
+                )
+                for change, source_name, key, version, prev in s.execute(query)
+            ]
+
+    def source_statuses(self, names: Sequence[tuple[str, str]]) -> list[SourceStatus]:
+        """Status of each configured (name, kind), stored or not yet run."""
+        out = []
+        with self.session() as s:
+            for name, kind in names:
+                row = s.scalar(select(SourceRow).where(SourceRow.name == name))
+                if row is None:
+                    out.append(
+                        SourceStatus(
+                            name=name, kind=kind, documents=0, baseline_done=False, last_run=None
+                        )
+                    )
+                    continue
+                last = s.scalar(
+                    select(SourceRun)
+                    .where(SourceRun.source_id == row.id)
+                    .order_by(SourceRun.id.desc())
+                    .limit(1)
+                )
+                documents = (
+                    s.scalar(
+                        select(func.count())
+                        .select_from(Document)
+                        .where(Document.source_id == row.id)
+                    )
+                    or 0
+                )
+                out.append(
+                    SourceStatus(
+                        name=name,
+                        kind=row.kind,
+                        documents=int(documents),
+                        baseline_done=row.baseline_completed_at is not None,
+                        last_run=last,
+                    )
+                )
+        return out
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

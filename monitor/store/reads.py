@@ -1,0 +1,351 @@
+"""Store queries of the HTTP API: documents and their versions, raw payloads, change reviews.
+
+Like `monitor.store.core`, the only place the API's SQL is written; the routes get dataclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from monitor.store.core import Store, decompress, utcnow
+from monitor.store.models.api import ChangeReview
+from monitor.store.models.core import (
+    ChangeRow,
+    CriteriaRow,
+    Document,
+    DocumentVersion,
+    Payload,
+    SourceRow,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DocumentInfo:
+    id: int
+    source: str
+    key: str
+    doc_type: str
+    title: str
+    url: str
+    first_seen_at: dt.datetime
+    withdrawn_at: dt.datetime | None
+    versions: int
+    latest_version: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionInfo:
+    id: int
+    version_number: int | None
+    source_version: str
+    title: str
+    status: str
+    effective_date: dt.date | None
+    retirement_date: dt.date | None
+    url: str
+    content_type: str
+    content_sha256: str
+    size: int
+    fetched_at: dt.datetime
+    published_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class VersionContent:
+    document: DocumentInfo
+    version: VersionInfo
+    criteria: dict[str, Any]  # the stored canonical criteria JSON, as a dict
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawPayload:
+    content: bytes
+    content_type: str
+    sha256: str
+    key: str
+    version_number: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Review:
+    id: int
+    change_id: int
+    reviewer: str
+    note: str
+    reviewed_at: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeVersions:
+    """The two versions a change compares, as criteria JSON (previous is None for additions)."""
+
+    document: DocumentInfo
+    version: VersionInfo
+    previous: VersionInfo | None
+    criteria: dict[str, Any]
+    previous_criteria: dict[str, Any] | None
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _aware_or_none(value: dt.datetime | None) -> dt.datetime | None:
+    return _aware(value) if value is not None else None
+
+
+def _document_query() -> Any:
+    counts = (
+        select(
+            DocumentVersion.document_id.label("document_id"),
+            func.count().label("versions"),
+            func.max(DocumentVersion.version_number).label("latest"),
+        )
+        .group_by(DocumentVersion.document_id)
+        .subquery()
+    )
+    return (
+        select(Document, SourceRow.name, counts.c.versions, counts.c.latest)
+        .join(SourceRow, Document.source_id == SourceRow.id)
+        .outerjoin(counts, counts.c.document_id == Document.id)
+    )
+
+
+def _document_info(row: Any) -> DocumentInfo:
+    document, source, versions, latest = row
+    return DocumentInfo(
+        id=document.id,
+        source=source,
+        key=document.key,
+        doc_type=document.doc_type,
+        title=document.title,
+        url=document.url,
+        first_seen_at=_aware(document.first_seen_at),
+        withdrawn_at=_aware_or_none(document.withdrawn_at),
+        versions=int(versions or 0),
+        latest_version=latest,
+    )
+
+
+def _version_info(version: DocumentVersion, size: int) -> VersionInfo:
+    return VersionInfo(
+        id=version.id,
+        version_number=version.version_number,
+        source_version=version.source_version,
+        title=version.title,
+        status=version.status,
+        effective_date=version.effective_date,
+        retirement_date=version.retirement_date,
+        url=version.url,
+        content_type=version.content_type,
+        content_sha256=version.content_sha256,
+        size=size,
+        fetched_at=_aware(version.fetched_at),
+        published_at=_aware(version.published_at),
+    )
+
+
+def list_documents(
+    store: Store, *, source: str | None, after: int | None, limit: int
+) -> list[DocumentInfo]:
+    """Documents in id order, the first `limit` after document id `after`."""
+    query = _document_query().order_by(Document.id).limit(limit)
+    if source is not None:
+        query = query.where(SourceRow.name == source)
+    if after is not None:
+        query = query.where(Document.id > after)
+    with store.session() as session:
+        return [_document_info(row) for row in session.execute(query)]
+
+
+def _find_document(session: Session, source: str, key: str) -> DocumentInfo | None:
+    row = session.execute(
+        _document_query().where(SourceRow.name == source, Document.key == key)
+    ).first()
+    return _document_info(row) if row is not None else None
+
+
+def document_versions(
+    store: Store, source: str, key: str
+) -> tuple[DocumentInfo, list[VersionInfo]] | None:
+    with store.session() as session:
+        document = _find_document(session, source, key)
+        if document is None:
+            return None
+        rows = session.execute(
+            select(DocumentVersion, Payload.size)
+            .join(Payload, DocumentVersion.content_sha256 == Payload.sha256)
+            .where(DocumentVersion.document_id == document.id)
+            .order_by(DocumentVersion.version_number, DocumentVersion.id)
+        )
+        return document, [_version_info(version, size) for version, size in rows]
+
+
+def _version_row(
+    session: Session, document_id: int, number: int
+) -> tuple[DocumentVersion, int] | None:
+    # A source may republish one version number with new bytes; the latest row answers.
+    row = session.execute(
+        select(DocumentVersion, Payload.size)
+        .join(Payload, DocumentVersion.content_sha256 == Payload.sha256)
+        .where(DocumentVersion.document_id == document_id, DocumentVersion.version_number == number)
+        .order_by(DocumentVersion.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def _criteria_dict(session: Session, version_id: int) -> dict[str, Any]:
+    stored = session.get_one(CriteriaRow, version_id)
+    data: dict[str, Any] = json.loads(decompress(stored.data))
+    return data
+
+
+def version_content(store: Store, source: str, key: str, number: int) -> VersionContent | None:
+    with store.session() as session:
+        document = _find_document(session, source, key)
+        if document is None:
+            return None
+        found = _version_row(session, document.id, number)
+        if found is None:
+            return None
+        version, size = found
+        return VersionContent(
+            document=document,
+            version=_version_info(version, size),
+            criteria=_criteria_dict(session, version.id),
+        )
+
+
+def raw_payload(store: Store, source: str, key: str, number: int) -> RawPayload | None:
+    with store.session() as session:
+        document = _find_document(session, source, key)
+        if document is None:
+            return None
+        found = _version_row(session, document.id, number)
+        if found is None:
+            return None
+        version, _size = found
+        payload = session.get_one(Payload, version.content_sha256)
+        return RawPayload(
+            content=decompress(payload.data) if payload.compression == "zlib" else payload.data,
+            content_type=version.content_type,
+            sha256=payload.sha256,
+            key=key,
+            version_number=version.version_number,
+        )
+
+
+def change_versions(store: Store, change_id: int) -> ChangeVersions | None:
+    """The version a change belongs to and the one it was compared with, with their criteria."""
+    with store.session() as session:
+        change = session.get(ChangeRow, change_id)
+        if change is None:
+            return None
+        row = session.execute(_document_query().where(Document.id == change.document_id)).one()
+        document = _document_info(row)
+
+        def load(version_id: int) -> tuple[VersionInfo, dict[str, Any]]:
+            version = session.get_one(DocumentVersion, version_id)
+            size = session.get_one(Payload, version.content_sha256).size
+            return _version_info(version, size), _criteria_dict(session, version_id)
+
+        version, criteria = load(change.version_id)
+        previous, previous_criteria = (None, None)
+        if change.previous_version_id is not None:
+            previous, previous_criteria = load(change.previous_version_id)
+        return ChangeVersions(
+            document=document,
+            version=version,
+            previous=previous,
+            criteria=criteria,
+            previous_criteria=previous_criteria,
+        )
+
+
+def record_review(
+    store: Store, change_id: int, *, reviewer: str, note: str, api_key_id: int | None = None
+) -> Review | None:
+    """Add an (immutable) acknowledgement of a change; None when the change does not exist."""
+    with store.session() as session:
+        if session.get(ChangeRow, change_id) is None:
+            return None
+        row = ChangeReview(
+            change_id=change_id,
+            reviewer=reviewer,
+            note=note,
+            reviewed_at=utcnow(),
+            api_key_id=api_key_id,
+        )
+        session.add(row)
+        session.flush()
+        return _review(row)
+
+
+def _review(row: ChangeReview) -> Review:
+    return Review(
+        id=row.id,
+        change_id=row.change_id,
+        reviewer=row.reviewer,
+        note=row.note,
+        reviewed_at=_aware(row.reviewed_at),
+    )
+
+
+def reviews_of(store: Store, change_id: int) -> list[Review]:
+    with store.session() as session:
+        return [
+            _review(row)
+            for row in session.scalars(
+                select(ChangeReview)
+                .where(ChangeReview.change_id == change_id)
+                .order_by(ChangeReview.id)
+            )
+        ]
+
+
+def latest_reviews(store: Store, change_ids: Sequence[int]) -> dict[int, Review]:
+    """The latest review of each of `change_ids` that has one."""
+    if not change_ids:
+        return {}
+    latest = (
+        select(func.max(ChangeReview.id))
+        .where(ChangeReview.change_id.in_(list(change_ids)))
+        .group_by(ChangeReview.change_id)
+    )
+    with store.session() as session:
+        return {
+            row.change_id: _review(row)
+            for row in session.scalars(select(ChangeReview).where(ChangeReview.id.in_(latest)))
+        }
+
+
+def version_numbers(store: Store, change_ids: Sequence[int]) -> dict[int, int | None]:
+    """The version number each change was found in (the API's version links use it)."""
+    if not change_ids:
+        return {}
+    with store.session() as session:
+        rows = session.execute(
+            select(ChangeRow.id, DocumentVersion.version_number)
+            .join(DocumentVersion, ChangeRow.version_id == DocumentVersion.id)
+            .where(ChangeRow.id.in_(list(change_ids)))
+        )
+        return {change_id: number for change_id, number in rows}
+
+
+def database_answers(store: Store) -> str | None:
+    """None when the database answers a trivial query, else why not."""
+    try:
+        with store.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # any driver or pool failure means "not healthy"
+        return f"database unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return None

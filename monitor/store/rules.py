@@ -1,0 +1,568 @@
+"""Rule rows: written with each published version, read as of a date of service and/or as
+known at a moment.
+
+Two as-of questions, combinable:
+- ``as_of`` (a date of service): for each document, the version that applies on that date is
+  the one with the latest effective date on or before it (ties: the higher version number,
+  then the later publication), unless that version is retired on or before the date.
+- ``known_at`` (a moment): only versions published by then count, both as answers and as
+  the later versions that supersede them.
+
+Effective-to is derived, never stored (see `monitor.store.models.rules` for why): the answer's
+version stops applying at the earliest effective date of a later version (in the order above)
+known at ``known_at``, or at its own retirement date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+from operator import attrgetter
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Integer,
+    SQLColumnExpression,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import Session, aliased
+
+from diffing.rules import RuleRow
+from monitor.errors import StoreError
+from monitor.store.core import Store
+from monitor.store.models.core import Document, DocumentVersion, SourceRow
+from monitor.store.models.rules import RuleRowModel
+
+DAWN = dt.date(1, 1, 1)  # a version without an effective date applies from the beginning
+MAX_LIMIT = 1000
+_ROW_FIELDS = (
+    "kind",
+    "payer",
+    "effective_from",
+    "retired_on",
+    "text",
+    "code_system",
+    "code",
+    "code_group",
+    "drug",
+    "indication",
+    "subject",
+    "op",
+    "value",
+    "unit",
+    "days",
+    "count",
+    "required",
+    "evidence",
+    "evidence_page",
+    "evidence_section",
+)
+
+
+def insert_rule_rows(
+    session: Session,
+    rows: Sequence[RuleRow],
+    *,
+    version_id: int,
+    document_id: int,
+    source_id: int,
+    version_number: int,
+    published_at: dt.datetime,
+) -> int:
+    """Insert one version's rows with one executemany (a CMS Article can have 10,000 codes).
+
+    Straight to the driver, as tuples: SQLAlchemy's per-row parameter processing was most of a
+    full CMS baseline's rule-row cost (half a million rows; bench/cms_full_scale.py). On SQLite
+    the values are written the way SQLAlchemy's Date and DateTime types store them.
+    """
+    if not rows:
+        return 0
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    marker = "?" if sqlite else "%s"
+    sql = (
+        f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(_INSERT_COLUMNS))})"
+    )
+    fixed: tuple[object, ...] = (version_id, document_id, source_id, version_number, published_at)
+    if sqlite:
+        fixed = tuple(_sqlite_value(v) for v in fixed)
+    # One attrgetter call per row for the plain fields (C, not ten million Python calls for a
+    # full CMS baseline); only the kind and the two dates need converting.
+    values = []
+    for row in rows:
+        effective: object = row.effective_from
+        retired: object = row.retired_on
+        if sqlite:
+            effective = row.effective_from.isoformat() if row.effective_from else None
+            retired = row.retired_on.isoformat() if row.retired_on else None
+        values.append((*fixed, row.kind.value, effective, retired, *_PLAIN(row)))
+    connection.exec_driver_sql(sql, values)
+    return len(values)
+
+
+_CONVERTED = ("kind", "effective_from", "retired_on")
+_PLAIN_FIELDS = tuple(name for name in _ROW_FIELDS if name not in _CONVERTED)
+_PLAIN = attrgetter(*_PLAIN_FIELDS)
+
+
+_INSERT_COLUMNS = (
+    "version_id",
+    "document_id",
+    "source_id",
+    "version_number",
+    "published_at",
+    *_CONVERTED,
+    *_PLAIN_FIELDS,
+)
+
+
+def _sqlite_value(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime):  # SQLAlchemy's SQLite DATETIME: naive UTC, microseconds
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value
+        return utc.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleRecord:
+    """A rule row as the API shows it: the fact, where it came from, when it applies."""
+
+    id: int
+    kind: str
+    source: str
+    payer: str
+    document: str
+    title: str
+    version: str
+    version_id: int
+    url: str
+    effective_from: dt.date | None
+    effective_to: dt.date | None  # derived: next known version's effective date or retirement
+    published_at: dt.datetime
+    code_system: str | None
+    code: str | None
+    code_group: int | None
+    drug: str | None
+    indication: str | None
+    subject: str | None
+    op: str | None
+    value: float | None
+    unit: str | None
+    days: int | None
+    count: int | None
+    required: bool | None
+    text: str
+    evidence: str | None
+    evidence_page: int | None
+    evidence_section: str | None
+
+
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """Stored times are UTC (naive in SQLite): compare in UTC."""
+    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def as_aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _effective(column: SQLColumnExpression[dt.date | None]) -> ColumnElement[dt.date]:
+    return func.coalesce(column, literal(DAWN, Date), type_=Date)
+
+
+def _comes_after(
+    later: Any,
+    own: ColumnElement[dt.date],
+    theirs: ColumnElement[dt.date],
+    version_number: SQLColumnExpression[int],
+    version_id: SQLColumnExpression[int],
+) -> ColumnElement[bool]:
+    """SQL: version `later` comes after the given one in applying order (effective date,
+    then version number, then id)."""
+    return or_(
+        theirs > own,
+        and_(
+            theirs == own,
+            or_(
+                later.version_number > version_number,
+                and_(later.version_number == version_number, later.id > version_id),
+            ),
+        ),
+    )
+
+
+def applies_as_of(
+    *,
+    document_id: SQLColumnExpression[int],
+    version_id: SQLColumnExpression[int],
+    version_number: SQLColumnExpression[int],
+    effective_from: SQLColumnExpression[dt.date | None],
+    retired_on: SQLColumnExpression[dt.date | None],
+    as_of: Any,
+    known_at: Any,
+) -> ColumnElement[bool]:
+    """SQL: the version described by these columns is the one of its document that applies on
+    `as_of`, counting only versions published by `known_at` (None: all). Both may be values or
+    bound parameters."""
+    later = aliased(DocumentVersion)
+    own = _effective(effective_from)
+    theirs = _effective(later.effective_date)
+    superseding = select(later.id).where(
+        later.document_id == document_id,
+        theirs <= as_of,
+        _comes_after(later, own, theirs, version_number, version_id),
+    )
+    if known_at is not None:
+        superseding = superseding.where(later.published_at <= known_at)
+    return and_(
+        own <= as_of,
+        or_(retired_on.is_(None), retired_on > as_of),
+        ~exists(superseding),
+    )
+
+
+# Only these columns are read: a Core select (no ORM entities) of a statement built once per
+# combination of filters, so a lookup costs one execution (measured: building the statement
+# anew took more time than SQLite answering it).
+_COLUMNS = (
+    RuleRowModel.id,
+    RuleRowModel.document_id,
+    RuleRowModel.version_id,
+    RuleRowModel.version_number,
+    RuleRowModel.published_at,
+    RuleRowModel.effective_from,
+    RuleRowModel.retired_on,
+    RuleRowModel.kind,
+    RuleRowModel.payer,
+    RuleRowModel.code_system,
+    RuleRowModel.code,
+    RuleRowModel.code_group,
+    RuleRowModel.drug,
+    RuleRowModel.indication,
+    RuleRowModel.subject,
+    RuleRowModel.op,
+    RuleRowModel.value,
+    RuleRowModel.unit,
+    RuleRowModel.days,
+    RuleRowModel.count,
+    RuleRowModel.required,
+    RuleRowModel.text,
+    RuleRowModel.evidence,
+    RuleRowModel.evidence_page,
+    RuleRowModel.evidence_section,
+)
+_FILTERS = ("code", "drug", "payer", "document", "kind", "after_id")
+
+
+@lru_cache(maxsize=128)
+def _rules_statement(filters: frozenset[str], by_date: bool, by_knowledge: bool) -> Any:
+    r = RuleRowModel
+    known = bindparam("known_at", type_=DateTime(timezone=True)) if by_knowledge else None
+    # The next version in applying order (see the module docstring) takes effect on the
+    # smallest effective date among the versions that come after this one.
+    later = aliased(DocumentVersion)
+    own = _effective(r.effective_from)
+    theirs = _effective(later.effective_date)
+    following = select(func.min(theirs, type_=Date)).where(
+        later.document_id == r.document_id,
+        _comes_after(later, own, theirs, r.version_number, r.version_id),
+    )
+    if known is not None:
+        following = following.where(later.published_at <= known)
+    query = (
+        select(
+            *_COLUMNS,
+            following.scalar_subquery().label("next_effective"),
+            SourceRow.name,
+            Document.key,
+            Document.title,
+            DocumentVersion.source_version,
+            DocumentVersion.url,
+        )
+        .join(Document, r.document_id == Document.id)
+        .join(SourceRow, r.source_id == SourceRow.id)
+        .join(DocumentVersion, r.version_id == DocumentVersion.id)
+        .order_by(r.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+    if "code" in filters:
+        query = query.where(r.code == bindparam("code", type_=String))
+    if "drug" in filters:
+        query = query.where(r.drug == bindparam("drug", type_=String))
+    if "payer" in filters:
+        query = query.where(func.lower(r.payer).like(bindparam("payer", type_=String), escape="/"))
+    if "document" in filters:
+        query = query.where(Document.key == bindparam("document", type_=String))
+    if "kind" in filters:
+        query = query.where(r.kind == bindparam("kind", type_=String))
+    if "after_id" in filters:
+        query = query.where(r.id > bindparam("after_id", type_=Integer))
+    if known is not None:
+        query = query.where(r.published_at <= known)
+    if by_date:
+        query = query.where(
+            applies_as_of(
+                document_id=r.document_id,
+                version_id=r.version_id,
+                version_number=r.version_number,
+                effective_from=r.effective_from,
+                retired_on=r.retired_on,
+                as_of=bindparam("as_of", type_=Date),
+                known_at=known,
+            )
+        )
+    return query
+
+
+def query_rule_rows(
+    store: Store,
+    *,
+    code: str | None = None,
+    drug: str | None = None,
+    payer: str | None = None,
+    document: str | None = None,
+    kind: str | None = None,
+    as_of: dt.date | None = None,
+    known_at: dt.datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> list[tuple[Any, ...]]:
+    """The driver's raw rows (see `_record` and `rule_row_json`) of the rule rows matching every
+    filter given, ordered by id, after `after_id`: at most
+    `limit`, capped at `MAX_LIMIT` + 1 (so a caller showing `MAX_LIMIT` can ask for one more
+    to learn whether a next page exists). Without `as_of` every version's rows are returned
+    (each with its derived effective-from/to); with it, only the rows of the version that
+    applies that day."""
+    params: dict[str, object] = {"limit": max(1, min(limit, MAX_LIMIT + 1))}
+    if code is not None:
+        params["code"] = code.strip().upper()
+    if drug is not None:
+        params["drug"] = drug.strip().lower()
+    if payer is not None:
+        escaped = payer.strip().lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+        params["payer"] = f"%{escaped}%"
+    if document is not None:
+        params["document"] = document
+    if kind is not None:
+        params["kind"] = kind
+    if after_id is not None:
+        params["after_id"] = after_id
+    if as_of is not None:
+        params["as_of"] = as_of
+    if known_at is not None:
+        params["known_at"] = as_utc(known_at)
+    statement = _rules_statement(
+        frozenset(name for name in _FILTERS if name in params),
+        as_of is not None,
+        known_at is not None,
+    )
+    try:
+        with store.engine.connect() as connection:
+            sql, bind = _compiled(statement, connection.dialect)
+            cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql, bind(params))
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+    except (SQLAlchemyError, DBAPIError) as exc:
+        raise StoreError(f"database error: {exc}") from exc
+    except Exception as exc:  # the driver's own errors, untranslated on this path
+        if type(exc).__module__.startswith(("sqlite3", "psycopg")):
+            raise StoreError(f"database error: {exc}") from exc
+        raise
+    return rows
+
+
+def query_rules(
+    store: Store,
+    *,
+    code: str | None = None,
+    drug: str | None = None,
+    payer: str | None = None,
+    document: str | None = None,
+    kind: str | None = None,
+    as_of: dt.date | None = None,
+    known_at: dt.datetime | None = None,
+    after_id: int | None = None,
+    limit: int = 100,
+) -> list[RuleRecord]:
+    """Rule rows matching every filter given, ordered by id, after `after_id`: at most
+    `limit`, capped at `MAX_LIMIT` + 1 (so a caller showing `MAX_LIMIT` can ask for one more
+    to learn whether a next page exists). Without `as_of` every version's rows are returned
+    (each with its derived effective-from/to); with it, only the rows of the version that
+    applies that day."""
+    rows = query_rule_rows(
+        store,
+        code=code,
+        drug=drug,
+        payer=payer,
+        document=document,
+        kind=kind,
+        as_of=as_of,
+        known_at=known_at,
+        after_id=after_id,
+        limit=limit,
+    )
+    return [_record(row) for row in rows]
+
+
+@lru_cache(maxsize=256)
+def _compiled(statement: Any, dialect: Any) -> tuple[str, Any]:
+    """The SQL text of a (cached) rules statement and a function making its driver parameters.
+
+    The hot path of the rules API (bench/api.py) runs the statement on the driver's cursor:
+    SQLAlchemy's per-execution bookkeeping and per-row result processing were a third of a
+    lookup. The statement is still built, compiled and bound by SQLAlchemy (bind processors
+    included), once per filter combination; `_record` reads the driver's raw values.
+    """
+    compiled = statement.compile(dialect=dialect)
+    processors = compiled._bind_processors
+    positions = compiled.positiontup
+
+    def bind(params: dict[str, object]) -> Any:
+        values = compiled.construct_params(params)
+        processed = {
+            name: (processors[name](value) if name in processors else value)
+            for name, value in values.items()
+        }
+        if positions is not None:  # qmark/format drivers (SQLite): a sequence
+            return [processed[name] for name in positions]
+        return processed  # pyformat drivers (psycopg): a mapping
+
+    return str(compiled), bind
+
+
+def _date(value: Any) -> dt.date | None:
+    """A date column as SQLite returns it (ISO text) or PostgreSQL does (a date)."""
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _moment(value: Any) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return as_aware(moment)
+
+
+def _record(row: Any) -> RuleRecord:
+    # Positional unpacking: attribute access on result rows cost more than the query itself.
+    (
+        rule_id, _document_id, version_id, version_number, published_at, effective_from,
+        retired_on, kind, payer, code_system, code, code_group, drug, indication, subject, op,
+        value, unit, days, count, required, text, evidence, evidence_page, evidence_section,
+        next_effective, source, key, title, source_version, url,
+    ) = row  # fmt: skip
+    effective_from, retired_on = _date(effective_from), _date(retired_on)
+    next_effective = _date(next_effective)
+    published_at = _moment(published_at)
+    required = None if required is None else bool(required)
+    ends = [end for end in (next_effective, retired_on) if end is not None and end != DAWN]
+    return RuleRecord(
+        id=rule_id,
+        kind=kind,
+        source=source,
+        payer=payer,
+        document=key,
+        title=title,
+        version=source_version or str(version_number),
+        version_id=version_id,
+        url=url,
+        effective_from=effective_from,
+        effective_to=min(ends) if ends else None,
+        published_at=as_aware(published_at),
+        code_system=code_system,
+        code=code,
+        code_group=code_group,
+        drug=drug,
+        indication=indication,
+        subject=subject,
+        op=op,
+        value=value,
+        unit=unit,
+        days=days,
+        count=count,
+        required=required,
+        text=text,
+        evidence=evidence,
+        evidence_page=evidence_page,
+        evidence_section=evidence_section,
+    )
+
+
+_DAWN_TEXT = DAWN.isoformat()
+
+
+def _iso_date(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else value.isoformat()
+
+
+def _iso_moment(value: Any) -> str:
+    """A stored moment as the API writes it: ISO 8601 with "Z" (stored times are UTC)."""
+    if isinstance(value, str):  # SQLite: "2026-11-27 02:00:03.255304", naive UTC
+        return value.replace(" ", "T", 1).removesuffix(".000000") + "Z"
+    text = as_aware(value).astimezone(dt.UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def rule_row_json(row: Any) -> dict[str, object]:
+    """A raw rule row as the API's JSON (the same object `RuleOut` renders from `_record`),
+    built without the intermediate record: the rules API's hot path (bench/api.py)."""
+    (
+        rule_id, _document_id, version_id, version_number, published_at, effective_from,
+        retired_on, kind, payer, code_system, code, code_group, drug, indication, subject, op,
+        value, unit, days, count, required, text, evidence, evidence_page, evidence_section,
+        next_effective, source, key, title, source_version, url,
+    ) = row  # fmt: skip
+    ends = [
+        end
+        for end in (_iso_date(next_effective), _iso_date(retired_on))
+        if end is not None and end != _DAWN_TEXT
+    ]
+    return {
+        "id": rule_id,
+        "kind": kind,
+        "source": source,
+        "payer": payer,
+        "document": key,
+        "title": title,
+        "version": source_version or str(version_number),
+        "version_id": version_id,
+        "url": url,
+        "effective_from": _iso_date(effective_from),
+        "effective_to": min(ends) if ends else None,
+        "published_at": _iso_moment(published_at),
+        "code_system": code_system,
+        "code": code,
+        "code_group": code_group,
+        "drug": drug,
+        "indication": indication,
+        "subject": subject,
+        "op": op,
+        "value": value,
+        "unit": unit,
+        "days": days,
+        "count": count,
+        "required": None if required is None else bool(required),
+        "text": text,
+        "evidence": evidence,
+        "evidence_page": evidence_page,
+        "evidence_section": evidence_section,
+    }
