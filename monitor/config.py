@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.settings import build, check
+from monitor.settings import build
 from sources import SOURCE_KINDS, SourceKind
+from sources.base import check
 
 ENV_VAR = "POLICY_MONITOR_CONFIG"
 _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|m|h|d)$")

@@ -2,7 +2,8 @@
 
 A small validator over dataclass fields (str, int, float, bool, tuple[str, ...], optional of
 those): unknown keys, wrong types and failed checks all become a `ConfigError` that names the
-file, the key and what is allowed. Each dataclass may define `validate(self) -> None`.
+file, the key and what is allowed. Each dataclass may define `validate(self) -> None`; a
+`ValueError` it raises (`sources.base.check` raises one) becomes a `ConfigError` for that table.
 """
 
 from __future__ import annotations
@@ -90,9 +91,3 @@ def build(
         except ValueError as exc:
             raise ConfigError(str(exc), path=path, key=prefix) from exc
     return instance
-
-
-def check(condition: bool, message: str) -> None:
-    """Raise the ValueError that `build` turns into a ConfigError for this table."""
-    if not condition:
-        raise ValueError(message)

@@ -91,3 +91,10 @@ class SourceKind:
     isolated_extract: bool = False
     # (old criteria or None, new criteria, today=) -> PolicyDiff; None: diffing.diff.diff_criteria
     diff: Callable[..., PolicyDiff] | None = None
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise the ValueError that `monitor.settings.build` turns into a ConfigError naming the
+    table being validated; sources' option dataclasses call it from their `validate`."""
+    if not condition:
+        raise ValueError(message)

@@ -24,8 +24,7 @@ import httpx
 from diffing.cms import display_id, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import FetchError
-from monitor.settings import check
-from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
+from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing, check
 from sources.http import HttpFetcher, RetryPolicy
 
 DEFAULT_BASE_URL = "https://api.coverage.cms.gov"

@@ -23,8 +23,7 @@ from diffing.extract.dates import parse_date
 from diffing.mentions import BULLETIN_DOC_TYPE
 from diffing.model import RawDocument
 from monitor.errors import SourceError
-from monitor.settings import check
-from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
+from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing, check
 from sources.crawl_child import CrawledSource, run_crawl
 from sources.payer_policies import content_fingerprint
 

@@ -28,13 +28,13 @@ import httpx
 from diffing.mcd import EXPORTS, ExportBundles, ExportSpec, ExportVersion
 from diffing.model import RawDocument
 from monitor.errors import FetchError, ResponseTooLarge, SourceError
-from monitor.settings import check
 from sources.base import (
     FetchResult,
     KnownListing,
     ListedDocument,
     Listing,
     Validators,
+    check,
 )
 from sources.http import RETRYABLE_STATUS, RetryPolicy, retry_after_seconds
 from sources.mcd_archive import ArchiveLimits, read_export

@@ -21,13 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diffing.model import RawDocument
-from monitor.settings import check
 from sources.base import (
     FetchFailure,
     FetchResult,
     KnownListing,
     ListedDocument,
     Listing,
+    check,
 )
 from sources.crawl_child import CrawledSource, run_crawl
 
