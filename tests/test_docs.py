@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 import tomllib
 from pathlib import Path
@@ -121,3 +122,41 @@ def test_defaults_shown_parse_back(section: str, cls: Any) -> None:
 def test_example_config_loads() -> None:
     config = load_config(EXAMPLE)
     assert {s.kind for s in config.sources} == set(SOURCE_KINDS)
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_PROJECT_DIRS = "monitor|sources|diffing|notifications|fixtures|tests|bench|docs|deploy"
+_CODE_PATH = re.compile(rf"`((?:{_PROJECT_DIRS})/[\w./-]*)`")
+_CODE_NAME = re.compile(r"`((?:monitor|sources|diffing|notifications|fixtures)(?:\.\w+)+)`")
+
+
+def test_architecture_links_point_at_real_files() -> None:
+    """Every file or folder docs/architecture.md links to exists (a move must update the page)."""
+    targets = [t.split("#", 1)[0] for t in _LINK.findall(ARCHITECTURE.read_text(encoding="utf-8"))]
+    local = [t for t in targets if "://" not in t]
+    assert len(local) > 30, "docs/architecture.md lost its links"
+    missing = [t for t in local if not (ARCHITECTURE.parent / t).exists()]
+    assert missing == [], f"docs/architecture.md links to files that are gone: {missing}"
+
+
+def test_architecture_paths_and_names_exist() -> None:
+    """Paths (`monitor/store/`) and dotted names (`sources.base.check`) in code spans exist too."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    paths = _CODE_PATH.findall(text)
+    assert paths, "no paths found: has the pattern drifted from the page?"
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert missing == [], f"docs/architecture.md names paths that are gone: {missing}"
+    for dotted in _CODE_NAME.findall(text):
+        parts = dotted.split(".")
+        for split in range(len(parts), 0, -1):
+            try:
+                obj: Any = importlib.import_module(".".join(parts[:split]))
+            except ModuleNotFoundError:
+                continue
+            for attribute in parts[split:]:
+                assert hasattr(obj, attribute), f"docs/architecture.md names {dotted}: not found"
+                obj = getattr(obj, attribute)
+            break
+        else:
+            pytest.fail(f"docs/architecture.md names {dotted}: no such module")
