@@ -206,10 +206,6 @@ _LOOPS_BEING_BROKEN = {
         "monitor.pipeline.publish <-> monitor.pipeline.quarantine: quarantine.approve imports "
         "publish._publish_in lazily while publish imports quarantine's guard"
     ),
-    "fixtures": (
-        "fixtures.cms_corpus.sample <-> fixtures.cms_corpus.sample_week2: sample.py imports "
-        "WEEK2_NEW_VERSIONS lazily while sample_week2 builds on sample"
-    ),
 }
 
 
