@@ -183,6 +183,14 @@ def _heading(body: str) -> _Heading | None:
     )
 
 
+def heading_indications(text: str) -> tuple[str, ...]:
+    """The indications a heading line names ("Atopic Dermatitis", "A. Moderate-to-severe
+    asthma"), empty when the line is not such a heading."""
+    _kind, body = _marker_kind(text)
+    heading = _heading(body)
+    return heading.indications if heading is not None else ()
+
+
 @dataclass(kw_only=True)
 class _Walker:
     """The context while reading, and what has been found so far (private, mutable)."""
