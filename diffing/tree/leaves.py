@@ -116,7 +116,8 @@ def duration_as_written(amount: str, unit: str) -> tuple[str, int]:
 def _age_leaves(text: str, evidence: Evidence) -> list[CriterionLeaf]:
     out = []
     for finding in find_age_limits(text):
-        amount, unit = finding.amount, finding.unit
+        amount = finding.years if finding.amount is None else finding.amount
+        unit = finding.unit
         out.append(
             CriterionLeaf(
                 kind=AGE,
