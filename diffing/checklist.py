@@ -20,8 +20,10 @@ from typing import Any
 from diffing.model import Change, ChangeKind, CodeSystem, CoverageFlag, Criteria, Evidence
 from diffing.rules import days_text, governed_drugs, rule_payer, threshold_text
 from diffing.severity import checklist_change_severity
+from diffing.tree.render import render_outline
 
-CHECKLIST_FORMAT = 1
+CHECKLIST_FORMAT = 2
+_READABLE_FORMATS = (1, 2)  # format 1 bodies (stored before trees) have no outline
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -44,6 +46,9 @@ class ChecklistItem:
     value: float | None = None
     codes: tuple[str, ...] = ()
     evidence: Evidence | None = field(default=None, compare=False)
+    branch: str | None = None  # initial, continuation, dosing, exclusion (criteria trees)
+    alternatives: tuple[str, ...] = ()  # "one of" items: each alternative as shown
+    depth: int = 0  # indentation when the checklist is shown as the policy's tree
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -58,6 +63,9 @@ class Checklist:
     effective_date: dt.date | None
     prior_auth_required: bool | None
     items: tuple[ChecklistItem, ...]
+    # The policy's own logic, one line per row, indented by two spaces per level: indication
+    # blocks, branches with their approval, "all of" / "one of" groups, "must not" exclusions.
+    outline: tuple[str, ...] = ()
 
     @property
     def heading(self) -> str:
@@ -170,7 +178,7 @@ def _items(criteria: Criteria, drug: str | None) -> tuple[ChecklistItem, ...]:
             )
         )
     for age in criteria.age_limits:
-        shown = f"age {age.op} {age.years} years"
+        shown = f"age {age.op} {age.shown}"
         items.append(
             ChecklistItem(
                 key=f"age|{age.indication or ''}|{age.op}",
@@ -247,6 +255,7 @@ def build_checklists(criteria: Criteria) -> tuple[Checklist, ...]:
                 effective_date=criteria.effective_date,
                 prior_auth_required=any(required) if required else None,
                 items=items,
+                outline=render_outline(criteria.tree) if criteria.tree else (),
             )
         )
     return tuple(out)
@@ -387,26 +396,32 @@ def checklist_to_dict(checklist: Checklist) -> dict[str, Any]:
     )
     for item in body["items"]:
         item["codes"] = list(item["codes"])
+        item["alternatives"] = list(item["alternatives"])
+    body["outline"] = list(checklist.outline)
     return body
 
 
 def checklist_from_dict(body: dict[str, Any]) -> Checklist:
-    if body.get("format") != CHECKLIST_FORMAT:
+    if body.get("format") not in _READABLE_FORMATS:
         raise ValueError(f"unsupported checklist format {body.get('format')!r}")
     items = tuple(
         ChecklistItem(
             **{
                 **item,
                 "codes": tuple(item["codes"]),
+                "alternatives": tuple(item.get("alternatives", ())),
                 "evidence": Evidence(**item["evidence"]) if item.get("evidence") else None,
             }
         )
         for item in body["items"]
     )
-    fields = {k: v for k, v in body.items() if k not in ("format", "items", "effective_date")}
+    fields = {
+        k: v for k, v in body.items() if k not in ("format", "items", "effective_date", "outline")
+    }
     effective = body.get("effective_date")
     return Checklist(
         **fields,
         items=items,
         effective_date=dt.date.fromisoformat(effective) if effective else None,
+        outline=tuple(body.get("outline", ())),
     )

@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from diffing.tree.nodes import CriteriaTree
 
 
 class Severity(StrEnum):
@@ -251,6 +255,14 @@ class AgeLimit:
     years: int
     indication: str | None = None
     evidence: Evidence | None = field(default=None, compare=False)
+    # The bound in the policy's own unit ("<= 6 months" under two years); None: `years` years.
+    amount: int | None = field(default=None, compare=False)
+    unit: str = field(default="years", compare=False)
+
+    @property
+    def shown(self) -> str:
+        amount = self.years if self.amount is None else self.amount
+        return f"{amount} {self.unit}"
 
     @property
     def key(self) -> tuple[str | None, ...]:
@@ -290,6 +302,16 @@ class Criteria:
     age_limits: tuple[AgeLimit, ...] = ()
     prescriber_specialties: tuple[str, ...] = ()  # sorted, lower case: ("dermatologist", …)
     revision_history: tuple[RevisionEntry, ...] = ()
+    # Indication blocks, branches and AND/OR groups (a `diffing.tree.CriteriaTree`; None for
+    # CMS documents and for criteria read back from the store). Typed `object` so this module
+    # need not import the tree package; read it through `tree`.
+    criteria_tree: object | None = field(default=None, compare=False)
+
+    @property
+    def tree(self) -> CriteriaTree | None:
+        from diffing.tree.nodes import CriteriaTree
+
+        return self.criteria_tree if isinstance(self.criteria_tree, CriteriaTree) else None
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)

@@ -69,6 +69,10 @@ class RuleRow:
     evidence: str | None = None
     evidence_page: int | None = None
     evidence_section: str | None = None
+    # From the criteria tree: the branch (initial, continuation, dosing, exclusion) and the
+    # leaf's place in the policy's logic ("atopic dermatitis/initial/all[2]/any[1]").
+    branch: str | None = None
+    tree_path: str | None = None
 
 
 def rule_payer(criteria: Criteria) -> str:
@@ -232,7 +236,7 @@ def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
                 op=age.op,
                 value=float(age.years),
                 unit="years",
-                text=f"age {age.op} {age.years} years",
+                text=f"age {age.op} {age.shown}",
                 **_evidence(age.evidence),
             )
         )

@@ -69,6 +69,13 @@ class AgeFinding:
     op: str  # ">=" or "<="
     years: int
     text: str
+    # The bound in the policy's own unit: months under two years ("<= 6 months"), else years.
+    amount: int | None = None
+    unit: str = "years"
+
+    def __post_init__(self) -> None:
+        if self.amount is None:
+            object.__setattr__(self, "amount", self.years)
 
 
 def _years(number: str, unit: str | None) -> int | None:
@@ -121,6 +128,48 @@ def _inverted(finding: AgeFinding) -> AgeFinding:
 
 
 def _age_match(match: re.Match[str], kind: str | None, text: str) -> list[AgeFinding]:
+    findings = _age_match_years(match, kind, text)
+    unit = match.groupdict().get("unit")
+    if not findings or not unit or not unit.lower().startswith("m"):
+        return findings
+    out = []
+    for finding in findings:
+        number = _raw_number(match, finding)
+        if number is None or number >= 24:
+            out.append(finding)
+        else:
+            out.append(
+                AgeFinding(
+                    op=finding.op,
+                    years=finding.years,
+                    text=finding.text,
+                    amount=number,
+                    unit="months",
+                )
+            )
+    return out
+
+
+def _raw_number(match: re.Match[str], finding: AgeFinding) -> int | None:
+    """The bound in months as the policy wrote it (adjusted for "under"/"over" like `years`)."""
+    groups = match.groupdict()
+    if groups.get("low") and groups.get("high"):
+        raw = groups["low"] if finding.op == ">=" else groups["high"]
+        value = parse_number(raw)
+        return None if value is None else int(value)
+    value = parse_number(groups.get("n") or "")
+    if value is None:
+        return None
+    months = int(value)
+    years = _years(groups["n"], groups.get("unit"))
+    if years is not None and finding.years == years - 1:
+        months -= 1
+    elif years is not None and finding.years == years + 1:
+        months += 1
+    return months
+
+
+def _age_match_years(match: re.Match[str], kind: str | None, text: str) -> list[AgeFinding]:
     groups = match.groupdict()
     unit = groups.get("unit")
     after = text[match.end() : match.end() + 12].lower()

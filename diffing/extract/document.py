@@ -88,13 +88,16 @@ def extract_document(
     payer: str | None,
     version: str | None,
 ) -> Criteria:
+    from diffing.tree.build import build_tree  # the tree reads `heading_indications` here
+
     walker = _Walker(primary_drug=_primary_drug(document))
     walker.drugs.extend(extract_sentence(document.title).drugs)
     for section in document.sections:
         walker.read_section(section)
     for table in document.tables:
         walker.read_table(table)
-    return walker.criteria(document, document_id=document_id, payer=payer, version=version)
+    criteria = walker.criteria(document, document_id=document_id, payer=payer, version=version)
+    return dataclasses.replace(criteria, criteria_tree=build_tree(document))
 
 
 def _primary_drug(document: PolicyDocument) -> str | None:
@@ -181,6 +184,14 @@ def _heading(body: str) -> _Heading | None:
         indications=tuple(dict.fromkeys(m.canonical for m in indications)),
         phase=phase,
     )
+
+
+def heading_indications(text: str) -> tuple[str, ...]:
+    """The indications a heading line names ("Atopic Dermatitis", "A. Moderate-to-severe
+    asthma"), empty when the line is not such a heading."""
+    _kind, body = _marker_kind(text)
+    heading = _heading(body)
+    return heading.indications if heading is not None else ()
 
 
 @dataclass(kw_only=True)

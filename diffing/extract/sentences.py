@@ -172,7 +172,14 @@ def extract_sentence(sentence: str, context: SentenceContext | None = None) -> S
         for t in find_thresholds(sentence)
     )
     ages = tuple(
-        AgeLimit(op=a.op, years=a.years, indication=indication, evidence=evidence)
+        AgeLimit(
+            op=a.op,
+            years=a.years,
+            indication=indication,
+            evidence=evidence,
+            amount=a.amount,
+            unit=a.unit,
+        )
         for a in find_age_limits(sentence)
     )
     return SentenceFacts(

@@ -63,6 +63,16 @@ KNOWN_SECTIONS: frozenset[str] = frozenset(
         "regulatory status",
         "websites for additional information",
         "index",
+        "coverage criteria",
+        "clinical criteria",
+        "policy statement",
+        "initial authorization",
+        "reauthorization",
+        "continuation of therapy",
+        "conditions not covered",
+        "guidelines",
+        "efficacy",
+        "disclaimer",
     }
 )
 
@@ -88,7 +98,8 @@ SECTION_SYNONYMS: dict[str, str] = {
     "u.s. food and drug administration (fda)": "u.s. food and drug administration",
 }
 
-_NUMBERING = re.compile(r"^(?:[IVX]{1,4}|\d{1,2}|[A-Z])[.)]\s+")
+_NUMBERING = re.compile(r"^(?:#{1,6}\s+|(?:[IVX]{1,4}|\d{1,2}|[A-Z])[.)]\s+)")
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
 _SPACES = re.compile(r"\s+")
 _SLASH = re.compile(r"\s*/\s*")
 _CODE_TOKEN = re.compile(r"\d{3,}|\b[A-Z]\d{2,}")
@@ -123,6 +134,8 @@ def looks_like_heading(text: str) -> bool:
     """Plain-text heading: a known heading, an ALL CAPS line, or a short Title Case "Label:"."""
     if is_known_heading(text):
         return True
+    if _MARKDOWN_HEADING.match(text) and len(text) <= 100:
+        return True
     if len(text) > 80 or not text[:1].isupper() or text[-1:] in ".,;":
         return False
     bare = text.rstrip(":").strip()
@@ -137,6 +150,58 @@ def looks_like_heading(text: str) -> bool:
     if text.endswith(":") and len(words) <= 6 and not _LABEL_WORDS.search(bare):
         return all(w[0].isupper() for w in words if len(w) > 3 and w[0].isalpha())
     return False
+
+
+CRITERIA = "criteria"
+CONTEXT = "context"
+HISTORY = "history"
+CODES = "codes"
+
+# What a section is for, by words of its name. Context sections are still diffed as text (a
+# change there is low severity) but never give criteria, checklist items or rule rows.
+_HISTORY_ROLE = re.compile(
+    r"(?:policy|revision|review|document|publication) history|revision (?:information|details)"
+    r"|^(?:history|revisions?|change log|updates?)$",
+    re.IGNORECASE,
+)
+_CONTEXT_ROLE = re.compile(
+    r"\b(?:background|overview|clinical evidence|summary of (?:clinical )?evidence|evidence"
+    r"|guidelines?|efficacy|stud(?:y|ies)|trials?|references?|bibliography|literature"
+    r"|disclaimers?|instructions for use|description(?: of services)?|definitions?|rationale"
+    r"|discussion|scientific|appendix|table of contents|index|related (?:policies|documents)"
+    r"|regulatory status|food and drug administration|centers for medicare|cms|fda"
+    r"|websites|health equity|frequently asked questions|dosing information|pharmacology"
+    r"|mechanism of action|links|decision trees?)\b",
+    re.IGNORECASE,
+)
+_CRITERIA_ROLE = re.compile(
+    r"\b(?:criteria|coverage|policy|position statement|medically necessary|medical necessity"
+    r"|indications?|authori[sz]ation|reauthori[sz]ation|continuation|renewal|initial"
+    r"|requests?|approval|limitations|exclusions|not covered|experimental|investigational"
+    r"|unproven|prior authori[sz]ation|step therapy|preferred|non-preferred|formulary"
+    r"|quantity limits?)\b",
+    re.IGNORECASE,
+)
+_CODES_ROLE = re.compile(r"\bcod(?:es|ing)\b|\bCPT\b|\bHCPCS\b|\bICD", re.IGNORECASE)
+
+
+def section_role(name: str) -> str:
+    """`criteria`, `codes`, `history` or `context`: what a section (by its canonical name) is
+    for. "Coverage Rationale" is criteria although it says "rationale"; "Clinical Evidence"
+    is context although it is clinical; a name that says neither (a drug or an indication
+    heading such as "atopic dermatitis") is criteria."""
+    bare = re.sub(r"\s*\(\d+\)$", "", name).strip()
+    if _HISTORY_ROLE.search(bare):
+        return HISTORY
+    if bare in ("coverage rationale", "coverage policy", "policy", PREAMBLE):
+        return CRITERIA
+    if _CODES_ROLE.search(bare) and not _CONTEXT_ROLE.search(bare):
+        return CODES
+    if _CONTEXT_ROLE.search(bare) and not _CRITERIA_ROLE.search(bare):
+        return CONTEXT
+    if bare.startswith(("clinical evidence", "background", "overview", "guideline")):
+        return CONTEXT
+    return CRITERIA
 
 
 def build_sections(

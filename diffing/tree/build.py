@@ -1,0 +1,622 @@
+"""Build a `CriteriaTree` from a parsed policy: read the criteria sections line by line, open an
+indication block at a numbered indication heading, a heading naming an indication or a "for the
+treatment of X" lead-in, a branch at "Initial Therapy" / "Reauthorization" / "Dosing", and nest
+AND/OR groups by the policy's own list markers and connectors."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from diffing.extract.durations import find_durations
+from diffing.model import Evidence, PolicyDocument, Section, Table
+from diffing.parse.sections import CRITERIA, looks_like_heading, section_name, section_role
+from diffing.tree.leaves import (
+    diagnosis_leaf,
+    duration_as_written,
+    is_bare_term,
+    strip_connector,
+    typed_leaves,
+)
+from diffing.tree.nodes import (
+    ALL,
+    ANY,
+    CONTINUATION,
+    DOSING_BRANCH,
+    EXCLUSION,
+    EXCLUSION_BRANCH,
+    GENERAL,
+    INITIAL,
+    CriteriaBranch,
+    CriteriaGroup,
+    CriteriaTree,
+    CriterionLeaf,
+    IndicationBlock,
+)
+
+_MARKERS = (
+    ("paren_num", re.compile(r"^\((\d{1,2})\)\s*")),
+    ("roman", re.compile(r"^([ivx]{1,5})[.)]\s+")),
+    ("upper_paren", re.compile(r"^([A-Z])\)\s*")),
+    ("lower_paren", re.compile(r"^([a-z])\)\s*")),
+    ("number", re.compile(r"^(\d{1,2})[.)]\s*(?=\S)")),
+    ("upper_dot", re.compile(r"^([A-Z])\.\s+")),
+    ("lower_dot", re.compile(r"^([a-z])\.\s+")),
+    ("bullet", re.compile(r"^[-•*·▪◦●○■□o]\s+")),
+)
+_ALL_OF = re.compile(
+    r"\b(?:ALL|BOTH|each) of the following\b|\bthe following (?:criteria|requirements|regimens)"
+    r"(?: are met)?\s*\((?:[a-z0-9ivx]+,?\s*)+and\b",
+    re.IGNORECASE,
+)
+_ANY_OF = re.compile(
+    r"\b(?:(?:at least )?ONE|ANY|either) of the following\b|\bone of the following\b"
+    r"|\bat least one of the following\b|\(\s*[a-z0-9ivx]+\s+or\s+[a-z0-9ivx]+\s*\)",
+    re.IGNORECASE,
+)
+_OF_THE_FOLLOWING = re.compile(r"\bof the following\b|\bthe following\b[^.]*:\s*$", re.I)
+_INDICATION_LINE = re.compile(
+    r"^(?P<name>[A-Z][^.:]{2,90}?)(?:\.\s+|\s+)(?=Approve\b|Criteria\b|Initial\b)"
+)
+_LEAD_IN = re.compile(
+    r"\bfor the treatment of\s+(?P<name>[a-z][a-z' -]{2,60}?)"
+    r"(?=\s+(?:when|if|in|and|is|are)\b|[:,;(])",
+    re.IGNORECASE,
+)
+_COVERAGE_STATEMENT = re.compile(
+    r"^(?:The use of\s+)?(?P<name>.{3,90}?)\s+(?:\(.*?\)\s*)?(?:is|are) (?:proven and )?medically"
+    r" necessary\b.*\b(?:any|all|one) of the following:?\s*$",
+    re.IGNORECASE,
+)
+_FOR_MEMBERS = re.compile(
+    r"^(?P<name>[A-Za-z0-9/()+\-*:,. ]{3,80}?)(?:\s*\(e\.g\..*?\))?\s+(?:for|in)"
+    r" (?:members|women|men|persons|individuals|patients)\b(?P<rest>.*)$"
+)
+_CONTINUATION = re.compile(
+    r"\b(?:currently receiving|re-?authori[sz]ation|continuation|continued therapy|renewal"
+    r"|subsequent authori[sz]ation|reapproval|re-?certification)\b",
+    re.IGNORECASE,
+)
+_INITIAL = re.compile(r"\binitial (?:therapy|authori[sz]ation|requests?|approval|criteria)\b", re.I)
+_DOSING = re.compile(r"^(?:dosing|dosage|dose)\b", re.IGNORECASE)
+_NOT_COVERED = re.compile(
+    r"\b(?:conditions not covered|not medically necessary|exclusions?)\b", re.I
+)
+_APPROVAL = re.compile(
+    r"\b(?:approve for|approved for|authori[sz]ation length|length of authori[sz]ations?"
+    r"|initial requests?|approval (?:duration|length)|authori[sz]ed for)\b\W{0,4}"
+    r"(?:up to\s+)?(?P<amount>\d+|one|two|three|four|six|twelve)\s*(?P<unit>days?|weeks?|months?"
+    r"|years?)",
+    re.IGNORECASE,
+)
+_NOTE = re.compile(r"^(?:Note|Notes|NOTE|Examples?)\b\s*:?", re.IGNORECASE)
+_QUALIFIER = re.compile(r"^For (?:any |non-preferred |brand |patients? )?[^:]{3,80}:\s")
+_CONNECTOR_LINE = re.compile(r"^\W*(AND|OR|and|or)\W*$")
+
+
+@dataclass(kw_only=True)
+class _Group:
+    op: str | None
+    text: str = ""
+    children: list[_Group | CriterionLeaf] = field(default_factory=list)
+    connectors: list[str] = field(default_factory=list)
+
+    def freeze(self) -> CriteriaGroup:
+        op = self.op or (ANY if "or" in self.connectors and "and" not in self.connectors else ALL)
+        children: list[CriteriaGroup | CriterionLeaf] = []
+        for child in self.children:
+            if isinstance(child, _Group):
+                frozen = child.freeze()
+                if not frozen.children:
+                    continue
+                # A one-child group says nothing: lift its child.
+                children.append(frozen.children[0] if len(frozen.children) == 1 else frozen)
+            else:
+                children.append(child)
+        return CriteriaGroup(op=op, children=tuple(children), text=self.text)
+
+
+@dataclass(kw_only=True)
+class _Branch:
+    phase: str
+    root: _Group
+    approval_text: str | None = None
+    approval_days: int | None = None
+    evidence: Evidence | None = None
+
+
+@dataclass(kw_only=True)
+class _Block:
+    name: str
+    branches: list[_Branch] = field(default_factory=list)
+    evidence: Evidence | None = None
+
+
+@dataclass(kw_only=True)
+class _Frame:
+    group: _Group
+    style: str | None = None  # the marker style of this group's items
+
+
+def _marker(line: str) -> tuple[str | None, str]:
+    for style, pattern in _MARKERS:
+        match = pattern.match(line)
+        if match:
+            return style, line[match.end() :].strip()
+    return None, line.strip()
+
+
+def _op_of(text: str) -> str | None:
+    if _ALL_OF.search(text):
+        return ALL
+    if _ANY_OF.search(text):
+        return ANY
+    return None
+
+
+def _approval(text: str) -> tuple[str, int] | None:
+    match = _APPROVAL.search(text)
+    if match is None:
+        return None
+    return duration_as_written(match.group("amount"), match.group("unit"))
+
+
+def _clean_name(name: str) -> str:
+    name = re.sub(r"\s*\([^)]*\)\s*$", "", name)
+    name = re.sub(r"\s+", " ", name).strip(" .:-*").lower()
+    return name
+
+
+@dataclass(kw_only=True)
+class _Builder:
+    blocks: list[_Block] = field(default_factory=list)
+    stack: list[_Frame] = field(default_factory=list)
+    last_leaf: tuple[_Group, int] | None = None
+    default_approval: tuple[str, int] | None = None
+
+    # -- blocks and branches ---------------------------------------------------------------
+
+    def block(self, name: str, evidence: Evidence | None) -> _Block:
+        existing = next((b for b in self.blocks if b.name == name), None)
+        if existing is None:
+            existing = _Block(name=name, evidence=evidence)
+            self.blocks.append(existing)
+        else:
+            self.blocks.remove(existing)
+            self.blocks.append(existing)
+        self.stack = []
+        return existing
+
+    def current_block(self) -> _Block:
+        if not self.blocks:
+            return self.block(GENERAL, None)
+        return self.blocks[-1]
+
+    def branch(self, phase: str, op: str | None, evidence: Evidence, text: str = "") -> None:
+        block = self.current_block()
+        root = _Group(op=op, text=text)
+        approval = _approval(text) if phase in (INITIAL, CONTINUATION) else None
+        if approval is None and phase == INITIAL:
+            approval = self.default_approval
+        branch = _Branch(
+            phase=phase,
+            root=root,
+            approval_text=approval[0] if approval else None,
+            approval_days=approval[1] if approval else None,
+            evidence=evidence,
+        )
+        known = next((b for b in block.branches if b.phase == phase), None)
+        if known is not None and not known.root.children:
+            block.branches.remove(known)
+        elif known is not None:
+            # a second "initial" list in one block (Ohio: clinical PA, then non-preferred):
+            # both apply, so they join under the branch's root.
+            known.root.children.append(root)
+            self.stack = [_Frame(group=known.root), _Frame(group=root)]
+            return
+        block.branches.append(branch)
+        self.stack = [_Frame(group=root)]
+
+    def ensure_branch(self, evidence: Evidence) -> None:
+        if not self.stack:
+            block = self.current_block()
+            known = block.branches[-1] if block.branches else None
+            if known is not None:
+                self.stack = [_Frame(group=known.root)]
+            else:
+                self.branch(INITIAL, None, evidence)
+
+    # -- items -----------------------------------------------------------------------------
+
+    def place(self, style: str | None) -> _Group:
+        """The group an item with marker `style` belongs to, popping deeper lists."""
+        for depth in range(len(self.stack) - 1, -1, -1):
+            if self.stack[depth].style == style:
+                del self.stack[depth + 1 :]
+                return self.stack[depth].group
+        top = self.stack[-1]
+        if top.style is None:
+            top.style = style
+            return top.group
+        # a new marker style under an item that opened no group: a nested list
+        nested = _Group(op=None)
+        top.group.children.append(nested)
+        self.stack.append(_Frame(group=nested, style=style))
+        return nested
+
+    def item(self, style: str | None, body: str, evidence: Evidence, phase: str) -> None:
+        self.ensure_branch(evidence)
+        group = self.place(style)
+        text, connector = strip_connector(body)
+        if connector:
+            group.connectors.append(connector)
+        op = _op_of(text)
+        if (op is not None and _OF_THE_FOLLOWING.search(text)) or text.rstrip().endswith(":"):
+            child = _Group(op=op, text=text)
+            group.children.append(child)
+            self.stack.append(_Frame(group=child))
+            self.last_leaf = None
+            return
+        if group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH:
+            leaves = [diagnosis_leaf(text, evidence)]
+        else:
+            leaves = typed_leaves(text, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        if not leaves:
+            return
+        if len(leaves) > 1:
+            target = _Group(op=ALL)
+            group.children.append(target)
+        else:
+            target = group
+        target.children.extend(leaves)
+        self.last_leaf = (target, len(target.children) - 1)
+
+    def note(self, text: str) -> None:
+        if self.last_leaf is None:
+            return
+        group, index = self.last_leaf
+        leaf = group.children[index]
+        if isinstance(leaf, CriterionLeaf):
+            from dataclasses import replace
+
+            note = (leaf.note + " " + text).strip()
+            group.children[index] = replace(leaf, note=note)
+
+    def connector(self, word: str) -> None:
+        if self.stack:
+            self.stack[-1].group.connectors.append(word.lower())
+
+    # -- result ----------------------------------------------------------------------------
+
+    def tree(self) -> CriteriaTree:
+        blocks = []
+        for block in self.blocks:
+            branches = []
+            for branch in block.branches:
+                root = branch.root.freeze()
+                if not root.children and branch.approval_days is None:
+                    continue
+                if len(root.children) == 1 and isinstance(root.children[0], CriteriaGroup):
+                    root = root.children[0]
+                branches.append(
+                    CriteriaBranch(
+                        phase=branch.phase,
+                        root=root,
+                        approval_text=branch.approval_text,
+                        approval_days=branch.approval_days,
+                        evidence=branch.evidence,
+                    )
+                )
+            if branches:
+                blocks.append(
+                    IndicationBlock(
+                        name=block.name, branches=tuple(branches), evidence=block.evidence
+                    )
+                )
+        return CriteriaTree(indications=tuple(_with_paths(b) for b in blocks))
+
+
+def _with_paths(block: IndicationBlock) -> IndicationBlock:
+    from dataclasses import replace
+
+    def walk(group: CriteriaGroup, path: tuple[str, ...]) -> CriteriaGroup:
+        children: list[CriteriaGroup | CriterionLeaf] = []
+        for n, child in enumerate(group.children, 1):
+            here = (*path, f"{group.op}[{n}]")
+            if isinstance(child, CriterionLeaf):
+                children.append(replace(child, path=here))
+            else:
+                children.append(walk(child, here))
+        return replace(group, children=tuple(children))
+
+    return replace(
+        block,
+        branches=tuple(
+            replace(b, root=walk(b.root, (block.name, b.phase))) for b in block.branches
+        ),
+    )
+
+
+def build_tree(document: PolicyDocument) -> CriteriaTree:
+    """The criteria tree of a parsed payer document (empty when it has no criteria sections)."""
+    builder = _Builder()
+    criteria = [s for s in document.sections if section_role(s.name) == CRITERIA]
+    if len(criteria) > 1:  # the preamble is the title block then, not criteria
+        criteria = [s for s in criteria if s.name != "preamble"]
+    for section in criteria:
+        _read_section(builder, section)
+    for table in document.tables:
+        if section_role(table.section or "") == CRITERIA:
+            _read_table(builder, table)
+    return builder.tree()
+
+
+def _read_section(builder: _Builder, section: Section) -> None:
+    builder.stack = []
+    builder.last_leaf = None
+    in_context = False
+    phase = INITIAL
+    heading_block = _indication_from_heading(section.name)
+    where = Evidence(sentence=section.name, section=section.name)
+    if heading_block:
+        builder.block(heading_block, where)
+    phase = _heading_phase(builder, section.name, where) or phase
+    offset = 0
+    table_rows: list[tuple[str, ...]] = []
+    for raw in section.text.split("\n"):
+        line_start = offset
+        offset += len(raw) + 1
+        line = raw.strip().replace("**", "").replace("^^", "")
+        if line.startswith("|") and not in_context:
+            cells = tuple(c.strip() for c in line.strip("|").split("|"))
+            if not all(re.fullmatch(r":?-+:?", c) for c in cells if c):
+                table_rows.append(cells)
+            continue
+        if table_rows:
+            _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
+            table_rows = []
+        if not line:
+            continue
+        evidence = Evidence(sentence=line, page=section.page_at(line_start), section=section.name)
+        # A heading inside a section ("OVERVIEW", "Guidelines", "POLICY STATEMENT") switches
+        # between context and criteria.
+        if looks_like_heading(line) and not _INDICATION_LINE.match(_marker(line)[1]):
+            name = section_name(line)
+            role = section_role(name)
+            in_context = role != CRITERIA
+            if in_context:
+                continue
+            phase = _heading_phase(builder, line, evidence) or phase
+            continue
+        if in_context or line.startswith("|") or re.match(r"^All Authori[sz]ations\b", line):
+            continue  # a formulary table row, a label for every request
+        default = _approval_default(line)
+        if default is not None:
+            builder.default_approval = default
+            continue
+        style, body = _marker(line)
+        if _NOTE.match(body) or (style == "bullet" and _QUALIFIER.match(body)):
+            builder.note(body)
+            continue
+        if _QUALIFIER.match(body) and builder.last_leaf is not None:
+            builder.note(body)
+            continue
+        connector = _CONNECTOR_LINE.match(body)
+        if connector:
+            builder.connector(connector.group(1))
+            continue
+        started = _start(builder, style, body, evidence)
+        if started is not None:
+            phase = started
+            continue
+        if style is None and re.search(r"\bCriteria$", body) and len(body.split()) <= 5:
+            continue  # "Non-Preferred Criteria": a label repeating its heading
+        if style is None and not builder.stack and not _CRITERION_WORDS.search(body):
+            continue  # prose before any criteria list ("This is a subcategory of …")
+        builder.item(style, body, evidence, phase)
+    if table_rows:
+        _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
+
+
+_CRITERION_WORDS = re.compile(
+    r"\b(?:must|patient|member|required|requires|tried|trial|years of age|prescribed)\b", re.I
+)
+
+
+def _approval_default(line: str) -> tuple[str, int] | None:
+    if re.match(r"^Length of Authori[sz]ations?\b", line, re.IGNORECASE):
+        return _approval(line)
+    return None
+
+
+def _indication_from_heading(name: str) -> str | None:
+    from diffing.extract.document import heading_indications
+
+    names = heading_indications(name)
+    return names[0] if len(names) == 1 else None
+
+
+def _heading_phase(builder: _Builder, line: str, evidence: Evidence) -> str | None:
+    name = section_name(line)
+    from diffing.extract.document import heading_indications
+
+    indications = heading_indications(line)
+    if len(indications) == 1:
+        builder.block(indications[0], evidence)
+    if _NOT_COVERED.search(name):
+        builder.block(GENERAL, evidence) if not builder.blocks else None
+        builder.stack = []
+        builder.branch(EXCLUSION_BRANCH, ALL, evidence)
+        return EXCLUSION_BRANCH
+    if "non-preferred" in name:
+        builder.block("non-preferred agents", evidence)
+        builder.branch(INITIAL, ALL, evidence, line)
+        return INITIAL
+    if _CONTINUATION.search(name):
+        if builder.blocks and builder.blocks[-1].name == "non-preferred agents":
+            builder.block(GENERAL, evidence)
+        builder.branch(CONTINUATION, None, evidence, line)
+        return CONTINUATION
+    if _INITIAL.search(name) or re.search(r"\bclinical pa\b|\bcriteria\b", name):
+        if builder.blocks and builder.blocks[-1].name == "non-preferred agents":
+            builder.block(GENERAL, evidence)
+        builder.branch(INITIAL, None, evidence, line)
+        return INITIAL
+    if _DOSING.match(name):
+        builder.branch(DOSING_BRANCH, None, evidence, line)
+        return DOSING_BRANCH
+    return None
+
+
+def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) -> str | None:
+    """Open an indication block or a branch when the line does; the phase it opens."""
+    text, _connector = strip_connector(body)
+    indication = _INDICATION_LINE.match(text) if style in ("number", "upper_dot", None) else None
+    if indication and style is not None and re.search(r"\bApprove\b", text):
+        builder.block(_clean_name(indication.group("name")), evidence)
+        return INITIAL
+    if _DOSING.match(text) and re.search(r"\bapprove\b|regimen|:", text, re.IGNORECASE):
+        builder.stack = []
+        builder.branch(DOSING_BRANCH, _op_of(text) or ANY, evidence, text)
+        return DOSING_BRANCH
+    head = text.split(".", 1)[0]
+    if style is not None and _in_dosing(builder):
+        return None  # "A) Initial Therapy. Approve up to 5 mg/kg": a regimen, not a branch
+    if style in ("upper_paren", "upper_dot", None) and len(head.split()) <= 8:
+        if _CONTINUATION.search(head) and re.search(r"\bapprove\b|following", text, re.I):
+            builder.stack = []
+            builder.branch(CONTINUATION, _op_of(text), evidence, text)
+            return CONTINUATION
+        if _INITIAL.search(head) and re.search(r"\bapprove\b|following", text, re.I):
+            builder.stack = []
+            builder.branch(INITIAL, _op_of(text), evidence, text)
+            return INITIAL
+    if style is None or style == "number":
+        coverage = _COVERAGE_STATEMENT.match(text)
+        if coverage:
+            builder.block(_clean_name(coverage.group("name")), evidence)
+            builder.branch(INITIAL, _op_of(text), evidence, text)
+            _prescriber_from_statement(builder, text, evidence)
+            return INITIAL
+        members = _FOR_MEMBERS.match(text)
+        if members and re.search(r"\bconsider", text) and style is None:
+            builder.block(_clean_name(members.group("name")), evidence)
+            builder.branch(INITIAL, ALL, evidence, text)
+            who = re.search(r"\bwith\s+(?P<what>.+)", members.group("rest"))
+            if who:
+                builder.stack[-1].group.children.append(diagnosis_leaf(who.group("what"), evidence))
+            return INITIAL
+        lead = _LEAD_IN.search(text)
+        if lead and _op_of(text) and text.endswith(":"):
+            builder.block(_clean_name(lead.group("name")), evidence)
+            builder.branch(INITIAL, _op_of(text), evidence, text)
+            return INITIAL
+    return None
+
+
+def _in_dosing(builder: _Builder) -> bool:
+    block = builder.current_block()
+    return (
+        bool(block.branches) and block.branches[-1].phase == DOSING_BRANCH and bool(builder.stack)
+    )
+
+
+def _prescriber_from_statement(builder: _Builder, text: str, evidence: Evidence) -> None:
+    leaves = [
+        leaf
+        for leaf in typed_leaves(text.split("for individuals")[0], evidence=evidence)
+        if leaf.kind == "prescriber"
+    ]
+    if leaves and builder.stack:
+        root = builder.stack[0].group
+        requirement = root.op
+        if requirement == ANY:
+            # "ordered by X for individuals with any of: a, b": the prescriber and one of the
+            # conditions.
+            alternatives = _Group(op=ANY, text=root.text)
+            root.op = ALL
+            root.children.extend(leaves)
+            root.children.append(alternatives)
+            builder.stack = [_Frame(group=root), _Frame(group=alternatives)]
+        else:
+            root.children.extend(leaves)
+
+
+_TABLE_DIAGNOSIS = re.compile(r"diagnos|indication|condition", re.IGNORECASE)
+_TABLE_LENGTH = re.compile(r"length|duration|approval|authori", re.IGNORECASE)
+_CELL_LIMIT = re.compile(r"^\\?(?P<op>[<>≤≥]=?)\s*(?P<value>\d+(?:\.\d+)?)")
+_CELL_RANGE = re.compile(
+    r"^\\?(?P<op1>[<>≤≥]=?)\s*(?P<v1>\d+(?:\.\d+)?)\s*to\s*(?P<op2>[<>≤≥]=?)\s*(?P<v2>\d+(?:\.\d+)?)"
+)
+_OPS = {"≤": "<=", "≥": ">=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+
+
+def _read_table(builder: _Builder, table: Table) -> None:
+    """A table with a diagnosis column and an authorization length: one block per row."""
+    if len(table.rows) < 2:
+        return
+    header = [cell.strip() for cell in table.rows[0]]
+    diagnosis = next((i for i, h in enumerate(header) if _TABLE_DIAGNOSIS.search(h)), None)
+    length = next((i for i, h in enumerate(header) if _TABLE_LENGTH.search(h)), None)
+    if diagnosis is None or length is None:
+        return
+    for row in table.rows[1:]:
+        if len(row) != len(header):
+            continue
+        cell = row[diagnosis].strip()
+        if not cell:
+            continue
+        evidence = Evidence(sentence=" | ".join(row), page=table.page, section=table.section)
+        name = _clean_name(re.split(r",\s*age\b|\(e\.g\.|\(", cell)[0])
+        builder.block(name, evidence)
+        builder.stack = []
+        approval = find_durations(row[length])
+        builder.branch(INITIAL, ALL, evidence)
+        branch = builder.current_block().branches[-1]
+        if approval:
+            match = re.search(r"(\d+)\s*(days?|weeks?|months?|years?)", row[length], re.I)
+            if match:
+                branch.approval_text, branch.approval_days = duration_as_written(*match.groups())
+        leaves: list[CriterionLeaf] = [
+            leaf for leaf in typed_leaves(cell, evidence=evidence) if leaf.kind == "age"
+        ]
+        for i, value in enumerate(row):
+            if i in (diagnosis, length):
+                continue
+            measure = re.sub(r"\s*level$", "", header[i].strip(), flags=re.IGNORECASE).lower()
+            leaves.extend(_cell_limits(measure, value.strip(), evidence))
+        branch.root.children.extend(leaves)
+    builder.stack = []
+
+
+def _cell_limits(measure: str, value: str, evidence: Evidence) -> list[CriterionLeaf]:
+    ranged = _CELL_RANGE.match(value)
+    pairs: list[tuple[str, str]] = []
+    if ranged:
+        pairs = [
+            (ranged.group("op1"), ranged.group("v1")),
+            (ranged.group("op2"), ranged.group("v2")),
+        ]
+    else:
+        single = _CELL_LIMIT.match(value)
+        if single:
+            pairs = [(single.group("op"), single.group("value"))]
+    out = []
+    for raw_op, number in pairs:
+        op = _OPS[raw_op]
+        shown = f"{measure} {op} {float(number):g}"
+        out.append(
+            CriterionLeaf(
+                kind="threshold",
+                value=shown,
+                subject=f"{measure}|{op[:1]}",
+                text=value,
+                op=op,
+                number=float(number),
+                evidence=evidence,
+            )
+        )
+    return out
+
+
+__all__ = ["EXCLUSION", "build_tree"]

@@ -1,0 +1,182 @@
+# ruff: noqa: E501  (the example policy keeps its long criteria lines)
+"""Criteria trees: indication blocks, branches, AND/OR groups, exclusions, diffs, outlines."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from diffing.model import PolicyDocument, Section
+from diffing.parse.sections import section_role
+from diffing.tree import build_tree
+from diffing.tree.diff import diff_trees
+from diffing.tree.render import render_outline
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+POLICY = """\
+1. Atopic Dermatitis. Approve for the duration noted if the patient meets ONE of the following (A or B):
+A) Initial Therapy. Approve for 4 months if the patient meets ALL of the following (i, ii, iii and iv):
+i. Patient is >= 6 months of age; AND
+ii. Patient meets ONE of the following (a or b):
+a) Patient has tried a topical corticosteroid for at least {days} consecutive days; OR
+Note: Examples include triamcinolone and mometasone.
+b) Patient has tried a topical calcineurin inhibitor; AND
+iii. Patient is not receiving this medication in combination with another biologic; AND
+iv. The medication is prescribed by or in consultation with a dermatologist; OR
+B) Patient is Currently Receiving this Medication. Approve for 1 year if the patient meets BOTH of the following (i and ii):
+i. Patient has been established on therapy for at least 4 months; AND
+ii. Patient experienced a beneficial clinical response when assessed by at least one objective measure.
+"""
+
+
+def _tree(days: int = 28, extra: str = ""):
+    text = POLICY.format(days=days) + extra
+    document = PolicyDocument(
+        title="Example",
+        content_type="text",
+        sections=(
+            Section(name="background", text="Patient has tried methotrexate for 8 weeks."),
+            Section(name="coverage criteria", text=text),
+        ),
+    )
+    return build_tree(document)
+
+
+def test_section_roles() -> None:
+    assert section_role("coverage criteria") == "criteria"
+    assert section_role("coverage rationale") == "criteria"
+    assert section_role("initial authorization") == "criteria"
+    assert section_role("background") == "context"
+    assert section_role("clinical evidence") == "context"
+    assert section_role("references") == "context"
+    assert section_role("policy history/revision information") == "history"
+    assert section_role("applicable codes") == "codes"
+
+
+def test_indication_branches_groups_and_exclusion() -> None:
+    tree = _tree()
+    (block,) = tree.indications
+    assert block.name == "atopic dermatitis"
+    initial = block.branch("initial")
+    continuation = block.branch("continuation")
+    assert initial is not None and continuation is not None
+    assert (initial.approval_text, continuation.approval_text) == ("4 months", "1 year")
+    assert initial.root.op == "all"
+    placed = {p.leaf.kind: p for p in tree.placed() if p.phase == "initial"}
+    assert placed["age"].leaf.value == ">= 6 months"  # the policy's unit, not ">= 0 years"
+    assert placed["exclusion"].leaf.kind == "exclusion"
+    steps = [p for p in tree.placed() if p.leaf.kind == "step_therapy"]
+    assert {p.parent_op for p in steps} == {"any"}
+    assert steps[0].leaf.duration_text == "28 consecutive days"
+    assert steps[0].leaf.days == 28
+    # nothing from the background section, nothing from the note's examples
+    assert all(p.leaf.evidence.section == "coverage criteria" for p in tree.placed())
+    assert not any("methotrexate" in p.leaf.value for p in tree.placed())
+
+
+def test_outline_groups_alternatives_and_says_must_not() -> None:
+    outline = render_outline(_tree())
+    assert outline[0] == "Atopic dermatitis"
+    assert "  Initial authorization (approve for 4 months)" in outline
+    assert any(line.strip().startswith("one of: Trial of") for line in outline)
+    assert any("Must not be receiving" in line for line in outline)
+
+
+def test_diff_names_indication_and_branch() -> None:
+    tree = _tree()
+    assert diff_trees(tree, tree) == ()
+    changes = diff_trees(tree, _tree(days=42))
+    assert len(changes) == 1
+    assert changes[0].evidence.startswith("atopic dermatitis, initial:")
+    assert "28 consecutive days → 42 consecutive days" in changes[0].evidence
+
+
+def test_moving_a_criterion_between_branches_is_a_change() -> None:
+    tree = _tree()
+    (block,) = tree.indications
+    initial, continuation, *_ = block.branches
+    leaf = next(c for c in initial.root.children if getattr(c, "kind", "") == "prescriber")
+    moved = dataclasses.replace(
+        tree,
+        indications=(
+            dataclasses.replace(
+                block,
+                branches=(
+                    dataclasses.replace(
+                        initial,
+                        root=dataclasses.replace(
+                            initial.root,
+                            children=tuple(c for c in initial.root.children if c is not leaf),
+                        ),
+                    ),
+                    dataclasses.replace(
+                        continuation,
+                        root=dataclasses.replace(
+                            continuation.root, children=(*continuation.root.children, leaf)
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
+    (change,) = diff_trees(tree, moved)
+    assert "moved from initial to continuation" in (change.evidence or "")
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location(
+        "criteria_trees_bench", Path(__file__).resolve().parents[1] / "bench" / "criteria_trees.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not REALDATA.exists(), reason=f"{REALDATA} absent")
+def test_real_trees_no_context_leaves_and_floor_on_cigna() -> None:
+    result = _bench().run()
+    assert result["figures"]["context_leaves"] == 0
+    cigna = result["per_document"]["cigna_infliximab"]
+    # floors at the measured figures (not the targets; see the report)
+    assert cigna["matched"] / cigna["expected"] >= 0.85
+    assert cigna["matched"] / cigna["predicted"] >= 0.85
+    assert cigna["attached"] / cigna["matched"] >= 0.9
+
+
+@pytest.mark.skipif(not REALDATA.exists(), reason=f"{REALDATA} absent")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: Aetna CPB 0715 'Signatera' block joins ages of separate statements (>= 40, <= 9)",
+)
+def test_real_outlines_have_no_contradictory_ages() -> None:
+    bench = _bench()
+    for path in sorted(bench.LABELS.glob("*.json")):
+        label = json.loads(path.read_text())
+        source = REALDATA / label["source"]
+        document = bench.parse_document(source.read_bytes(), label["content_type"])
+        tree = build_tree(document)
+        for block in tree.indications:
+            for branch in block.branches:
+                floors = [
+                    leaf.number
+                    for parent, leaf in branch.root.leaves()
+                    if leaf.kind == "age" and parent.op == "all" and (leaf.op or "").startswith(">")
+                ]
+                ceilings = [
+                    leaf.number
+                    for parent, leaf in branch.root.leaves()
+                    if leaf.kind == "age" and parent.op == "all" and (leaf.op or "").startswith("<")
+                ]
+                if floors and ceilings:
+                    assert max(f or 0 for f in floors) <= min(c or 0 for c in ceilings), (
+                        path.stem,
+                        block.name,
+                    )
