@@ -164,6 +164,10 @@ class PolicyDocument:
     # ("policy_number", "CG-SURG-90"), ("effective_date", "2026-03-01"), ("last_review", …)
     meta: tuple[tuple[str, str], ...] = ()
     pages: int = 0
+    # The first and last lines of each page as printed, furniture included: what a later parse
+    # of the next version (or of a sibling document) compares its own page edges with
+    # (`parse_document(…, related=…)`). Not part of the document's value.
+    page_edges: tuple[tuple[str, ...], ...] = field(default=(), compare=False, repr=False)
 
     def meta_value(self, key: str) -> str | None:
         return next((value for name, value in self.meta if name == key), None)

@@ -12,6 +12,7 @@ change, so stored versions are re-parsed rather than reported as changed.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from diffing.model import PolicyDocument
 from diffing.parse.html import parse_html
@@ -31,7 +32,7 @@ __all__ = [
     "section_name",
 ]
 
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 DEFAULT_MAX_PAGES = 300
 
 _HTML_MARKERS = re.compile(
@@ -74,17 +75,28 @@ def parse_document(
     *,
     document_id: str = "?",
     max_pages: int = DEFAULT_MAX_PAGES,
+    related: Sequence[PolicyDocument] = (),
 ) -> PolicyDocument:
-    """Parse one fetched document; raises `ParseError` when it cannot be turned into text."""
+    """Parse one fetched document; raises `ParseError` when it cannot be turned into text.
+
+    `related`: documents printed the same way, already parsed — the previous version of this
+    document, other documents of the same source. A line at the top or bottom of this
+    document's pages that sits at the same edge of theirs is a running header or footer, even
+    on a one-page document. The result then depends on them: parse the two versions of a pair
+    each with the other (or both with the same siblings), and key any cache on them too.
+    """
     if not content.strip():
         raise ParseError(document_id, "empty document")
+    references = tuple(doc.page_edges for doc in related if doc.page_edges)
     kind = detect_format(content, content_type)
     if kind == "pdf":
-        return parse_pdf(content, document_id=document_id, max_pages=max_pages)
+        return parse_pdf(
+            content, document_id=document_id, max_pages=max_pages, references=references
+        )
     if kind == "html":
         return parse_html(content, document_id=document_id)
     if kind == "text":
-        return parse_text(content, document_id=document_id)
+        return parse_text(content, document_id=document_id, references=references)
     raise ParseError(
         document_id, f"not a PDF, HTML or text document (declared {content_type or 'nothing'!r})"
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from diffing.text import normalize_text
 
@@ -135,40 +135,102 @@ def furniture_key(text: str) -> str:
     return _DIGITS.sub("#", " ".join(text.lower().split()))
 
 
-def running_lines(pages: Sequence[Sequence[str]], *, zone: int = 3) -> set[tuple[int, int]]:
-    """(page index, line index) of running headers and footers.
+# Page furniture that may sit anywhere in a header or footer line, even on a one-page document
+# ("Adbry (tralokinumab) Page 1 Printed 12/15/2025 Proprietary Information of Acme Health").
+_EDGE_STAMP = re.compile(
+    r"\bpage\s*:?\s*\d{1,4}\s*(?:of|/)\s*\d{1,4}\b|"
+    r"\bprinted\s*(?:on\s*)?:?\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b|"
+    r"\bproprietary\s+information\s+of\b|\bconfidential\s+and\s+proprietary\b|"
+    r"\buncontrolled\s+(?:copy\s+)?when\s+printed\b|\ball\s+rights\s+reserved\b",
+    re.IGNORECASE,
+)
+_EDGE_LINE_CHARS = 200
+_PAGE_WORD = re.compile(r"\bpage\s*:?\s*\d{1,4}\b", re.IGNORECASE)
 
-    A line counts when its digit-blind form sits among the first or last `zone` lines of at
-    least half the pages (and at least two).
-    """
-    if len(pages) < 2:
-        return set()
-    need = max(2, (len(pages) + 1) // 2)
+PageLines = Sequence[Sequence[str]]  # one document: its pages, each a sequence of lines
+
+
+EDGE_ZONE = 3
+
+
+def page_edges(pages: PageLines, *, zone: int = EDGE_ZONE) -> tuple[tuple[str, ...], ...]:
+    """Each page's first and last `zone` lines, for `PolicyDocument.page_edges`."""
+    return tuple(
+        tuple(lines) if len(lines) <= 2 * zone else (*lines[:zone], *lines[-zone:])
+        for lines in pages
+    )
+
+
+def is_edge_stamp(text: str) -> bool:
+    """A header or footer line by its words alone: page numbers, print stamps, notices."""
+    if len(text) > _EDGE_LINE_CHARS:
+        return False  # a paragraph (or a whole capture on one line) that mentions a page
+    if is_page_number(text) or _EDGE_STAMP.search(text):
+        return True
+    # "Page 2" with a print or review date beside it ("Page 2 Printed 12/15/2025").
+    return bool(_PAGE_WORD.search(text)) and bool(re.search(r"\d{1,2}/\d{1,2}/\d{2,4}", text))
+
+
+def _edge_keys(pages: PageLines, zone: int) -> tuple[Counter[str], Counter[str]]:
     top: Counter[str] = Counter()
     bottom: Counter[str] = Counter()
     for lines in pages:
         top.update({furniture_key(t) for t in lines[:zone]})
         bottom.update({furniture_key(t) for t in lines[-zone:]})
+    return top, bottom
+
+
+def running_lines(
+    pages: PageLines, *, zone: int = 3, references: Sequence[PageLines] = ()
+) -> set[tuple[int, int]]:
+    """(page index, line index) of running headers and footers.
+
+    A line counts when its digit-blind form sits among the first or last `zone` lines of at
+    least half the pages (and at least two). `references` are other documents printed the same
+    way (the previous version of this document, other documents of the same source): a line
+    also counts when it sits at the same edge of at least half the pages of one of them (of
+    two pages or more), so a one-page document loses the header its siblings share, while the
+    title at the top of both versions of a one-page policy stays.
+    """
+    need = max(2, (len(pages) + 1) // 2)
+    top, bottom = _edge_keys(pages, zone) if len(pages) >= 2 else (Counter(), Counter())
+    shared: list[tuple[Counter[str], Counter[str], int]] = []
+    for reference in references:
+        # A one-page reference cannot tell its header from its first lines of text.
+        if len(reference) >= 2:
+            ref_top, ref_bottom = _edge_keys(reference, zone)
+            shared.append((ref_top, ref_bottom, (len(reference) + 1) // 2))
+    if not top and not shared:
+        return set()
     found: set[tuple[int, int]] = set()
     for p, lines in enumerate(pages):
         for i, text in enumerate(lines):
             key = furniture_key(text)
             if sum(c.isalnum() for c in key) < 3 and "#" not in key:
                 continue  # "or", "and", "•": too common in criteria lists to call furniture
-            in_top = i < zone and top[key] >= need
-            in_bottom = i >= len(lines) - zone and bottom[key] >= need
-            if in_top or in_bottom:
+            at_top, at_bottom = i < zone, i >= len(lines) - zone
+            if (at_top and top[key] >= need) or (at_bottom and bottom[key] >= need):
                 found.add((p, i))
+                continue
+            for ref_top, ref_bottom, ref_need in shared:
+                if (at_top and ref_top[key] >= ref_need) or (
+                    at_bottom and ref_bottom[key] >= ref_need
+                ):
+                    found.add((p, i))
+                    break
     return found
 
 
-def edge_noise(pages: Sequence[Sequence[str]], *, zone: int = 3) -> set[tuple[int, int]]:
-    """Running lines, plus page numbers among the first or last lines of any page."""
-    found = running_lines(pages, zone=zone)
+def edge_noise(
+    pages: PageLines, *, zone: int = 3, references: Sequence[PageLines] = ()
+) -> set[tuple[int, int]]:
+    """Running lines, plus page numbers and print stamps among the first or last lines of any
+    page, a one-page document's included."""
+    found = running_lines(pages, zone=zone, references=references)
     for p, lines in enumerate(pages):
         for i, text in enumerate(lines):
             near_edge = i < zone or i >= len(lines) - zone
-            if near_edge and is_page_number(text):
+            if near_edge and is_edge_stamp(text):
                 found.add((p, i))
     return found
 
@@ -181,6 +243,26 @@ def vocabulary(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(words)
 
 
+_SUSPENDED_TAIL = frozenset({"and", "or", "nor", "to", "through", "versus", "vs"})
+# "Prader- Willi", "FDA- approved", "recom- mended": a word broken at a line end by the
+# typesetter, then put on one line by whoever captured the text.
+_INLINE_BREAK = re.compile(r"(?<![\w-])([A-Za-z][A-Za-z-]*)- ([A-Za-z]+)\b")
+
+
+def _hyphen_kept(head_word: str, tail: str, words: frozenset[str]) -> bool:
+    """Is "head-tail" a hyphenated word (True) or one word broken in two (False)?"""
+    hyphenated = f"{head_word}-{tail}".lower()
+    joined = f"{head_word}{tail}".lower()
+    if hyphenated in words:
+        return True
+    if joined in words:
+        return False
+    if tail[:1].isupper() or (len(head_word) >= 2 and head_word.isupper()):
+        return True  # "Prader-Willi", "Non-Hodgkin", "FDA-approved": never one word
+    last_part = head_word.rsplit("-", 1)[-1].lower()
+    return last_part in _COMPOUND_HEADS or "-" in head_word
+
+
 def _join_hyphenated(before: str, after: str, words: frozenset[str]) -> str:
     """Join a line ending in "-" with the next: drop the hyphen only for a word split in two."""
     stem = before[:-1]
@@ -188,18 +270,26 @@ def _join_hyphenated(before: str, after: str, words: frozenset[str]) -> str:
     match = re.match(r"[A-Za-z]+", after)
     if not match or not head[-1:].isalpha() or not head.isascii():
         return before + after  # "8-\nweek", "COVID-\n19", "anti-\nTNF": a real hyphen
-    tail = match.group(0)
     head_word = re.sub(r"^[^A-Za-z]+", "", head)
-    hyphenated = f"{head_word}-{tail}".lower()
-    joined = f"{head_word}{tail}".lower()
-    if hyphenated in words:
-        return before + after
-    if joined in words:
-        return stem + after
-    last_part = head_word.rsplit("-", 1)[-1].lower()
-    if last_part in _COMPOUND_HEADS or "-" in head_word:
-        return before + after
-    return stem + after
+    return before + after if _hyphen_kept(head_word, match.group(0), words) else stem + after
+
+
+def join_broken_words(text: str, words: frozenset[str] = frozenset()) -> str:
+    """ "Prader- Willi" -> "Prader-Willi", "recom- mended" -> "recommended" within a line.
+
+    Left alone: "pre- and post-operative" (a suspended hyphen), "8- to 12-week", code ranges
+    ("81120- 81121"), and a dash with spaces on both sides.
+    """
+    if "- " not in text:
+        return text
+
+    def mend(match: re.Match[str]) -> str:
+        head, tail = match.group(1), match.group(2)
+        if tail.lower() in _SUSPENDED_TAIL:
+            return match.group(0)
+        return f"{head}-{tail}" if _hyphen_kept(head, tail, words) else head + tail
+
+    return _INLINE_BREAK.sub(mend, text)
 
 
 def _continues(previous: str, line: Line) -> bool:
@@ -234,6 +324,8 @@ def reflow(lines: Iterable[Line], words: frozenset[str] = frozenset()) -> list[P
     for line in lines:
         if not line.text:
             continue
+        if "- " in line.text:
+            line = replace(line, text=join_broken_words(line.text, words))
         starts_new = (
             not text
             or heading

@@ -25,12 +25,14 @@ from pdfminer.pdftypes import resolve1
 from diffing.model import PolicyDocument, Table
 from diffing.parse.clean import (
     Line,
+    PageLines,
     Paragraph,
     clean_line,
     edge_noise,
     ends_sentence,
     is_list_item,
     is_stamp,
+    page_edges,
     reflow,
     vocabulary,
 )
@@ -73,7 +75,13 @@ class _Page:
     tables: list[PdfTable]
 
 
-def parse_pdf(content: bytes, *, document_id: str, max_pages: int) -> PolicyDocument:
+def parse_pdf(
+    content: bytes,
+    *,
+    document_id: str,
+    max_pages: int,
+    references: Sequence[PageLines] = (),
+) -> PolicyDocument:
     if b"%PDF-" not in content[:1024]:
         raise ParseError(document_id, "not a PDF: no %PDF- header")
     if b"%%EOF" not in content[-4096:]:
@@ -88,7 +96,7 @@ def parse_pdf(content: bytes, *, document_id: str, max_pages: int) -> PolicyDocu
         raise ParseError(document_id, _reason(exc)) from exc
     if not any(page.lines or page.tables for page in pages):
         raise ParseError(document_id, "no text")
-    return _document(pages, info_title)
+    return _document(pages, info_title, references)
 
 
 def _reason(exc: Exception) -> str:
@@ -225,8 +233,11 @@ def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
     )
 
 
-def _document(pages: list[_Page], info_title: str) -> PolicyDocument:
-    noise = edge_noise([[line.text for line in page.lines] for page in pages])
+def _document(
+    pages: list[_Page], info_title: str, references: Sequence[PageLines] = ()
+) -> PolicyDocument:
+    printed = [[line.text for line in page.lines] for page in pages]
+    noise = edge_noise(printed, references=references)
     for p, page in enumerate(pages):
         page.lines = [
             line
@@ -266,6 +277,7 @@ def _document(pages: list[_Page], info_title: str) -> PolicyDocument:
         tables=tables,
         meta=merge_meta(header_meta(header)),
         pages=len(pages),
+        page_edges=page_edges(printed),
     )
 
 
