@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
+from parse_chrome_pages import CHROME_SNIPPETS, CONTENT_SNIPPETS, chrome_page
 
 from diffing.model import PolicyDocument
 from diffing.parse import parse_document
@@ -23,7 +24,6 @@ from diffing.parse.capture import (
 )
 from diffing.parse.clean import edge_noise, join_broken_words, running_lines
 from monitor.errors import ParseError
-from tests.parse_chrome_pages import CHROME_SNIPPETS, CONTENT_SNIPPETS, chrome_page
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 ARTIFACTS = REALDATA / "openonco-payer-artifacts"
