@@ -314,7 +314,7 @@ class Store:
                     after=change.after,
                     severity=change.severity,
                     effective_date=change.effective_date,
-                    detected_at=_aware(change.detected_at),
+                    detected_at=change.detected_at,
                     url=version.url,
                     version=version.source_version or str(version.version_number or ""),
                     previous_version=(
@@ -365,8 +365,3 @@ class Store:
                     )
                 )
         return out
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

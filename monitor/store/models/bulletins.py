@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.models.core import Base
+from monitor.store.types import UTCDateTime
 
 
 class BulletinRow(Base):
@@ -26,7 +27,7 @@ class BulletinRow(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     mac: Mapped[str] = mapped_column(String(200))
     bulletin_date: Mapped[dt.date | None] = mapped_column(Date)
-    indexed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    indexed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class BulletinMentionRow(Base):
