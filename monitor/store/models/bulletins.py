@@ -1,7 +1,7 @@
 """Tables of MAC bulletins: one row per published bulletin version, and what it mentions.
 
-Both are derived from the version's stored criteria (`diffing.mentions`) and written once, right
-after the run that published the version (`monitor.store.bulletins.index_bulletins`).
+Both are derived from the version's criteria (`diffing.mentions`) and written once, in the
+transaction that publishes the version (`monitor.store.bulletins.index_bulletin`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from monitor.store.types import UTCDateTime
 
 class BulletinRow(Base):
     """A published bulletin version: which MAC, which date. Its presence also marks the
-    version as indexed (a version without one is indexed by the next run)."""
+    version as indexed (`index_bulletins` indexes a version without one)."""
 
     __tablename__ = "bulletins"
     __immutable__ = True
