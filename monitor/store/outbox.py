@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from diffing.model import Criteria
+from diffing.model import Criteria, Severity
 from diffing.serialize import criteria_from_json
 from monitor.store.core import ChangeRecord, Store, decompress, utcnow
 from monitor.store.inserts import insert_ignoring_duplicates
@@ -55,7 +55,7 @@ def enqueue_changes(session: Session, change_ids: Sequence[int]) -> None:
                 select(ChangeRow.id, literal(now, OutboxEvent.created_at.type)).where(
                     ChangeRow.id.in_(chunk),
                     ChangeRow.baseline.is_(False),
-                    ChangeRow.severity != "noise",
+                    ChangeRow.severity != Severity.NOISE.value,
                 ),
             )
         )
