@@ -11,16 +11,18 @@ only the API knows an Article's notice period.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import func, select
-
 from diffing.model import Criteria
-from diffing.serialize import criteria_from_json
 from monitor.errors import StoreError
-from monitor.store.core import Store, decompress
-from monitor.store.models.core import CriteriaRow, Document, DocumentVersion, SourceRow
+from monitor.store.core import Store
+from monitor.store.reconcile import (
+    LatestVersion,
+    criteria_of_versions,
+    latest_versions,
+    source_kind,
+)
 
 API_KIND = "cms_coverage"
 EXPORT_KIND = "mcd_downloads"
@@ -49,66 +51,6 @@ class ReconcileReport:
     export_source: str
     documents_compared: int
     differences: tuple[Difference, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Latest:
-    version_id: int
-    source_version: str
-    version_number: int | None
-
-
-def _source_kind(store: Store, name: str) -> str:
-    with store.session() as session:
-        kind = session.scalar(select(SourceRow.kind).where(SourceRow.name == name))
-    if kind is None:
-        raise StoreError(f"source {name!r} has no data in this database (run it first)")
-    return kind
-
-
-def _latest_versions(store: Store, source: str) -> dict[str, _Latest]:
-    """The highest version of each document of `source` that is not withdrawn."""
-    with store.session() as session:
-        ranked = (
-            select(
-                Document.key,
-                DocumentVersion.id,
-                DocumentVersion.source_version,
-                DocumentVersion.version_number,
-                func.row_number()
-                .over(
-                    partition_by=Document.id,
-                    order_by=(DocumentVersion.version_number.desc(), DocumentVersion.id.desc()),
-                )
-                .label("rank"),
-            )
-            .join(Document, DocumentVersion.document_id == Document.id)
-            .join(SourceRow, Document.source_id == SourceRow.id)
-            .where(SourceRow.name == source, Document.withdrawn_at.is_(None))
-            .subquery()
-        )
-        rows = session.execute(
-            select(
-                ranked.c.key, ranked.c.id, ranked.c.source_version, ranked.c.version_number
-            ).where(ranked.c.rank == 1)
-        )
-        return {key: _Latest(id_, version, number) for key, id_, version, number in rows}
-
-
-def _criteria(store: Store, version_ids: Iterable[int]) -> dict[int, Criteria]:
-    ids = list(version_ids)
-    out: dict[int, Criteria] = {}
-    with store.session() as session:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = session.execute(
-                select(CriteriaRow.version_id, CriteriaRow.data).where(
-                    CriteriaRow.version_id.in_(chunk)
-                )
-            )
-            for version_id, data in rows:
-                out[version_id] = criteria_from_json(decompress(data))
-    return out
 
 
 def _codes_by_table(criteria: Criteria) -> dict[str, set[str]]:
@@ -182,13 +124,13 @@ def _shown(value: object) -> str | None:
 def reconcile(store: Store, *, api_source: str, export_source: str) -> ReconcileReport:
     """Compare the latest published version of every document of the two sources."""
     for name, kind in ((api_source, API_KIND), (export_source, EXPORT_KIND)):
-        stored = _source_kind(store, name)
+        stored = source_kind(store, name)
         if stored != kind:
             raise StoreError(f"source {name!r} is a {stored!r} source; expected {kind!r}")
-    api_latest = _latest_versions(store, api_source)
-    export_latest = _latest_versions(store, export_source)
+    api_latest = latest_versions(store, api_source)
+    export_latest = latest_versions(store, export_source)
     differences: list[Difference] = []
-    same_version: list[tuple[str, _Latest, _Latest]] = []
+    same_version: list[tuple[str, LatestVersion, LatestVersion]] = []
     for key in sorted(set(api_latest) | set(export_latest)):
         api_version, export_version = api_latest.get(key), export_latest.get(key)
         if export_version is None:
@@ -209,7 +151,7 @@ def reconcile(store: Store, *, api_source: str, export_source: str) -> Reconcile
             same_version.append((key, api_version, export_version))
     for start in range(0, len(same_version), 200):  # bounded memory: criteria by the batch
         batch = same_version[start : start + 200]
-        loaded = _criteria(store, [v.version_id for _, a, e in batch for v in (a, e)])
+        loaded = criteria_of_versions(store, [v.version_id for _, a, e in batch for v in (a, e)])
         for key, api_version, export_version in batch:
             differences.extend(
                 compare_criteria(

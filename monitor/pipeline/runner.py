@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -29,10 +29,9 @@ from monitor.pipeline.publish import (
     publish_withdrawals,
 )
 from monitor.progress import Progress
-from monitor.store.bulletins import index_bulletins
-from monitor.store.core import RunCounts, Store, utcnow
-from monitor.store.models.core import ListingEntry
-from sources.base import FetchFailure, ListedDocument, Source, SourceKind, Validators
+from monitor.store.core import RunCounts, Store
+from monitor.store.publishing import remember_validators
+from sources.base import FetchFailure, ListedDocument, Source, SourceKind
 
 EXTRACT_WORKERS = 2  # this is a 2-core machine class; parsing is CPU-bound
 DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extraction
@@ -145,8 +144,6 @@ async def run_source(
             for done in await extraction.drain(store, ctx):
                 tally.published(*done)
         counts = tally.counts
-        if config.kind == "mac_bulletins":
-            index_bulletins(store, source_row.id)  # what the bulletins just published mention
         if lost_lock:
             store.record_run_error(run_id, key=None, url=None, message=lost_lock)
             counts = replace(counts, errors=counts.errors + 1, requests=source.request_count)
@@ -164,7 +161,7 @@ async def run_source(
         if listing.validators and counts.errors == 0:
             # Only a run that published everything keeps the validators of the listing's own
             # files (an export zip's sha256 and ETag): after a failure they are read again.
-            _remember_validators(store, source_row.id, listing.validators)
+            remember_validators(store, source_row.id, listing.validators)
         counts = replace(counts, requests=source.request_count)
         outcome = "success" if counts.errors == 0 else "partial"
         # A held version is recorded as an error but is no failure of the run.
@@ -396,24 +393,6 @@ class _Extraction:
             _retrieve(future)
             future.cancel()
             self.pending.append((raw, listed, self._submit(raw)))
-
-
-def _remember_validators(
-    store: Store, source_id: int, validators: Mapping[tuple[str, str], Validators]
-) -> None:
-    with store.session() as session:
-        for (key, version), seen in validators.items():
-            session.merge(
-                ListingEntry(
-                    source_id=source_id,
-                    key=key,
-                    source_version=version,
-                    fingerprint=seen.fingerprint,
-                    last_seen_at=utcnow(),
-                    etag=seen.etag,
-                    last_modified=seen.last_modified,
-                )
-            )
 
 
 def _finish(

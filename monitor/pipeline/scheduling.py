@@ -129,7 +129,7 @@ def interval_start(
     """First fire time of an interval source: one interval after its last run, or now."""
     if last_started is None:
         return now
-    return max(now, _aware(last_started) + dt.timedelta(seconds=interval_seconds))
+    return max(now, last_started + dt.timedelta(seconds=interval_seconds))
 
 
 def build_job(
@@ -214,8 +214,3 @@ def next_fire_times(
         last_started=last_started,
     )
     return {job.source: job.next_fire_time(now) for job in jobs}
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -1,0 +1,3 @@
+"""The store: the only package that talks SQL. `core.Store` opens the database; the modules
+beside it (publishing, quarantine, rules, checklists, bulletins, outbox, locks, reads,
+reconcile) are its queries, `models/` its tables and `migrations/` their history."""

@@ -10,15 +10,16 @@ JSON; searching them per mention would cost a scan of every stored version).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, func, insert, or_, select
 
 from diffing.mentions import BULLETIN_DOC_TYPE, mentions_in_criteria
+from diffing.model import Criteria
 from monitor.store.core import Store, utcnow
 from monitor.store.models.bulletins import BulletinMentionRow, BulletinRow
 from monitor.store.models.core import Document, DocumentVersion, SourceRow
+from monitor.store.types import Transaction
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,12 +54,43 @@ class BulletinMention:
         return f"{self.mac} bulletin{when} mentions {self.value}"
 
 
+def index_bulletin(
+    txn: Transaction, criteria: Criteria, *, version_id: int, source_id: int, document_id: int
+) -> None:
+    """Record the MAC, date and mentions of a bulletin version, in the transaction that
+    publishes it."""
+    txn.execute(
+        insert(BulletinRow).values(
+            version_id=version_id,
+            source_id=source_id,
+            document_id=document_id,
+            mac=criteria.payer or "",
+            bulletin_date=criteria.effective_date,
+            indexed_at=utcnow(),
+        )
+    )
+    mentions = mentions_in_criteria(criteria)
+    if mentions:
+        txn.execute(
+            insert(BulletinMentionRow),
+            [
+                {
+                    "version_id": version_id,
+                    "kind": m.kind.value,
+                    "value": m.value,
+                    "document_key": m.document_key,
+                    "sentence": m.sentence[:2000],
+                }
+                for m in mentions
+            ],
+        )
+
+
 def index_bulletins(store: Store, source_id: int) -> int:
-    """Record the MAC, date and mentions of every version of `source_id` not indexed yet;
-    returns how many versions were indexed. Each version is one transaction, so a crash
-    leaves the rest for the next run."""
-    with store.session() as session:
-        pending = session.execute(
+    """Index the versions of `source_id` that have no bulletin row yet (published before
+    publishing indexed them itself); returns how many. Each version is one transaction."""
+    with store.session() as txn:
+        pending = txn.execute(
             select(DocumentVersion.id, DocumentVersion.document_id)
             .join(Document, DocumentVersion.document_id == Document.id)
             .outerjoin(BulletinRow, BulletinRow.version_id == DocumentVersion.id)
@@ -67,32 +99,10 @@ def index_bulletins(store: Store, source_id: int) -> int:
         ).all()
     for version_id, document_id in pending:
         criteria = store.criteria_of(version_id)
-        mentions = mentions_in_criteria(criteria)
-        with store.session() as session:
-            session.execute(
-                insert(BulletinRow).values(
-                    version_id=version_id,
-                    source_id=source_id,
-                    document_id=document_id,
-                    mac=criteria.payer or "",
-                    bulletin_date=criteria.effective_date,
-                    indexed_at=utcnow(),
-                )
+        with store.session() as txn:
+            index_bulletin(
+                txn, criteria, version_id=version_id, source_id=source_id, document_id=document_id
             )
-            if mentions:
-                session.execute(
-                    insert(BulletinMentionRow),
-                    [
-                        {
-                            "version_id": version_id,
-                            "kind": m.kind.value,
-                            "value": m.value,
-                            "document_key": m.document_key,
-                            "sentence": m.sentence[:2000],
-                        }
-                        for m in mentions
-                    ],
-                )
     return len(pending)
 
 
@@ -161,11 +171,3 @@ def mentions_in_bulletin(store: Store, source: str, key: str) -> list[BulletinMe
     id with the monitored documents it names (`linked`)."""
     query = _query().where(SourceRow.name == source, Document.key == key)
     return sorted(_records(store, query), key=lambda r: (r.kind, r.value))
-
-
-def bulletin_lines(mentions: Sequence[BulletinMention]) -> list[str]:
-    """Digest lines, one per (bulletin, mention), in the order given, without repeats."""
-    seen: dict[str, None] = {}
-    for mention in mentions:
-        seen.setdefault(mention.line(), None)
-    return list(seen)

@@ -1,6 +1,7 @@
 """The store: sources, runs, documents and their immutable versions, criteria and changes.
 
-All database access of the service goes through `Store`; nothing above it builds queries.
+All database access of the service goes through `Store` and the query modules beside it in
+`monitor.store`; nothing outside the package builds queries.
 """
 
 from __future__ import annotations
@@ -262,7 +263,7 @@ class Store:
         include_baseline: bool = True,
         limit: int | None = None,
         run_id: int | None = None,
-        min_severity: str = "noise",
+        min_severity: Severity | str = Severity.NOISE,
         after_id: int | None = None,
         ids: Sequence[int] | None = None,
         unreviewed: bool = False,
@@ -294,10 +295,10 @@ class Store:
             query = query.where(ChangeRow.id.in_(list(ids)))
         if unreviewed:
             query = query.where(~exists().where(ChangeReview.change_id == ChangeRow.id))
-        if min_severity != "noise":
-            floor = Severity(min_severity).rank
+        floor = Severity(min_severity)
+        if floor is not Severity.NOISE:
             query = query.where(
-                ChangeRow.severity.in_([s.value for s in Severity if s.rank >= floor])
+                ChangeRow.severity.in_([s.value for s in Severity if s.rank >= floor.rank])
             )
         if limit is not None:
             query = query.limit(limit)
@@ -314,7 +315,7 @@ class Store:
                     after=change.after,
                     severity=change.severity,
                     effective_date=change.effective_date,
-                    detected_at=_aware(change.detected_at),
+                    detected_at=change.detected_at,
                     url=version.url,
                     version=version.source_version or str(version.version_number or ""),
                     previous_version=(
@@ -365,8 +366,3 @@ class Store:
                     )
                 )
         return out
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

@@ -23,13 +23,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from diffing.model import Criteria
+from diffing.model import Criteria, Severity
 from diffing.serialize import criteria_from_json
 from monitor.store.core import ChangeRecord, Store, decompress, utcnow
+from monitor.store.inserts import insert_ignoring_duplicates
 from monitor.store.models.core import ChangeRow, CriteriaRow, SourceRow, SourceRun
 from monitor.store.models.notify import (
     ConsumedEvent,
@@ -56,7 +55,7 @@ def enqueue_changes(session: Session, change_ids: Sequence[int]) -> None:
                 select(ChangeRow.id, literal(now, OutboxEvent.created_at.type)).where(
                     ChangeRow.id.in_(chunk),
                     ChangeRow.baseline.is_(False),
-                    ChangeRow.severity != "noise",
+                    ChangeRow.severity != Severity.NOISE.value,
                 ),
             )
         )
@@ -151,22 +150,6 @@ class _Lost(Exception):
     """Another instance got there first: roll the transaction back, write nothing."""
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _insert_ignore(session: Session, model: type, rows: list[dict[str, object]]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING; returns how many rows were written."""
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    key = list(model.__table__.primary_key.columns)  # type: ignore[attr-defined]
-    # RETURNING counts what was written: rowcount is -1 for this statement on psycopg.
-    statement = insert_(model).values(rows).on_conflict_do_nothing().returning(*key)
-    return len(session.execute(statement).all())
-
-
 def _is_empty(criteria: Criteria) -> bool:
     """Extraction found nothing: no codes, no text, no payer criteria."""
     return not (
@@ -197,7 +180,7 @@ class NotifyStore:
         with self.store.session() as s:
             row = s.get(NotifyCursor, consumer)
             if row is None:
-                _insert_ignore(
+                insert_ignoring_duplicates(
                     s,
                     NotifyCursor,
                     [{"consumer": consumer, "since": first_seen, "slot": slot, "generation": 0}],
@@ -205,8 +188,8 @@ class NotifyStore:
                 row = s.get_one(NotifyCursor, consumer)
             return Cursor(
                 consumer=consumer,
-                since=_aware(row.since),
-                slot=_aware(row.slot) if row.slot is not None else None,
+                since=row.since,
+                slot=row.slot,
                 generation=row.generation,
             )
 
@@ -227,7 +210,7 @@ class NotifyStore:
         return [
             PendingChange(
                 event_id=r.id,
-                created_at=_aware(r.created_at),
+                created_at=r.created_at,
                 change=records[r.change_id],
                 facets=facets[r.change_id],
             )
@@ -310,7 +293,7 @@ class NotifyStore:
                 ]
                 for start in range(0, len(rows), _CHUNK):
                     chunk = rows[start : start + _CHUNK]
-                    if _insert_ignore(s, ConsumedEvent, chunk) != len(chunk):
+                    if insert_ignoring_duplicates(s, ConsumedEvent, chunk) != len(chunk):
                         raise _Lost
                 return message_id
         except _Lost:
@@ -323,7 +306,7 @@ class NotifyStore:
             return self._insert_message(s, message, now)
 
     def _insert_message(self, s: Session, message: NewMessage, now: dt.datetime) -> int | None:
-        written = _insert_ignore(
+        written = insert_ignoring_duplicates(
             s,
             NotifyMessage,
             [
@@ -347,7 +330,7 @@ class NotifyStore:
             select(NotifyMessage.id).where(NotifyMessage.idempotency_key == message.idempotency_key)
         )
         assert message_id is not None
-        _insert_ignore(
+        insert_ignoring_duplicates(
             s,
             NotifyDelivery,
             [
@@ -501,15 +484,15 @@ class NotifyStore:
                     recipient=d.recipient,
                     status=d.status,
                     attempts=d.attempts,
-                    next_attempt_at=_aware(d.next_attempt_at),
+                    next_attempt_at=d.next_attempt_at,
                     last_error=d.last_error,
-                    sent_at=_aware(d.sent_at) if d.sent_at else None,
+                    sent_at=d.sent_at,
                     rfc_message_id=m.rfc_message_id,
                     subject=m.subject,
                     body_text=m.body_text,
                     body_html=m.body_html,
                     payload=m.payload,
-                    created_at=_aware(m.created_at),
+                    created_at=m.created_at,
                 )
                 for d, m in s.execute(query)
             ]
@@ -518,7 +501,7 @@ class NotifyStore:
         """The delivery log of one delivery: (when, sent|error, detail)."""
         with self.store.session() as s:
             return [
-                (_aware(when), outcome, detail)
+                (when, outcome, detail)
                 for when, outcome, detail in s.execute(
                     select(
                         DeliveryAttempt.attempted_at,
@@ -608,7 +591,7 @@ class NotifyStore:
                         "last_run_id": run_id,
                         "generation": 1,
                     }
-                    if _insert_ignore(s, SourceHealth, [row]) != 1:
+                    if insert_ignoring_duplicates(s, SourceHealth, [row]) != 1:
                         raise _Lost
                 else:
                     values: dict[str, object] = {

@@ -46,6 +46,7 @@ from monitor.errors import StoreError
 from monitor.store.core import Store
 from monitor.store.models.core import Document, DocumentVersion, SourceRow
 from monitor.store.models.rules import RuleRowModel
+from monitor.store.types import as_utc
 
 DAWN = dt.date(1, 1, 1)  # a version without an effective date applies from the beginning
 MAX_LIMIT = 1000
@@ -176,13 +177,9 @@ class RuleRecord:
     evidence_section: str | None
 
 
-def as_utc(moment: dt.datetime) -> dt.datetime:
-    """Stored times are UTC (naive in SQLite): compare in UTC."""
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def as_aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+# The name monitor.store.checklists knows; the ORM hands back aware datetimes already
+# (monitor.store.types.UTCDateTime), only raw driver values still need it.
+as_aware = as_utc
 
 
 def _effective(column: SQLColumnExpression[dt.date | None]) -> ColumnElement[dt.date]:
@@ -459,7 +456,7 @@ def _date(value: Any) -> dt.date | None:
 
 def _moment(value: Any) -> dt.datetime:
     moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    return as_aware(moment)
+    return as_utc(moment)
 
 
 def _record(row: Any) -> RuleRecord:
@@ -487,7 +484,7 @@ def _record(row: Any) -> RuleRecord:
         url=url,
         effective_from=effective_from,
         effective_to=min(ends) if ends else None,
-        published_at=as_aware(published_at),
+        published_at=as_utc(published_at),
         code_system=code_system,
         code=code,
         code_group=code_group,
@@ -518,7 +515,7 @@ def _iso_moment(value: Any) -> str:
     """A stored moment as the API writes it: ISO 8601 with "Z" (stored times are UTC)."""
     if isinstance(value, str):  # SQLite: "2026-11-27 02:00:03.255304", naive UTC
         return value.replace(" ", "T", 1).removesuffix(".000000") + "Z"
-    text = as_aware(value).astimezone(dt.UTC).isoformat()
+    text = as_utc(value).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 

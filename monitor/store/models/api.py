@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.models.core import Base
+from monitor.store.types import UTCDateTime
 
 
 class ApiKey(Base):
@@ -31,8 +32,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16), unique=True)
     key_sha256: Mapped[str] = mapped_column(String(64))
     scope: Mapped[str] = mapped_column(String(10))  # read, review, admin
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class ChangeReview(Base):
@@ -47,6 +48,6 @@ class ChangeReview(Base):
     change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"))
     reviewer: Mapped[str] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text)
-    reviewed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # The key the review came through (None from the command line).
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))

@@ -1,22 +1,23 @@
 """Tables of MAC bulletins: one row per published bulletin version, and what it mentions.
 
-Both are derived from the version's stored criteria (`diffing.mentions`) and written once, right
-after the run that published the version (`monitor.store.bulletins.index_bulletins`).
+Both are derived from the version's criteria (`diffing.mentions`) and written once, in the
+transaction that publishes the version (`monitor.store.bulletins.index_bulletin`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.models.core import Base
+from monitor.store.types import UTCDateTime
 
 
 class BulletinRow(Base):
     """A published bulletin version: which MAC, which date. Its presence also marks the
-    version as indexed (a version without one is indexed by the next run)."""
+    version as indexed (`index_bulletins` indexes a version without one)."""
 
     __tablename__ = "bulletins"
     __immutable__ = True
@@ -26,7 +27,7 @@ class BulletinRow(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"), index=True)
     mac: Mapped[str] = mapped_column(String(200))
     bulletin_date: Mapped[dt.date | None] = mapped_column(Date)
-    indexed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    indexed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class BulletinMentionRow(Base):

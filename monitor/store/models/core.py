@@ -7,7 +7,6 @@ import datetime as dt
 from sqlalchemy import (
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -20,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from monitor.errors import StoreError
+from monitor.store.types import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -36,9 +36,9 @@ class SourceRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(50))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # Set when the first complete run ends; until then every new document is baseline.
-    baseline_completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    baseline_completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class SourceRun(Base):
@@ -46,8 +46,8 @@ class SourceRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"), index=True)
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(20))  # running, success, partial, failed
     baseline: Mapped[bool] = mapped_column(Boolean, default=False)
     listed: Mapped[int] = mapped_column(Integer, default=0)
@@ -80,10 +80,10 @@ class Document(Base):
     doc_type: Mapped[str] = mapped_column(String(50))
     title: Mapped[str] = mapped_column(Text)
     url: Mapped[str] = mapped_column(Text)
-    first_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # Consecutive complete listings that did not show the document; at 2 it is withdrawn.
     missing_runs: Mapped[int] = mapped_column(Integer, default=0)
-    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Payload(Base):
@@ -118,8 +118,8 @@ class DocumentVersion(Base):
     effective_date: Mapped[dt.date | None] = mapped_column(Date)
     retirement_date: Mapped[dt.date | None] = mapped_column(Date)
     url: Mapped[str] = mapped_column(Text)
-    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("source_runs.id"))
 
 
@@ -151,7 +151,7 @@ class ChangeRow(Base):
     severity: Mapped[str] = mapped_column(String(10))
     evidence: Mapped[str | None] = mapped_column(Text)
     effective_date: Mapped[dt.date | None] = mapped_column(Date)
-    detected_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     baseline: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -164,7 +164,7 @@ class ListingEntry(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     source_version: Mapped[str] = mapped_column(String(100), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(100))  # e.g. "html:" + sha256
-    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # Validators for a conditional GET next time (sources that have them).
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(String(100))

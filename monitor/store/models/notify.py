@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.models.core import Base
+from monitor.store.types import UTCDateTime
 
 
 class OutboxEvent(Base):
@@ -24,7 +25,7 @@ class OutboxEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     change_id: Mapped[int] = mapped_column(ForeignKey("changes.id"), unique=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ConsumedEvent(Base):
@@ -48,8 +49,8 @@ class NotifyCursor(Base):
     __tablename__ = "notify_cursors"
 
     consumer: Mapped[str] = mapped_column(String(200), primary_key=True)
-    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    slot: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    slot: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     generation: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -70,7 +71,7 @@ class NotifyMessage(Base):
     body_html: Mapped[str | None] = mapped_column(Text)
     payload: Mapped[str | None] = mapped_column(Text)  # webhook JSON body
     change_ids: Mapped[str] = mapped_column(Text, default="")  # "12,13,20"
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class NotifyDelivery(Base):
@@ -88,12 +89,12 @@ class NotifyDelivery(Base):
     recipient: Mapped[str] = mapped_column(String(2000))
     status: Mapped[str] = mapped_column(String(10))  # pending, sent, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class DeliveryAttempt(Base):
@@ -104,7 +105,7 @@ class DeliveryAttempt(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("notify_deliveries.id"), index=True)
-    attempted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    attempted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(10))  # sent, error
     detail: Mapped[str | None] = mapped_column(Text)
 
@@ -117,6 +118,6 @@ class SourceHealth(Base):
     source: Mapped[str] = mapped_column(String(200), primary_key=True)
     state: Mapped[str] = mapped_column(String(10))  # ok, broken
     reason: Mapped[str | None] = mapped_column(Text)
-    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    since: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_run_id: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int] = mapped_column(Integer, default=0)

@@ -12,7 +12,6 @@ import datetime as dt
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.models.core import Base
+from monitor.store.types import UTCDateTime
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -65,7 +65,7 @@ class QuarantinedVersion(Base):
     url: Mapped[str] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
     doc_type: Mapped[str] = mapped_column(String(50))
-    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     etag: Mapped[str | None] = mapped_column(Text)
     source_meta: Mapped[str] = mapped_column(Text, default="[]")  # JSON [[name, value], ...]
     fingerprint: Mapped[str] = mapped_column(String(100))  # the listing row's
@@ -79,12 +79,12 @@ class QuarantinedVersion(Base):
     dropped_codes: Mapped[int] = mapped_column(Integer, default=0)
     old_items: Mapped[int] = mapped_column(Integer, default=0)
     dropped_items: Mapped[int] = mapped_column(Integer, default=0)
-    detected_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # The decision.
     status: Mapped[str] = mapped_column(String(12), default=PENDING)
     reviewer: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
-    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     version_id: Mapped[int | None] = mapped_column(ForeignKey("document_versions.id"))
     # When the operators' email was written to the outbox (once per row).
-    alerted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    alerted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

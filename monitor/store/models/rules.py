@@ -17,7 +17,6 @@ import datetime as dt
 from sqlalchemy import (
     Boolean,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from monitor.store.models.core import Base
+from monitor.store.types import UTCDateTime
 
 
 class RuleRowModel(Base):
@@ -55,7 +55,7 @@ class RuleRowModel(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     version_number: Mapped[int] = mapped_column(Integer)
-    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     effective_from: Mapped[dt.date | None] = mapped_column(Date)
     retired_on: Mapped[dt.date | None] = mapped_column(Date)
     kind: Mapped[str] = mapped_column(String(30))
@@ -92,7 +92,7 @@ class ChecklistModel(Base):
     subject_kind: Mapped[str] = mapped_column(String(20))
     payer: Mapped[str] = mapped_column(Text)
     label: Mapped[str] = mapped_column(String(300))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class ChecklistVersionModel(Base):
@@ -111,7 +111,7 @@ class ChecklistVersionModel(Base):
     version_id: Mapped[int] = mapped_column(ForeignKey("document_versions.id"))
     number: Mapped[int] = mapped_column(Integer)
     effective_date: Mapped[dt.date | None] = mapped_column(Date)
-    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     removed: Mapped[bool] = mapped_column(Boolean)
     items: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
