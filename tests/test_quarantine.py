@@ -35,8 +35,8 @@ from diffing.model import (
 from monitor.cli.main import main
 from monitor.config import QuarantineConfig, parse_config
 from monitor.errors import ConfigError
-from monitor.pipeline.publish import Outcome, PublishContext, PublishResult, publish
 from monitor.pipeline.guard import assess
+from monitor.pipeline.publish import Outcome, PublishContext, PublishResult, publish
 from monitor.pipeline.quarantine import (
     QuarantineDecided,
     approve,

@@ -341,7 +341,7 @@ def _routes(
     ) -> ChangeFeed:
         """Changes with an id above `since`, oldest first. Poll with the returned `next`: no
         change is skipped or repeated, however publishing interleaves (see
-        `monitor.pipeline.publish.lock_change_feed`). `min_severity=noise` includes noise-only
+        `monitor.store.publishing.lock_change_feed`). `min_severity=noise` includes noise-only
         re-publications, which the default leaves out."""
         found = store.changes(
             after_id=since,
