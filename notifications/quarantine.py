@@ -16,15 +16,15 @@ from monitor.config import Config, RecipientProfile
 from monitor.pipeline.quarantine import QuarantineRecord, mark_alerted, unalerted
 from monitor.store.outbox import NewMessage, NotifyStore
 from notifications.planner import rfc_message_id
-from notifications.render import _HTML, _TEXT, SUBJECT_CHARS, RenderedEmail, clip
+from notifications.render import SUBJECT_CHARS, RenderedEmail, clip, render_email
 from notifications.select import effective_profiles
 
 log = logging.getLogger("policy_monitor.notifications")
 
 
 def render_quarantine(record: QuarantineRecord) -> RenderedEmail:
-    """The operators' email. The other emails' environments: HTML is autoescaped (titles and
-    URLs come from fetched documents)."""
+    """The operators' email (its HTML autoescaped, like every template's: titles and URLs come
+    from fetched documents)."""
     url = record.url if record.url.lower().startswith(("http://", "https://")) else ""
     version = record.source_version or (
         str(record.version_number) if record.version_number is not None else "new"
@@ -43,11 +43,8 @@ def render_quarantine(record: QuarantineRecord) -> RenderedEmail:
         "when": record.detected_at.isoformat(timespec="seconds"),
         "subject": subject,
     }
-    return RenderedEmail(
-        subject=subject,
-        text=_TEXT.get_template("quarantine.txt").render(context),
-        html=_HTML.get_template("quarantine.html").render(context),
-    )
+    text, html = render_email("quarantine", context)
+    return RenderedEmail(subject=subject, text=text, html=html)
 
 
 def _operators(config: Config) -> RecipientProfile | None:

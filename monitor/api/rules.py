@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from diffing.checklist import ChecklistChange, ChecklistItem
 from diffing.rules import RuleKind
 from monitor.api.auth import require_scope
+from monitor.report import render_checklist
 from monitor.store.checklists import (
     ChecklistNotFound,
     ChecklistRecord,
@@ -26,7 +27,6 @@ from monitor.store.checklists import (
     diff_checklist_versions,
     find_checklists,
     get_checklist,
-    render_checklist,
 )
 from monitor.store.core import Store
 from monitor.store.rules import MAX_LIMIT, query_rule_rows, rule_row_json
