@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from monitor.config import Config, RecipientProfile
+from monitor.config import Config
 from monitor.pipeline.quarantine import QuarantineRecord, mark_alerted, unalerted
-from monitor.store.outbox import NewMessage, NotifyStore
-from notifications.planner import rfc_message_id
+from monitor.store.outbox import NotifyStore
+from notifications.planner import email_message
 from notifications.render import SUBJECT_CHARS, RenderedEmail, clip, render_email
-from notifications.select import effective_profiles
+from notifications.select import operators_profile
 
 log = logging.getLogger("policy_monitor.notifications")
 
@@ -47,32 +47,18 @@ def render_quarantine(record: QuarantineRecord) -> RenderedEmail:
     return RenderedEmail(subject=subject, text=text, html=html)
 
 
-def _operators(config: Config) -> RecipientProfile | None:
-    name = config.notifications.operators_profile
-    return next((p for p in effective_profiles(config) if p.name == name), None)
-
-
 def announce_quarantines(notify: NotifyStore, config: Config, now: dt.datetime) -> int:
     """Write one operators' message per pending quarantined version not announced yet;
     returns how many were written. Without an operators profile nothing is written (nor
     marked, so configuring one later still tells of the versions still pending)."""
-    operators = _operators(config)
+    operators = operators_profile(config)
     if operators is None:
         return 0
     written = 0
     for record in unalerted(notify.store):
         key = f"quarantine:{record.id}"
         rendered = render_quarantine(record)
-        message = NewMessage(
-            kind="quarantine",
-            target=operators.name,
-            idempotency_key=key,
-            rfc_message_id=rfc_message_id(key, config.email.from_address),
-            subject=rendered.subject,
-            body_text=rendered.text,
-            body_html=rendered.html,
-            recipients=operators.addresses,
-        )
+        message = email_message("quarantine", operators, key, rendered, config)
         if notify.add_message(message, now=now) is not None:
             written += 1
             log.warning(
