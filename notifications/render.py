@@ -8,7 +8,7 @@ title cannot blow up a message; links are only made from http(s) URLs.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from monitor.config import ApiConfig
@@ -167,7 +167,7 @@ def subject_for(changes: Sequence[PendingChange], *, alert: bool, today: dt.date
     return clip(f"{prefix}{', '.join(parts)} {noun} — {issuers}", SUBJECT_CHARS)
 
 
-def render_email(name: str, context: dict[str, object]) -> tuple[str, str]:
+def render_email(name: str, context: Mapping[str, object]) -> tuple[str, str]:
     """The text and the HTML of email `name` (``<name>.txt``, ``<name>.html``)."""
     templates = template_environment("notifications")
     return (
