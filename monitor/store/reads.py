@@ -209,15 +209,26 @@ def _criteria_dict(session: Session, version_id: int) -> dict[str, Any]:
     return data
 
 
+def _find_version(
+    session: Session, source: str, key: str, number: int
+) -> tuple[DocumentInfo, DocumentVersion, int] | None:
+    """Version `number` of a document, with the document and the raw size."""
+    document = _find_document(session, source, key)
+    if document is None:
+        return None
+    found = _version_row(session, document.id, number)
+    if found is None:
+        return None
+    version, size = found
+    return document, version, size
+
+
 def version_content(store: Store, source: str, key: str, number: int) -> VersionContent | None:
     with store.session() as session:
-        document = _find_document(session, source, key)
-        if document is None:
-            return None
-        found = _version_row(session, document.id, number)
+        found = _find_version(session, source, key, number)
         if found is None:
             return None
-        version, size = found
+        document, version, size = found
         return VersionContent(
             document=document,
             version=_version_info(version, size),
@@ -227,13 +238,10 @@ def version_content(store: Store, source: str, key: str, number: int) -> Version
 
 def raw_payload(store: Store, source: str, key: str, number: int) -> RawPayload | None:
     with store.session() as session:
-        document = _find_document(session, source, key)
-        if document is None:
-            return None
-        found = _version_row(session, document.id, number)
+        found = _find_version(session, source, key, number)
         if found is None:
             return None
-        version, _size = found
+        _document, version, _size = found
         payload = session.get_one(Payload, version.content_sha256)
         return RawPayload(
             content=decompress(payload.data) if payload.compression == "zlib" else payload.data,
