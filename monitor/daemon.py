@@ -34,6 +34,7 @@ from monitor.pipeline.runner import RunSummary, SourceFactory, default_factory, 
 from monitor.pipeline.scheduling import SchedulingOptions, add_jobs, build_jobs, next_fire_times
 from monitor.store.core import Store, utcnow
 from monitor.store.locks import SourceLocks, source_locks
+from monitor.store.types import as_utc
 
 log = logging.getLogger("policy_monitor.daemon")
 
@@ -377,7 +378,7 @@ def status_report(config: Config, store: Store, *, now: dt.datetime | None = Non
             lines.append("    last run: never")
             continue
         lines.append(
-            f"    last run {_utc(run.started_at):%Y-%m-%d %H:%M:%S} UTC: {run.outcome}"
+            f"    last run {as_utc(run.started_at):%Y-%m-%d %H:%M:%S} UTC: {run.outcome}"
             f"{' (baseline)' if run.baseline else ''} - {run.listed} listed, "
             f"{run.fetched} fetched, {run.new_versions} new versions, {run.changes} changes, "
             f"{run.errors} errors"
@@ -385,7 +386,3 @@ def status_report(config: Config, store: Store, *, now: dt.datetime | None = Non
         if run.error:
             lines.append(f"    error: {run.error}")
     return "\n".join(lines)
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

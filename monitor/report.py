@@ -1,4 +1,5 @@
-"""Render changes for people (a table, a grouped report) and for machines (JSON lines)."""
+"""Render changes for people (a table, a grouped report) and for machines (JSON lines), and PA
+checklists as Markdown and HTML."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from monitor.store.checklists import ChecklistRecord
 from monitor.store.core import ChangeRecord
+from monitor.templating import template_environment
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 _KIND_LABEL = {
@@ -165,3 +168,10 @@ def grouped_report(changes: Iterable[ChangeRecord], *, title: str) -> str:
                     out.extend(f"            {line}" for line in _wrap(c.evidence, 80))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def render_checklist(record: ChecklistRecord, fmt: str) -> str:
+    """Markdown ("markdown") or HTML ("html") of one checklist version."""
+    name = "checklist.html" if fmt == "html" else "checklist.md"
+    template = template_environment("monitor").get_template(name)
+    return template.render(record=record, checklist=record.checklist)

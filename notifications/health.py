@@ -14,12 +14,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from monitor.config import Config, RecipientProfile
-from monitor.store.outbox import NewMessage, NotifyStore, RunInfo
-from notifications.planner import rfc_message_id
+from monitor.config import Config
+from monitor.store.outbox import NotifyStore, RunInfo
+from notifications.planner import email_message
 from notifications.quarantine import announce_quarantines
 from notifications.render import render_health
-from notifications.select import effective_profiles
+from notifications.select import operators_profile
 
 log = logging.getLogger("policy_monitor.notifications")
 
@@ -67,14 +67,9 @@ def judge(
     return None  # a failure, but not N in a row yet: no news either way
 
 
-def _operators(config: Config) -> RecipientProfile | None:
-    name = config.notifications.operators_profile
-    return next((p for p in effective_profiles(config) if p.name == name), None)
-
-
 def check_sources(notify: NotifyStore, config: Config, now: dt.datetime) -> int:
     """Record each source's health; write a message on every change. Returns messages written."""
-    operators = _operators(config)
+    operators = operators_profile(config)
     threshold = config.notifications.failing_runs_threshold
     written = 0
     for source in config.sources:
@@ -93,16 +88,7 @@ def check_sources(notify: NotifyStore, config: Config, now: dt.datetime) -> int:
             rendered = render_health(
                 source=source.name, state=verdict.state, reason=verdict.reason, now=now
             )
-            message = NewMessage(
-                kind="health",
-                target=operators.name,
-                idempotency_key=key,
-                rfc_message_id=rfc_message_id(key, config.email.from_address),
-                subject=rendered.subject,
-                body_text=rendered.text,
-                body_html=rendered.html,
-                recipients=operators.addresses,
-            )
+            message = email_message("health", operators, key, rendered, config)
         changed = notify.set_health(
             source.name,
             expected=stored,

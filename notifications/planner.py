@@ -39,6 +39,29 @@ def rfc_message_id(idempotency_key: str, from_address: str) -> str:
     return f"<{digest}@{domain}>"
 
 
+def email_message(
+    kind: str,
+    profile: RecipientProfile,
+    key: str,
+    rendered: RenderedEmail,
+    config: Config,
+    *,
+    changes: Sequence[PendingChange] = (),
+) -> NewMessage:
+    """The outbox message of a rendered email to `profile`; `key` makes it exactly-once."""
+    return NewMessage(
+        kind=kind,
+        target=profile.name,
+        idempotency_key=key,
+        rfc_message_id=rfc_message_id(key, config.email.from_address),
+        subject=rendered.subject,
+        body_text=rendered.text,
+        body_html=rendered.html,
+        change_ids=tuple(p.change.id for p in changes),
+        recipients=profile.addresses,
+    )
+
+
 def latest_slot(schedule: Schedule, after: dt.datetime, now: dt.datetime) -> dt.datetime | None:
     """The latest time the schedule fired in (after, now], or None (missed slots coalesce)."""
     interval = schedule.interval_seconds
@@ -107,7 +130,7 @@ class Planner:
         if wanted:
             key = f"{consumer}:{wanted[0].event_id}-{wanted[-1].event_id}:{len(wanted)}"
             rendered = self._render(wanted, kind="alert", profile=profile.name, now=now)
-            message = self._email("alert", profile, key, rendered, wanted)
+            message = email_message("alert", profile, key, rendered, self.config, changes=wanted)
         return self._commit(cursor, pending, message, now)
 
     def _webhook(self, hook: WebhookConfig, now: dt.datetime) -> int:
@@ -181,7 +204,7 @@ class Planner:
         if wanted or self.config.notifications.send_empty_digest:
             key = f"digest:{profile.name}:{slot.isoformat()}"
             rendered = self._render(wanted, kind="digest", profile=profile.name, now=now)
-            message = self._email("digest", profile, key, rendered, wanted)
+            message = email_message("digest", profile, key, rendered, self.config, changes=wanted)
         return self._commit(cursor, pending, message, now, new_slot=slot)
 
     # -- shared ----------------------------------------------------------------------------
@@ -196,26 +219,6 @@ class Planner:
             api=self.config.api,
             now=now,
             max_changes=self.config.notifications.digest_max_changes,
-        )
-
-    def _email(
-        self,
-        kind: str,
-        profile: RecipientProfile,
-        key: str,
-        rendered: RenderedEmail,
-        changes: Sequence[PendingChange],
-    ) -> NewMessage:
-        return NewMessage(
-            kind=kind,
-            target=profile.name,
-            idempotency_key=key,
-            rfc_message_id=rfc_message_id(key, self.config.email.from_address),
-            subject=rendered.subject,
-            body_text=rendered.text,
-            body_html=rendered.html,
-            change_ids=tuple(p.change.id for p in changes),
-            recipients=profile.addresses,
         )
 
     def _commit(

@@ -12,19 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from monitor.config import Config, RecipientProfile
+from monitor.config import Config
 from monitor.pipeline.quarantine import QuarantineRecord, mark_alerted, unalerted
-from monitor.store.outbox import NewMessage, NotifyStore
-from notifications.planner import rfc_message_id
-from notifications.render import _HTML, _TEXT, SUBJECT_CHARS, RenderedEmail, clip
-from notifications.select import effective_profiles
+from monitor.store.outbox import NotifyStore
+from notifications.planner import email_message
+from notifications.render import SUBJECT_CHARS, RenderedEmail, clip, render_email
+from notifications.select import operators_profile
 
 log = logging.getLogger("policy_monitor.notifications")
 
 
 def render_quarantine(record: QuarantineRecord) -> RenderedEmail:
-    """The operators' email. The other emails' environments: HTML is autoescaped (titles and
-    URLs come from fetched documents)."""
+    """The operators' email (its HTML autoescaped, like every template's: titles and URLs come
+    from fetched documents)."""
     url = record.url if record.url.lower().startswith(("http://", "https://")) else ""
     version = record.source_version or (
         str(record.version_number) if record.version_number is not None else "new"
@@ -43,39 +43,22 @@ def render_quarantine(record: QuarantineRecord) -> RenderedEmail:
         "when": record.detected_at.isoformat(timespec="seconds"),
         "subject": subject,
     }
-    return RenderedEmail(
-        subject=subject,
-        text=_TEXT.get_template("quarantine.txt").render(context),
-        html=_HTML.get_template("quarantine.html").render(context),
-    )
-
-
-def _operators(config: Config) -> RecipientProfile | None:
-    name = config.notifications.operators_profile
-    return next((p for p in effective_profiles(config) if p.name == name), None)
+    text, html = render_email("quarantine", context)
+    return RenderedEmail(subject=subject, text=text, html=html)
 
 
 def announce_quarantines(notify: NotifyStore, config: Config, now: dt.datetime) -> int:
     """Write one operators' message per pending quarantined version not announced yet;
     returns how many were written. Without an operators profile nothing is written (nor
     marked, so configuring one later still tells of the versions still pending)."""
-    operators = _operators(config)
+    operators = operators_profile(config)
     if operators is None:
         return 0
     written = 0
     for record in unalerted(notify.store):
         key = f"quarantine:{record.id}"
         rendered = render_quarantine(record)
-        message = NewMessage(
-            kind="quarantine",
-            target=operators.name,
-            idempotency_key=key,
-            rfc_message_id=rfc_message_id(key, config.email.from_address),
-            subject=rendered.subject,
-            body_text=rendered.text,
-            body_html=rendered.html,
-            recipients=operators.addresses,
-        )
+        message = email_message("quarantine", operators, key, rendered, config)
         if notify.add_message(message, now=now) is not None:
             written += 1
             log.warning(

@@ -8,15 +8,14 @@ title cannot blow up a message; links are only made from http(s) URLs.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-
-import jinja2
 
 from monitor.config import ApiConfig
 from monitor.links import change_page_url
-from monitor.report import _KIND_LABEL as KIND_LABELS
+from monitor.report import kind_label
 from monitor.store.outbox import PendingChange
+from monitor.templating import template_environment
 from notifications.select import CHECKLIST_KIND, group_label, rank
 
 SEVERITIES = ("high", "medium", "low")
@@ -106,7 +105,7 @@ def _view(pending: PendingChange, api: ApiConfig, now: dt.datetime) -> ChangeVie
         title=clip(change.title, TITLE_CHARS),
         version=clip(change.version, 40),
         previous_version=clip(change.previous_version, 40),
-        kind_label=KIND_LABELS.get(change.kind, change.kind.replace("_", " ")),
+        kind_label=kind_label(change.kind),
         field=clip(change.field, 60),
         before=clip(change.before, VALUE_CHARS),
         after=clip(change.after, VALUE_CHARS),
@@ -168,21 +167,13 @@ def subject_for(changes: Sequence[PendingChange], *, alert: bool, today: dt.date
     return clip(f"{prefix}{', '.join(parts)} {noun} — {issuers}", SUBJECT_CHARS)
 
 
-def _environment(autoescape: bool) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("notifications", "templates"),
-        autoescape=autoescape,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
+def render_email(name: str, context: Mapping[str, object]) -> tuple[str, str]:
+    """The text and the HTML of email `name` (``<name>.txt``, ``<name>.html``)."""
+    templates = template_environment("notifications")
+    return (
+        templates.get_template(f"{name}.txt").render(context),
+        templates.get_template(f"{name}.html").render(context),
     )
-    return env
-
-
-_HTML = _environment(True)
-# Plain text is not markup: escaping would show "&lt;" to the reader. Nothing in it is run.
-_TEXT = _environment(False)
 
 
 def render_changes(
@@ -210,11 +201,8 @@ def render_changes(
         "total": len(changes),
         "feed_url": api.public_url.rstrip("/") + "/changes",
     }
-    return RenderedEmail(
-        subject=str(context["subject"]),
-        text=_TEXT.get_template("changes.txt").render(context),
-        html=_HTML.get_template("changes.html").render(context),
-    )
+    text, html = render_email("changes", context)
+    return RenderedEmail(subject=str(context["subject"]), text=text, html=html)
 
 
 def render_health(*, source: str, state: str, reason: str, now: dt.datetime) -> RenderedEmail:
@@ -227,8 +215,7 @@ def render_health(*, source: str, state: str, reason: str, now: dt.datetime) -> 
         "reason": clip(reason, 1000),
         "when": now.isoformat(timespec="seconds"),
     }
+    text, html = render_email("health", context)
     return RenderedEmail(
-        subject=clip(f"Source {source} {verb}: {reason}", SUBJECT_CHARS),
-        text=_TEXT.get_template("health.txt").render(context),
-        html=_HTML.get_template("health.html").render(context),
+        subject=clip(f"Source {source} {verb}: {reason}", SUBJECT_CHARS), text=text, html=html
     )

@@ -25,6 +25,13 @@ def effective_profiles(config: Config) -> tuple[RecipientProfile, ...]:
     return ()
 
 
+def operators_profile(config: Config) -> RecipientProfile | None:
+    """The profile named by `[notifications] operators_profile`, which hears of broken sources
+    and quarantined versions; None when no such profile exists."""
+    name = config.notifications.operators_profile
+    return next((p for p in effective_profiles(config) if p.name == name), None)
+
+
 def rank(severity: str) -> int:
     try:
         return Severity(severity).rank

@@ -12,17 +12,11 @@ import pytest
 from api_support import THREE_VERSIONS, Harness, publish_versions, serving
 from sqlalchemy import select
 
-from monitor.api.auth import (
-    ApiKeyError,
-    Scope,
-    create_api_key,
-    list_api_keys,
-    require_scope,
-    revoke_api_key,
-)
+from monitor.api.auth import ApiKeyError, create_api_key, require_scope, revoke_api_key
 from monitor.cli.main import main
 from monitor.config import parse_config
 from monitor.links import change_page_url
+from monitor.store.api_keys import Scope, list_api_keys
 from monitor.store.core import Store
 from monitor.store.models.api import ApiKey
 

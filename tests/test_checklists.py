@@ -40,12 +40,12 @@ from monitor.api.auth import create_api_key
 from monitor.api.server import ApiServer
 from monitor.cli.main import main
 from monitor.config import parse_config
+from monitor.report import render_checklist
 from monitor.store.checklists import (
     checklist_versions,
     diff_checklist_versions,
     find_checklists,
     get_checklist,
-    render_checklist,
 )
 from monitor.store.core import Store, utcnow
 from monitor.store.rules import query_rules

@@ -15,18 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from monitor.report import describe, kind_label
 from monitor.store.core import ChangeRecord
 from monitor.store.reads import ChangeVersions, Review
+from monitor.templating import template_environment
 
-_ENV = Environment(
-    loader=PackageLoader("monitor", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 _SPACES = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"(?<=[.;:!?])\s+")
 _CONTEXT_CHARS = 280  # of surrounding text shown on each side of a marked sentence
@@ -252,20 +245,24 @@ def render_change_page(
     value_segments: tuple[tuple[Segment, ...], tuple[Segment, ...]] = ((), ())
     if long_values and change.before and change.after:
         value_segments = word_diff(change.before, change.after)
-    return _ENV.get_template("change_page.html").render(
-        long_values=long_values,
-        before_segments=value_segments[0],
-        after_segments=value_segments[1],
-        change=change,
-        label=kind_label(change.kind),
-        summary=describe(change, width=120),
-        effective=effective_phrase(change.effective_date, today),
-        future=change.effective_date is not None and change.effective_date > today,
-        document=versions.document,
-        version=versions.version,
-        previous=versions.previous,
-        excerpt_before=before,
-        excerpt_after=after,
-        review=review,
-        links=links,
+    return (
+        template_environment("monitor")
+        .get_template("change_page.html")
+        .render(
+            long_values=long_values,
+            before_segments=value_segments[0],
+            after_segments=value_segments[1],
+            change=change,
+            label=kind_label(change.kind),
+            summary=describe(change, width=120),
+            effective=effective_phrase(change.effective_date, today),
+            future=change.effective_date is not None and change.effective_date > today,
+            document=versions.document,
+            version=versions.version,
+            previous=versions.previous,
+            excerpt_before=before,
+            excerpt_after=after,
+            review=review,
+            links=links,
+        )
     )

@@ -1,4 +1,4 @@
-"""HTTP routes for versions held for review (issue 8): included by `monitor.api.app`.
+"""HTTP routes for versions held for review: included by `monitor.api.app`.
 
 Every route needs scope ``review``: the list shows what the monitor refused to publish, and a
 decision publishes (approve) or closes (reject) it. The reviewer recorded is the one named in
@@ -11,10 +11,12 @@ import datetime as dt
 import logging
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.api.auth import Principal, require_scope
+from monitor.api.auth import Principal, ReviewAccess
+from monitor.api.deps import Id, StoreDep
+from monitor.api.schemas import ReviewerName, ReviewNote
 from monitor.pipeline.quarantine import (
     STATUSES,
     QuarantineDecided,
@@ -29,10 +31,7 @@ from monitor.store.core import Store
 
 log = logging.getLogger("policy_monitor.api")
 
-MAX_ID = 2**31 - 1
 router = APIRouter(tags=["quarantine"])
-Reviewer = Annotated[Principal, Depends(require_scope("review"))]
-HoldId = Annotated[int, Path(ge=1, le=MAX_ID)]
 StatusFilter = Literal["pending", "approved", "rejected", "superseded", "all"]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "No API key, or an unknown or revoked one"},
@@ -77,47 +76,31 @@ class QuarantineOut(_Model):
 
 
 class DecisionIn(_Model):
-    # No NUL characters: PostgreSQL text cannot hold them.
-    reviewer: str = Field(
-        min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="Who decided"
-    )
-    note: str = Field("", max_length=10_000, pattern=r"^[^\x00]*$", description="Why")
-
-    @field_validator("reviewer")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("reviewer must not be blank")
-        return value
+    reviewer: ReviewerName = Field(description="Who decided")
+    note: ReviewNote = Field("", description="Why")
 
 
 def _out(record: QuarantineRecord) -> QuarantineOut:
     return QuarantineOut.model_validate(record)
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 @router.get("/quarantine", response_model=list[QuarantineOut], responses=_ERRORS)
 def list_held(
-    request: Request,
-    _principal: Reviewer,
+    store: StoreDep,
+    _principal: ReviewAccess,
     status_: Annotated[StatusFilter, Query(alias="status")] = "pending",
 ) -> list[QuarantineOut]:
     """Versions held for review (scope `review`); `status=all` for every one."""
     chosen = None if status_ == "all" else status_
-    return [_out(r) for r in list_quarantined(_store(request), status=chosen)]
+    return [_out(r) for r in list_quarantined(store, status=chosen)]
 
 
 def _decide(
-    request: Request, hold_id: int, body: DecisionIn, principal: Principal, verb: str
+    store: Store, hold_id: int, body: DecisionIn, principal: Principal, verb: str
 ) -> QuarantineOut:
     decide = approve if verb == "approve" else reject
     try:
-        record = decide(_store(request), hold_id, reviewer=body.reviewer, note=body.note)
+        record = decide(store, hold_id, reviewer=body.reviewer, note=body.note)
     except QuarantineNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from None
     except QuarantineDecided as exc:
@@ -134,17 +117,17 @@ def _decide(
     "/quarantine/{hold_id}/approve", response_model=QuarantineOut, responses=_DECISION_ERRORS
 )
 def approve_held(
-    request: Request, hold_id: HoldId, body: DecisionIn, principal: Reviewer
+    store: StoreDep, hold_id: Id, body: DecisionIn, principal: ReviewAccess
 ) -> QuarantineOut:
     """Publish the held version as the document's new version (scope `review`)."""
-    return _decide(request, hold_id, body, principal, "approve")
+    return _decide(store, hold_id, body, principal, "approve")
 
 
 @router.post(
     "/quarantine/{hold_id}/reject", response_model=QuarantineOut, responses=_DECISION_ERRORS
 )
 def reject_held(
-    request: Request, hold_id: HoldId, body: DecisionIn, principal: Reviewer
+    store: StoreDep, hold_id: Id, body: DecisionIn, principal: ReviewAccess
 ) -> QuarantineOut:
     """Keep the held version out; the document stays at its last version (scope `review`)."""
-    return _decide(request, hold_id, body, principal, "reject")
+    return _decide(store, hold_id, body, principal, "reject")

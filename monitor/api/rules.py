@@ -1,4 +1,4 @@
-"""HTTP routes for rule tables and PA checklists (issue 5): included by `monitor.api.app`.
+"""HTTP routes for rule tables and PA checklists: included by `monitor.api.app`.
 
 Every route needs an API key with scope ``read``. Rule lists page by id: ``after`` is the
 ``next`` of the previous page. Dates are ISO (``as_of=2026-03-01``); ``known_at`` is an ISO
@@ -7,17 +7,21 @@ date-time (UTC when it has no offset).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import typing
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from diffing.checklist import ChecklistChange, ChecklistItem
 from diffing.rules import RuleKind
 from monitor.api.auth import require_scope
+from monitor.api.deps import MAX_ID, Id, OptionalText, StoreDep
+from monitor.report import render_checklist
 from monitor.store.checklists import (
     ChecklistNotFound,
     ChecklistRecord,
@@ -26,14 +30,10 @@ from monitor.store.checklists import (
     diff_checklist_versions,
     find_checklists,
     get_checklist,
-    render_checklist,
 )
-from monitor.store.core import Store
-from monitor.store.rules import MAX_LIMIT, query_rule_rows, rule_row_json
+from monitor.store.rules import MAX_LIMIT, RuleRecord, query_rule_rows, rule_row_json
 
-MAX_ID = 2**31 - 1
 router = APIRouter(dependencies=[Depends(require_scope("read"))])
-Filter = Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such checklist"}}
 
 
@@ -41,47 +41,32 @@ class _Model(BaseModel):
     model_config = ConfigDict(from_attributes=True, extra="forbid")
 
 
-class RuleOut(_Model):
-    id: int
-    kind: RuleKind
-    source: str
-    payer: str = Field(description="The payer, or the CMS contractors of a local document")
-    document: str = Field(description="L33979, A57520, NCD 250.1 or a payer document's path")
-    title: str
-    version: str
-    version_id: int
-    url: str
-    effective_from: dt.date | None
-    effective_to: dt.date | None = Field(
-        description="Derived: the next known version's effective date, or the retirement date"
-    )
-    published_at: dt.datetime
-    code_system: str | None
-    code: str | None
-    code_group: int | None = Field(
-        description="The code's group; for a code_pair, the ICD-10 covered group whose codes "
-        "support `code`"
-    )
-    drug: str | None
-    indication: str | None
-    subject: str | None = Field(
-        description="Prerequisite (step therapy), measure (threshold), phase (approval "
-        "period) or specialty"
-    )
-    op: str | None
-    value: float | None
-    unit: str | None
-    days: int | None
-    count: int | None
-    required: bool | None
-    text: str
-    evidence: str | None
-    evidence_page: int | None
-    evidence_section: str | None
+# The rule row's fields are `RuleRecord`'s, declared once there; the API adds the kind's
+# allowed values and what a field means where its name does not say.
+_RULE_FIELD_DESCRIPTIONS = {
+    "payer": "The payer, or the CMS contractors of a local document",
+    "document": "L33979, A57520, NCD 250.1 or a payer document's path",
+    "effective_to": "Derived: the next known version's effective date, or the retirement date",
+    "code_group": "The code's group; for a code_pair, the ICD-10 covered group whose codes "
+    "support `code`",
+    "subject": "Prerequisite (step therapy), measure (threshold), phase (approval period) or "
+    "specialty",
+}
+
+
+def _rule_fields() -> dict[str, Any]:
+    types = typing.get_type_hints(RuleRecord) | {"kind": RuleKind}
+    return {
+        field.name: (types[field.name], Field(description=_RULE_FIELD_DESCRIPTIONS.get(field.name)))
+        for field in dataclasses.fields(RuleRecord)
+    }
+
+
+RuleOut = create_model("RuleOut", __base__=_Model, **_rule_fields())
 
 
 class RulePage(_Model):
-    items: list[RuleOut]
+    items: list[RuleOut]  # type: ignore[valid-type]  # a model made from RuleRecord
     next: int | None = Field(description="Pass as `after` for the next page; null at the end")
 
 
@@ -157,11 +142,6 @@ class ChecklistDiffOut(_Model):
     changes: list[ChecklistChangeOut]
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
-
-
 def _item(number: int, item: ChecklistItem) -> ChecklistItemOut:
     evidence = item.evidence
     return ChecklistItemOut(
@@ -223,11 +203,11 @@ def _not_found(exc: ChecklistNotFound) -> HTTPException:
 
 @router.get("/rules", response_model=RulePage, summary="Rule rows, as of a date and/or a moment")
 async def list_rules(
-    request: Request,
-    code: Filter = None,
-    drug: Filter = None,
-    payer: Filter = None,
-    document: Filter = None,
+    store: StoreDep,
+    code: OptionalText = None,
+    drug: OptionalText = None,
+    payer: OptionalText = None,
+    document: OptionalText = None,
     kind: RuleKind | None = None,
     as_of: Annotated[
         dt.date | None,
@@ -243,7 +223,7 @@ async def list_rules(
     # Run on the event loop, not in the thread pool: the lookup is one indexed query of about
     # a millisecond, less than the hand-off to a worker thread and back costs (measured).
     found = query_rule_rows(
-        _store(request),
+        store,
         code=code,
         drug=drug,
         payer=payer,
@@ -268,17 +248,14 @@ async def list_rules(
 
 @router.get("/checklists", response_model=ChecklistList, summary="PA checklists that apply")
 def list_checklists(
-    request: Request,
-    payer: Filter = None,
-    drug: Filter = None,
+    store: StoreDep,
+    payer: OptionalText = None,
+    drug: OptionalText = None,
     as_of: Annotated[dt.date | None, Query(description="Date of service")] = None,
     known_at: Annotated[dt.datetime | None, Query(description="As known at")] = None,
 ) -> ChecklistList:
-    found = find_checklists(_store(request), payer=payer, drug=drug, as_of=as_of, known_at=known_at)
+    found = find_checklists(store, payer=payer, drug=drug, as_of=as_of, known_at=known_at)
     return ChecklistList(items=[_checklist(r) for r in found])
-
-
-ChecklistId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 @router.get(
@@ -294,17 +271,15 @@ ChecklistId = Annotated[int, Path(ge=1, le=MAX_ID)]
     summary="One checklist (a version, as of a date, or the newest)",
 )
 def one_checklist(
-    request: Request,
-    checklist_id: ChecklistId,
+    store: StoreDep,
+    checklist_id: Id,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     as_of: dt.date | None = None,
     known_at: dt.datetime | None = None,
     format: Literal["json", "markdown", "html"] = "json",
 ) -> Any:
     try:
-        record = get_checklist(
-            _store(request), checklist_id, number=version, as_of=as_of, known_at=known_at
-        )
+        record = get_checklist(store, checklist_id, number=version, as_of=as_of, known_at=known_at)
     except ChecklistNotFound as exc:
         raise _not_found(exc) from None
     if format == "markdown":
@@ -322,9 +297,9 @@ def one_checklist(
     responses=_NOT_FOUND,
     summary="Every version of a checklist",
 )
-def versions_of_checklist(request: Request, checklist_id: ChecklistId) -> ChecklistVersionsOut:
+def versions_of_checklist(store: StoreDep, checklist_id: Id) -> ChecklistVersionsOut:
     try:
-        versions = checklist_versions(_store(request), checklist_id)
+        versions = checklist_versions(store, checklist_id)
     except ChecklistNotFound as exc:
         raise _not_found(exc) from None
     return ChecklistVersionsOut(id=checklist_id, versions=[_version(v) for v in versions])
@@ -337,13 +312,13 @@ def versions_of_checklist(request: Request, checklist_id: ChecklistId) -> Checkl
     summary="What changed between two versions of a checklist",
 )
 def diff_of_checklist(
-    request: Request,
-    checklist_id: ChecklistId,
+    store: StoreDep,
+    checklist_id: Id,
     from_: Annotated[int, Query(alias="from", ge=1, le=MAX_ID)],
     to: Annotated[int, Query(ge=1, le=MAX_ID)],
 ) -> ChecklistDiffOut:
     try:
-        diff = diff_checklist_versions(_store(request), checklist_id, from_, to)
+        diff = diff_checklist_versions(store, checklist_id, from_, to)
     except ChecklistNotFound as exc:
         raise _not_found(exc) from None
     return ChecklistDiffOut(

@@ -5,16 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    WithJsonSchema,
-    field_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 SeverityName = Literal["noise", "low", "medium", "high"]
+
+
+def _not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("reviewer must not be blank")
+    return value
+
+
+# Who reviewed or decided, as a request names them. No NUL characters: PostgreSQL text cannot
+# hold them.
+ReviewerName = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$"), AfterValidator(_not_blank)
+]
+ReviewNote = Annotated[str, Field(max_length=10_000, pattern=r"^[^\x00]*$")]
 
 
 # Written as datetime.isoformat() ("+00:00"), exactly as `policy-monitor changes --format json`
@@ -32,6 +40,17 @@ class _Model(BaseModel):
 
 class ErrorOut(_Model):
     detail: str = Field(description="What went wrong, for a person")
+
+
+# The error answers routes document (FastAPI documents only the success answer by itself).
+KEY_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API key, or an unknown or revoked one"},
+    403: {"model": ErrorOut, "description": "The key's scope does not allow this"},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "No such"}}
+# Routes answering HTML or bytes still answer errors in JSON; FastAPI would document them with
+# the route's own media type unless told.
+JSON_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
 
 
 class HealthOut(_Model):
@@ -109,21 +128,8 @@ class VersionDetailOut(_Model):
 
 
 class ReviewIn(_Model):
-    # No NUL characters: PostgreSQL text cannot hold them.
-    reviewer: str = Field(
-        min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="Who reviewed the change"
-    )
-    note: str = Field(
-        "", max_length=10_000, pattern=r"^[^\x00]*$", description="What they concluded"
-    )
-
-    @field_validator("reviewer")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("reviewer must not be blank")
-        return value
+    reviewer: ReviewerName = Field(description="Who reviewed the change")
+    note: ReviewNote = Field("", description="What they concluded")
 
 
 class ReviewOut(_Model):

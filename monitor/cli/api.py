@@ -1,4 +1,4 @@
-"""Sub-commands for the HTTP API: serve, apikey create/revoke/list, review (issue 5)."""
+"""Sub-commands for the HTTP API: serve, apikey create/revoke/list, review."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from monitor.api.auth import Scope, create_api_key, list_api_keys, revoke_api_key
+from monitor.api.auth import create_api_key, revoke_api_key
 from monitor.config import Config
+from monitor.store.api_keys import Scope, list_api_keys
 from monitor.store.core import Store
 from monitor.store.reads import record_review
 

@@ -25,8 +25,8 @@ from fixtures.smtp import Inbox, body_text, smtp_server
 from monitor.config import Config, parse_config
 from monitor.pipeline.reconcile import reconcile
 from monitor.pipeline.runner import RunSummary, run_source
-from monitor.report import grouped_report
-from monitor.store.checklists import find_checklists, render_checklist
+from monitor.report import grouped_report, render_checklist
+from monitor.store.checklists import find_checklists
 from monitor.store.core import Store
 
 CMS_SOURCE = "cms-fixture"

@@ -1,5 +1,5 @@
 """PA checklists: stored with each published payer version, read current / as of / by version,
-diffed, and rendered as JSON, Markdown and HTML (Jinja2 templates, HTML autoescaped).
+and diffed (`monitor.report.render_checklist` writes them as Markdown and HTML).
 
 A checklist's identity is (document, subject); each published version of the document adds
 one immutable checklist version per subject it governs, and a `removed` version for a subject
@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
@@ -32,16 +31,7 @@ from monitor.errors import StoreError
 from monitor.store.core import Store
 from monitor.store.models.core import DocumentVersion, SourceRow
 from monitor.store.models.rules import ChecklistModel, ChecklistVersionModel
-from monitor.store.rules import DAWN, as_aware, as_utc
-
-_TEMPLATES = Environment(
-    loader=PackageLoader("monitor", "templates"),
-    # HTML is escaped; Markdown is text for people and tools, so it is left as written.
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-)
+from monitor.store.rules import DAWN, as_utc
 
 
 class ChecklistNotFound(StoreError):
@@ -191,7 +181,7 @@ def _version_record(row: ChecklistVersionModel, source_version: str, number: int
         version_id=row.version_id,
         document_version=source_version or str(number or ""),
         effective_date=row.effective_date,
-        published_at=as_aware(row.published_at),
+        published_at=as_utc(row.published_at),
         removed=row.removed,
         items=row.items,
         sha256=row.sha256,
@@ -304,9 +294,3 @@ def diff_checklist_versions(
         to_number=to_number,
         changes=diff_checklists(old.checklist, new.checklist),
     )
-
-
-def render_checklist(record: ChecklistRecord, fmt: str) -> str:
-    """Markdown ("markdown") or HTML ("html") of one checklist version."""
-    template = _TEMPLATES.get_template("checklist.html" if fmt == "html" else "checklist.md")
-    return template.render(record=record, checklist=record.checklist)

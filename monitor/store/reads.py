@@ -24,6 +24,7 @@ from monitor.store.models.core import (
     Payload,
     SourceRow,
 )
+from monitor.store.types import as_utc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,13 +94,8 @@ class ChangeVersions:
     previous_criteria: dict[str, Any] | None
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes; everything stored is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def _aware_or_none(value: dt.datetime | None) -> dt.datetime | None:
-    return _aware(value) if value is not None else None
+    return as_utc(value) if value is not None else None
 
 
 def _document_query() -> Any:
@@ -128,7 +124,7 @@ def _document_info(row: Any) -> DocumentInfo:
         doc_type=document.doc_type,
         title=document.title,
         url=document.url,
-        first_seen_at=_aware(document.first_seen_at),
+        first_seen_at=as_utc(document.first_seen_at),
         withdrawn_at=_aware_or_none(document.withdrawn_at),
         versions=int(versions or 0),
         latest_version=latest,
@@ -148,8 +144,8 @@ def _version_info(version: DocumentVersion, size: int) -> VersionInfo:
         content_type=version.content_type,
         content_sha256=version.content_sha256,
         size=size,
-        fetched_at=_aware(version.fetched_at),
-        published_at=_aware(version.published_at),
+        fetched_at=as_utc(version.fetched_at),
+        published_at=as_utc(version.published_at),
     )
 
 
@@ -209,15 +205,26 @@ def _criteria_dict(session: Session, version_id: int) -> dict[str, Any]:
     return data
 
 
+def _find_version(
+    session: Session, source: str, key: str, number: int
+) -> tuple[DocumentInfo, DocumentVersion, int] | None:
+    """Version `number` of a document, with the document and the raw size."""
+    document = _find_document(session, source, key)
+    if document is None:
+        return None
+    found = _version_row(session, document.id, number)
+    if found is None:
+        return None
+    version, size = found
+    return document, version, size
+
+
 def version_content(store: Store, source: str, key: str, number: int) -> VersionContent | None:
     with store.session() as session:
-        document = _find_document(session, source, key)
-        if document is None:
-            return None
-        found = _version_row(session, document.id, number)
+        found = _find_version(session, source, key, number)
         if found is None:
             return None
-        version, size = found
+        document, version, size = found
         return VersionContent(
             document=document,
             version=_version_info(version, size),
@@ -227,13 +234,10 @@ def version_content(store: Store, source: str, key: str, number: int) -> Version
 
 def raw_payload(store: Store, source: str, key: str, number: int) -> RawPayload | None:
     with store.session() as session:
-        document = _find_document(session, source, key)
-        if document is None:
-            return None
-        found = _version_row(session, document.id, number)
+        found = _find_version(session, source, key, number)
         if found is None:
             return None
-        version, _size = found
+        _document, version, _size = found
         payload = session.get_one(Payload, version.content_sha256)
         return RawPayload(
             content=decompress(payload.data) if payload.compression == "zlib" else payload.data,
@@ -296,7 +300,7 @@ def _review(row: ChangeReview) -> Review:
         change_id=row.change_id,
         reviewer=row.reviewer,
         note=row.note,
-        reviewed_at=_aware(row.reviewed_at),
+        reviewed_at=as_utc(row.reviewed_at),
     )
 
 

@@ -179,7 +179,6 @@ class RuleRecord:
 
 # The name monitor.store.checklists knows; the ORM hands back aware datetimes already
 # (monitor.store.types.UTCDateTime), only raw driver values still need it.
-as_aware = as_utc
 
 
 def _effective(column: SQLColumnExpression[dt.date | None]) -> ColumnElement[dt.date]:
