@@ -85,7 +85,8 @@ class BulletinSpider(scrapy.Spider):
         self.results = results
         self.selectors: dict[str, str] = job["selectors"]
         self.known: dict[str, dict[str, str | None]] = job.get("known", {})
-        self.allowed_domains = list(job["allowed_hosts"])
+        # No `allowed_domains`: Scrapy's offsite filter would drop a redirect or meta refresh
+        # elsewhere silently at scheduling; OutboundPolicyMiddleware refuses it with a reason.
         self.hosts = set(job["allowed_hosts"])
         self.seen_keys: set[str] = set()
         self.seen_pages: set[str] = set()
