@@ -11,6 +11,9 @@ to ``<out>/bodies/<sha256 of url>`` and one JSON line per outcome to ``<out>/res
     {"type": "error", "url": …, "message": …, "index": bool}     after Scrapy's retries
     {"type": "skipped", "url": …, "message": …}                 robots.txt or off-site
 
+Every request -- start URLs, links, redirects, meta refreshes -- is first held to the job's
+`sources.outbound.OutboundPolicy` (host, port, scheme, and after DNS no internal address the
+configuration does not name); a refused one is never made, and is an error with its reason.
 Records carry the URL that was linked (or configured), also after a redirect, so a document
 keeps its key. Redirects are followed only to the allowed hosts (those of the start URLs and
 documents, plus `allowed_hosts`); a redirect elsewhere, or a chain that never ends, is an error
