@@ -25,7 +25,8 @@ from diffing.cms import display_id, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import FetchError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing, check
-from sources.http import HttpFetcher, RetryPolicy
+from sources.http import HttpFetcher, RetryPolicy, policy_client
+from sources.outbound import OutboundPolicy
 
 DEFAULT_BASE_URL = "https://api.coverage.cms.gov"
 BUNDLE_CONTENT_TYPE = "application/vnd.policy-monitor.cms-bundle+json"
@@ -176,13 +177,16 @@ class CmsCoverageSource:
         self.options = options
         self._base = options.base_url.rstrip("/")
         self._own_client = client is None
-        self._client = client or httpx.AsyncClient(
+        # Only the API's own host, port and (after DNS) public addresses, unless the base URL
+        # is an IP literal; a redirect elsewhere is a per-document error.
+        policy = OutboundPolicy.for_source([self._base])
+        self._client = client or policy_client(
+            policy,
             timeout=httpx.Timeout(options.timeout_seconds),
             headers={"User-Agent": options.user_agent, "Accept": "application/json"},
             limits=httpx.Limits(
                 max_connections=options.concurrency, max_keepalive_connections=options.concurrency
             ),
-            follow_redirects=False,
         )
         self._http = HttpFetcher(
             source=name,
@@ -190,8 +194,8 @@ class CmsCoverageSource:
             concurrency=options.concurrency,
             max_response_bytes=options.max_response_bytes,
             sleep=sleep,
-            # Only the API's own host; a redirect elsewhere is a per-document error.
             allowed_hosts=(urlsplit(self._base).hostname or "",),
+            policy=policy,
             deadline_seconds=options.timeout_seconds * DEADLINE_FACTOR,
             retry=RetryPolicy(
                 max_retries=options.max_retries,

@@ -1,7 +1,10 @@
 """GET with timeouts, a size limit, and retries with backoff that honour Retry-After.
 
 Redirects are followed here, not by httpx, and only to the allowed hosts: a redirect anywhere
-else (or a chain longer than `max_redirects`) is a `FetchError`, never a request. Besides
+else (or a chain longer than `max_redirects`) is a `FetchError`, never a request. With an
+`OutboundPolicy`, every URL (the first and every hop) is held to it before it is requested, and
+`policy_client` gives an httpx client whose connections go only to addresses the policy allows,
+checked after DNS resolution at the moment of connecting. Besides
 httpx's per-read timeouts, a whole response must arrive within `deadline_seconds`, so a body
 trickled a byte at a time cannot hold a run forever.
 
@@ -14,13 +17,17 @@ import asyncio
 import datetime as dt
 import email.utils
 import random
+import socket
+import typing
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from monitor.errors import FetchError, ResponseTooLarge
+from sources.outbound import OutboundPolicy, Refused
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
@@ -60,6 +67,80 @@ def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) ->
     return max(0.0, (when - now).total_seconds())
 
 
+class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend, connecting only to addresses the policy allows: the host is
+    resolved here, every address checked, and the connection made to a checked address (TLS
+    still verifies the host name). A refusal raises `Refused`, which httpx passes through."""
+
+    def __init__(self, policy: OutboundPolicy, inner: httpcore.AsyncNetworkBackend) -> None:
+        self.policy = policy
+        self.inner = inner
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"{host!r} does not resolve ({exc})") from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        for address in addresses:
+            reason = self.policy.address_refusal(host, address)
+            if reason is not None:
+                raise Refused(reason)
+        return await self.inner.connect_tcp(
+            addresses[0],
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise Refused(f"unix socket {path!r}: only TCP to allowed hosts")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def policy_client(
+    policy: OutboundPolicy,
+    *,
+    timeout: httpx.Timeout,
+    headers: Mapping[str, str],
+    limits: httpx.Limits = httpx.Limits(),  # noqa: B008 - immutable
+) -> httpx.AsyncClient:
+    """An httpx client that follows no redirect by itself, ignores proxy variables (a proxy
+    would connect on our behalf, unchecked) and connects only where `policy` allows."""
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    # httpx has no public seam for the network backend; its pool is built the same way here.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=PolicyNetworkBackend(policy, httpcore.AnyIOBackend()),
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=timeout,
+        headers=dict(headers),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
 class HttpFetcher:
     """One source's HTTP access: bounded concurrency, retries, a maximum body size."""
 
@@ -75,6 +156,7 @@ class HttpFetcher:
         allowed_hosts: Collection[str] = (),
         max_redirects: int = 5,
         deadline_seconds: float | None = None,
+        policy: OutboundPolicy | None = None,
     ) -> None:
         self.source = source
         self.client = client
@@ -82,6 +164,8 @@ class HttpFetcher:
         self.max_response_bytes = max_response_bytes
         # Empty: redirects are not followed at all (each one is a FetchError).
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        # With a policy, every URL (not only a redirect's target) must pass it.
+        self.policy = policy
         self.max_redirects = max_redirects
         self.deadline_seconds = deadline_seconds
         self._slots = asyncio.Semaphore(concurrency)
@@ -104,13 +188,27 @@ class HttpFetcher:
         retried, others raise at once."""
         chain: list[str] = []
         target, query = url, params
+        if self.policy is not None and (reason := self.policy.refusal(url)) is not None:
+            raise FetchError(self.source, url, f"refused by the outbound policy: {reason}")
         while True:
             fetched = await self._get_retrying(target, query, headers)
             if fetched.location is None:
                 return fetched
             chain.append(fetched.url)
             host = (urlsplit(fetched.location).hostname or "").lower()
-            if urlsplit(fetched.location).scheme not in ("http", "https") or (
+            if self.policy is not None:
+                reason = self.policy.refusal(fetched.location)
+                if reason is not None:
+                    same_host = host == (urlsplit(fetched.url).hostname or "").lower()
+                    moved = "to" if same_host else "to another host"
+                    raise FetchError(
+                        self.source,
+                        chain[0],
+                        f"redirected {moved} ({fetched.location}); not followed: "
+                        f"refused by the outbound policy: {reason}",
+                        status=fetched.status,
+                    )
+            elif urlsplit(fetched.location).scheme not in ("http", "https") or (
                 host not in self.allowed_hosts
             ):
                 raise FetchError(
@@ -197,6 +295,10 @@ class HttpFetcher:
                     headers=dict(response.headers),
                     content=b"".join(chunks),
                 )
+        except Refused as exc:  # from PolicyNetworkBackend: the address, after DNS
+            raise FetchError(
+                self.source, shown, f"refused by the outbound policy: {exc}; not requested"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise _Retryable(
                 FetchError(self.source, shown, f"timed out ({type(exc).__name__})"), None

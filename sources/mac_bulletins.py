@@ -25,6 +25,7 @@ from diffing.model import RawDocument
 from monitor.errors import SourceError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing, check
 from sources.crawl_child import CrawledSource, run_crawl
+from sources.outbound import OutboundPolicy
 from sources.payer_policies import content_fingerprint
 
 XPATH_PREFIX = "xpath:"
@@ -140,6 +141,12 @@ class MacBulletinsOptions:
         urls = (*self.listing_urls, *([self.feed_url] if self.feed_url else []))
         return tuple(sorted({h for u in urls if (h := urlsplit(u).hostname)}))
 
+    @property
+    def outbound(self) -> OutboundPolicy:
+        """The listing pages' and feed's hosts and `allowed_hosts`, exactly (no subdomains)."""
+        urls = (*self.listing_urls, *([self.feed_url] if self.feed_url else []))
+        return OutboundPolicy.for_source(urls, extra_hosts=self.hosts)
+
 
 class MacBulletinsSource(CrawledSource):
     options: MacBulletinsOptions
@@ -163,6 +170,7 @@ class MacBulletinsSource(CrawledSource):
             },
             "max_pages": o.max_pages,
             "allowed_hosts": list(o.hosts),
+            "outbound": o.outbound.to_json(),
             "obey_robots": o.obey_robots,
             "download_delay_seconds": o.download_delay_seconds,
             "concurrency_per_host": o.concurrency_per_host,

@@ -37,7 +37,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from sources.mac_bulletins import bulletin_date, bulletin_key, selector_parts
-from sources.payer_crawl import CrawlResults, settings_for
+from sources.payer_crawl import CrawlResults, RefusedRequest, linked_url, settings_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 LAYOUT_HINT = "the site layout may have changed"
@@ -85,7 +85,8 @@ class BulletinSpider(scrapy.Spider):
         self.results = results
         self.selectors: dict[str, str] = job["selectors"]
         self.known: dict[str, dict[str, str | None]] = job.get("known", {})
-        self.allowed_domains = list(job["allowed_hosts"])
+        # No `allowed_domains`: Scrapy's offsite filter would drop a redirect or meta refresh
+        # elsewhere silently at scheduling; OutboundPolicyMiddleware refuses it with a reason.
         self.hosts = set(job["allowed_hosts"])
         self.seen_keys: set[str] = set()
         self.seen_pages: set[str] = set()
@@ -280,7 +281,8 @@ class BulletinSpider(scrapy.Spider):
 
     def failed(self, failure: Failure) -> None:
         request = getattr(failure, "request", None)
-        url = request.url if request is not None else "?"
+        # The URL the listing linked (not where a redirect or meta refresh led): its key.
+        url = linked_url(request) if request is not None else "?"
         meta = request.meta if request is not None else {}
         if failure.check(HttpError):
             message = f"HTTP {failure.value.response.status} after retries"
@@ -290,6 +292,10 @@ class BulletinSpider(scrapy.Spider):
             message = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         if meta.get("is_listing"):
             self._listing_failed(url, f"could not be read: {message}")
+        elif failure.check(RefusedRequest):
+            # Off-policy (a meta refresh or redirect to an internal or foreign host): the
+            # listing linked it, so it is this bulletin's error, its reason recorded.
+            self.results.write(type="error", url=url, message=message, **meta.get("bulletin", {}))
         elif failure.check(IgnoreRequest) and not failure.check(HttpError):
             self.results.write(type="skipped", url=url, message=message)
         else:

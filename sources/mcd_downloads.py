@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 
@@ -36,12 +37,24 @@ from sources.base import (
     Validators,
     check,
 )
-from sources.http import RETRYABLE_STATUS, RetryPolicy, retry_after_seconds
+from sources.http import (
+    REDIRECT_STATUS,
+    RETRYABLE_STATUS,
+    RetryPolicy,
+    policy_client,
+    retry_after_seconds,
+)
 from sources.mcd_archive import ArchiveLimits, read_export
+from sources.outbound import OutboundPolicy, Refused
 
 DEFAULT_BASE_URL = "https://downloads.cms.gov/medicare-coverage-database/downloads/exports"
 BUNDLE_CONTENT_TYPE = "application/vnd.policy-monitor.cms-bundle+json"
 VALIDATOR_PREFIX = "mcd-export:"  # listing-entry key of an export file's validators
+MAX_REDIRECTS = 5
+# A whole download (every redirect hop and the body) must finish within this many times the
+# per-read timeout: 20 minutes by default, ample for the ~40 MB exports, and a server that
+# trickles a byte at a time cannot hold the source for longer.
+DEADLINE_FACTOR = 10
 _CHUNK = 1 << 20
 
 log = logging.getLogger("policy_monitor.sources.mcd")
@@ -58,7 +71,9 @@ class McdDownloadsOptions:
     backoff_seconds: float = 2.0
     max_retry_after_seconds: float = 300.0
     max_download_bytes: int = 1_000_000_000
-    max_uncompressed_bytes: int = 5_000_000_000
+    # The real exports are ~40 MB zipped and a few hundred MB of CSV; the rows are held in
+    # memory, so the budget bounds memory too.
+    max_uncompressed_bytes: int = 1_000_000_000
     max_compression_ratio: float = 100.0
     max_field_bytes: int = 200_000_000
     download_dir: str = ""
@@ -128,10 +143,13 @@ class McdDownloadsSource:
         self.options = options
         self._base = options.base_url.rstrip("/")
         self._own_client = client is None
-        self._client = client or httpx.AsyncClient(
+        # Redirects are followed here, hop by hop, each held to the policy (the export's own
+        # host and port; after DNS, public addresses unless the base URL is an IP literal).
+        self._policy = OutboundPolicy.for_source([self._base])
+        self._client = client or policy_client(
+            self._policy,
             timeout=httpx.Timeout(options.timeout_seconds),
             headers={"User-Agent": options.user_agent},
-            follow_redirects=True,
         )
         self._retry = RetryPolicy(
             max_retries=options.max_retries,
@@ -303,11 +321,46 @@ class McdDownloadsSource:
     async def _download_once(
         self, spec: ExportSpec, url: str, previous: Validators | None
     ) -> Download:
+        """One attempt: the export at `url`, following redirects the policy allows, all of it
+        within the deadline."""
         headers: dict[str, str] = {}
         if previous is not None and previous.etag:
             headers["If-None-Match"] = previous.etag
         if previous is not None and previous.last_modified:
             headers["If-Modified-Since"] = previous.last_modified
+        deadline = self.options.timeout_seconds * DEADLINE_FACTOR
+        chain: list[str] = []
+        target = url
+        try:
+            async with asyncio.timeout(deadline):
+                while True:
+                    reason = self._policy.refusal(target)
+                    if reason is not None:
+                        moved = f"redirected to another host ({target}); not followed: "
+                        if not chain:
+                            moved = ""
+                        raise FetchError(
+                            self.name, url, f"{moved}refused by the outbound policy: {reason}"
+                        )
+                    fetched = await self._get(spec, target, headers)
+                    if isinstance(fetched, Download):
+                        return fetched
+                    chain.append(target)
+                    if fetched in chain or len(chain) > MAX_REDIRECTS:
+                        raise FetchError(
+                            self.name, url, f"more than {MAX_REDIRECTS} redirects or a loop"
+                        )
+                    target = fetched
+        except TimeoutError as exc:
+            raise _Retry(
+                FetchError(
+                    self.name, url, f"timed out: no complete download within {deadline:g} s"
+                ),
+                None,
+            ) from exc
+
+    async def _get(self, spec: ExportSpec, url: str, headers: dict[str, str]) -> Download | str:
+        """One request: the download, or the absolute target of a redirect (not followed)."""
         limit = self.options.max_download_bytes
         self._requests += 1
         handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept past this block on success
@@ -332,12 +385,15 @@ class McdDownloadsSource:
                         etag=etag,
                         last_modified=modified,
                     )
+                location = response.headers.get("location")
+                if status in REDIRECT_STATUS and location:
+                    return urljoin(url, location)
                 if status in RETRYABLE_STATUS:
                     raise _Retry(
                         FetchError(self.name, url, "server asked to retry", status=status),
                         retry_after_seconds(response.headers.get("retry-after")),
                     )
-                if status >= 400:
+                if status >= 300:  # an error, or a redirect without a Location
                     raise FetchError(
                         self.name, url, response.reason_phrase or "error", status=status
                     )
@@ -364,6 +420,10 @@ class McdDownloadsSource:
                     etag=etag,
                     last_modified=modified,
                 )
+        except Refused as exc:  # from the client's network backend: the address, after DNS
+            raise FetchError(
+                self.name, url, f"refused by the outbound policy: {exc}; not requested"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise _Retry(
                 FetchError(self.name, url, f"timed out ({type(exc).__name__})"), None

@@ -11,6 +11,9 @@ to ``<out>/bodies/<sha256 of url>`` and one JSON line per outcome to ``<out>/res
     {"type": "error", "url": …, "message": …, "index": bool}     after Scrapy's retries
     {"type": "skipped", "url": …, "message": …}                 robots.txt or off-site
 
+Every request -- start URLs, links, redirects, meta refreshes -- is first held to the job's
+`sources.outbound.OutboundPolicy` (host, port, scheme, and after DNS no internal address the
+configuration does not name); a refused one is never made, and is an error with its reason.
 Records carry the URL that was linked (or configured), also after a redirect, so a document
 keeps its key. Redirects are followed only to the allowed hosts (those of the start URLs and
 documents, plus `allowed_hosts`); a redirect elsewhere, or a chain that never ends, is an error
@@ -27,26 +30,88 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
+from scrapy.resolver import CachingThreadedResolver
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.defer import Deferred
+from twisted.internet.error import DNSLookupError
 from twisted.python.failure import Failure
 
 from diffing.parse.clean import error_page_reason
+from sources.outbound import DEFAULT_PORTS, OutboundPolicy, Refused
 from sources.payer_policies import url_key
 
 
-class RefusedRedirect(IgnoreRequest):
-    """A redirect not followed: to a host the job does not allow, or back into its own chain.
-    Refused before any connection is made; an error of the document, not a skip."""
+class RefusedRequest(IgnoreRequest):
+    """A request not made: the source's outbound policy does not allow it. Refused before any
+    connection; an error of the document (or index page), not a skip."""
+
+
+class RefusedRedirect(RefusedRequest):
+    """A redirect not followed: to a host the job does not allow, or back into its own chain."""
+
+
+class OutboundPolicyMiddleware:
+    """Downloader middleware that holds every request to the job's `OutboundPolicy` before
+    anything else sees it (robots.txt included): links, start URLs, requests marked
+    `dont_filter` (which Scrapy's offsite filter lets through) and the new requests that
+    RedirectMiddleware and MetaRefreshMiddleware make. The host is resolved here and every
+    address checked; `PolicyResolver` checks again at connection time (DNS may change)."""
+
+    def __init__(self, policy: OutboundPolicy) -> None:
+        self.policy = policy
+        self._checked: dict[tuple[str, int], str | None] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> OutboundPolicyMiddleware:
+        return cls(OutboundPolicy.from_json(crawler.settings.getdict("OUTBOUND_POLICY")))
+
+    def process_request(self, request: Request, spider: scrapy.Spider | None = None) -> None:
+        reason = self.policy.refusal(request.url)
+        if reason is None:
+            parts = urlsplit(request.url)
+            origin = (parts.hostname or "", parts.port or DEFAULT_PORTS[parts.scheme.lower()])
+            if origin not in self._checked:  # a crawl asks for a handful of hosts, many times
+                try:
+                    self.policy.checked_addresses(request.url)
+                    self._checked[origin] = None
+                except Refused as refused:
+                    self._checked[origin] = str(refused)
+            reason = self._checked[origin]
+        if reason is not None:
+            raise RefusedRequest(f"refused by the outbound policy: {reason}; not requested")
+
+
+class PolicyResolver(CachingThreadedResolver):
+    """Scrapy's resolver, refusing an address the outbound policy does not allow: the check at
+    the moment of connecting, so a name that resolved to a public address for the middleware
+    and to an internal one now (DNS rebinding) still reaches nothing."""
+
+    policy: OutboundPolicy
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, reactor: Any) -> PolicyResolver:
+        resolver = super().from_crawler(crawler, reactor)
+        resolver.policy = OutboundPolicy.from_json(crawler.settings.getdict("OUTBOUND_POLICY"))
+        return resolver
+
+    def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> Deferred[str]:
+        def check(address: str) -> str:
+            reason = self.policy.address_refusal(name, address)
+            if reason is not None:
+                raise DNSLookupError(f"refused by the outbound policy: {reason}")
+            return address
+
+        return super().getHostByName(name, timeout).addCallback(check)
 
 
 class AllowedHostsMiddleware:
@@ -217,11 +282,12 @@ class PolicySpider(scrapy.Spider):
         url = linked_url(request) if request is not None else "?"
         index = bool(request is not None and request.meta.get("index"))
         redirected = request is not None and bool(request.meta.get("redirect_urls"))
-        if failure.check(RefusedRedirect) or (
+        if failure.check(RefusedRequest) or (
             redirected and failure.check(IgnoreRequest) and not failure.check(HttpError)
         ):
-            # Refused by AllowedHostsMiddleware, the offsite filter or the redirect limit: the
-            # document was linked from an allowed page, so this is its error, not a skip.
+            # Refused by the outbound policy, AllowedHostsMiddleware, the offsite filter or the
+            # redirect limit: the document was linked from an allowed page, so this is its
+            # error (its reason recorded), not a skip.
             message = str(failure.value)
             if "max redirections" in message:
                 message = "too many redirects (a redirect loop?); gave up"
@@ -260,8 +326,15 @@ def settings_for(job: dict[str, Any]) -> dict[str, Any]:
         "TELNETCONSOLE_ENABLED": False,
         "LOG_LEVEL": job.get("log_level", "WARNING"),
         "REDIRECT_MAX_TIMES": 5,
-        # Above RedirectMiddleware (600), so responses reach it first.
-        "DOWNLOADER_MIDDLEWARES": {f"{__name__}.AllowedHostsMiddleware": 650},
+        "OUTBOUND_POLICY": job["outbound"],
+        "DOWNLOADER_MIDDLEWARES": {
+            # First of all (before robots.txt at 100 and offsite at 50): nothing off-policy
+            # is ever requested, whatever made the request.
+            f"{__name__}.OutboundPolicyMiddleware": 10,
+            # Above RedirectMiddleware (600), so responses reach it first.
+            f"{__name__}.AllowedHostsMiddleware": 650,
+        },
+        "DNS_RESOLVER": f"{__name__}.PolicyResolver",
         # http(s) only: a link or redirect to file:, ftp:, s3: or data: is never downloaded.
         "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
         "HTTPCACHE_ENABLED": False,

@@ -30,6 +30,7 @@ from sources.base import (
     check,
 )
 from sources.crawl_child import CrawledSource, run_crawl
+from sources.outbound import OutboundPolicy
 
 DOC_TYPE = "payer_policy"
 
@@ -87,6 +88,14 @@ class PayerPoliciesOptions:
                 bool(re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", host)),
                 f"allowed_hosts: {host!r} is not a host name (no scheme, port or path)",
             )
+
+    @property
+    def outbound(self) -> OutboundPolicy:
+        """Index pages, documents and `allowed_hosts`, with their subdomains (payer sites move
+        PDFs to a "static." or "www." host); any other host, port or internal address is refused."""
+        return OutboundPolicy.for_source(
+            self.start_urls + self.documents, extra_hosts=self.allowed_hosts, subdomains=True
+        )
 
 
 # Parts of an HTML page that change on every request without changing the policy: comments,
@@ -157,6 +166,7 @@ class PayerPoliciesSource(CrawledSource):
             "max_retries": o.max_retries,
             "max_document_bytes": o.max_document_bytes,
             "allowed_hosts": [h.lower() for h in o.allowed_hosts],
+            "outbound": o.outbound.to_json(),
             "user_agent": o.user_agent,
             "out": str(self._scratch),
             "known": {
