@@ -14,10 +14,14 @@ class Severity(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+    # The two versions' texts contradict the change (diffing.verify): an extraction error, not a
+    # policy change. Stored and shown apart, never alerted; `Change.claimed_severity` keeps what
+    # it would have been.
+    UNVERIFIED = "unverified"
 
     @property
     def rank(self) -> int:
-        return {"noise": -1, "low": 0, "medium": 1, "high": 2}[self.value]
+        return {"noise": -1, "unverified": -1, "low": 0, "medium": 1, "high": 2}[self.value]
 
 
 class ChangeKind(StrEnum):
@@ -306,6 +310,10 @@ class Change:
     after: str | None = None
     evidence: str | None = None
     effective_date: dt.date | None = None
+    # Set by `diffing.verify` on an UNVERIFIED change: the severity the diff gave it, and why the
+    # texts contradict it with the evidence from each ("81458 is still listed in the new text …").
+    claimed_severity: Severity | None = None
+    contradiction: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
