@@ -57,6 +57,11 @@ class ChangeKind(StrEnum):
     # Written by the publisher (not the criteria diff): a PA checklist item added, removed or
     # changed, e.g. "Dupixent / Acme Health: item 2 now requires 12 weeks".
     CHECKLIST_CHANGED = "checklist_changed"
+    # A row of a document's table (an Excel PDL sheet) added, removed or changed
+    # (diffing.parse.xlsx.table_row_changes); `field` names the sheet.
+    TABLE_ROW_ADDED = "table_row_added"
+    TABLE_ROW_REMOVED = "table_row_removed"
+    TABLE_ROW_CHANGED = "table_row_changed"
 
 
 class CodeSystem(StrEnum):

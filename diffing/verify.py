@@ -9,6 +9,7 @@ never alerted, with both texts' evidence in `Change.contradiction`.
     verify_diff(diff, old_text, new_text) -> PolicyDiff
     verdicts(diff, old_text, new_text) -> list[Verdict]      # for reports and the benchmark
     document_text(document) -> str                           # the text a document is checked on
+    extraction_collapsed(old_text, new_text, old, new) -> str | None  # a failure, not a change
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from diffing.model import Change, ChangeKind, PolicyDiff, PolicyDocument, Severity
+from diffing.model import Change, ChangeKind, Criteria, PolicyDiff, PolicyDocument, Severity
 
 _SNIPPET = 60  # characters of context either side of a found phrase
 # A line that records a code's removal still names the code: it is not "still listed".
@@ -289,3 +290,36 @@ def _line(text: str, offset: int, reach: int = 100) -> str:
 
 def _snippet(text: str, start: int, end: int) -> str:
     return " ".join(text[max(0, start - _SNIPPET) : end + _SNIPPET].split())
+
+
+# --- extraction collapse ---------------------------------------------------------------------
+
+COLLAPSE_MIN_CODES = 10  # below this an old code set is too small to judge
+COLLAPSE_FOUND_SHARE = 0.5  # extraction found under half the old count …
+COLLAPSE_STILL_LISTED = 0.8  # … while the new text still lists at least this share of them
+
+
+def extraction_collapsed(
+    old_text: str, new_text: str, old_criteria: Criteria, new_criteria: Criteria
+) -> str | None:
+    """Why the new version's extraction, not the policy, lost the codes; None when it did not.
+
+    When the new criteria hold under half the old codes but the new text still lists most of
+    the old codes, the parser or extractor failed on the new layout: the pipeline records an
+    extraction failure against the run (keeping the version for re-extraction) instead of
+    publishing mass removals or quarantining a real rewrite.
+    """
+    del old_text  # the old codes are the old criteria's; kept in the signature for symmetry
+    old_codes = sorted({code.code for code in old_criteria.codes})
+    new_codes = {code.code for code in new_criteria.codes}
+    if len(old_codes) < COLLAPSE_MIN_CODES:
+        return None
+    if len(new_codes) >= COLLAPSE_FOUND_SHARE * len(old_codes):
+        return None
+    still = sum(1 for code in old_codes if find_code(new_text, code) is not None)
+    if still < COLLAPSE_STILL_LISTED * len(old_codes):
+        return None
+    return (
+        f"extraction collapsed: the new text still lists {still} of the {len(old_codes)} old "
+        f"codes but extraction found {len(new_codes)} codes"
+    )

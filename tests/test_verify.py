@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from diffing.model import Change, ChangeKind, PolicyDiff, Severity
-from diffing.verify import find_code, verdicts, verify_diff
+from diffing.model import (
+    Change,
+    ChangeKind,
+    CodeRef,
+    CodeSystem,
+    CoverageFlag,
+    Criteria,
+    PolicyDiff,
+    Severity,
+)
+from diffing.verify import extraction_collapsed, find_code, verdicts, verify_diff
 
 OLD = """Covered codes
 81455 Targeted genomic sequence analysis panel
@@ -92,3 +101,28 @@ def test_drug_added_already_named_is_unverified() -> None:
 
 def test_unverified_is_never_alerted() -> None:
     assert Severity.UNVERIFIED.rank < Severity.LOW.rank
+
+
+def _criteria(codes: list[str]) -> Criteria:
+    return Criteria(
+        document_id="doc",
+        doc_type="payer_policy",
+        title="t",
+        version=None,
+        status="active",
+        codes=frozenset(
+            CodeRef(system=CodeSystem.HCPCS, flag=CoverageFlag.COVERED, code=c) for c in codes
+        ),
+    )
+
+
+def test_extraction_collapse_is_a_failure_not_a_rewrite() -> None:
+    old_codes = [f"8{n:04d}" for n in range(1100, 1140)]
+    new_text = "\n".join(f"{code}Gene analysis" for code in old_codes[:36])
+    old, collapsed = _criteria(old_codes), _criteria(old_codes[:5])
+    reason = extraction_collapsed("", new_text, old, collapsed)
+    assert reason is not None and "36 of the 40" in reason
+    # A real rewrite: the text no longer lists them either.
+    assert extraction_collapsed("", "\n".join(old_codes[:5]), old, collapsed) is None
+    # Extraction kept up: no collapse whatever the text.
+    assert extraction_collapsed("", new_text, old, _criteria(old_codes[:30])) is None
