@@ -237,10 +237,8 @@ _HISTORY_NAME = re.compile(
 # followed by a capital letter that begins a word of two or more characters.
 _GLUED = re.compile(rf"^\s*(?P<code>{_CPT}|{_HCPCS})(?=[A-Z][A-Za-z0-9])")
 # A two-column table read row-wise ends its description with the code: "… instability 81458".
-_TRAILING = re.compile(
-    rf"^(?P<rest>.*[A-Za-z)\]].*?)\s+(?P<codes>(?:{_CPT}|{_HCPCS})(?:\s*[,;]\s*(?:{_CPT}|{_HCPCS}))*)"
-    r"\s*$"
-)
+_TRAILING = re.compile(rf"\s(?P<codes>(?:{_CPT}|{_HCPCS})(?:\s*[,;]\s*(?:{_CPT}|{_HCPCS}))*)\s*$")
+_MAX_ROW_CHARS = 400  # a table row read as one line; longer lines are prose or reflow
 # Codes inside a line that reflowed a code table: "… risk score 0018U Oncology (thyroid), …".
 _EMBEDDED = re.compile(
     rf"(?<=\s)(?P<code>{_CPT}|{_HCPCS})(?:\s+(?=[A-Z(])|(?=[A-Z][A-Za-z])|\s*$)|\((?P<paren>{_CPT}|{_HCPCS})\)"
@@ -268,7 +266,7 @@ def _table_line_codes(
         system = code_system(code)
         if system is not None:
             return [CodeMention(system=system, code=code)], line[glued.end() :].strip()
-    short = _SHORT_ROW.match(line)
+    short = _SHORT_ROW.match(line) if len(line) <= _MAX_ROW_CHARS else None
     if short:
         codes = [
             CodeMention(system=system, code=code)
@@ -277,11 +275,14 @@ def _table_line_codes(
         ]
         if codes:
             return codes, line.replace(short.group("codes"), "").strip(" ()")
-    trailing = _TRAILING.match(line)
-    if trailing and len(trailing.group("rest").split()) >= (1 if short_rows else 2):
-        codes = list(_mentions(trailing.group("codes"), _CODE_OR_RANGE))
-        if codes:
-            return codes, trailing.group("rest").strip()
+    trailing = _TRAILING.search(line) if len(line) <= _MAX_ROW_CHARS else None
+    if trailing:
+        rest = line[: trailing.start()].strip()
+        wide_enough = len(rest.split()) >= (1 if short_rows else 2)
+        if wide_enough and re.search(r"[A-Za-z)\]]", rest):
+            codes = list(_mentions(trailing.group("codes"), _CODE_OR_RANGE))
+            if codes:
+                return codes, rest
     return None
 
 
