@@ -18,10 +18,14 @@ class Severity(StrEnum):
     LOW = "low"
     MEDIUM = "medium"
     HIGH = "high"
+    # The two versions' texts contradict the change (diffing.verify): an extraction error, not a
+    # policy change. Stored and shown apart, never alerted; `Change.claimed_severity` keeps what
+    # it would have been.
+    UNVERIFIED = "unverified"
 
     @property
     def rank(self) -> int:
-        return {"noise": -1, "low": 0, "medium": 1, "high": 2}[self.value]
+        return {"noise": -1, "unverified": -1, "low": 0, "medium": 1, "high": 2}[self.value]
 
 
 class ChangeKind(StrEnum):
@@ -57,6 +61,11 @@ class ChangeKind(StrEnum):
     # Written by the publisher (not the criteria diff): a PA checklist item added, removed or
     # changed, e.g. "Dupixent / Acme Health: item 2 now requires 12 weeks".
     CHECKLIST_CHANGED = "checklist_changed"
+    # A row of a document's table (an Excel PDL sheet) added, removed or changed
+    # (diffing.parse.xlsx.table_row_changes); `field` names the sheet.
+    TABLE_ROW_ADDED = "table_row_added"
+    TABLE_ROW_REMOVED = "table_row_removed"
+    TABLE_ROW_CHANGED = "table_row_changed"
 
 
 class CodeSystem(StrEnum):
@@ -332,6 +341,10 @@ class Change:
     after: str | None = None
     evidence: str | None = None
     effective_date: dt.date | None = None
+    # Set by `diffing.verify` on an UNVERIFIED change: the severity the diff gave it, and why the
+    # texts contradict it with the evidence from each ("81458 is still listed in the new text …").
+    claimed_severity: Severity | None = None
+    contradiction: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,22 +1,27 @@
 """Billing codes with validated formats, from prose, code lists and `Table`s.
 
-CPT is five digits or four digits and a letter (F, T or U); HCPCS Level II a letter A-V and four
-digits; ICD-10-CM a letter, a digit, a digit or letter, then optionally a dot and up to four more.
-Bare numbers are only codes where the text says it is talking about codes, so years, doses,
-phone numbers and policy numbers stay out.
+CPT is five digits or four digits and a letter (Category II `F`, III `T`, PLA `U`, MAAA `M`);
+HCPCS Level II a letter A-V and four digits; ICD-10-CM is checked against the code set itself
+(`simple-icd-10-cm`), so "B12" (a vitamin) or "E45" are no codes. Bare numbers are only
+codes where the text says it is talking about codes, or where lines read as a code table (a code
+with its description, a code alone, a description ending in its code), so years, doses, phone
+numbers and policy numbers stay out. `document_codes` finds code tables wherever a document puts
+them, whatever its section headings say.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from diffing.model import CodeRef, CodeSystem, CoverageFlag, Table
+from diffing.model import CodeRef, CodeSystem, CoverageFlag, PolicyDocument, Table
 
 MAX_RANGE_EXPANSION = 50  # "11400-11446" becomes 47 codes; wider ranges keep their two ends
 
-_CPT = r"\d{5}|\d{4}[FTU]"
+_CPT = r"\d{5}|\d{4}[FTUM]"
 _HCPCS = r"[A-V]\d{4}"
 _ICD10 = r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?"
 _ANY = rf"(?:{_CPT}|{_HCPCS}|{_ICD10})"
@@ -33,7 +38,8 @@ _LEADING_CODES = re.compile(
     rf"(?:{_RANGE_JOIN}{_ANY})?)*){_AFTER}[\s:,;\-–]*(?P<rest>.*)$"
 )
 CODE_KEYWORDS = re.compile(
-    r"\b(?:CPT|HCPCS|ICD-?10(?:-CM)?|ICD|codes?|coding|billed|bill|report(?:ed)? (?:with|using))\b",
+    r"\b(?:CPT|HCPCS?|ICD-?10(?:-CM)?|ICD|codes?|coding|billed|bill"
+    r"|report(?:ed)? (?:with|using))\b",
     re.IGNORECASE,
 )
 _NONCOVERED = re.compile(
@@ -56,12 +62,30 @@ class CodeMention:
 
 
 def code_system(code: str) -> CodeSystem | None:
-    """The system a code's format belongs to, or None when it is no valid code."""
+    """The system a code belongs to, or None when it is no valid code: CPT/HCPCS by shape,
+    ICD-10-CM by the code set."""
     if re.fullmatch(_CPT, code) or re.fullmatch(_HCPCS, code):
         return CodeSystem.HCPCS
-    if re.fullmatch(_ICD10, code):
+    if re.fullmatch(_ICD10, code) and is_icd10cm(code):
         return CodeSystem.ICD10
     return None
+
+
+@functools.cache
+def _icd10cm() -> object:
+    with warnings.catch_warnings():
+        # The package reads its data with importlib.resources' legacy API at import.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm
+
+    return simple_icd_10_cm
+
+
+@functools.lru_cache(maxsize=65536)
+def is_icd10cm(code: str) -> bool:
+    """Whether `code` (with or without its dot) is a category or code of ICD-10-CM."""
+    module = _icd10cm()
+    return bool(module.is_valid_item(code))  # type: ignore[attr-defined]
 
 
 def coverage_flag(heading: str) -> CoverageFlag | None:
@@ -199,3 +223,120 @@ def _rows(
 def is_code_table(table: Table) -> bool:
     """Whether a table's first column holds codes in at least one row."""
     return any(row and leading_codes(row[0]) for row in table.rows)
+
+
+# --- code tables wherever a document puts them ----------------------------------------------
+
+MIN_TABLE_LINES = 3  # code-list lines a section needs before codes inside reflowed lines count
+_HISTORY_NAME = re.compile(
+    r"(?:policy|revision|review|document|publication|approval) history|revision information"
+    r"|^\s*(?:history|revisions?|change log)\s*$",
+    re.IGNORECASE,
+)
+# A description glued to its code ("81120IDH1 (isocitrate …", "0018UOncology"): the code is
+# followed by a capital letter that begins a word of two or more characters.
+_GLUED = re.compile(rf"^\s*(?P<code>{_CPT}|{_HCPCS})(?=[A-Z][A-Za-z0-9])")
+# A two-column table read row-wise ends its description with the code: "… instability 81458".
+_TRAILING = re.compile(rf"\s(?P<codes>(?:{_CPT}|{_HCPCS})(?:\s*[,;]\s*(?:{_CPT}|{_HCPCS}))*)\s*$")
+_MAX_ROW_CHARS = 400  # a table row read as one line; longer lines are prose or reflow
+# Codes inside a line that reflowed a code table: "… risk score 0018U Oncology (thyroid), …".
+_EMBEDDED = re.compile(
+    rf"(?<=\s)(?P<code>{_CPT}|{_HCPCS})(?:\s+(?=[A-Z(])|(?=[A-Z][A-Za-z])|\s*$)|\((?P<paren>{_CPT}|{_HCPCS})\)"
+)
+
+
+# A short row naming a test and its code(s): "Afirma 81546", "0245U+0018U)".
+_SHORT_ROW = re.compile(
+    rf"^\s*\(?(?:[A-Z][\w®™-]*\s+){{0,2}}(?P<codes>(?:{_CPT}|{_HCPCS})(?:\s*\+\s*(?:{_CPT}|{_HCPCS}))*)"
+    r"\)?\s*$"
+)
+
+
+def _table_line_codes(
+    line: str, *, short_rows: bool = False
+) -> tuple[list[CodeMention], str] | None:
+    """The codes of one code-table line and its description; None for any other line. A row
+    whose description is one word ("Afirma 81546") counts only with `short_rows`."""
+    found = leading_codes(line)
+    if found and found[0]:
+        return found
+    glued = _GLUED.match(line)
+    if glued:
+        code = glued.group("code")
+        system = code_system(code)
+        if system is not None:
+            return [CodeMention(system=system, code=code)], line[glued.end() :].strip()
+    short = _SHORT_ROW.match(line) if len(line) <= _MAX_ROW_CHARS else None
+    if short:
+        codes = [
+            CodeMention(system=system, code=code)
+            for code in re.split(r"\s*\+\s*", short.group("codes"))
+            if (system := code_system(code)) is not None
+        ]
+        if codes:
+            return codes, line.replace(short.group("codes"), "").strip(" ()")
+    trailing = _TRAILING.search(line) if len(line) <= _MAX_ROW_CHARS else None
+    if trailing:
+        rest = line[: trailing.start()].strip()
+        wide_enough = len(rest.split()) >= (1 if short_rows else 2)
+        if wide_enough and re.search(r"[A-Za-z)\]]", rest):
+            codes = list(_mentions(trailing.group("codes"), _CODE_OR_RANGE))
+            if codes:
+                return codes, rest
+    return None
+
+
+def document_codes(document: PolicyDocument) -> list[CodeRow]:
+    """Every code a document lists, wherever its tables are: code sections, code-table lines in
+    any section (a code with its description, alone, glued to it or at the end of the row),
+    codes inside reflowed table lines, `Table`s, and prose that speaks of codes. History
+    sections name removed codes and are skipped."""
+    rows: list[CodeRow] = []
+    for section in document.sections:
+        if _HISTORY_NAME.search(section.name):
+            continue
+        rows.extend(_section_codes(section.name, section.text.split("\n")))
+    for table in document.tables:
+        if is_code_table(table):
+            rows.extend(codes_in_table(table))
+    return rows
+
+
+def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
+    default = coverage_flag(name) or CoverageFlag.COVERED
+    code_section = bool(_CODE_SECTION_NAME.search(name))
+    flag = default
+    is_table = sum(1 for line in lines if _table_line_codes(line)) >= MIN_TABLE_LINES
+    rows: list[CodeRow] = []
+    for line in lines:
+        found = _table_line_codes(line, short_rows=is_table)
+        codes, description = found if found and (is_table or code_section) else ([], "")
+        known = {m.code for m in codes}
+        extra = codes_in_prose(line, in_code_list=code_section)
+        if is_table:
+            extra += _embedded(line)
+        for mention in extra:
+            if mention.code not in known:
+                known.add(mention.code)
+                codes.append(mention)
+        if codes:
+            line_flag = flag if found else (coverage_flag(line) or flag)
+            rows.extend(_rows(codes, description, line_flag, line))
+        elif line.strip() and not _looks_like_header((line,)):
+            flag = coverage_flag(line) or default
+    return rows
+
+
+_CODE_SECTION_NAME = re.compile(r"\bcod(?:es|ing)\b|\bCPT\b|\bHCPCS\b|\bICD", re.IGNORECASE)
+
+
+def _embedded(line: str) -> list[CodeMention]:
+    known: set[str] = set()
+    out: list[CodeMention] = []
+    for match in _EMBEDDED.finditer(line):
+        code = match.group("code") or match.group("paren")
+        system = code_system(code)
+        if system is not None and code not in known:
+            known.add(code)
+            out.append(CodeMention(system=system, code=code))
+    return out

@@ -19,6 +19,7 @@ from diffing.parse.html import parse_html
 from diffing.parse.pdf import parse_pdf
 from diffing.parse.plain import parse_text
 from diffing.parse.sections import KNOWN_SECTIONS, PREAMBLE, SECTION_SYNONYMS, section_name
+from diffing.parse.xlsx import is_xlsx, parse_xlsx
 from monitor.errors import ParseError
 
 __all__ = [
@@ -97,6 +98,8 @@ def parse_document(
         return parse_html(content, document_id=document_id)
     if kind == "text":
         return parse_text(content, document_id=document_id, references=references)
+    if is_xlsx(content):
+        return parse_xlsx(content, document_id=document_id)
     raise ParseError(
         document_id, f"not a PDF, HTML or text document (declared {content_type or 'nothing'!r})"
     )

@@ -1,0 +1,131 @@
+"""Drug names from any policy, not a list: generic names by their USAN stems, "Brand (generic)"
+pairs, and the dermatology dictionary of `vocabulary.DRUGS` for brands without a stem.
+
+    drug_names(text) -> list[DrugName]      # canonical generic, lower case, with the brand seen
+
+USAN stems name the drug's class: -mab antibodies, -tinib/-nib kinase inhibitors, -ciclib CDK
+inhibitors, -parib PARP inhibitors, -cept receptor fusions … A word ending in a stem is a
+generic name when it is long enough and not an ordinary English word with the same ending.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from diffing.extract.vocabulary import DRUGS, find_terms
+
+# Stem → class, longest first where stems nest (-tinib before -nib).
+STEMS: tuple[tuple[str, str], ...] = (
+    ("ciclib", "CDK inhibitor"),
+    ("parib", "PARP inhibitor"),
+    ("rafenib", "RAF inhibitor"),
+    ("tinib", "tyrosine kinase inhibitor"),
+    ("lisib", "PI3K inhibitor"),
+    ("degib", "hedgehog pathway inhibitor"),
+    ("zomib", "proteasome inhibitor"),
+    ("nib", "kinase inhibitor"),
+    ("ximab", "chimeric monoclonal antibody"),
+    ("zumab", "humanized monoclonal antibody"),
+    ("umab", "human monoclonal antibody"),
+    ("mab", "monoclonal antibody"),
+    ("cept", "receptor fusion protein"),
+    ("leucel", "CAR-T cell therapy"),
+    ("cabtagene", "CAR-T cell therapy"),
+    ("gliflozin", "SGLT2 inhibitor"),
+    ("gliptin", "DPP-4 inhibitor"),
+    ("glutide", "GLP-1 receptor agonist"),
+    ("tide", "peptide"),
+    ("vastatin", "statin"),
+    ("sartan", "angiotensin II receptor blocker"),
+    ("pril", "ACE inhibitor"),
+    ("olol", "beta blocker"),
+    ("dipine", "calcium channel blocker"),
+    ("prazole", "proton pump inhibitor"),
+    ("xaban", "factor Xa inhibitor"),
+    ("gatran", "thrombin inhibitor"),
+    ("tegravir", "integrase inhibitor"),
+    ("previr", "HCV protease inhibitor"),
+    ("buvir", "HCV polymerase inhibitor"),
+    ("asvir", "HCV NS5A inhibitor"),
+    ("citinib", "JAK inhibitor"),
+    ("dronate", "bisphosphonate"),
+    ("triptan", "serotonin agonist"),
+    ("setron", "5-HT3 antagonist"),
+    ("lukast", "leukotriene receptor antagonist"),
+    ("oxetine", "antidepressant"),
+    ("piprazole", "antipsychotic"),
+    ("peridone", "antipsychotic"),
+    ("apine", "antipsychotic"),
+)
+_MIN_LENGTH = 7
+# Ordinary words that end like a stem.
+_NOT_DRUGS = frozenset(
+    {
+        "concept",
+        "accept",
+        "except",
+        "intercept",
+        "precept",
+        "percept",
+        "peptide",
+        "nucleotide",
+        "oligonucleotide",
+        "polypeptide",
+        "dipeptide",
+        "tide",
+        "riptide",
+        "eventide",
+        "bromide",
+    }
+)
+_STEM_WORD = re.compile(
+    r"(?<![\w-])([A-Za-z][a-z]+(?:" + "|".join(stem for stem, _ in STEMS) + r"))"
+    r"(?:-[a-z]{4})?(?![\w])",
+    re.IGNORECASE,
+)
+# "Brand (generic)", "Brand® (generic-xxxx)": the brand names the generic.
+_BRAND_GENERIC = re.compile(
+    r"(?<![\w-])(?P<brand>[A-Z][A-Za-z0-9-]{2,}(?:\s[A-Z][A-Za-z0-9-]+)?)\s*[®™]?\s*"
+    r"\((?P<generic>[a-z][a-z]+(?:[\s-][a-z]+)?)\)"
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DrugName:
+    name: str  # canonical generic, lower case: "palbociclib"
+    drug_class: str | None = None
+    brand: str | None = None  # the brand the text paired it with: "Ibrance"
+
+
+def stem_class(word: str) -> str | None:
+    """The class a generic name's USAN stem gives, or None when the word is no generic name."""
+    lower = word.lower()
+    base = re.sub(r"-[a-z]{4}$", "", lower)  # biosimilar suffix: "infliximab-dyyb"
+    if len(base) < _MIN_LENGTH or base in _NOT_DRUGS:
+        return None
+    return next((cls for stem, cls in STEMS if base.endswith(stem)), None)
+
+
+def drug_names(text: str) -> list[DrugName]:
+    """Every drug a text names, once, in order of first mention."""
+    found: dict[str, DrugName] = {}
+
+    def add(name: str, drug_class: str | None, brand: str | None) -> None:
+        name = re.sub(r"-[a-z]{4}$", "", name.lower())
+        known = found.get(name)
+        if known is None or (brand and not known.brand):
+            found[name] = DrugName(name=name, drug_class=drug_class, brand=brand)
+
+    for match in _BRAND_GENERIC.finditer(text):
+        generic = match.group("generic")
+        drug_class = stem_class(generic.split()[0])
+        if drug_class is not None:
+            add(generic.split()[0], drug_class, match.group("brand"))
+    for match in _STEM_WORD.finditer(text):
+        drug_class = stem_class(match.group(0))
+        if drug_class is not None:
+            add(match.group(1), drug_class, None)
+    for term in find_terms(text, DRUGS):
+        add(term.canonical, term.term.drug_class, None)
+    return list(found.values())

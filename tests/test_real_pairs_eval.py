@@ -1,0 +1,58 @@
+"""The labelled real pairs (tests/realdata/pairs.toml) through parse → extract → diff → verify:
+nothing the labels forbid is published and no published claim is contradicted by the texts.
+Only the pairs that parse in seconds; bench/real_pairs.py runs all of them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REALDATA = ROOT.parent / "shared" / "realdata"
+FAST = (
+    "kaiser_kaiser-wa-genetic-screening",
+    "excellus_excellus-ctdna-liquid-biopsy",
+    "geisinger_geisinger-mp360-mrd",
+    "molina_molina-genetic-testing-051",
+    "OH_updl_antidepressants_2023-06-15_vs_2023-07-20",
+)
+
+
+@pytest.fixture(scope="module")
+def bench():  # type: ignore[no-untyped-def]
+    if not REALDATA.exists():
+        pytest.skip(f"real data not present at {REALDATA}")
+    sys.path.insert(0, str(ROOT / "bench"))
+    import real_pairs
+
+    return real_pairs
+
+
+def test_every_pair_has_a_label(bench) -> None:  # type: ignore[no-untyped-def]
+    pairs = bench.load_pairs()
+    assert len(pairs) == 26 + 11
+    assert all(isinstance(p.label["substantive"], bool) for p in pairs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", FAST)
+def test_no_forbidden_or_contradicted_claim_is_published(bench, key: str) -> None:  # type: ignore[no-untyped-def]
+    from diffing.model import Severity
+    from diffing.verify import verdicts
+
+    pair = next(p for p in bench.load_pairs() if p.key == key)
+    run = bench.run_pipeline(pair.before, pair.after, pair.key, use_document_codes=True)
+    result = bench.score(pair, run)
+    assert result.published_forbidden == []
+    if pair.label["substantive"]:
+        assert result.published_substantive > 0
+    published = [c for c in run.verified.changes if c.severity is not Severity.UNVERIFIED]
+    rechecked = verdicts(
+        type(run.verified)(
+            document_id=key, old_version=None, new_version=None, changes=tuple(published)
+        ),
+        *run.texts,
+    )
+    assert all(v.verified for v in rechecked)
