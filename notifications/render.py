@@ -205,8 +205,19 @@ def render_changes(
     return RenderedEmail(subject=str(context["subject"]), text=text, html=html)
 
 
-def render_health(*, source: str, state: str, reason: str, now: dt.datetime) -> RenderedEmail:
-    """A source broke (state "broken") or recovered ("ok")."""
+MAX_FAILURES = 20  # listed in a health alert; the rest are counted
+
+
+def render_health(
+    *,
+    source: str,
+    state: str,
+    reason: str,
+    now: dt.datetime,
+    failures: Sequence[str] = (),
+) -> RenderedEmail:
+    """A source broke (state "broken") or recovered ("ok"); `failures` are the last run's
+    errors ("document key: reason"), listed so the operator need not look them up."""
     verb = "is failing" if state == "broken" else "has recovered"
     context = {
         "source": clip(source, 100),
@@ -214,6 +225,8 @@ def render_health(*, source: str, state: str, reason: str, now: dt.datetime) -> 
         "verb": verb,
         "reason": clip(reason, 1000),
         "when": now.isoformat(timespec="seconds"),
+        "failures": [clip(f, 400) for f in failures[:MAX_FAILURES]],
+        "more_failures": max(0, len(failures) - MAX_FAILURES),
     }
     text, html = render_email("health", context)
     return RenderedEmail(
