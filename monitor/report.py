@@ -110,6 +110,10 @@ def change_to_json(change: ChangeRecord) -> str:
     )
     data["detected_at"] = change.detected_at.isoformat()
     data["kind_label"] = kind_label(change.kind)
+    data["before_text"] = change.before_text
+    data["after_text"] = change.after_text
+    data["effective_note"] = change.effective_note
+    data["same_fact_as"] = change.same_fact_as
     return json.dumps(data, ensure_ascii=False)
 
 

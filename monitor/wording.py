@@ -93,16 +93,26 @@ def not_stated(first_seen: dt.date) -> str:
 
 
 def change_effective_date(
-    stated: dt.date | None, previous_version_date: dt.date | None, *, has_previous: bool
+    stated: dt.date | None,
+    previous_version_date: dt.date | None,
+    *,
+    has_previous: bool,
+    detected: dt.date,
 ) -> dt.date | None:
     """The date a change takes effect, or None when the source gives none.
 
     `stated` is the date stored with the change (the new version's effective date as the
-    source gave it); a date no newer than the previous version's is the document's old date,
-    not the date of this change, so it is not one.
+    source gave it). A date no newer than the previous version's and already past when the
+    change was `detected` is the document's old date, not this change's: None. A date still
+    ahead when detected is when the revised text takes effect, even if unchanged.
     """
     if stated is None:
         return None
-    if has_previous and previous_version_date is not None and stated <= previous_version_date:
+    if (
+        has_previous
+        and previous_version_date is not None
+        and stated <= previous_version_date
+        and stated < detected
+    ):
         return None
     return stated

@@ -100,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out the documents listed by each source's first run",
     )
     changes.add_argument(
-        "--limit", type=_positive, help="only the newest N changes (the list is newest first)"
+        "--limit",
+        type=_positive,
+        help="only the newest N changes (the table is newest first; JSON lines stay oldest "
+        "first, like the API feed)",
     )
     changes.add_argument(
         "--min-severity",
@@ -254,7 +257,8 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.format == "json":
-        for record in records:
+        # A feed: oldest first, like the API's (with --limit, the newest N in that order).
+        for record in reversed(records):
             sys.stdout.write(change_to_json(record) + "\n")
     elif records:
         print(table(records))

@@ -10,7 +10,7 @@ import datetime as dt
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from sqlalchemy import Engine, exists, func, select
@@ -88,20 +88,48 @@ class ChangeRecord:
     previous_version: str | None
     evidence: str | None
     baseline: bool
-    # Read-time wording (monitor.wording): before/after with durations as the policy wrote them
-    # ("12 weeks" where before/after keep the stored 84), the date the document states when it
-    # is not this change's (`effective_date` is then None), and for a checklist change that
-    # restates a criterion change of the same version, that change's id (it then carries that
-    # change's severity: one fact, one severity).
-    before_text: str | None = None
-    after_text: str | None = None
-    stated_effective_date: dt.date | None = None
-    effective_note: str = ""
-    same_fact_as: int | None = None
+    # Read-time wording (monitor.wording) below is kept out of the dataclass fields: the API's
+    # answer model repeats exactly the fields, and the words are not stored data.
+
+    def _read(self, name: str) -> object:
+        return self.__dict__.get("_wording", {}).get(name)
+
+    @property
+    def stated_effective_date(self) -> dt.date | None:
+        """The date stored with the change (the document's), even when it is not the change's."""
+        value = self._read("stated")
+        return value if isinstance(value, dt.date) else self.effective_date
+
+    @property
+    def same_fact_as(self) -> int | None:
+        """For a checklist change restating a criterion change of the same version, that
+        change's id (the record then carries its severity)."""
+        value = self._read("same_fact_as")
+        return value if isinstance(value, int) else None
+
+    @property
+    def stored_severity(self) -> str:
+        """The severity stored at publish time (metrics count it); `severity` is the fact's."""
+        value = self._read("stored_severity")
+        return value if isinstance(value, str) else self.severity
+
+    @property
+    def before_text(self) -> str | None:
+        """`before` with durations as the policy wrote them ("8 weeks" for 56)."""
+        return value_as_written(self.kind, self.field, self.before, self.evidence)
+
+    @property
+    def after_text(self) -> str | None:
+        return value_as_written(self.kind, self.field, self.after, self.evidence)
 
     @property
     def first_seen(self) -> dt.date:
         return self.detected_at.date()
+
+    @property
+    def effective_note(self) -> str:
+        """ "" when the change has its effective date, else what to say instead."""
+        return "" if self.effective_date else not_stated(self.first_seen)
 
     @property
     def effective_text(self) -> str:
@@ -449,6 +477,7 @@ def _record(
         change.effective_date,
         prev.effective_date if prev is not None else None,
         has_previous=prev is not None,
+        detected=as_utc(change.detected_at).date(),
     )
     record = ChangeRecord(
         id=change.id,
@@ -469,14 +498,13 @@ def _record(
         ),
         evidence=change.evidence,
         baseline=change.baseline,
-        before_text=value_as_written(change.kind, change.field, change.before, change.evidence),
-        after_text=value_as_written(change.kind, change.field, change.after, change.evidence),
-        stated_effective_date=change.effective_date,
-        effective_note="",
-        same_fact_as=fact[0] if fact else None,
     )
-    if effective is None:
-        record = replace(record, effective_note=not_stated(record.detected_at.date()))
+    wording = {
+        "stated": change.effective_date,
+        "same_fact_as": fact[0] if fact else None,
+        "stored_severity": change.severity,
+    }
+    object.__setattr__(record, "_wording", wording)  # frozen: set once, here
     return record
 
 
