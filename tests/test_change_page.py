@@ -84,7 +84,10 @@ def test_the_page_shows_before_and_after_with_the_changed_words_marked(api: Harn
     before = html[html.index('id="before"') : html.index('id="after"')]
     after = html[html.index('id="after"') : html.index('id="evidence"')]
     # Durations as the policy wrote them (issue 15), not the stored days (56 -> 84).
-    assert '<div class="value">8 weeks</div>' in before and '<div class="value">12 weeks</div>' in after
+    assert (
+        '<div class="value">8 weeks</div>' in before
+        and '<div class="value">12 weeks</div>' in after
+    )
     assert re.search(r'<mark class="evidence"[^>]*>Patient has tried.*<del>8\s?</del>', before)
     assert re.search(r'<mark class="evidence"[^>]*>Patient has tried.*<ins>12\s?</ins>', after)
     assert "Effective in 45 days (2026-03-01)" in html

@@ -113,11 +113,21 @@ def make_read_only_engine(url: str) -> Engine:
         )
     import sqlite3
 
+    uri = path.resolve().as_uri()
+
     def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
         try:
-            return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {path} read-only: {exc}") from exc
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return connection
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+        # A WAL database in a directory we cannot write: SQLite cannot create the -shm file
+        # beside it. No writer can be at work there either (it would have created it), so the
+        # file is read as immutable.
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30)
 
     engine = create_engine("sqlite://", creator=connect)
     event.listen(engine, "connect", _sqlite_read_pragmas)
