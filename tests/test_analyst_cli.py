@@ -344,3 +344,29 @@ def test_digest_preview_with_email_recipients_alone(
         elif current and line.startswith("* "):
             listed[current] = listed.get(current, 0) + 1
     assert counted == listed, (subject, listed)
+
+
+def test_get_sources_lists_each_failure_with_its_reason(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.config import load_config
+    from monitor.store.core import Store
+    from tests.api_support import serving
+
+    with PayerSiteFixture() as site:
+        config_path = _config(tmp_path / "m.toml", database_url, site.base_url)
+        site.inject(DUPIXENT, Fault(status=200, body=b"%PDF-1.4 broken"), times=50)
+        assert main(["check", "--config", str(config_path)]) == 0
+    capsys.readouterr()
+    store = Store.open(database_url)
+    try:
+        with serving(store, config=load_config(str(config_path))) as api, api.client() as client:
+            assert client.get("/sources", headers={"Authorization": ""}).status_code == 401
+            body = client.get("/sources").json()
+    finally:
+        store.close()
+    (source,) = body["items"]
+    assert source["name"] == "acme" and source["last_run"]["outcome"] == "partial"
+    assert DUPIXENT in source["last_run"]["error"]
+    (failure,) = source["failures"]
+    assert failure["document"] == DUPIXENT and failure["reason"]
