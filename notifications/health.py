@@ -85,8 +85,20 @@ def check_sources(notify: NotifyStore, config: Config, now: dt.datetime) -> int:
         message = None
         if verdict.state != before and operators is not None:
             key = f"health:{source.name}:{verdict.state}:{verdict.run_id}"
+            failures = (
+                [
+                    f"{e.document_key or 'listing'}: {e.message}"
+                    for e in notify.store.run_errors(verdict.run_id)
+                ]
+                if verdict.state == "broken"
+                else []
+            )
             rendered = render_health(
-                source=source.name, state=verdict.state, reason=verdict.reason, now=now
+                source=source.name,
+                state=verdict.state,
+                reason=verdict.reason,
+                now=now,
+                failures=failures,
             )
             message = email_message("health", operators, key, rendered, config)
         changed = notify.set_health(

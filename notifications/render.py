@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from monitor.config import ApiConfig
 from monitor.links import change_page_url
-from monitor.report import kind_label
+from monitor.report import field_label, kind_label
 from monitor.store.outbox import PendingChange
 from monitor.templating import template_environment
 from notifications.select import CHECKLIST_KIND, group_label, rank
@@ -69,7 +69,7 @@ class ChangeView:
     after: str
     severity: str
     effective_date: str
-    effective_note: str
+    effective_note: str  # "in effect since …", or "effective date not stated; first seen …"
     evidence: str
     change_url: str
     source_url: str | None
@@ -106,12 +106,15 @@ def _view(pending: PendingChange, api: ApiConfig, now: dt.datetime) -> ChangeVie
         version=clip(change.version, 40),
         previous_version=clip(change.previous_version, 40),
         kind_label=kind_label(change.kind),
-        field=clip(change.field, 60),
-        before=clip(change.before, VALUE_CHARS),
-        after=clip(change.after, VALUE_CHARS),
+        field=clip(field_label(change.field), 60),
+        # Durations as the policy wrote them ("8 weeks", "6 months"), not the stored days.
+        before=clip(change.before_text or change.before, VALUE_CHARS),
+        after=clip(change.after_text or change.after, VALUE_CHARS),
         severity=change.severity,
         effective_date=effective.isoformat() if effective else "",
-        effective_note=effective_note(effective, now.date()),
+        effective_note=(
+            effective_note(effective, now.date()) if effective else change.effective_note
+        ),
         evidence=clip(change.evidence, EVIDENCE_CHARS),
         change_url=change_page_url(api, change.id, now=now),
         source_url=_safe_url(change.url),
@@ -148,8 +151,27 @@ def group(changes: Sequence[PendingChange], api: ApiConfig, now: dt.datetime) ->
     return groups
 
 
+def split_facts(
+    changes: Sequence[PendingChange],
+) -> tuple[list[PendingChange], list[PendingChange]]:
+    """(one entry per fact, checklist changes): a checklist change that restates a change of
+    `changes` (`same_fact_as`) is no fact of its own; one that restates none is."""
+    ids = {p.change.id for p in changes}
+    facts = [
+        p
+        for p in changes
+        if p.change.kind != CHECKLIST_KIND
+        or p.change.same_fact_as is None
+        or p.change.same_fact_as not in ids
+    ]
+    checklists = [p for p in changes if p.change.kind == CHECKLIST_KIND]
+    return facts, checklists
+
+
 def subject_for(changes: Sequence[PendingChange], *, alert: bool, today: dt.date) -> str:
-    """ "3 high, 5 medium changes — Acme Health, Novitas" (issuers by weight, three at most)."""
+    """ "3 high, 5 medium changes — Acme Health, Novitas" (issuers by weight, three at most).
+    Counts facts: a checklist change restating a listed change is not counted again."""
+    changes, _ = split_facts(changes)
     if not changes:
         return f"No policy changes — digest of {today.isoformat()}"
     counts = {s: sum(1 for p in changes if p.change.severity == s) for s in SEVERITIES}
@@ -186,8 +208,8 @@ def render_changes(
     max_changes: int = 200,
 ) -> RenderedEmail:
     """The digest (kind "digest") or alert (kind "alert") email for `changes`."""
-    regular = [p for p in changes if p.change.kind != CHECKLIST_KIND]
-    checklists = [p for p in changes if p.change.kind == CHECKLIST_KIND]
+    # One entry per fact in the severity groups; every checklist change also in its own section.
+    regular, checklists = split_facts(changes)
     regular.sort(key=lambda p: (-rank(p.change.severity), p.event_id))
     shown, hidden = regular[:max_changes], len(regular) - min(len(regular), max_changes)
     context = {
@@ -205,8 +227,19 @@ def render_changes(
     return RenderedEmail(subject=str(context["subject"]), text=text, html=html)
 
 
-def render_health(*, source: str, state: str, reason: str, now: dt.datetime) -> RenderedEmail:
-    """A source broke (state "broken") or recovered ("ok")."""
+MAX_FAILURES = 20  # listed in a health alert; the rest are counted
+
+
+def render_health(
+    *,
+    source: str,
+    state: str,
+    reason: str,
+    now: dt.datetime,
+    failures: Sequence[str] = (),
+) -> RenderedEmail:
+    """A source broke (state "broken") or recovered ("ok"); `failures` are the last run's
+    errors ("document key: reason"), listed so the operator need not look them up."""
     verb = "is failing" if state == "broken" else "has recovered"
     context = {
         "source": clip(source, 100),
@@ -214,6 +247,8 @@ def render_health(*, source: str, state: str, reason: str, now: dt.datetime) -> 
         "verb": verb,
         "reason": clip(reason, 1000),
         "when": now.isoformat(timespec="seconds"),
+        "failures": [clip(f, 400) for f in failures[:MAX_FAILURES]],
+        "more_failures": max(0, len(failures) - MAX_FAILURES),
     }
     text, html = render_email("health", context)
     return RenderedEmail(

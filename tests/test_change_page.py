@@ -83,7 +83,11 @@ def test_the_page_shows_before_and_after_with_the_changed_words_marked(api: Harn
         html = client.get(f"/changes/{change.id}/page").text
     before = html[html.index('id="before"') : html.index('id="after"')]
     after = html[html.index('id="after"') : html.index('id="evidence"')]
-    assert '<div class="value">56</div>' in before and '<div class="value">84</div>' in after
+    # Durations as the policy wrote them (issue 15), not the stored days (56 -> 84).
+    assert (
+        '<div class="value">8 weeks</div>' in before
+        and '<div class="value">12 weeks</div>' in after
+    )
     assert re.search(r'<mark class="evidence"[^>]*>Patient has tried.*<del>8\s?</del>', before)
     assert re.search(r'<mark class="evidence"[^>]*>Patient has tried.*<ins>12\s?</ins>', after)
     assert "Effective in 45 days (2026-03-01)" in html

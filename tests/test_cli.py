@@ -154,8 +154,9 @@ def test_installed_demo_command_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "CMS coverage: changes found in week 2" in result.stdout
-    assert "code removed icd10_covered: L82.0" in result.stdout
-    assert "step therapy changed min_duration_days: 56 -> 84" in result.stdout
+    assert "code removed (ICD-10 covered): L82.0" in result.stdout
+    # The policy's own units (issue 15): 56 -> 84 days reads as the policy wrote it.
+    assert "step therapy changed (minimum trial): 8 weeks → 12 weeks" in result.stdout
     assert "Re-published with no substantive change" in result.stdout
     assert "Novitas bulletin of 2026-02-03 mentions L33979" in result.stdout
     assert re.search(

@@ -14,7 +14,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from monitor.api import changes, documents, operations, quarantine, rules
+from monitor.api import changes, documents, operations, quarantine, rules, sources
 from monitor.api.deps import HealthCheck, Today
 from monitor.api.metrics import metrics_registry
 from monitor.api.server import ETagMiddleware
@@ -67,4 +67,5 @@ def create_app(
     # below it, and would shadow a more specific rule route added there later.
     for area in (rules, quarantine, operations, documents, changes):
         app.include_router(area.router)
+    app.include_router(sources.router)  # GET /sources: last runs and what failed (issue 15)
     return app

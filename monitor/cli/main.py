@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from monitor.pipeline.scheduling import SchedulingOptions
 from monitor.progress import progress_for
 from monitor.report import change_to_json, table
 from monitor.store.core import Store
+from monitor.store.db import DatabaseMissing
 from monitor.store.locks import source_locks
 
 log = logging.getLogger("policy_monitor")
@@ -33,24 +35,50 @@ def _parse_since(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """--config, --log-level, --log-format: before the command (with defaults) and after it
+    (without, so a value given there wins and an absent one leaves the first)."""
+
+    def default(value: str | None) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--config",
+        default=default(None),
+        help="TOML config file (default: $POLICY_MONITOR_CONFIG, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=default("WARNING"),
+        type=str.upper,  # "info" and "INFO" alike
+        choices=LOG_LEVELS,
+        help="DEBUG, INFO, WARNING (default) or ERROR, in any case",
+    )
+    parser.add_argument(
+        "--log-format",
+        default=default("text"),
+        choices=["text", "json"],
+        help="text lines, or one JSON object per line for log collectors (default: text)",
+    )
+
+
+def _accept_global_options(commands: Any) -> None:
+    for sub in commands.choices.values():
+        _global_options(sub, defaults=False)
+        for action in sub._actions:  # nested actions: `db check`, `db upgrade`
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_global_options(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="policy-monitor",
         description="Watch CMS coverage data and payer policies; report what changed.",
     )
-    parser.add_argument(
-        "--config",
-        help="TOML config file (default: $POLICY_MONITOR_CONFIG, else built-in defaults)",
-    )
-    parser.add_argument(
-        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
-    parser.add_argument(
-        "--log-format",
-        default="text",
-        choices=["text", "json"],
-        help="text lines, or one JSON object per line for log collectors (default: text)",
-    )
+    _global_options(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="run every (or one) source once now and publish")
@@ -62,13 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     changes.add_argument("--format", choices=["json", "table"], default="table")
     changes.add_argument("--source", help="only changes from this source")
-    changes.add_argument("--document", help="only changes to this document id (e.g. L33979)")
+    changes.add_argument(
+        "--document",
+        help="only documents whose id or title contains this, in any case (e.g. L33979, dupixent)",
+    )
     changes.add_argument(
         "--no-baseline",
         action="store_true",
         help="leave out the documents listed by each source's first run",
     )
-    changes.add_argument("--limit", type=int, help="at most this many changes")
+    changes.add_argument(
+        "--limit",
+        type=_positive,
+        help="only the newest N changes (the table is newest first; JSON lines stay oldest "
+        "first, like the API feed)",
+    )
     changes.add_argument(
         "--min-severity",
         choices=["noise", "low", "medium", "high"],
@@ -116,9 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply the schema migrations")
+    db_commands.add_parser(
+        "check",
+        help="check the database's integrity (SQLite: PRAGMA integrity_check; PostgreSQL: "
+        "amcheck when installed) and its schema revision; exit 1 when something is wrong",
+    )
     for module in _command_modules():
         module.register(commands)
+    _accept_global_options(commands)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
 
 
 class _CommandModule(Protocol):
@@ -130,11 +182,18 @@ class _CommandModule(Protocol):
 
 def _command_modules() -> list[_CommandModule]:
     import monitor.cli.api
+    import monitor.cli.checklists
     import monitor.cli.exports
     import monitor.cli.notify
     import monitor.cli.quarantine
 
-    return [monitor.cli.exports, monitor.cli.api, monitor.cli.notify, monitor.cli.quarantine]
+    return [
+        monitor.cli.checklists,
+        monitor.cli.exports,
+        monitor.cli.api,
+        monitor.cli.notify,
+        monitor.cli.quarantine,
+    ]
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
@@ -184,28 +243,38 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_changes(config: Config, args: argparse.Namespace) -> int:
-    store = Store.open(config.database.url)
+    store = Store.open_read_only(config.database.url)
     try:
         records = store.changes(
             since=args.since,
             source=args.source,
-            document=args.document,
+            document_like=args.document,
             include_baseline=not args.no_baseline,
             limit=args.limit,
             min_severity=args.min_severity,
+            newest_first=True,
         )
     finally:
         store.close()
     if args.format == "json":
-        for record in records:
+        # A feed: oldest first, like the API's (with --limit, the newest N in that order).
+        for record in reversed(records):
             sys.stdout.write(change_to_json(record) + "\n")
-    else:
+    elif records:
         print(table(records))
+    else:
+        print("No changes match (try --min-severity noise, or leave out --no-baseline).")
     return 0
 
 
 def cmd_sources(config: Config, _args: argparse.Namespace) -> int:
-    store = Store.open(config.database.url)
+    try:
+        store = Store.open_read_only(config.database.url)
+    except DatabaseMissing as exc:
+        print(f"policy-monitor: {exc}", file=sys.stderr)
+        for source in config.sources:
+            print(f"{source.name} ({source.kind}): never run")
+        return 0
     try:
         statuses = store.source_statuses([(s.name, s.kind) for s in config.sources])
     finally:
@@ -222,6 +291,10 @@ def cmd_sources(config: Config, _args: argparse.Namespace) -> int:
             f"{run.new_versions} new versions, {run.changes} changes, {run.errors} errors"
             + (f"\n    error: {run.error}" if run.error else "")
         )
+        for failure in status.failures:
+            what = failure.document or "listing"
+            where = f" ({failure.url})" if failure.url and failure.url != failure.document else ""
+            print(f"    failed: {what}{where}: {failure.reason}")
     return 0
 
 
@@ -250,7 +323,7 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
 def cmd_status(config: Config, _args: argparse.Namespace) -> int:
     from monitor.daemon import status_report
 
-    store = Store.open(config.database.url)
+    store = Store.open_read_only(config.database.url)
     try:
         print(status_report(config, store))
     finally:
@@ -258,7 +331,18 @@ def cmd_status(config: Config, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_db(config: Config, _args: argparse.Namespace) -> int:
+def cmd_db(config: Config, args: argparse.Namespace) -> int:
+    if args.db_command == "check":
+        from monitor.store.reads import check_integrity
+
+        report = check_integrity(config.database.url)
+        print(f"database {report.database}: checked {'; '.join(report.checks) or 'nothing'}")
+        for problem in report.problems[:20]:
+            print(f"    problem: {problem}")
+        if len(report.problems) > 20:
+            print(f"    … and {len(report.problems) - 20} more")
+        print("ok" if not report.problems else f"what to do: {report.advice}")
+        return 0 if not report.problems else 1
     Store.open(config.database.url).close()
     print(f"database {config.database.url} is at the newest schema")
     return 0
@@ -268,6 +352,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): not an error of ours. Point stdout at devnull so
+        # the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "config-reference":
             from monitor.docs import configuration_reference

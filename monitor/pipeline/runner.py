@@ -148,6 +148,8 @@ async def run_source(
             store.record_run_error(run_id, key=None, url=None, message=lost_lock)
             counts = replace(counts, errors=counts.errors + 1, requests=source.request_count)
             return _finish(store, config, run_id, baseline, "failed", counts, started, lost_lock)
+        # A held version is recorded as an error but is no failure of the run.
+        document_failures = counts.errors - tally.quarantined
         problems = list(listing.problems)
         if listing.complete and not baseline:
             check = publish_withdrawals(store, ctx, {d.key for d in listed})
@@ -163,21 +165,8 @@ async def run_source(
             # files (an export zip's sha256 and ETag): after a failure they are read again.
             remember_validators(store, source_row.id, listing.validators)
         counts = replace(counts, requests=source.request_count)
-        outcome = "success" if counts.errors == 0 else "partial"
-        # A held version is recorded as an error but is no failure of the run.
-        failed = counts.errors - tally.quarantined
-        if failed and failed == len(wanted) and wanted:
-            outcome = "failed"
-        return _finish(
-            store,
-            config,
-            run_id,
-            baseline,
-            outcome,
-            counts,
-            started,
-            f"{counts.errors} document(s) failed; see run errors" if counts.errors else None,
-        )
+        outcome, error = _outcome(listed, wanted, problems, document_failures, tally.first_failure)
+        return _finish(store, config, run_id, baseline, outcome, counts, started, error)
     except Exception as exc:
         # A bug or an unexpected library error: record it so the run is not left "running".
         log.exception("%s: run %d crashed", config.name, run_id)
@@ -196,6 +185,30 @@ async def run_source(
         await source.aclose()
 
 
+def _outcome(
+    listed: list[ListedDocument],
+    wanted: list[ListedDocument],
+    problems: list[str],
+    document_failures: int,
+    first_failure: str | None,
+) -> tuple[str, str | None]:
+    """success, partial or failed, and the run's error line naming the reasons.
+
+    A run in which nothing could be listed because every index page failed, or every document
+    it wanted failed, is `failed`: a payer site that is down is no success.
+    """
+    if not listed and problems:
+        return "failed", f"nothing listed: {'; '.join(problems[:3])}"
+    if wanted and document_failures == len(wanted):
+        return "failed", f"all {len(wanted)} document(s) failed: {first_failure or '?'}"
+    if not problems and not document_failures:
+        return "success", None
+    reasons = [*problems[:2]]
+    if document_failures:
+        reasons.insert(0, f"{document_failures} document(s) failed, first: {first_failure or '?'}")
+    return "partial", "; ".join(reasons)
+
+
 @dataclass(kw_only=True)
 class _Tally:
     """Counts a run's outcomes and records its per-document errors."""
@@ -206,6 +219,7 @@ class _Tally:
     counts: RunCounts
     progress: Progress | None = None
     quarantined: int = 0
+    first_failure: str | None = None  # "key: reason" of the first document that failed
 
     def _advance(self) -> None:
         if self.progress is not None:
@@ -215,6 +229,8 @@ class _Tally:
         self._advance()
         self.counts = replace(self.counts, errors=self.counts.errors + 1)
         self.store.record_run_error(self.run_id, key=key, url=url, message=message)
+        if self.first_failure is None and not message.startswith("quarantined: "):
+            self.first_failure = f"{key}: {message}"
         log.warning("%s: %s: %s", self.source, key, message)
 
     def published(self, raw: RawDocument, result: PublishResult | None, error: str | None) -> None:

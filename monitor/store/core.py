@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +20,14 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from diffing.model import Criteria, Severity
 from diffing.serialize import criteria_from_json
 from monitor.errors import StoreError
-from monitor.store.db import make_engine, upgrade
+from monitor.store.db import (
+    check_schema,
+    first_line,
+    make_engine,
+    make_read_only_engine,
+    sqlite_path,
+    upgrade,
+)
 from monitor.store.models.api import ChangeReview
 from monitor.store.models.core import (
     ChangeRow,
@@ -31,6 +39,8 @@ from monitor.store.models.core import (
     SourceRow,
     SourceRun,
 )
+from monitor.store.types import as_utc
+from monitor.wording import change_effective_date, not_stated, value_as_written
 from sources.base import Validators
 
 
@@ -78,6 +88,53 @@ class ChangeRecord:
     previous_version: str | None
     evidence: str | None
     baseline: bool
+    # Read-time wording (monitor.wording) below is kept out of the dataclass fields: the API's
+    # answer model repeats exactly the fields, and the words are not stored data.
+
+    def _read(self, name: str) -> object:
+        return self.__dict__.get("_wording", {}).get(name)
+
+    @property
+    def stated_effective_date(self) -> dt.date | None:
+        """The date stored with the change (the document's), even when it is not the change's."""
+        value = self._read("stated")
+        return value if isinstance(value, dt.date) else self.effective_date
+
+    @property
+    def same_fact_as(self) -> int | None:
+        """For a checklist change restating a criterion change of the same version, that
+        change's id (the record then carries its severity)."""
+        value = self._read("same_fact_as")
+        return value if isinstance(value, int) else None
+
+    @property
+    def stored_severity(self) -> str:
+        """The severity stored at publish time (metrics count it); `severity` is the fact's."""
+        value = self._read("stored_severity")
+        return value if isinstance(value, str) else self.severity
+
+    @property
+    def before_text(self) -> str | None:
+        """`before` with durations as the policy wrote them ("8 weeks" for 56)."""
+        return value_as_written(self.kind, self.field, self.before, self.evidence)
+
+    @property
+    def after_text(self) -> str | None:
+        return value_as_written(self.kind, self.field, self.after, self.evidence)
+
+    @property
+    def first_seen(self) -> dt.date:
+        return self.detected_at.date()
+
+    @property
+    def effective_note(self) -> str:
+        """ "" when the change has its effective date, else what to say instead."""
+        return "" if self.effective_date else not_stated(self.first_seen)
+
+    @property
+    def effective_text(self) -> str:
+        """ "2026-03-01", or "effective date not stated; first seen 2026-03-02"."""
+        return self.effective_date.isoformat() if self.effective_date else self.effective_note
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +144,15 @@ class SourceStatus:
     documents: int
     baseline_done: bool
     last_run: SourceRun | None
+    # What failed in the last run, each with its reason: documents and index pages alike.
+    failures: tuple[RunFailure, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFailure:
+    document: str | None  # the document key; None for a listing problem (an index page)
+    url: str | None
+    reason: str
 
 
 class Store:
@@ -101,6 +167,20 @@ class Store:
             upgrade(engine)
         return cls(engine)
 
+    @classmethod
+    def open_read_only(cls, url: str) -> Store:
+        """The store of a read-only command: an existing database, never created or migrated
+        (a SQLite file is opened read-only), refused in one line when its schema is not
+        this program's or the file is not a database."""
+        engine = make_read_only_engine(url)
+        path = sqlite_path(url)
+        try:
+            check_schema(engine, str(path) if path else repr(engine.url))
+        except StoreError:
+            engine.dispose()
+            raise
+        return cls(engine)
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -112,7 +192,7 @@ class Store:
             with session.begin():
                 yield session
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc}") from exc
+            raise StoreError(f"database error: {first_line(exc)}") from exc
         finally:
             session.close()
 
@@ -267,9 +347,18 @@ class Store:
         after_id: int | None = None,
         ids: Sequence[int] | None = None,
         unreviewed: bool = False,
+        newest_first: bool = False,
+        document_like: str | None = None,
     ) -> list[ChangeRecord]:
-        """Changes in id order. `after_id` is the API feed's cursor (ids greater than it);
-        `unreviewed` keeps changes nobody has acknowledged (store.models.api.ChangeReview)."""
+        """Changes in id order (`newest_first`: the reverse; `limit` keeps the first ones of
+        that order). `after_id` is the API feed's cursor (ids greater than it); `unreviewed`
+        keeps changes nobody has acknowledged (store.models.api.ChangeReview); `document` is
+        an exact document id, `document_like` part of an id or a title, in any case.
+
+        Each record is worded for people (monitor.wording): durations as written, the date the
+        change takes effect (None with a note when the source states none newer than the
+        previous version's), and a checklist change that restates a criterion change of the
+        same version carries that change's severity."""
         previous = aliased(DocumentVersion)
         query = (
             select(ChangeRow, SourceRow.name, Document.key, DocumentVersion, previous)
@@ -277,7 +366,7 @@ class Store:
             .join(Document, ChangeRow.document_id == Document.id)
             .join(DocumentVersion, ChangeRow.version_id == DocumentVersion.id)
             .outerjoin(previous, ChangeRow.previous_version_id == previous.id)
-            .order_by(ChangeRow.id)
+            .order_by(ChangeRow.id.desc() if newest_first else ChangeRow.id)
         )
         if since is not None:
             query = query.where(ChangeRow.detected_at >= since)
@@ -285,6 +374,12 @@ class Store:
             query = query.where(SourceRow.name == source)
         if document is not None:
             query = query.where(Document.key == document)
+        if document_like is not None:
+            wanted = document_like.strip().lower()
+            query = query.where(
+                func.lower(Document.key).contains(wanted, autoescape=True)
+                | func.lower(DocumentVersion.title).contains(wanted, autoescape=True)
+            )
         if not include_baseline:
             query = query.where(ChangeRow.baseline.is_(False))
         if run_id is not None:
@@ -297,37 +392,27 @@ class Store:
             query = query.where(~exists().where(ChangeReview.change_id == ChangeRow.id))
         floor = Severity(min_severity)
         if floor is not Severity.NOISE:
+            # A checklist change's severity is its fact's, known only once read: keep them all
+            # here and filter after wording.
             query = query.where(
                 ChangeRow.severity.in_([s.value for s in Severity if s.rank >= floor.rank])
+                | (ChangeRow.kind == CHECKLIST_CHANGED)
             )
-        if limit is not None:
-            query = query.limit(limit)
+        out: list[ChangeRecord] = []
         with self.session() as s:
-            return [
-                ChangeRecord(
-                    id=change.id,
-                    source=source_name,
-                    document_id=key,
-                    title=version.title,
-                    kind=change.kind,
-                    field=change.field,
-                    before=change.before,
-                    after=change.after,
-                    severity=change.severity,
-                    effective_date=change.effective_date,
-                    detected_at=change.detected_at,
-                    url=version.url,
-                    version=version.source_version or str(version.version_number or ""),
-                    previous_version=(
-                        (prev.source_version or str(prev.version_number or ""))
-                        if prev is not None
-                        else None
-                    ),
-                    evidence=change.evidence,
-                    baseline=change.baseline,
-                )
-                for change, source_name, key, version, prev in s.execute(query)
-            ]
+            offset = 0
+            while True:
+                page = query if limit is None else query.offset(offset).limit(limit)
+                rows = list(s.execute(page))
+                facts = _same_facts(s, [row[0] for row in rows])
+                for change, source_name, key, version, prev in rows:
+                    record = _record(change, source_name, key, version, prev, facts.get(change.id))
+                    if Severity(record.severity).rank >= floor.rank:
+                        out.append(record)
+                if limit is None or len(rows) < limit or len(out) >= limit:
+                    break
+                offset += limit
+        return out if limit is None else out[:limit]
 
     def source_statuses(self, names: Sequence[tuple[str, str]]) -> list[SourceStatus]:
         """Status of each configured (name, kind), stored or not yet run."""
@@ -356,6 +441,14 @@ class Store:
                     )
                     or 0
                 )
+                failures: tuple[RunFailure, ...] = ()
+                if last is not None:
+                    failures = tuple(
+                        RunFailure(document=e.document_key, url=e.url, reason=e.message)
+                        for e in s.scalars(
+                            select(RunError).where(RunError.run_id == last.id).order_by(RunError.id)
+                        )
+                    )
                 out.append(
                     SourceStatus(
                         name=name,
@@ -363,6 +456,114 @@ class Store:
                         documents=int(documents),
                         baseline_done=row.baseline_completed_at is not None,
                         last_run=last,
+                        failures=failures,
                     )
                 )
         return out
+
+
+CHECKLIST_CHANGED = "checklist_changed"
+
+
+def _record(
+    change: ChangeRow,
+    source_name: str,
+    key: str,
+    version: DocumentVersion,
+    prev: DocumentVersion | None,
+    fact: tuple[int, str] | None,
+) -> ChangeRecord:
+    effective = change_effective_date(
+        change.effective_date,
+        prev.effective_date if prev is not None else None,
+        has_previous=prev is not None,
+        detected=as_utc(change.detected_at).date(),
+    )
+    record = ChangeRecord(
+        id=change.id,
+        source=source_name,
+        document_id=key,
+        title=version.title,
+        kind=change.kind,
+        field=change.field,
+        before=change.before,
+        after=change.after,
+        severity=fact[1] if fact else change.severity,
+        effective_date=effective,
+        detected_at=as_utc(change.detected_at),
+        url=version.url,
+        version=version.source_version or str(version.version_number or ""),
+        previous_version=(
+            (prev.source_version or str(prev.version_number or "")) if prev is not None else None
+        ),
+        evidence=change.evidence,
+        baseline=change.baseline,
+    )
+    wording = {
+        "stated": change.effective_date,
+        "same_fact_as": fact[0] if fact else None,
+        "stored_severity": change.severity,
+    }
+    object.__setattr__(record, "_wording", wording)  # frozen: set once, here
+    return record
+
+
+def _tokens(text: str | None) -> list[str]:
+    return [t.strip(",;:()[]\"'").lower() for t in (text or "").split()]
+
+
+def _changed_words(before: str | None, after: str | None) -> tuple[set[str], set[str]]:
+    """The words `after` dropped from `before`, and the words it added."""
+    old, new = _tokens(before), _tokens(after)
+    removed: set[str] = set()
+    added: set[str] = set()
+    for op, i1, i2, j1, j2 in SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            removed.update(old[i1:i2])
+        if op in ("insert", "replace"):
+            added.update(new[j1:j2])
+    return removed - {""}, added - {""}
+
+
+def _same_facts(session: Session, changes: Sequence[ChangeRow]) -> dict[int, tuple[int, str]]:
+    """For each checklist change of `changes` that restates a criterion change of the same
+    document version (the words it drops are the criterion's before, the words it adds its
+    after: "8 weeks" -> "12 weeks" against min_duration_days 56 -> 84), that change's id and
+    severity."""
+    checklist = [c for c in changes if c.kind == CHECKLIST_CHANGED and c.before and c.after]
+    if not checklist:
+        return {}
+    siblings: dict[int, list[ChangeRow]] = {}
+    for row in session.scalars(
+        select(ChangeRow)
+        .where(
+            ChangeRow.version_id.in_({c.version_id for c in checklist}),
+            ChangeRow.kind != CHECKLIST_CHANGED,
+        )
+        .order_by(ChangeRow.id)
+    ):
+        siblings.setdefault(row.version_id, []).append(row)
+    out: dict[int, tuple[int, str]] = {}
+    for change in checklist:
+        removed, added = _changed_words(change.before, change.after)
+        if not removed and not added:
+            continue
+        for sibling in siblings.get(change.version_id, ()):
+            said_before = {
+                *_tokens(sibling.before),
+                *_tokens(value_as_written(sibling.kind, sibling.field, sibling.before, None)),
+                *_tokens(
+                    value_as_written(sibling.kind, sibling.field, sibling.before, sibling.evidence)
+                ),
+            }
+            said_after = {
+                *_tokens(sibling.after),
+                *_tokens(value_as_written(sibling.kind, sibling.field, sibling.after, None)),
+                *_tokens(
+                    value_as_written(sibling.kind, sibling.field, sibling.after, sibling.evidence)
+                ),
+            }
+            if removed <= said_before and added <= said_after:
+                out[change.id] = (sibling.id, sibling.severity)
+                break
+    return out

@@ -79,5 +79,98 @@ def upgrade(engine: Engine) -> None:
         raise
     except Exception as exc:  # alembic raises its own and SQLAlchemy's errors
         if type(exc).__module__.startswith(("alembic", "sqlalchemy")):
-            raise StoreError(f"cannot migrate database {engine.url!r}: {exc}") from exc
+            raise StoreError(
+                f"cannot migrate database {engine.url!r}: {first_line(exc)}; "
+                f"'policy-monitor db check' says more"
+            ) from exc
         raise
+
+
+class DatabaseMissing(StoreError):
+    """A read-only command found no database file where the config says it is."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory ones."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def make_read_only_engine(url: str) -> Engine:
+    """An engine that never writes: a SQLite file opened read-only (it must exist; nothing is
+    created beside it, so a read-only directory works), other databases as they are."""
+    path = sqlite_path(url)
+    if path is None:
+        return make_engine(url)
+    if not path.is_file():
+        raise DatabaseMissing(
+            f"no database at {path} (from [database] url {url!r}); run 'policy-monitor check' "
+            f"to create it, or pass the --config that names the right one"
+        )
+    import sqlite3
+
+    uri = path.resolve().as_uri()
+
+    def connect() -> sqlite3.Connection:
+        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+        try:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return connection
+        except sqlite3.OperationalError as exc:
+            connection.close()
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+        # A WAL database in a directory we cannot write: SQLite cannot create the -shm file
+        # beside it. No writer can be at work there either (it would have created it), so the
+        # file is read as immutable.
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30)
+
+    engine = create_engine("sqlite://", creator=connect)
+    event.listen(engine, "connect", _sqlite_read_pragmas)
+    return engine
+
+
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA mmap_size=1073741824")
+    cursor.close()
+
+
+def check_schema(engine: Engine, where: str) -> None:
+    """Refuse a database whose schema is not this program's: missing, behind or newer."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot read database {where}: {first_line(exc)}; 'policy-monitor db check' says more"
+        ) from exc
+    if current == head:
+        return
+    if current is None:
+        raise StoreError(
+            f"database {where} has no policy-monitor schema; run 'policy-monitor db upgrade' "
+            f"(or 'policy-monitor check') first"
+        )
+    if script.get_revision(current) is None:
+        raise StoreError(
+            f"database schema revision {current!r} of {where} is newer than this program knows "
+            f"(head {head!r}); upgrade policy-monitor"
+        )
+    raise StoreError(
+        f"database {where} is at schema revision {current!r}, this program needs {head!r}; "
+        f"run 'policy-monitor db upgrade' (read-only commands never migrate)"
+    )
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error in one line: the driver's message without the SQL and parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return (text[0] if text else type(cause).__name__)[:300]

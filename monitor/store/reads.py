@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from monitor.errors import StoreError
 from monitor.store.core import Store, decompress, utcnow
+from monitor.store.db import check_schema, first_line, make_read_only_engine, sqlite_path
 from monitor.store.models.api import ChangeReview
 from monitor.store.models.core import (
     ChangeRow,
@@ -353,3 +355,83 @@ def database_answers(store: Store) -> str | None:
     except Exception as exc:  # any driver or pool failure means "not healthy"
         return f"database unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntegrityReport:
+    """What `policy-monitor db check` found: `problems` empty means healthy."""
+
+    database: str
+    checks: tuple[str, ...]  # what was checked, for the report
+    problems: tuple[str, ...]
+    advice: str
+
+
+def check_integrity(url: str) -> IntegrityReport:
+    """SQLite: ``PRAGMA integrity_check`` and the schema revision. PostgreSQL: a connection,
+    the schema revision and, when the `amcheck` extension is installed, ``bt_index_check`` of
+    every B-tree index in the current schema (without it, index corruption is not looked for)."""
+    path = sqlite_path(url)
+    where = str(path) if path is not None else url.split("@")[-1]
+    checks: list[str] = []
+    problems: list[str] = []
+    try:
+        engine = make_read_only_engine(url)
+    except StoreError as exc:
+        return IntegrityReport(
+            database=where, checks=(), problems=(str(exc),), advice="check [database] url"
+        )
+    try:
+        with engine.connect() as connection:
+            if path is not None:
+                checks.append("PRAGMA integrity_check")
+                rows = [r[0] for r in connection.exec_driver_sql("PRAGMA integrity_check")]
+                problems.extend(r for r in rows if r != "ok")
+            else:
+                checks.append("connection")
+                installed = connection.exec_driver_sql(
+                    "SELECT 1 FROM pg_extension WHERE extname = 'amcheck'"
+                ).first()
+                if installed is None:
+                    checks.append(
+                        "amcheck extension not installed: indexes not checked "
+                        "(CREATE EXTENSION amcheck, as a superuser, enables it)"
+                    )
+                else:
+                    indexes = list(
+                        connection.exec_driver_sql(
+                            "SELECT c.oid, c.relname FROM pg_index i "
+                            "JOIN pg_class c ON c.oid = i.indexrelid "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "JOIN pg_am a ON a.oid = c.relam "
+                            "WHERE a.amname = 'btree' AND n.nspname = current_schema()"
+                        )
+                    )
+                    for oid, name in indexes:
+                        try:
+                            connection.exec_driver_sql(f"SELECT bt_index_check({int(oid)})")
+                        except Exception as exc:  # the driver reports corruption as an error
+                            problems.append(f"index {name}: {first_line(exc)}")
+                            connection.rollback()
+                    checks.append(f"amcheck bt_index_check of {len(indexes)} indexes")
+        if not problems:
+            checks.append("schema revision")
+            check_schema(engine, where)
+    except StoreError as exc:
+        problems.append(str(exc))
+    except Exception as exc:  # a corrupt file or a refused connection: one line, no SQL
+        problems.append(first_line(exc))
+    finally:
+        engine.dispose()
+    if not problems:
+        advice = "nothing to do"
+    elif path is not None:
+        advice = (
+            "stop the daemon, keep a copy of the file, then restore the latest backup; "
+            "or recover what is readable with `sqlite3 FILE .recover | sqlite3 NEW.db`"
+        )
+    else:
+        advice = "reindex the damaged indexes (REINDEX INDEX name) or restore from a backup"
+    return IntegrityReport(
+        database=where, checks=tuple(checks), problems=tuple(problems), advice=advice
+    )

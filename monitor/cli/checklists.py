@@ -1,0 +1,87 @@
+"""Sub-command ``checklists``: the PA checklists in force (or as of a date) for people
+(Markdown, HTML) and for programs (JSON lines)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from diffing.checklist import checklist_to_dict
+from monitor.config import Config
+from monitor.report import render_checklist
+from monitor.store.checklists import ChecklistRecord, find_checklists
+from monitor.store.core import Store
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date (e.g. 2026-11-01)") from exc
+
+
+def register(commands: Any) -> None:
+    """Add this module's parser to `commands` (argparse sub-parsers); it sets ``handler``."""
+    checklists = commands.add_parser(
+        "checklists",
+        help="the PA checklists in force (current version, or --as-of a date)",
+    )
+    checklists.add_argument("--payer", help="only this payer (part of its name, any case)")
+    checklists.add_argument(
+        "--drug", help="only this drug: generic or brand name, any case (dupilumab, Dupixent)"
+    )
+    checklists.add_argument(
+        "--format",
+        choices=["markdown", "json", "html"],
+        default="markdown",
+        help="markdown (default), json (one object per line) or html (one page)",
+    )
+    checklists.add_argument(
+        "--as-of",
+        type=_date,
+        metavar="DATE",
+        help="the checklists in effect on this date (default: the newest version of each)",
+    )
+    checklists.set_defaults(handler=cmd_checklists)
+
+
+def _json(record: ChecklistRecord) -> str:
+    assert record.checklist is not None
+    body = checklist_to_dict(record.checklist)
+    body.update(
+        id=record.id,
+        source=record.source,
+        url=record.url,
+        checklist_version=record.version.number,
+        document_version=record.version.document_version,
+        published_at=record.version.published_at.isoformat(),
+    )
+    return json.dumps(body, ensure_ascii=False, default=str)
+
+
+def cmd_checklists(config: Config, args: argparse.Namespace) -> int:
+    store = Store.open_read_only(config.database.url)
+    try:
+        records = find_checklists(store, payer=args.payer, drug=args.drug, as_of=args.as_of)
+    finally:
+        store.close()
+    if not records:
+        asked = ", ".join(
+            f"{name} {value}"
+            for name, value in (("payer", args.payer), ("drug", args.drug), ("as of", args.as_of))
+            if value
+        )
+        print(f"No PA checklists{f' for {asked}' if asked else ''}.", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        for record in records:
+            sys.stdout.write(_json(record) + "\n")
+    elif args.format == "html":
+        sys.stdout.write(render_checklist(records, "html"))
+    else:
+        sys.stdout.write("\n\n".join(render_checklist(r, "markdown").strip() for r in records))
+        sys.stdout.write("\n")
+    return 0
