@@ -152,10 +152,6 @@ def test_real_trees_no_context_leaves_and_floor_on_cigna() -> None:
 
 
 @pytest.mark.skipif(not REALDATA.exists(), reason=f"{REALDATA} absent")
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: Aetna CPB 0715 'Signatera' block joins ages of separate statements (>= 40, <= 9)",
-)
 def test_real_outlines_have_no_contradictory_ages() -> None:
     bench = _bench()
     for path in sorted(bench.LABELS.glob("*.json")):

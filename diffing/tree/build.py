@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 
 from diffing.extract.durations import find_durations
 from diffing.model import Evidence, PolicyDocument, Section, Table
-from diffing.parse.sections import CRITERIA, looks_like_heading, section_name, section_role
+from diffing.parse.sections import (
+    CRITERIA,
+    looks_like_heading,
+    section_name,
+    section_role,
+    section_roles,
+)
 from diffing.tree.leaves import (
     diagnosis_leaf,
     duration_as_written,
@@ -340,13 +346,20 @@ def _with_paths(block: IndicationBlock) -> IndicationBlock:
 def build_tree(document: PolicyDocument) -> CriteriaTree:
     """The criteria tree of a parsed payer document (empty when it has no criteria sections)."""
     builder = _Builder()
-    criteria = [s for s in document.sections if section_role(s.name) == CRITERIA]
+    roles = dict(
+        zip(
+            (s.name for s in document.sections),
+            section_roles([s.name for s in document.sections]),
+            strict=True,
+        )
+    )
+    criteria = [s for s in document.sections if roles[s.name] == CRITERIA]
     if len(criteria) > 1:  # the preamble is the title block then, not criteria
         criteria = [s for s in criteria if s.name != "preamble"]
     for section in criteria:
         _read_section(builder, section)
     for table in document.tables:
-        if section_role(table.section or "") == CRITERIA:
+        if roles.get(table.section or "", section_role(table.section or "")) == CRITERIA:
             _read_table(builder, table)
     return builder.tree()
 
