@@ -52,6 +52,12 @@ class ChangeKind(StrEnum):
     DRUG_ADDED = "drug_added"
     DRUG_REMOVED = "drug_removed"
     NOISE_ONLY = "noise_only"
+    # From the criteria tree (diffing.tree.diff): a criterion that is neither a step, a
+    # threshold nor an age (a diagnosis, an exclusion, documentation, a response, a dose), or an
+    # indication block, added, removed or changed, named by its indication and branch.
+    CRITERION_ADDED = "criterion_added"
+    CRITERION_REMOVED = "criterion_removed"
+    CRITERION_CHANGED = "criterion_changed"
     # A MAC bulletin seen for the first time after the source's baseline (diffing.mentions).
     BULLETIN_PUBLISHED = "bulletin_published"
     # Written by the publisher (not the criteria diff): a PA checklist item added, removed or

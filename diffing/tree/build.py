@@ -74,6 +74,10 @@ _COVERAGE_STATEMENT = re.compile(
     r" necessary\b.*\b(?:any|all|one) of the following:?\s*$",
     re.IGNORECASE,
 )
+_CONSIDERS = re.compile(
+    r"^(?:[A-Z][A-Za-z]+ )?considers (?:the )?(?P<name>.{3,120}?)(?:\s*\(e\.g\.[^)]*\))?"
+    r" (?:to be )?medically necessary\b(?P<rest>.*)$"
+)
 _FOR_MEMBERS = re.compile(
     r"^(?P<name>[A-Za-z0-9/()+\-*:,. ]{3,80}?)(?:\s*\(e\.g\..*?\))?\s+(?:for|in)"
     r" (?:members|women|men|persons|individuals|patients)\b(?P<rest>.*)$"
@@ -169,7 +173,7 @@ def _approval(text: str) -> tuple[str, int] | None:
 
 def _clean_name(name: str) -> str:
     name = re.sub(r"\s*\([^)]*\)\s*$", "", name)
-    name = re.sub(r"\s+", " ", name).strip(" .:-*").lower()
+    name = re.sub(r"\s+", " ", name).strip(" .,;:-*").lower()
     return name
 
 
@@ -510,6 +514,16 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
             builder.block(_clean_name(coverage.group("name")), evidence)
             builder.branch(INITIAL, _op_of(text), evidence, text)
             _prescriber_from_statement(builder, text, evidence)
+            return INITIAL
+        considers = _CONSIDERS.match(text)
+        if considers and not re.search(r"\bnot\s*$", text[: considers.start("rest")][:-19]):
+            # "Aetna considers UVB phototherapy medically necessary for any of the following:"
+            builder.block(_clean_name(considers.group("name")), evidence)
+            rest = considers.group("rest").strip()
+            builder.branch(INITIAL, _op_of(text) or ALL, evidence, text)
+            if rest and not _OF_THE_FOLLOWING.search(rest):
+                leaves = typed_leaves(re.sub(r"^(?:for|when|in)\s+", "", rest), evidence=evidence)
+                builder.stack[-1].group.children.extend(leaves)
             return INITIAL
         members = _FOR_MEMBERS.match(text)
         if members and re.search(r"\bconsider", text) and style is None:

@@ -79,7 +79,7 @@ _DIAGNOSIS = re.compile(
 )
 _CLAUSE_END = re.compile(
     r"\s*(?:\(|\[|;|,\s*(?:unless|or was|or is|who|as )|\bunless\b|\bwho\b|\bwhen\b"
-    r"|\bfor at least\b"
+    r"|\bfor at least\b|\bfor a minimum of\b|\bfor (?:a period of )?(?:≥|>=)?\s*\d|\bapplied\b"
     r"|\bgiven for\b|\bfor the treatment\b|\bbeing considered\b|\bthat\b|\bAND\b|\bOR\b)",
 )
 _VERB_START = re.compile(
@@ -240,7 +240,11 @@ def _single(text: str, evidence: Evidence) -> CriterionLeaf | None:
         value = "objective measure"
     elif _RESPONSE_SYMPTOM.search(text):
         value = "symptom improvement"
-    elif _RESPONSE_OTHER.search(text) and not _TRIED.search(text):
+    elif (
+        _RESPONSE_OTHER.search(text)
+        and not _TRIED.search(text)
+        and not re.search(r"\b(?:not|never) (?:responded|had a response)", text, re.I)
+    ):
         value = _documentation(text, evidence).value
     else:
         return None
