@@ -29,6 +29,7 @@ from diffing.severity import (
     threshold_severity,
 )
 from diffing.tree.diff import diff_trees_explained
+from diffing.tree.nodes import tree_of
 
 
 def _by_key(items: Iterable[Any]) -> dict[tuple[Any, ...], Any]:
@@ -159,7 +160,7 @@ def payer_changes(
     fact is reported once; the flat lists then serve rule rows of older versions only.
     """
     out = _Collector(effective)
-    old_tree, new_tree = old.tree, new.tree
+    old_tree, new_tree = tree_of(old), tree_of(new)
     if (
         old_tree is not None
         and new_tree is not None

@@ -24,6 +24,7 @@ from diffing.model import (
     Threshold,
 )
 from diffing.tree.codec import tree_from_dict, tree_to_dict
+from diffing.tree.nodes import tree_of
 
 CRITERIA_FORMAT = 1
 # Payer criteria lists: field name -> item type. Items are stored as dicts of their fields.
@@ -102,7 +103,7 @@ def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
             body[name] = [_item_to_dict(item) for item in items]
     if criteria.prescriber_specialties:
         body["prescriber_specialties"] = list(criteria.prescriber_specialties)
-    tree = criteria.tree
+    tree = tree_of(criteria)
     if tree is not None and tree.indications:
         # Only when present, so criteria without a tree (CMS, older payer rows) keep their hash.
         body["criteria_tree"] = tree_to_dict(tree)

@@ -88,16 +88,13 @@ def extract_document(
     payer: str | None,
     version: str | None,
 ) -> Criteria:
-    from diffing.tree.build import build_tree  # the tree reads `heading_indications` here
-
     walker = _Walker(primary_drug=_primary_drug(document))
     walker.drugs.extend(extract_sentence(document.title).drugs)
     for section in document.sections:
         walker.read_section(section)
     for table in document.tables:
         walker.read_table(table)
-    criteria = walker.criteria(document, document_id=document_id, payer=payer, version=version)
-    return dataclasses.replace(criteria, criteria_tree=build_tree(document))
+    return walker.criteria(document, document_id=document_id, payer=payer, version=version)
 
 
 def _primary_drug(document: PolicyDocument) -> str | None:

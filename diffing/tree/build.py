@@ -94,10 +94,15 @@ _NOT_COVERED = re.compile(
 )
 _APPROVAL = re.compile(
     r"\b(?:approve for|approved for|authori[sz]ation length|length of authori[sz]ations?"
-    r"|initial requests?|approval (?:duration|length)|authori[sz]ed for)\b\W{0,4}"
-    r"(?:up to\s+)?(?P<amount>\d+|one|two|three|four|six|twelve)\s*(?P<unit>days?|weeks?|months?"
+    r"|initial requests?|approval (?:duration|length)|authori[sz]ed for"
+    r"|authori[sz]ation (?:will be|is) (?:approved )?for)\b\W{0,4}"
+    r"(?:up to\s+|no more than\s+|a maximum of\s+)?"
+    r"(?P<amount>\d+|one|two|three|four|six|twelve)\s*(?P<unit>days?|weeks?|months?"
     r"|years?)",
     re.IGNORECASE,
+)
+_APPROVAL_STATEMENT = re.compile(
+    r"^(?:initial |continued )?(?:re-?)?authori[sz]ation (?:will be|is) (?:approved )?for\b", re.I
 )
 _NOTE = re.compile(r"^(?:Note|Notes|NOTE|Examples?)\b\s*:?", re.IGNORECASE)
 _QUALIFIER = re.compile(r"^For (?:any |non-preferred |brand |patients? )?[^:]{3,80}:\s")
@@ -133,6 +138,7 @@ class _Branch:
     approval_text: str | None = None
     approval_days: int | None = None
     evidence: Evidence | None = None
+    approval_evidence: Evidence | None = None
 
 
 @dataclass(kw_only=True)
@@ -254,7 +260,25 @@ class _Builder:
         self.stack.append(_Frame(group=nested, style=style))
         return nested
 
+    def approval_statement(self, text: str, evidence: Evidence) -> bool:
+        """ "Initial authorization will be for no more than 6 months": the branch's approval
+        duration, not a criterion ("Reauthorization …" sets the continuation branch's)."""
+        if not _APPROVAL_STATEMENT.match(text):
+            return False
+        approval = _approval(text)
+        block = self.current_block()
+        if approval is None or not block.branches:
+            return False
+        renewal = bool(_CONTINUATION.search(text.split(" will ")[0]))
+        phase = CONTINUATION if renewal else INITIAL
+        branch = next((b for b in block.branches if b.phase == phase), block.branches[-1])
+        branch.approval_text, branch.approval_days = approval
+        branch.approval_evidence = evidence
+        return True
+
     def item(self, style: str | None, body: str, evidence: Evidence, phase: str) -> None:
+        if self.approval_statement(strip_connector(body)[0], evidence):
+            return
         self.ensure_branch(evidence)
         group = self.place(style)
         text, connector = strip_connector(body)
@@ -267,10 +291,10 @@ class _Builder:
             self.stack.append(_Frame(group=child))
             self.last_leaf = None
             return
-        if group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH:
-            leaves = [diagnosis_leaf(text, evidence)]
-        else:
-            leaves = typed_leaves(text, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        leaves = typed_leaves(text, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        bare = group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH
+        if bare and all(leaf.kind == "documentation" for leaf in leaves):
+            leaves = [diagnosis_leaf(text, evidence)]  # a condition in a list of conditions
         if not leaves:
             return
         if len(leaves) > 1:
@@ -315,6 +339,7 @@ class _Builder:
                         approval_text=branch.approval_text,
                         approval_days=branch.approval_days,
                         evidence=branch.evidence,
+                        approval_evidence=branch.approval_evidence,
                     )
                 )
             if branches:
@@ -405,7 +430,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
                 continue
             phase = _heading_phase(builder, line, evidence) or phase
             continue
-        if in_context or line.startswith("|") or re.match(r"^All Authori[sz]ations\b", line):
+        if in_context or line.startswith("|") or _NOT_A_CRITERION.match(line):
             continue  # a formulary table row, a label for every request
         default = _approval_default(line)
         if default is not None:
@@ -435,6 +460,12 @@ def _read_section(builder: _Builder, section: Section) -> None:
         _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
 
 
+# A label for every request ("All Authorizations …") or the PA requirement itself (read as
+# `PriorAuth` by the extractor): never a criterion of a branch.
+_NOT_A_CRITERION = re.compile(
+    r"^(?:All Authori[sz]ations\b|(?:Prior authori[sz]ation|Precertification) (?:is )?required\b)",
+    re.IGNORECASE,
+)
 _CRITERION_WORDS = re.compile(
     r"\b(?:must|patient|member|required|requires|tried|trial|years of age|prescribed)\b", re.I
 )
@@ -461,7 +492,8 @@ def _heading_phase(builder: _Builder, line: str, evidence: Evidence) -> str | No
     if len(indications) == 1:
         builder.block(indications[0], evidence)
     if _NOT_COVERED.search(name):
-        builder.block(GENERAL, evidence) if not builder.blocks else None
+        # "Conditions Not Covered" is policy-wide, not part of the last indication block
+        builder.block(GENERAL, evidence)
         builder.stack = []
         builder.branch(EXCLUSION_BRANCH, ALL, evidence)
         return EXCLUSION_BRANCH

@@ -78,6 +78,7 @@ def tree_to_dict(tree: CriteriaTree) -> dict[str, Any]:
                         "approval_text": branch.approval_text,
                         "approval_days": branch.approval_days,
                         "evidence": _evidence_to(branch.evidence),
+                        "approval_evidence": _evidence_to(branch.approval_evidence),
                         "root": _group_to(branch.root),
                     }
                     for branch in block.branches
@@ -100,6 +101,7 @@ def tree_from_dict(body: dict[str, Any]) -> CriteriaTree:
                         approval_text=branch.get("approval_text"),
                         approval_days=branch.get("approval_days"),
                         evidence=_evidence_from(branch.get("evidence")),
+                        approval_evidence=_evidence_from(branch.get("approval_evidence")),
                         root=_group_from(branch["root"]),
                     )
                     for branch in block["branches"]

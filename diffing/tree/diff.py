@@ -117,7 +117,14 @@ def diff_trees_explained(
     for name in new_blocks.keys() - old_blocks.keys():
         out.append(_block_change(new_blocks[name], appeared=True, effective=effective))
     for block in [b for b in new.indications if b.name in old_blocks]:
-        out.extend(_approval_changes(old_blocks[block.name], block, effective))
+        approvals = _approval_changes(old_blocks[block.name], block, effective)
+        out.extend(approvals)
+        for change in approvals:
+            phase = (change.field or "").split(", ")[-1].split(":")[0]
+            for side in (old_blocks[block.name].branch(phase), block.branch(phase)):
+                where = side and (side.approval_evidence or side.evidence)
+                if where:
+                    explained.add(where.sentence)
 
     def grouped(tree: CriteriaTree, keep: set[str]) -> dict[_Key, list[PlacedLeaf]]:
         by_key: dict[_Key, list[PlacedLeaf]] = defaultdict(list)
