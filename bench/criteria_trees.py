@@ -135,7 +135,8 @@ def _similarity(a: str, b: str) -> float:
 
 
 def _claimed(labelled: list[str], predicted: list[str]) -> set[str]:
-    """The predicted block names the labelled ones claim, one each (best similarity first)."""
+    """The predicted block names the labelled ones claim, one each (best similarity first); a
+    labelled block the builder did not find claims none (its leaves count as missed)."""
     pairs = sorted(
         (
             (_similarity(n, p), i, j)
@@ -147,7 +148,12 @@ def _claimed(labelled: list[str], predicted: list[str]) -> set[str]:
     taken_labels: set[int] = set()
     claimed: dict[int, str] = {}
     for similarity, i, j in pairs:
-        if similarity <= 0 or i in taken_labels or j in claimed:
+        if i in taken_labels or j in claimed:
+            continue
+        # the block must be the labelled one: mostly the same words, or the same leading name
+        # ("abcd1 …", "clonoseq …"); a block that only shares "mutation testing" is another test
+        first = next(iter(re.findall(r"[a-z0-9]+", labelled[i].lower())), "")
+        if similarity < 0.5 and first not in _words(predicted[j]) | {""} - _STOP:
             continue
         taken_labels.add(i)
         claimed[j] = predicted[j]
@@ -166,27 +172,36 @@ def score(label: dict, tree, context_leaves: int) -> dict[str, float | int]:  # 
         predicted = [p for p in predicted if p.indication in scope]
     unmatched = list(predicted)
     matched = attached = parent_ok = 0
+    # Two passes: leaves under their own indication and branch first, so an expected leaf
+    # never takes, from another block, the prediction that was that block's own leaf.
+    left = []
     for want in expected:
-        # best candidate: same kind and value, preferring the same indication and branch
+        placed = [
+            p
+            for p in unmatched
+            if p.kind == want.kind
+            and same_value(want.kind, want.value, p.value)
+            and _indication_match(want.indication, p.indication)
+            and p.phase == want.phase
+        ]
+        if not placed:
+            left.append(want)
+            continue
+        chosen = placed[0]
+        unmatched.remove(chosen)
+        matched += 1
+        attached += 1
+        if want.parent_op == "-" or chosen.parent_op == want.parent_op:
+            parent_ok += 1
+    for want in left:
         candidates = [
             p
             for p in unmatched
             if p.kind == want.kind and same_value(want.kind, want.value, p.value)
         ]
-        if not candidates:
-            continue
-        placed = [
-            p
-            for p in candidates
-            if _indication_match(want.indication, p.indication) and p.phase == want.phase
-        ]
-        chosen = (placed or candidates)[0]
-        unmatched.remove(chosen)
-        matched += 1
-        if placed:
-            attached += 1
-            if want.parent_op == "-" or chosen.parent_op == want.parent_op:
-                parent_ok += 1
+        if candidates:
+            unmatched.remove(candidates[0])
+            matched += 1  # the right leaf under the wrong indication or branch
     return {
         "expected": len(expected),
         "predicted": len(predicted),

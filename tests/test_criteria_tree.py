@@ -149,6 +149,9 @@ def test_real_trees_no_context_leaves_and_floor_on_cigna() -> None:
     assert cigna["matched"] / cigna["expected"] >= 0.85
     assert cigna["matched"] / cigna["predicted"] >= 0.85
     assert cigna["attached"] / cigna["matched"] >= 0.9
+    figures = result["figures"]
+    assert figures["leaf_precision"] >= 0.9 and figures["leaf_recall"] >= 0.89
+    assert figures["attachment"] >= 0.95
 
 
 @pytest.mark.skipif(not REALDATA.exists(), reason=f"{REALDATA} absent")

@@ -78,6 +78,10 @@ _CONSIDERS = re.compile(
     r"^(?:[A-Z][A-Za-z]+ )?considers (?:the )?(?P<name>.{3,120}?)(?:\s*\(e\.g\.[^)]*\))?"
     r" (?:to be )?medically necessary\b(?P<rest>.*)$"
 )
+_FOR_INDICATIONS = re.compile(
+    r"^(?P<name>[A-Z][^:;]{2,90}?)(?:\s*\(e\.g\.[^:]*\))?\s+for the following"
+    r" (?:indications|conditions|diagnoses)\s*:\s*$"
+)
 _FOR_MEMBERS = re.compile(
     r"^(?P<name>[A-Za-z0-9/()+\-*:,. ]{3,80}?)(?:\s*\(e\.g\..*?\))?\s+(?:for|in)"
     r" (?:members|women|men|persons|individuals|patients)\b(?P<rest>.*)$"
@@ -90,7 +94,9 @@ _CONTINUATION = re.compile(
 _INITIAL = re.compile(r"\binitial (?:therapy|authori[sz]ation|requests?|approval|criteria)\b", re.I)
 _DOSING = re.compile(r"^(?:dosing|dosage|dose)\b", re.IGNORECASE)
 _NOT_COVERED = re.compile(
-    r"\b(?:conditions not covered|not medically necessary|exclusions?)\b", re.I
+    r"\b(?:conditions not covered|not medically necessary|exclusions?|experimental"
+    r"|investigational|unproven)\b",
+    re.I,
 )
 _APPROVAL = re.compile(
     r"\b(?:approve for|approved for|authori[sz]ation length|length of authori[sz]ations?"
@@ -403,11 +409,9 @@ def _read_section(builder: _Builder, section: Section) -> None:
     if heading_block:
         builder.block(heading_block, where)
     phase = _heading_phase(builder, section.name, where) or phase
-    offset = 0
     table_rows: list[tuple[str, ...]] = []
-    for raw in section.text.split("\n"):
-        line_start = offset
-        offset += len(raw) + 1
+    sidebar = skipping = False
+    for line_start, raw in _logical_lines(section.text):
         line = raw.strip().replace("**", "").replace("^^", "")
         if line.startswith("|") and not in_context:
             cells = tuple(c.strip() for c in line.strip("|").split("|"))
@@ -420,6 +424,18 @@ def _read_section(builder: _Builder, section: Section) -> None:
         if not line:
             continue
         evidence = Evidence(sentence=line, page=section.page_at(line_start), section=section.name)
+        if _SIDEBAR.match(line):
+            sidebar = True  # a PDF's "Related Policies" box, printed among the criteria
+            continue
+        if sidebar and _title_case(line):
+            continue
+        sidebar = False
+        if phase != EXCLUSION_BRANCH and _NOT_COVERED_STATEMENT.search(line):
+            # "… is unproven and not medically necessary": not a criterion of what is covered;
+            # a list it opens ("… the following:") is not either.
+            skipping = line.rstrip().endswith(":")
+            builder.stack = [] if skipping else builder.stack
+            continue
         # A heading inside a section ("OVERVIEW", "Guidelines", "POLICY STATEMENT") switches
         # between context and criteria.
         if looks_like_heading(line) and not _INDICATION_LINE.match(_marker(line)[1]):
@@ -450,6 +466,9 @@ def _read_section(builder: _Builder, section: Section) -> None:
         started = _start(builder, style, body, evidence)
         if started is not None:
             phase = started
+            skipping = False
+            continue
+        if skipping:
             continue
         if style is None and re.search(r"\bCriteria$", body) and len(body.split()) <= 5:
             continue  # "Non-Preferred Criteria": a label repeating its heading
@@ -458,6 +477,50 @@ def _read_section(builder: _Builder, section: Section) -> None:
         builder.item(style, body, evidence, phase)
     if table_rows:
         _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
+
+
+_SIDEBAR = re.compile(
+    r"^(?:Related (?:Commercial |Medicare |Medicaid )?Polic(?:y|ies)|Community Plan Polic(?:y|ies)"
+    r"|Medicare Advantage Polic(?:y|ies))$",
+    re.IGNORECASE,
+)
+_NOT_COVERED_STATEMENT = re.compile(
+    r"\b(?:is|are) (?:considered )?(?:unproven|experimental|investigational)\b.*\bnot medically"
+    r" necessary\b|\bconsiders\b.*\bnot medically necessary\b"
+    r"|\b(?:is|are) (?:considered )?not medically necessary\b",
+    re.IGNORECASE,
+)
+_OPEN_PAREN = re.compile(r"[(\[]")
+_CLOSE_PAREN = re.compile(r"[)\]]")
+
+
+def _title_case(line: str) -> bool:
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", line) if len(w) > 3]
+    return bool(words) and all(w[0].isupper() for w in words) and not line.endswith((".", ";"))
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """The section's lines with a PDF's wrapped lines joined back: a line inside an open
+    bracket, a line starting in lower case, or "is / are proven …" continues the one before."""
+    out: list[tuple[int, str]] = []
+    offset = 0
+    for raw in text.split("\n"):
+        start = offset
+        offset += len(raw) + 1
+        line = raw.strip()
+        if out and line and _marker(line)[0] is None and not line.startswith("|"):
+            previous = out[-1][1]
+            depth = len(_OPEN_PAREN.findall(previous)) - len(_CLOSE_PAREN.findall(previous))
+            continues = (
+                depth > 0
+                or (line[:1].islower() and not previous.rstrip().endswith((".", ";", ":")))
+                or re.match(r"^(?:is|are) (?:proven|unproven|not|considered|medically)\b", line)
+            )
+            if continues and not previous.startswith("|"):
+                out[-1] = (out[-1][0], f"{previous} {line}")
+                continue
+        out.append((start, raw))
+    return out
 
 
 # A label for every request ("All Authorizations …") or the PA requirement itself (read as
@@ -547,6 +610,12 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
             builder.branch(INITIAL, _op_of(text), evidence, text)
             _prescriber_from_statement(builder, text, evidence)
             return INITIAL
+        listed = _FOR_INDICATIONS.match(text)
+        if listed:
+            # "BRAF mutation testing (e.g., …) for the following indications:" and its list
+            builder.block(_clean_name(listed.group("name")), evidence)
+            builder.branch(INITIAL, ANY, evidence, text)
+            return INITIAL
         considers = _CONSIDERS.match(text)
         if considers and not re.search(r"\bnot\s*$", text[: considers.start("rest")][:-19]):
             # "Aetna considers UVB phototherapy medically necessary for any of the following:"
@@ -561,7 +630,9 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
         if members and re.search(r"\bconsider", text) and style is None:
             builder.block(_clean_name(members.group("name")), evidence)
             builder.branch(INITIAL, ALL, evidence, text)
-            who = re.search(r"\bwith\s+(?P<what>.+)", members.group("rest"))
+            who = re.search(
+                r"\b(?:with|for (?:the )?treatment of)\s+(?P<what>.+)", members.group("rest")
+            )
             if who:
                 builder.stack[-1].group.children.append(diagnosis_leaf(who.group("what"), evidence))
             return INITIAL
