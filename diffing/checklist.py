@@ -17,9 +17,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffing.model import Change, ChangeKind, CodeSystem, CoverageFlag, Criteria, Evidence
+from diffing.model import (
+    Change,
+    ChangeKind,
+    CodeSystem,
+    CoverageFlag,
+    Criteria,
+    Evidence,
+    Severity,
+)
 from diffing.rules import days_text, governed_drugs, rule_payer, threshold_text
-from diffing.severity import checklist_change_severity
+from diffing.severity import (
+    approval_period_severity,
+    checklist_change_severity,
+    step_therapy_severity,
+)
 from diffing.tree.diff import shown
 from diffing.tree.nodes import (
     AGE,
@@ -521,6 +533,18 @@ def diff_checklists(old: Checklist | None, new: Checklist | None) -> tuple[Check
     return tuple(out)
 
 
+def _severity(change: ChecklistChange) -> Severity:
+    """The severity the criteria diff gives the same fact (issue 15: one fact, one severity):
+    a changed step trial or approval duration is scored as the criterion change is."""
+    before, after = change.before, change.after
+    if change.action == "changed" and before is not None and after is not None:
+        if before.category in ("approval", "renewal"):
+            return approval_period_severity(before.days, after.days)
+        if before.category == "step_therapy" and before.days != after.days:
+            return step_therapy_severity(before.days, after.days)
+    return checklist_change_severity(change.action, change.stricter)
+
+
 def checklist_feed_changes(
     old: Checklist | None, new: Checklist | None, *, effective_date: dt.date | None
 ) -> tuple[Change, ...]:
@@ -547,7 +571,7 @@ def checklist_feed_changes(
     return tuple(
         Change(
             kind=ChangeKind.CHECKLIST_CHANGED,
-            severity=checklist_change_severity(change.action, change.stricter),
+            severity=_severity(change),
             field=new.subject,
             before=change.before.text if change.before else None,
             after=change.after.text if change.after else None,

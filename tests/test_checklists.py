@@ -320,3 +320,38 @@ def test_http_routes(published: Published) -> None:
         schema = client.get("/openapi.json").json()
         assert "/checklists/{checklist_id}/diff" in schema["paths"]
         assert "RuleOut" in schema["components"]["schemas"]
+
+
+def test_a_checklist_change_has_the_severity_of_its_criterion_change() -> None:
+    """Issue 15: the Tremfya approval 6 -> 4 months is medium as a criterion change, so its
+    checklist change is medium too (it was high: "a shorter approval is stricter")."""
+    from diffing.checklist import Checklist, ChecklistItem
+
+    def checklist(days: int, shown: str) -> Checklist:
+        item = ChecklistItem(
+            key="approval|plaque psoriasis",
+            category="approval",
+            text=f"Initial authorization (plaque psoriasis) lasts up to {shown}",
+            requirement=shown,
+            indication="plaque psoriasis",
+            days=days,
+            branch="initial",
+        )
+        return Checklist(
+            payer="Acme Health",
+            subject="guselkumab",
+            subject_kind="drug",
+            label="Tremfya",
+            document="/tremfya.pdf",
+            title="Tremfya",
+            version=None,
+            effective_date=None,
+            prior_auth_required=True,
+            items=(item,),
+        )
+
+    (change,) = checklist_feed_changes(
+        checklist(183, "6 months"), checklist(122, "4 months"), effective_date=None
+    )
+    assert change.severity.value == "medium"
+    assert "4 months" in (change.evidence or "") and "6 months" in (change.evidence or "")
