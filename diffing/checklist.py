@@ -556,6 +556,10 @@ def checklist_feed_changes(
     """
     if old is None:
         return ()
+    if new is not None and new.outline and not old.outline:
+        # The old checklist was built before criteria trees (flat items); item by item the two
+        # say nothing comparable. The criteria diff reports what really changed.
+        return ()
     if new is None:
         return (
             Change(
