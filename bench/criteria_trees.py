@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from diffing.parse import parse_document  # noqa: E402
-from diffing.parse.sections import CRITERIA, section_role  # noqa: E402
+from diffing.parse.sections import CRITERIA, section_roles  # noqa: E402
 from diffing.tree import build_tree  # noqa: E402
 
 LABELS = ROOT / "tests" / "criteria_trees"
@@ -129,35 +129,79 @@ def _indication_match(expected: str, got: str) -> bool:
     )
 
 
+def _similarity(a: str, b: str) -> float:
+    wa, wb = _words(a), _words(b)
+    return len(wa & wb) / len(wa | wb) if wa and wb else 0.0
+
+
+def _claimed(labelled: list[str], predicted: list[str]) -> set[str]:
+    """The predicted block names the labelled ones claim, one each (best similarity first); a
+    labelled block the builder did not find claims none (its leaves count as missed)."""
+    pairs = sorted(
+        (
+            (_similarity(n, p), i, j)
+            for i, n in enumerate(labelled)
+            for j, p in enumerate(predicted)
+        ),
+        reverse=True,
+    )
+    taken_labels: set[int] = set()
+    claimed: dict[int, str] = {}
+    for similarity, i, j in pairs:
+        if i in taken_labels or j in claimed:
+            continue
+        # the block must be the labelled one: mostly the same words, or the same leading name
+        # ("abcd1 …", "clonoseq …"); a block that only shares "mutation testing" is another test
+        first = next(iter(re.findall(r"[a-z0-9]+", labelled[i].lower())), "")
+        if similarity < 0.5 and first not in _words(predicted[j]) | {""} - _STOP:
+            continue
+        taken_labels.add(i)
+        claimed[j] = predicted[j]
+    return set(claimed.values())
+
+
 def score(label: dict, tree, context_leaves: int) -> dict[str, float | int]:  # type: ignore[no-untyped-def]
     expected = expected_leaves(label)
     predicted = predicted_leaves(tree)
     if not label.get("complete", True):
+        # Only the blocks the label covers are scored: each labelled block claims the ONE
+        # predicted block most like it. (Scoping by "shares words with any labelled block" let
+        # unlabelled blocks such as "ezh2 mutation testing" in through "mutation testing".)
         names = [b["name"] for b in label["indications"]]
-        predicted = [p for p in predicted if any(_indication_match(n, p.indication) for n in names)]
+        scope = _claimed(names, list(dict.fromkeys(p.indication for p in predicted)))
+        predicted = [p for p in predicted if p.indication in scope]
     unmatched = list(predicted)
     matched = attached = parent_ok = 0
+    # Two passes: leaves under their own indication and branch first, so an expected leaf
+    # never takes, from another block, the prediction that was that block's own leaf.
+    left = []
     for want in expected:
-        # best candidate: same kind and value, preferring the same indication and branch
+        placed = [
+            p
+            for p in unmatched
+            if p.kind == want.kind
+            and same_value(want.kind, want.value, p.value)
+            and _indication_match(want.indication, p.indication)
+            and p.phase == want.phase
+        ]
+        if not placed:
+            left.append(want)
+            continue
+        chosen = placed[0]
+        unmatched.remove(chosen)
+        matched += 1
+        attached += 1
+        if want.parent_op == "-" or chosen.parent_op == want.parent_op:
+            parent_ok += 1
+    for want in left:
         candidates = [
             p
             for p in unmatched
             if p.kind == want.kind and same_value(want.kind, want.value, p.value)
         ]
-        if not candidates:
-            continue
-        placed = [
-            p
-            for p in candidates
-            if _indication_match(want.indication, p.indication) and p.phase == want.phase
-        ]
-        chosen = (placed or candidates)[0]
-        unmatched.remove(chosen)
-        matched += 1
-        if placed:
-            attached += 1
-            if want.parent_op == "-" or chosen.parent_op == want.parent_op:
-                parent_ok += 1
+        if candidates:
+            unmatched.remove(candidates[0])
+            matched += 1  # the right leaf under the wrong indication or branch
     return {
         "expected": len(expected),
         "predicted": len(predicted),
@@ -178,12 +222,14 @@ def run() -> dict[str, object]:
             continue
         document = parse_document(source.read_bytes(), label["content_type"], document_id=path.stem)
         tree = build_tree(document)
+        names = [s.name for s in document.sections]
+        roles = dict(zip(names, section_roles(names), strict=True))
         context = sum(
             1
             for placed in tree.placed()
             if placed.leaf.evidence is not None
             and placed.leaf.evidence.section is not None
-            and section_role(placed.leaf.evidence.section) != CRITERIA
+            and roles.get(placed.leaf.evidence.section, CRITERIA) != CRITERIA
         )
         per_document[path.stem] = score(label, tree, context)
     totals = {

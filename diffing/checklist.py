@@ -17,10 +17,35 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffing.model import Change, ChangeKind, CodeSystem, CoverageFlag, Criteria, Evidence
+from diffing.model import (
+    Change,
+    ChangeKind,
+    CodeSystem,
+    CoverageFlag,
+    Criteria,
+    Evidence,
+    Severity,
+)
 from diffing.rules import days_text, governed_drugs, rule_payer, threshold_text
-from diffing.severity import checklist_change_severity
-from diffing.tree.render import render_outline
+from diffing.severity import (
+    approval_period_severity,
+    checklist_change_severity,
+    step_therapy_severity,
+)
+from diffing.tree.diff import shown
+from diffing.tree.nodes import (
+    AGE,
+    ALL,
+    CONTINUATION,
+    GENERAL,
+    INITIAL,
+    THRESHOLD,
+    CriteriaGroup,
+    CriteriaTree,
+    CriterionLeaf,
+    tree_of,
+)
+from diffing.tree.render import group_text, leaf_text, render_outline
 
 CHECKLIST_FORMAT = 2
 _READABLE_FORMATS = (1, 2)  # format 1 bodies (stored before trees) have no outline
@@ -49,6 +74,9 @@ class ChecklistItem:
     branch: str | None = None  # initial, continuation, dosing, exclusion (criteria trees)
     alternatives: tuple[str, ...] = ()  # "one of" items: each alternative as shown
     depth: int = 0  # indentation when the checklist is shown as the policy's tree
+    # The all-of group the item belongs to ("atopic dermatitis/initial/all[2]"): items of one
+    # group must all hold, so they must never contradict each other.
+    group: str = ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -227,6 +255,160 @@ def _items(criteria: Criteria, drug: str | None) -> tuple[ChecklistItem, ...]:
     return tuple(items)
 
 
+def _age_years(leaf: CriterionLeaf) -> float | None:
+    if leaf.number is None:
+        return None
+    return leaf.number / 12 if leaf.unit.startswith("month") else leaf.number
+
+
+def _leaf_item(
+    leaf: CriterionLeaf, indication: str | None, phase: str, depth: int, group: str
+) -> ChecklistItem:
+    where = ", ".join(p for p in (indication, phase) if p)
+    return ChecklistItem(
+        key=f"{leaf.kind}|{indication or ''}|{phase}|{leaf.subject}",
+        category=leaf.kind,
+        text=leaf_text(leaf) + (f" ({where})" if where else ""),
+        requirement=shown(leaf),
+        indication=indication,
+        days=leaf.days,
+        count=leaf.count,
+        op=leaf.op,
+        value=_age_years(leaf) if leaf.kind == AGE else leaf.number,
+        evidence=leaf.evidence,
+        branch=phase,
+        depth=depth,
+        group=group,
+    )
+
+
+def _alternatives_item(
+    node: CriteriaGroup, indication: str | None, phase: str, depth: int, group: str
+) -> ChecklistItem:
+    """A "one of" group as ONE item: any alternative satisfies it."""
+    options = tuple(
+        leaf_text(c) if isinstance(c, CriterionLeaf) else group_text(c) for c in node.children
+    )
+    kinds = {c.kind for c in node.children if isinstance(c, CriterionLeaf)}
+    all_leaves = all(isinstance(c, CriterionLeaf) for c in node.children)
+    category = kinds.pop() if all_leaves and len(kinds) == 1 else "one_of"
+    subjects = sorted(c.subject if isinstance(c, CriterionLeaf) else c.op for c in node.children)
+    where = ", ".join(p for p in (indication, phase) if p)
+    return ChecklistItem(
+        key=f"one_of|{indication or ''}|{phase}|{'/'.join(subjects)}",
+        category=category,
+        text="One of: " + "; ".join(options) + (f" ({where})" if where else ""),
+        requirement="one of: " + "; ".join(options),
+        indication=indication,
+        evidence=next((c.evidence for c in node.children if isinstance(c, CriterionLeaf)), None),
+        branch=phase,
+        alternatives=options,
+        depth=depth,
+        group=group,
+    )
+
+
+def _tree_items(criteria: Criteria, tree: CriteriaTree) -> tuple[ChecklistItem, ...]:
+    """Checklist items that follow the policy's logic: one item per requirement of an all-of
+    group (nested groups indented), one item with alternatives per one-of group, and each
+    branch's approval duration."""
+    items: list[ChecklistItem] = []
+    names = [b.name for b in tree.indications if b.name != GENERAL]
+    codes = tuple(
+        c.code
+        for c in sorted(criteria.codes)
+        if c.system is CodeSystem.ICD10 and c.flag is CoverageFlag.COVERED
+    )
+    if names or codes:
+        named = " or ".join(names) if names else "a covered diagnosis"
+        items.append(
+            ChecklistItem(
+                key="diagnosis",
+                category="diagnosis",
+                text=f"Diagnosis of {named}" + (f" (ICD-10: {', '.join(codes)})" if codes else ""),
+                requirement=named + (f"; {len(codes)} ICD-10 codes" if codes else ""),
+                codes=codes,
+            )
+        )
+
+    def walk(
+        node: CriteriaGroup, indication: str | None, phase: str, depth: int, path: str
+    ) -> None:
+        if node.op != ALL:
+            items.append(_alternatives_item(node, indication, phase, depth, path))
+            return
+        for n, child in enumerate(node.children, 1):
+            if isinstance(child, CriterionLeaf):
+                items.append(_leaf_item(child, indication, phase, depth, path))
+            elif child.op == ALL:
+                walk(child, indication, phase, depth + 1, f"{path}/all[{n}]")
+            else:
+                items.append(_alternatives_item(child, indication, phase, depth, path))
+
+    for block in tree.indications:
+        indication = None if block.name == GENERAL else block.name
+        for branch in block.branches:
+            walk(branch.root, indication, branch.phase, 0, f"{block.name}/{branch.phase}")
+            if branch.approval_days is None or branch.phase not in (INITIAL, CONTINUATION):
+                continue
+            renewal = branch.phase == CONTINUATION
+            where = f" ({indication})" if indication else ""
+            items.append(
+                ChecklistItem(
+                    key=f"{'renewal' if renewal else 'approval'}|{indication or ''}",
+                    category="renewal" if renewal else "approval",
+                    text=(
+                        f"Reauthorization{where} lasts up to {branch.approval_text}"
+                        if renewal
+                        else f"Initial authorization{where} lasts up to {branch.approval_text}"
+                    ),
+                    requirement=branch.approval_text or "",
+                    indication=indication,
+                    days=branch.approval_days,
+                    evidence=branch.evidence,
+                    branch=branch.phase,
+                )
+            )
+    return _unique_keys(items)
+
+
+def _unique_keys(items: list[ChecklistItem]) -> tuple[ChecklistItem, ...]:
+    seen: dict[str, int] = {}
+    out = []
+    for item in items:
+        seen[item.key] = seen.get(item.key, 0) + 1
+        if seen[item.key] > 1:
+            item = dataclasses.replace(item, key=f"{item.key}#{seen[item.key]}")
+        out.append(item)
+    return tuple(out)
+
+
+def contradictions(checklist: Checklist) -> tuple[str, ...]:
+    """Items of one all-of group that cannot all hold: an age floor above the age ceiling, or
+    the same measure required twice with different limits. Empty for a sound checklist."""
+    out: list[str] = []
+    groups: dict[str, list[ChecklistItem]] = {}
+    for item in checklist.items:
+        if item.group and not item.alternatives and item.value is not None and item.op:
+            groups.setdefault(item.group, []).append(item)
+    for group, items in groups.items():
+        ages = [i for i in items if i.category == AGE]
+        floors = [i.value for i in ages if i.op and i.op.startswith(">") and i.value is not None]
+        ceilings = [i.value for i in ages if i.op and i.op.startswith("<") and i.value is not None]
+        if floors and ceilings and max(floors) > min(ceilings):
+            out.append(f"{group}: age floor {max(floors):g} above ceiling {min(ceilings):g}")
+        limits: dict[tuple[str, str], set[float]] = {}
+        for item in items:
+            if item.category == THRESHOLD and item.value is not None and item.op:
+                measure = item.key.split("|")[3].split("|")[0]
+                limits.setdefault((measure, item.op), set()).add(item.value)
+        for (measure, op), values in limits.items():
+            if len(values) > 1:
+                shown_values = ", ".join(f"{v:g}" for v in sorted(values))
+                out.append(f"{group}: {measure} {op} twice ({shown_values})")
+    return tuple(out)
+
+
 def build_checklists(criteria: Criteria) -> tuple[Checklist, ...]:
     """One checklist per governed drug of a payer policy (or one for a procedure policy with
     criteria); CMS documents, which carry no PA criteria, have none."""
@@ -234,12 +416,16 @@ def build_checklists(criteria: Criteria) -> tuple[Checklist, ...]:
         return ()
     drugs = governed_drugs(criteria)
     subjects: list[tuple[str, str, str | None]] = [(d, "drug", d) for d in drugs]
-    if not subjects and (criteria.step_therapy or criteria.thresholds or criteria.age_limits):
+    tree = tree_of(criteria)
+    tree = tree if tree is not None and not tree.is_empty else None
+    if not subjects and (
+        tree is not None or criteria.step_therapy or criteria.thresholds or criteria.age_limits
+    ):
         subjects = [(criteria.title or criteria.document_id, "procedure", None)]
     payer = rule_payer(criteria)
     out = []
     for subject, kind, drug in subjects:
-        items = _items(criteria, drug)
+        items = _tree_items(criteria, tree) if tree is not None else _items(criteria, drug)
         if not items:
             continue
         required = [pa.required for pa in criteria.prior_auth if pa.drug in (drug, None)]
@@ -255,7 +441,7 @@ def build_checklists(criteria: Criteria) -> tuple[Checklist, ...]:
                 effective_date=criteria.effective_date,
                 prior_auth_required=any(required) if required else None,
                 items=items,
-                outline=render_outline(criteria.tree) if criteria.tree else (),
+                outline=render_outline(tree) if tree is not None else (),
             )
         )
     return tuple(out)
@@ -347,6 +533,18 @@ def diff_checklists(old: Checklist | None, new: Checklist | None) -> tuple[Check
     return tuple(out)
 
 
+def _severity(change: ChecklistChange) -> Severity:
+    """The severity the criteria diff gives the same fact (issue 15: one fact, one severity):
+    a changed step trial or approval duration is scored as the criterion change is."""
+    before, after = change.before, change.after
+    if change.action == "changed" and before is not None and after is not None:
+        if before.category in ("approval", "renewal"):
+            return approval_period_severity(before.days, after.days)
+        if before.category == "step_therapy" and before.days != after.days:
+            return step_therapy_severity(before.days, after.days)
+    return checklist_change_severity(change.action, change.stricter)
+
+
 def checklist_feed_changes(
     old: Checklist | None, new: Checklist | None, *, effective_date: dt.date | None
 ) -> tuple[Change, ...]:
@@ -357,6 +555,10 @@ def checklist_feed_changes(
     by the criteria diff already); one that disappears gives a single change, not one per item.
     """
     if old is None:
+        return ()
+    if new is not None and new.outline and not old.outline:
+        # The old checklist was built before criteria trees (flat items); item by item the two
+        # say nothing comparable. The criteria diff reports what really changed.
         return ()
     if new is None:
         return (
@@ -373,7 +575,7 @@ def checklist_feed_changes(
     return tuple(
         Change(
             kind=ChangeKind.CHECKLIST_CHANGED,
-            severity=checklist_change_severity(change.action, change.stricter),
+            severity=_severity(change),
             field=new.subject,
             before=change.before.text if change.before else None,
             after=change.after.text if change.after else None,

@@ -14,6 +14,7 @@ from collections.abc import Set as AbstractSet
 
 from diffing.diff_payer import payer_changes
 from diffing.model import Change, ChangeKind, CodeRef, Criteria, PolicyDiff, Severity
+from diffing.parse.sections import CONTEXT, section_roles
 from diffing.severity import code_change_severity, date_change_severity, text_change_severity
 from diffing.text import sentences
 
@@ -127,6 +128,8 @@ def _section_changes(
     changes: list[Change] = []
     names = [s.name for s in old.sections]
     names += [s.name for s in new.sections if s.name not in names]
+    # Background, evidence, guidelines …: still diffed, but a change there is low severity.
+    roles = dict(zip(names, section_roles(names), strict=True)) if new.payer is not None else {}
     for name in names:
         if name in ADMINISTRATIVE_SECTIONS:
             continue
@@ -151,7 +154,11 @@ def _section_changes(
                 field=name,
                 before=" ".join(removed[:_MAX_SENTENCES_SHOWN]) or None,
                 after=" ".join(added[:_MAX_SENTENCES_SHOWN]) or None,
-                severity=text_change_severity(removed, added),
+                severity=(
+                    Severity.LOW
+                    if roles.get(name) == CONTEXT
+                    else text_change_severity(removed, added)
+                ),
                 evidence=(added or removed)[0],
                 effective_date=effective,
             )

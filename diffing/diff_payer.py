@@ -28,6 +28,8 @@ from diffing.severity import (
     step_therapy_severity,
     threshold_severity,
 )
+from diffing.tree.diff import diff_trees_explained
+from diffing.tree.nodes import tree_of
 
 
 def _by_key(items: Iterable[Any]) -> dict[tuple[Any, ...], Any]:
@@ -151,14 +153,29 @@ def _match(
 def payer_changes(
     old: Criteria, new: Criteria, effective: dt.date | None
 ) -> tuple[list[Change], set[str]]:
-    """Structured changes, and the evidence sentences they account for."""
+    """Structured changes, and the evidence sentences they account for.
+
+    When both versions have a criteria tree, steps, thresholds, ages, prescribers and approval
+    periods are compared in the tree only (each change names its indication and branch), so one
+    fact is reported once; the flat lists then serve rule rows of older versions only.
+    """
     out = _Collector(effective)
-    _step_therapy(old, new, out)
+    old_tree, new_tree = tree_of(old), tree_of(new)
+    if (
+        old_tree is not None
+        and new_tree is not None
+        and not (old_tree.is_empty and new_tree.is_empty)
+    ):
+        changes, sentences = diff_trees_explained(old_tree, new_tree, effective=effective)
+        out.changes.extend(changes)
+        out.sentences |= sentences
+    else:
+        _step_therapy(old, new, out)
+        _approval_periods(old, new, out)
+        _thresholds(old, new, out)
+        _age_limits(old, new, out)
+        _specialties(old, new, out)
     _prior_auth(old, new, out)
-    _approval_periods(old, new, out)
-    _thresholds(old, new, out)
-    _age_limits(old, new, out)
-    _specialties(old, new, out)
     _drugs(old, new, out)
     return out.changes, out.sentences
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from diffing.tree.nodes import CriteriaTree
 
 
 class Severity(StrEnum):
@@ -56,6 +52,12 @@ class ChangeKind(StrEnum):
     DRUG_ADDED = "drug_added"
     DRUG_REMOVED = "drug_removed"
     NOISE_ONLY = "noise_only"
+    # From the criteria tree (diffing.tree.diff): a criterion that is neither a step, a
+    # threshold nor an age (a diagnosis, an exclusion, documentation, a response, a dose), or an
+    # indication block, added, removed or changed, named by its indication and branch.
+    CRITERION_ADDED = "criterion_added"
+    CRITERION_REMOVED = "criterion_removed"
+    CRITERION_CHANGED = "criterion_changed"
     # A MAC bulletin seen for the first time after the source's baseline (diffing.mentions).
     BULLETIN_PUBLISHED = "bulletin_published"
     # Written by the publisher (not the criteria diff): a PA checklist item added, removed or
@@ -316,15 +318,9 @@ class Criteria:
     prescriber_specialties: tuple[str, ...] = ()  # sorted, lower case: ("dermatologist", …)
     revision_history: tuple[RevisionEntry, ...] = ()
     # Indication blocks, branches and AND/OR groups (a `diffing.tree.CriteriaTree`; None for
-    # CMS documents and for criteria read back from the store). Typed `object` so this module
-    # need not import the tree package; read it through `tree`.
+    # CMS documents and for payer criteria stored before trees). Typed `object` so this module
+    # need not import the tree package (an import loop); read it with `diffing.tree.tree_of`.
     criteria_tree: object | None = field(default=None, compare=False)
-
-    @property
-    def tree(self) -> CriteriaTree | None:
-        from diffing.tree.nodes import CriteriaTree
-
-        return self.criteria_tree if isinstance(self.criteria_tree, CriteriaTree) else None
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)

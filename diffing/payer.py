@@ -13,6 +13,7 @@ from collections import OrderedDict
 from diffing.extract import EXTRACTOR_VERSION, extract_criteria
 from diffing.model import Criteria, PolicyDocument, RawDocument
 from diffing.parse import DEFAULT_MAX_PAGES, PARSER_VERSION, parse_document
+from diffing.tree import build_tree
 
 EXTRACTOR_NAME = f"payer/parse-{PARSER_VERSION}/extract-{EXTRACTOR_VERSION}"
 _CACHE_SIZE = 64
@@ -45,6 +46,9 @@ def payer_criteria(raw: RawDocument) -> Criteria:
         max_pages=int(pages) if pages and pages.isdigit() else DEFAULT_MAX_PAGES,
     )
     criteria = extract_criteria(document, document_id=raw.key, payer=raw.meta("payer"))
+    # The tree is built here, not by the extractor: the tree builder reads the extractor's
+    # heading vocabulary, so the extractor may not import it back.
+    criteria = dataclasses.replace(criteria, criteria_tree=build_tree(document))
     if not criteria.title and raw.title:
         criteria = dataclasses.replace(criteria, title=raw.title)
     return criteria

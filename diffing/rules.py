@@ -14,11 +14,14 @@ out when rules are queried (`monitor.rules`), not stored here.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from diffing.extract.steps import find_steps
 from diffing.model import CodeSystem, CoverageFlag, Criteria, Evidence
+from diffing.tree.nodes import CriteriaTree, CriterionLeaf, tree_of
 
 NATIONAL = "CMS (national)"  # the "payer" of an NCD, which has no contractor
 
@@ -33,6 +36,7 @@ class RuleKind(StrEnum):
     THRESHOLD = "threshold"
     AGE_LIMIT = "age_limit"
     PRESCRIBER_SPECIALTY = "prescriber_specialty"
+    EXCLUSION = "exclusion"  # from a criteria tree: "must not be receiving …"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -172,6 +176,11 @@ def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
                 evidence_section="icd10_covered_group",
             )
         )
+    tree = tree_of(criteria)
+    if tree is not None and not tree.is_empty:
+        rows.extend(_prior_auth_rows(criteria, row, only_drug))
+        rows.extend(_tree_rows(tree, row, only_drug))
+        return tuple(rows)
     for step in criteria.step_therapy:
         duration = (
             f" for at least {days_text(step.min_duration_days)}" if step.min_duration_days else ""
@@ -189,16 +198,7 @@ def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
                 **_evidence(step.evidence),
             )
         )
-    for pa in criteria.prior_auth:
-        rows.append(
-            row(
-                RuleKind.PRIOR_AUTH,
-                drug=pa.drug or only_drug,
-                required=pa.required,
-                text="prior authorization required" if pa.required else "no prior authorization",
-                **_evidence(pa.evidence),
-            )
-        )
+    rows.extend(_prior_auth_rows(criteria, row, only_drug))
     for period in criteria.approval_periods:
         rows.append(
             row(
@@ -250,6 +250,96 @@ def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
             )
         )
     return tuple(rows)
+
+
+def _prior_auth_rows(
+    criteria: Criteria, row: Callable[..., RuleRow], only_drug: str | None
+) -> list[RuleRow]:
+    return [
+        row(
+            RuleKind.PRIOR_AUTH,
+            drug=pa.drug or only_drug,
+            required=pa.required,
+            text="prior authorization required" if pa.required else "no prior authorization",
+            **_evidence(pa.evidence),
+        )
+        for pa in criteria.prior_auth
+    ]
+
+
+_TREE_KINDS = {
+    "step_therapy": RuleKind.STEP_THERAPY,
+    "threshold": RuleKind.THRESHOLD,
+    "age": RuleKind.AGE_LIMIT,
+    "prescriber": RuleKind.PRESCRIBER_SPECIALTY,
+    "exclusion": RuleKind.EXCLUSION,
+}
+
+
+def _tree_rows(tree: CriteriaTree, row: Callable[..., RuleRow], drug: str | None) -> list[RuleRow]:
+    """Rule rows from the criteria tree: each typed leaf a machine can apply, with its
+    indication, branch and place in the policy's logic; each branch's approval duration."""
+    from diffing.tree.render import leaf_text
+
+    out: list[RuleRow] = []
+    for placed in tree.placed():
+        leaf = placed.leaf
+        kind = _TREE_KINDS.get(leaf.kind)
+        if kind is None:
+            continue  # diagnoses and documentation: words for a person, not a rule to apply
+        indication = placed.indication if placed.indication != "general" else None
+        fields: dict[str, Any] = {"subject": leaf.subject}
+        if kind is RuleKind.STEP_THERAPY:
+            fields.update(subject=_prerequisite(leaf), days=leaf.days, count=leaf.count or 1)
+        elif kind is RuleKind.THRESHOLD:
+            fields.update(
+                subject=leaf.subject.split("|")[0], op=leaf.op, value=leaf.number, unit=leaf.unit
+            )
+        elif kind is RuleKind.AGE_LIMIT:
+            fields.update(subject=None, op=leaf.op, value=leaf.number, unit=leaf.unit or "years")
+        elif kind is RuleKind.PRESCRIBER_SPECIALTY:
+            fields.update(subject=leaf.value)
+        out.append(
+            row(
+                kind,
+                drug=drug,
+                indication=indication,
+                text=leaf_text(leaf),
+                branch=placed.phase,
+                tree_path="/".join(leaf.path),
+                **fields,
+                **_evidence(leaf.evidence),
+            )
+        )
+    for block in tree.indications:
+        for branch in block.branches:
+            if branch.approval_days is None:
+                continue
+            out.append(
+                row(
+                    RuleKind.APPROVAL_PERIOD,
+                    drug=drug,
+                    indication=block.name if block.name != "general" else None,
+                    subject="initial" if branch.phase == "initial" else "reauthorization",
+                    days=branch.approval_days,
+                    text=f"{branch.phase} approval up to {branch.approval_text}",
+                    branch=branch.phase,
+                    tree_path=f"{block.name}/{branch.phase}",
+                    **_evidence(branch.evidence),
+                )
+            )
+    return out
+
+
+def _prerequisite(leaf: CriterionLeaf) -> str:
+    """The canonical prerequisite a machine can match ("topical corticosteroid"), else the
+    policy's words."""
+    findings, _lead = find_steps(leaf.text)
+    words = set(leaf.subject.split())
+    for finding in findings:
+        if set(finding.prerequisite.split()) <= words:
+            return finding.prerequisite
+    return findings[0].prerequisite if len(findings) == 1 else leaf.subject
 
 
 def threshold_text(measure: str, op: str, value: float, unit: str) -> str:

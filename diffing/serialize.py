@@ -23,6 +23,8 @@ from diffing.model import (
     StepTherapy,
     Threshold,
 )
+from diffing.tree.codec import tree_from_dict, tree_to_dict
+from diffing.tree.nodes import tree_of
 
 CRITERIA_FORMAT = 1
 # Payer criteria lists: field name -> item type. Items are stored as dicts of their fields.
@@ -101,6 +103,10 @@ def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
             body[name] = [_item_to_dict(item) for item in items]
     if criteria.prescriber_specialties:
         body["prescriber_specialties"] = list(criteria.prescriber_specialties)
+    tree = tree_of(criteria)
+    if tree is not None and tree.indications:
+        # Only when present, so criteria without a tree (CMS, older payer rows) keep their hash.
+        body["criteria_tree"] = tree_to_dict(tree)
     if criteria.revision_history:
         body["revision_history"] = [
             {"date": _iso(r.date), "text": r.text} for r in criteria.revision_history
@@ -156,4 +162,11 @@ def criteria_from_json(data: bytes) -> Criteria:
             name: tuple(_item_from_dict(cls, item) for item in body.get(name, ()))
             for name, cls in _ITEM_LISTS.items()
         },
+        criteria_tree=_tree(body.get("criteria_tree")),
     )
+
+
+def _tree(body: dict[str, Any] | None) -> object | None:
+    if body is None:
+        return None
+    return tree_from_dict(body)

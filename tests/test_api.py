@@ -163,7 +163,11 @@ def test_change_feed_matches_the_cli_json_and_pages_by_cursor(
         high = client.get("/changes", params={"min_severity": "high"}).json()["items"]
         assert high and {c["severity"] for c in high} == {"high"}
         step = next(c for c in high if c["kind"] == "step_therapy_changed")
-        assert (step["before"], step["after"], step["effective_date"]) == ("56", "84", "2026-03-01")
+        assert (step["before"], step["after"], step["effective_date"]) == (
+            "8 weeks",
+            "12 weeks",
+            "2026-03-01",
+        )
         assert client.get(step["links"]["version"]).json()["version"]["version_number"] == 2
         by_document = client.get("/changes", params={"document": PAYER_KEY}).json()["items"]
         assert [c["id"] for c in by_document] == [c["id"] for c in items]

@@ -211,7 +211,7 @@ def test_the_week2_change_is_in_the_feed_as_a_checklist_change(published: Publis
     changes = [c for c in published.store.changes() if c.kind == "checklist_changed"]
     dupixent = [c for c in changes if c.document_id == DUPIXENT]
     assert [c.evidence for c in dupixent] == [
-        "Dupixent / Acme Health: item 2 now requires 12 weeks (was 8 weeks)"
+        "Dupixent / Acme Health: item 4 now requires 12 weeks (was 8 weeks)"
     ]
     (change,) = dupixent
     assert change.severity == "high" and change.effective_date == dt.date(2026, 3, 1)
@@ -223,7 +223,7 @@ def test_the_week2_change_is_in_the_feed_as_a_checklist_change(published: Publis
 def test_checklists_current_as_of_and_known_at(published: Published) -> None:
     store = published.store
     current = _dupixent(store)
-    assert current.version.number == 2 and current.checklist.items[1].requirement == "12 weeks"
+    assert current.version.number == 2 and current.checklist.items[3].requirement == "12 weeks"
     # Week 2's version takes effect on 1 March 2026: before that, week 1's checklist applies.
     assert _dupixent(store, as_of=dt.date(2026, 2, 1)).version.number == 1
     assert _dupixent(store, as_of=dt.date(2026, 3, 1)).version.number == 2
@@ -236,9 +236,9 @@ def test_checklists_current_as_of_and_known_at(published: Published) -> None:
     ]
     diff = diff_checklist_versions(store, current.id, 1, 2)
     assert [c.summary for c in diff.changes] == [
-        "Dupixent / Acme Health: item 2 now requires 12 weeks (was 8 weeks)"
+        "Dupixent / Acme Health: item 4 now requires 12 weeks (was 8 weeks)"
     ]
-    assert get_checklist(store, current.id, number=1).checklist.items[1].requirement == "8 weeks"
+    assert get_checklist(store, current.id, number=1).checklist.items[3].requirement == "8 weeks"
 
 
 def test_rules_of_the_payer_policy(published: Published) -> None:
@@ -262,7 +262,10 @@ def test_markdown_and_html(published: Published) -> None:
     record = _dupixent(published.store)
     markdown = render_checklist(record, "markdown")
     assert markdown.startswith("# PA checklist: Dupixent / Acme Health")
-    assert "2. Trial of topical corticosteroid for at least 12 weeks" in markdown
+    assert (
+        "4. Trial of medium-, high-, or super-high-potency topical corticosteroid for at least "
+        "12 weeks (atopic dermatitis, initial)"
+    ) in markdown
     assert "BSA >= 10%" in markdown
     html = render_checklist(record, "html")
     assert "<h1>PA checklist: Dupixent / Acme Health</h1>" in html
@@ -297,7 +300,7 @@ def test_http_routes(published: Published) -> None:
 
         listed = client.get("/checklists", params={"drug": "dupixent", "as_of": "2026-02-01"})
         (item,) = listed.json()["items"]
-        assert item["version"]["number"] == 1 and item["items"][1]["requirement"] == "8 weeks"
+        assert item["version"]["number"] == 1 and item["items"][3]["requirement"] == "8 weeks"
         checklist_id = item["id"]
         current = client.get(f"/checklists/{checklist_id}").json()
         assert current["label"] == "Dupixent" and current["items"][1]["number"] == 2
@@ -310,10 +313,45 @@ def test_http_routes(published: Published) -> None:
         assert [v["number"] for v in versions["versions"]] == [1, 2]
         diff = client.get(f"/checklists/{checklist_id}/diff", params={"from": 1, "to": 2}).json()
         assert [c["summary"] for c in diff["changes"]] == [
-            "Dupixent / Acme Health: item 2 now requires 12 weeks (was 8 weeks)"
+            "Dupixent / Acme Health: item 4 now requires 12 weeks (was 8 weeks)"
         ]
         assert client.get("/checklists/999999").status_code == 404
         assert client.get("/checklists/999999/versions").status_code == 404
         schema = client.get("/openapi.json").json()
         assert "/checklists/{checklist_id}/diff" in schema["paths"]
         assert "RuleOut" in schema["components"]["schemas"]
+
+
+def test_a_checklist_change_has_the_severity_of_its_criterion_change() -> None:
+    """Issue 15: the Tremfya approval 6 -> 4 months is medium as a criterion change, so its
+    checklist change is medium too (it was high: "a shorter approval is stricter")."""
+    from diffing.checklist import Checklist, ChecklistItem
+
+    def checklist(days: int, shown: str) -> Checklist:
+        item = ChecklistItem(
+            key="approval|plaque psoriasis",
+            category="approval",
+            text=f"Initial authorization (plaque psoriasis) lasts up to {shown}",
+            requirement=shown,
+            indication="plaque psoriasis",
+            days=days,
+            branch="initial",
+        )
+        return Checklist(
+            payer="Acme Health",
+            subject="guselkumab",
+            subject_kind="drug",
+            label="Tremfya",
+            document="/tremfya.pdf",
+            title="Tremfya",
+            version=None,
+            effective_date=None,
+            prior_auth_required=True,
+            items=(item,),
+        )
+
+    (change,) = checklist_feed_changes(
+        checklist(183, "6 months"), checklist(122, "4 months"), effective_date=None
+    )
+    assert change.severity.value == "medium"
+    assert "4 months" in (change.evidence or "") and "6 months" in (change.evidence or "")

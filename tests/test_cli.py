@@ -155,14 +155,18 @@ def test_installed_demo_command_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "CMS coverage: changes found in week 2" in result.stdout
     assert "code removed (ICD-10 covered): L82.0" in result.stdout
-    # The policy's own units (issue 15): 56 -> 84 days reads as the policy wrote it.
-    assert "step therapy changed (minimum trial): 8 weeks → 12 weeks" in result.stdout
+    # One fact, named by indication and branch, in the policy's own units (56 -> 84 days).
+    assert "atopic dermatitis, initial" in result.stdout
+    assert "8 weeks → 12 weeks" in result.stdout
     assert "Re-published with no substantive change" in result.stdout
     assert "Novitas bulletin of 2026-02-03 mentions L33979" in result.stdout
     assert re.search(
         r"MCD bulk export vs CMS Coverage API: \d+ documents compared, 0 differ", result.stdout
     )
-    assert "2. Trial of topical corticosteroid for at least 12 weeks" in result.stdout
+    assert (
+        "4. Trial of medium-, high-, or super-high-potency topical corticosteroid for at least "
+        "12 weeks"
+    ) in result.stdout
     assert re.search(r"Digest email received by the local SMTP server: \d+ high", result.stdout)
     assert (tmp_path / "demo.db").exists()
 

@@ -16,6 +16,7 @@ from diffing.model import (
     PriorAuth,
     RevisionEntry,
     Section,
+    Severity,
     StepTherapy,
     Threshold,
 )
@@ -183,3 +184,19 @@ def test_new_and_dropped_prerequisites_and_drugs() -> None:
     }
     back = {(c.kind, c.severity.value) for c in diff_criteria(new, old, today=TODAY).changes}
     assert (ChangeKind.STEP_THERAPY_REMOVED, "medium") in back
+
+
+def test_context_sections_are_diffed_as_text_at_low_severity() -> None:
+    background = Section(name="background", text="Patients must try two topical agents first.")
+    old = _policy(weeks=8, sentence=OLD_SENTENCE)
+    old = dataclasses.replace(old, sections=(*old.sections, background))
+    changed = dataclasses.replace(
+        background, text="Patients must try three topical agents for 12 weeks first."
+    )
+    new = dataclasses.replace(old, sections=(old.sections[0], changed))
+    (change,) = diff_criteria(old, new, today=TODAY).changes
+    assert (change.kind, change.field, change.severity) == (
+        ChangeKind.SECTION_CHANGED,
+        "background",
+        Severity.LOW,
+    )

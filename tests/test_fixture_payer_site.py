@@ -51,7 +51,7 @@ MOHS = "/cpb/medical/data/700_799/0777.html"
 PHOTOTHERAPY = "/cpb/medical/data/200_299/0205.html"
 TCS_SENTENCE = (
     "Patient has tried at least one medium-, high-, or super-high-potency topical "
-    "corticosteroid applied daily {duration} with inadequate response; and"
+    "corticosteroid applied daily {duration} with inadequate response; AND"
 )
 # Page furniture, as the reference notes list it for UnitedHealthcare PDFs.
 FURNITURE = [
@@ -191,13 +191,15 @@ def test_dupixent_pdf_layout_furniture_and_criteria(client: httpx.Client) -> Non
     assert positions == sorted(positions)
     assert TCS_SENTENCE.format(duration="for at least 8 weeks") in text
     for phrase in (
-        "body surface area (BSA) involvement of at least 10%",
+        "Body surface area (BSA) involvement of at least 10%",
         "Eczema Area and Severity Index (EASI) score ≥ 16",
         "for ≥ 6 weeks with inadequate response",
-        "Patient is 6 months of age and older",
+        "i. Patient is 6 months of age or older; AND",
         "prescribed by or in consultation with a dermatologist, allergist or immunologist",
-        "Initial authorization will be for no more than 6 months.",
-        "Reauthorization will be for no more than 12 months.",
+        "A) Initial Therapy. Approve for 6 months if the patient meets ALL of the following",
+        "ONE of the following (a, b or c):",
+        "Patient is not receiving Dupixent in combination with another biologic",
+        "B) Patient is Currently Receiving Dupixent. Approve for 1 year",
         "Prior authorization is required for Dupixent",
     ):
         assert phrase in text, phrase

@@ -46,7 +46,7 @@ def test_the_week2_digest_lists_the_scenario_grouped_by_contractor_and_payer(
         text = show_digest(store, config, now=NOW)
         # The changes of the week-2 scenario, under their issuers; no baseline, no noise.
         for expected in ("A57520", "L82.0", "L34009", "NCD 270.1", "== Acme Health",
-                         "Dupixent", "56 -> 84", "BSA"):  # fmt: skip
+                         "Dupixent", "8 weeks -> 12 weeks", "BSA"):  # fmt: skip
             assert expected in text, expected
         assert "L34938" not in text and "skyrizi" not in text.lower()  # noise-only versions
         inbox = Inbox()

@@ -42,23 +42,18 @@ from diffing.model import (
     Table,
     Threshold,
 )
+from diffing.parse.sections import (
+    CODES,
+    CONTEXT,
+    CRITERIA,
+    HISTORY,
+    section_role,
+    section_roles,
+)
 from diffing.text import sentences
 
 DOC_TYPE = "payer_policy"
 
-_SKIPPED_SECTION = re.compile(
-    r"^\s*(?:[\dIVX]+[.)]\s*)?(?:background|clinical evidence|summary of (?:clinical )?evidence"
-    r"|references?|bibliography|definitions?|(?:u\.?s\.? )?food and drug administration|fda\b"
-    r"|centers for medicare|cms\b|instructions for use|description of services|disclaimer"
-    r"|related (?:policies|documents)|literature|scientific|appendix|table of contents)",
-    re.IGNORECASE,
-)
-_HISTORY_SECTION = re.compile(
-    r"(?:policy|revision|review|document|publication) history|revision information"
-    r"|^\s*(?:history|revisions?|change log)\s*$",
-    re.IGNORECASE,
-)
-_CODE_SECTION = re.compile(r"\bcod(?:es|ing)\b|\bCPT\b|\bHCPCS\b|\bICD", re.IGNORECASE)
 _MARKER = re.compile(
     r"^\s*(?:\(?(?P<number>\d{1,2})[.)]|\(?(?P<roman>[ivx]{2,5}|[IVX]{2,5})[.)]"
     r"|\(?(?P<letter>[A-Za-z])[.)]|(?P<bullet>[•·▪◦●○■□*\-–]))\s+"
@@ -88,16 +83,15 @@ def extract_document(
     payer: str | None,
     version: str | None,
 ) -> Criteria:
-    from diffing.tree.build import build_tree  # the tree reads `heading_indications` here
-
     walker = _Walker(primary_drug=_primary_drug(document))
     walker.drugs.extend(extract_sentence(document.title).drugs)
+    names = [s.name for s in document.sections]
+    kinds = dict(zip(names, (_KIND_OF_ROLE[r] for r in section_roles(names)), strict=True))
     for section in document.sections:
-        walker.read_section(section)
+        walker.read_section(section, kinds[section.name])
     for table in document.tables:
-        walker.read_table(table)
-    criteria = walker.criteria(document, document_id=document_id, payer=payer, version=version)
-    return dataclasses.replace(criteria, criteria_tree=build_tree(document))
+        walker.read_table(table, kinds.get(table.section or "", _section_kind(table.section or "")))
+    return walker.criteria(document, document_id=document_id, payer=payer, version=version)
 
 
 def _primary_drug(document: PolicyDocument) -> str | None:
@@ -112,14 +106,13 @@ def _primary_drug(document: PolicyDocument) -> str | None:
     return None
 
 
+# Section roles (diffing.parse.sections) as the walker reads them: context sections (background,
+# evidence, guidelines, references …) give no criteria; they are still diffed as text.
+_KIND_OF_ROLE = {CRITERIA: "criteria", CONTEXT: "skipped", HISTORY: "history", CODES: "codes"}
+
+
 def _section_kind(name: str) -> str:
-    if _HISTORY_SECTION.search(name):
-        return "history"
-    if _SKIPPED_SECTION.match(name):
-        return "skipped"
-    if _CODE_SECTION.search(name):
-        return "codes"
-    return "criteria"
+    return _KIND_OF_ROLE[section_role(name)]
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
@@ -256,8 +249,7 @@ class _Walker:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def read_section(self, section: Section) -> None:
-        kind = _section_kind(section.name)
+    def read_section(self, section: Section, kind: str) -> None:
         self._close_lead()
         if kind == "history":
             self.revisions.extend(revisions_from_lines(section.text.split("\n")))
@@ -309,13 +301,13 @@ class _Walker:
                 if facts.phase is not None:
                     self.phase = facts.phase
 
-    def read_table(self, table: Table) -> None:
+    def read_table(self, table: Table, kind: str) -> None:
         if is_history_table(table):
             self.revisions.extend(revisions_from_table(table))
         elif is_code_table(table):
             flag = coverage_flag(table.section or "") or CoverageFlag.COVERED
             self.codes.update(row.ref for row in codes_in_table(table, flag=flag))
-        elif _section_kind(table.section or "") == "criteria":
+        elif kind == "criteria":
             for row in table.rows:
                 for cell in row:
                     for sentence in sentences(cell):

@@ -204,6 +204,33 @@ def section_role(name: str) -> str:
     return CRITERIA
 
 
+def _named_role(name: str) -> bool:
+    """Whether a section's name itself says what it is for (not criteria by default)."""
+    bare = re.sub(r"\s*\(\d+\)$", "", name).strip()
+    return bool(
+        _HISTORY_ROLE.search(bare)
+        or _CODES_ROLE.search(bare)
+        or _CONTEXT_ROLE.search(bare)
+        or _CRITERIA_ROLE.search(bare)
+        or bare in KNOWN_SECTIONS
+    )
+
+
+def section_roles(names: Sequence[str]) -> tuple[str, ...]:
+    """The role of each section of one document, in order. A heading that names no role
+    ("Signatera", "KRAS") after a context or codes section is a sub-heading of that background
+    (Aetna's Background lists one heading per test), not a new criteria section."""
+    roles: list[str] = []
+    previous = CRITERIA
+    for name in names:
+        role = section_role(name)
+        if role == CRITERIA and name != PREAMBLE and not _named_role(name) and previous != CRITERIA:
+            role = CONTEXT if previous != HISTORY else HISTORY
+        roles.append(role)
+        previous = role
+    return tuple(roles)
+
+
 def build_sections(
     paragraphs: Sequence[Paragraph], *, keep: Collection[int] = ()
 ) -> tuple[tuple[Section, ...], list[str]]:

@@ -8,6 +8,7 @@ from diffing.tree.nodes import (
     CriterionLeaf,
     IndicationBlock,
     PlacedLeaf,
+    tree_of,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "IndicationBlock",
     "PlacedLeaf",
     "build_tree",
+    "tree_of",
 ]

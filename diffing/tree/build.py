@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 
 from diffing.extract.durations import find_durations
 from diffing.model import Evidence, PolicyDocument, Section, Table
-from diffing.parse.sections import CRITERIA, looks_like_heading, section_name, section_role
+from diffing.parse.sections import (
+    CRITERIA,
+    looks_like_heading,
+    section_name,
+    section_role,
+    section_roles,
+)
 from diffing.tree.leaves import (
     diagnosis_leaf,
     duration_as_written,
@@ -68,6 +74,14 @@ _COVERAGE_STATEMENT = re.compile(
     r" necessary\b.*\b(?:any|all|one) of the following:?\s*$",
     re.IGNORECASE,
 )
+_CONSIDERS = re.compile(
+    r"^(?:[A-Z][A-Za-z]+ )?considers (?:the )?(?P<name>.{3,120}?)(?:\s*\(e\.g\.[^)]*\))?"
+    r" (?:to be )?medically necessary\b(?P<rest>.*)$"
+)
+_FOR_INDICATIONS = re.compile(
+    r"^(?P<name>[A-Z][^:;]{2,90}?)(?:\s*\(e\.g\.[^:]*\))?\s+for the following"
+    r" (?:indications|conditions|diagnoses)\s*:\s*$"
+)
 _FOR_MEMBERS = re.compile(
     r"^(?P<name>[A-Za-z0-9/()+\-*:,. ]{3,80}?)(?:\s*\(e\.g\..*?\))?\s+(?:for|in)"
     r" (?:members|women|men|persons|individuals|patients)\b(?P<rest>.*)$"
@@ -80,14 +94,21 @@ _CONTINUATION = re.compile(
 _INITIAL = re.compile(r"\binitial (?:therapy|authori[sz]ation|requests?|approval|criteria)\b", re.I)
 _DOSING = re.compile(r"^(?:dosing|dosage|dose)\b", re.IGNORECASE)
 _NOT_COVERED = re.compile(
-    r"\b(?:conditions not covered|not medically necessary|exclusions?)\b", re.I
+    r"\b(?:conditions not covered|not medically necessary|exclusions?|experimental"
+    r"|investigational|unproven)\b",
+    re.I,
 )
 _APPROVAL = re.compile(
     r"\b(?:approve for|approved for|authori[sz]ation length|length of authori[sz]ations?"
-    r"|initial requests?|approval (?:duration|length)|authori[sz]ed for)\b\W{0,4}"
-    r"(?:up to\s+)?(?P<amount>\d+|one|two|three|four|six|twelve)\s*(?P<unit>days?|weeks?|months?"
+    r"|initial requests?|approval (?:duration|length)|authori[sz]ed for"
+    r"|authori[sz]ation (?:will be|is) (?:approved )?for)\b\W{0,4}"
+    r"(?:up to\s+|no more than\s+|a maximum of\s+)?"
+    r"(?P<amount>\d+|one|two|three|four|six|twelve)\s*(?P<unit>days?|weeks?|months?"
     r"|years?)",
     re.IGNORECASE,
+)
+_APPROVAL_STATEMENT = re.compile(
+    r"^(?:initial |continued )?(?:re-?)?authori[sz]ation (?:will be|is) (?:approved )?for\b", re.I
 )
 _NOTE = re.compile(r"^(?:Note|Notes|NOTE|Examples?)\b\s*:?", re.IGNORECASE)
 _QUALIFIER = re.compile(r"^For (?:any |non-preferred |brand |patients? )?[^:]{3,80}:\s")
@@ -123,6 +144,7 @@ class _Branch:
     approval_text: str | None = None
     approval_days: int | None = None
     evidence: Evidence | None = None
+    approval_evidence: Evidence | None = None
 
 
 @dataclass(kw_only=True)
@@ -163,7 +185,7 @@ def _approval(text: str) -> tuple[str, int] | None:
 
 def _clean_name(name: str) -> str:
     name = re.sub(r"\s*\([^)]*\)\s*$", "", name)
-    name = re.sub(r"\s+", " ", name).strip(" .:-*").lower()
+    name = re.sub(r"\s+", " ", name).strip(" .,;:-*").lower()
     return name
 
 
@@ -244,7 +266,25 @@ class _Builder:
         self.stack.append(_Frame(group=nested, style=style))
         return nested
 
+    def approval_statement(self, text: str, evidence: Evidence) -> bool:
+        """ "Initial authorization will be for no more than 6 months": the branch's approval
+        duration, not a criterion ("Reauthorization …" sets the continuation branch's)."""
+        if not _APPROVAL_STATEMENT.match(text):
+            return False
+        approval = _approval(text)
+        block = self.current_block()
+        if approval is None or not block.branches:
+            return False
+        renewal = bool(_CONTINUATION.search(text.split(" will ")[0]))
+        phase = CONTINUATION if renewal else INITIAL
+        branch = next((b for b in block.branches if b.phase == phase), block.branches[-1])
+        branch.approval_text, branch.approval_days = approval
+        branch.approval_evidence = evidence
+        return True
+
     def item(self, style: str | None, body: str, evidence: Evidence, phase: str) -> None:
+        if self.approval_statement(strip_connector(body)[0], evidence):
+            return
         self.ensure_branch(evidence)
         group = self.place(style)
         text, connector = strip_connector(body)
@@ -257,10 +297,10 @@ class _Builder:
             self.stack.append(_Frame(group=child))
             self.last_leaf = None
             return
-        if group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH:
-            leaves = [diagnosis_leaf(text, evidence)]
-        else:
-            leaves = typed_leaves(text, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        leaves = typed_leaves(text, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        bare = group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH
+        if bare and all(leaf.kind == "documentation" for leaf in leaves):
+            leaves = [diagnosis_leaf(text, evidence)]  # a condition in a list of conditions
         if not leaves:
             return
         if len(leaves) > 1:
@@ -305,6 +345,7 @@ class _Builder:
                         approval_text=branch.approval_text,
                         approval_days=branch.approval_days,
                         evidence=branch.evidence,
+                        approval_evidence=branch.approval_evidence,
                     )
                 )
             if branches:
@@ -340,13 +381,20 @@ def _with_paths(block: IndicationBlock) -> IndicationBlock:
 def build_tree(document: PolicyDocument) -> CriteriaTree:
     """The criteria tree of a parsed payer document (empty when it has no criteria sections)."""
     builder = _Builder()
-    criteria = [s for s in document.sections if section_role(s.name) == CRITERIA]
+    roles = dict(
+        zip(
+            (s.name for s in document.sections),
+            section_roles([s.name for s in document.sections]),
+            strict=True,
+        )
+    )
+    criteria = [s for s in document.sections if roles[s.name] == CRITERIA]
     if len(criteria) > 1:  # the preamble is the title block then, not criteria
         criteria = [s for s in criteria if s.name != "preamble"]
     for section in criteria:
         _read_section(builder, section)
     for table in document.tables:
-        if section_role(table.section or "") == CRITERIA:
+        if roles.get(table.section or "", section_role(table.section or "")) == CRITERIA:
             _read_table(builder, table)
     return builder.tree()
 
@@ -361,11 +409,9 @@ def _read_section(builder: _Builder, section: Section) -> None:
     if heading_block:
         builder.block(heading_block, where)
     phase = _heading_phase(builder, section.name, where) or phase
-    offset = 0
     table_rows: list[tuple[str, ...]] = []
-    for raw in section.text.split("\n"):
-        line_start = offset
-        offset += len(raw) + 1
+    sidebar = skipping = False
+    for line_start, raw in _logical_lines(section.text):
         line = raw.strip().replace("**", "").replace("^^", "")
         if line.startswith("|") and not in_context:
             cells = tuple(c.strip() for c in line.strip("|").split("|"))
@@ -378,6 +424,18 @@ def _read_section(builder: _Builder, section: Section) -> None:
         if not line:
             continue
         evidence = Evidence(sentence=line, page=section.page_at(line_start), section=section.name)
+        if _SIDEBAR.match(line):
+            sidebar = True  # a PDF's "Related Policies" box, printed among the criteria
+            continue
+        if sidebar and _title_case(line):
+            continue
+        sidebar = False
+        if phase != EXCLUSION_BRANCH and _NOT_COVERED_STATEMENT.search(line):
+            # "… is unproven and not medically necessary": not a criterion of what is covered;
+            # a list it opens ("… the following:") is not either.
+            skipping = line.rstrip().endswith(":")
+            builder.stack = [] if skipping else builder.stack
+            continue
         # A heading inside a section ("OVERVIEW", "Guidelines", "POLICY STATEMENT") switches
         # between context and criteria.
         if looks_like_heading(line) and not _INDICATION_LINE.match(_marker(line)[1]):
@@ -388,7 +446,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
                 continue
             phase = _heading_phase(builder, line, evidence) or phase
             continue
-        if in_context or line.startswith("|") or re.match(r"^All Authori[sz]ations\b", line):
+        if in_context or line.startswith("|") or _NOT_A_CRITERION.match(line):
             continue  # a formulary table row, a label for every request
         default = _approval_default(line)
         if default is not None:
@@ -408,6 +466,9 @@ def _read_section(builder: _Builder, section: Section) -> None:
         started = _start(builder, style, body, evidence)
         if started is not None:
             phase = started
+            skipping = False
+            continue
+        if skipping:
             continue
         if style is None and re.search(r"\bCriteria$", body) and len(body.split()) <= 5:
             continue  # "Non-Preferred Criteria": a label repeating its heading
@@ -418,6 +479,56 @@ def _read_section(builder: _Builder, section: Section) -> None:
         _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
 
 
+_SIDEBAR = re.compile(
+    r"^(?:Related (?:Commercial |Medicare |Medicaid )?Polic(?:y|ies)|Community Plan Polic(?:y|ies)"
+    r"|Medicare Advantage Polic(?:y|ies))$",
+    re.IGNORECASE,
+)
+_NOT_COVERED_STATEMENT = re.compile(
+    r"\b(?:is|are) (?:considered )?(?:unproven|experimental|investigational)\b.*\bnot medically"
+    r" necessary\b|\bconsiders\b.*\bnot medically necessary\b"
+    r"|\b(?:is|are) (?:considered )?not medically necessary\b",
+    re.IGNORECASE,
+)
+_OPEN_PAREN = re.compile(r"[(\[]")
+_CLOSE_PAREN = re.compile(r"[)\]]")
+
+
+def _title_case(line: str) -> bool:
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'-]*", line) if len(w) > 3]
+    return bool(words) and all(w[0].isupper() for w in words) and not line.endswith((".", ";"))
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """The section's lines with a PDF's wrapped lines joined back: a line inside an open
+    bracket, a line starting in lower case, or "is / are proven …" continues the one before."""
+    out: list[tuple[int, str]] = []
+    offset = 0
+    for raw in text.split("\n"):
+        start = offset
+        offset += len(raw) + 1
+        line = raw.strip()
+        if out and line and _marker(line)[0] is None and not line.startswith("|"):
+            previous = out[-1][1]
+            depth = len(_OPEN_PAREN.findall(previous)) - len(_CLOSE_PAREN.findall(previous))
+            continues = (
+                depth > 0
+                or (line[:1].islower() and not previous.rstrip().endswith((".", ";", ":")))
+                or re.match(r"^(?:is|are) (?:proven|unproven|not|considered|medically)\b", line)
+            )
+            if continues and not previous.startswith("|"):
+                out[-1] = (out[-1][0], f"{previous} {line}")
+                continue
+        out.append((start, raw))
+    return out
+
+
+# A label for every request ("All Authorizations …") or the PA requirement itself (read as
+# `PriorAuth` by the extractor): never a criterion of a branch.
+_NOT_A_CRITERION = re.compile(
+    r"^(?:All Authori[sz]ations\b|(?:Prior authori[sz]ation|Precertification) (?:is )?required\b)",
+    re.IGNORECASE,
+)
 _CRITERION_WORDS = re.compile(
     r"\b(?:must|patient|member|required|requires|tried|trial|years of age|prescribed)\b", re.I
 )
@@ -444,7 +555,8 @@ def _heading_phase(builder: _Builder, line: str, evidence: Evidence) -> str | No
     if len(indications) == 1:
         builder.block(indications[0], evidence)
     if _NOT_COVERED.search(name):
-        builder.block(GENERAL, evidence) if not builder.blocks else None
+        # "Conditions Not Covered" is policy-wide, not part of the last indication block
+        builder.block(GENERAL, evidence)
         builder.stack = []
         builder.branch(EXCLUSION_BRANCH, ALL, evidence)
         return EXCLUSION_BRANCH
@@ -498,11 +610,29 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
             builder.branch(INITIAL, _op_of(text), evidence, text)
             _prescriber_from_statement(builder, text, evidence)
             return INITIAL
+        listed = _FOR_INDICATIONS.match(text)
+        if listed:
+            # "BRAF mutation testing (e.g., …) for the following indications:" and its list
+            builder.block(_clean_name(listed.group("name")), evidence)
+            builder.branch(INITIAL, ANY, evidence, text)
+            return INITIAL
+        considers = _CONSIDERS.match(text)
+        if considers and not re.search(r"\bnot\s*$", text[: considers.start("rest")][:-19]):
+            # "Aetna considers UVB phototherapy medically necessary for any of the following:"
+            builder.block(_clean_name(considers.group("name")), evidence)
+            rest = considers.group("rest").strip()
+            builder.branch(INITIAL, _op_of(text) or ALL, evidence, text)
+            if rest and not _OF_THE_FOLLOWING.search(rest):
+                leaves = typed_leaves(re.sub(r"^(?:for|when|in)\s+", "", rest), evidence=evidence)
+                builder.stack[-1].group.children.extend(leaves)
+            return INITIAL
         members = _FOR_MEMBERS.match(text)
         if members and re.search(r"\bconsider", text) and style is None:
             builder.block(_clean_name(members.group("name")), evidence)
             builder.branch(INITIAL, ALL, evidence, text)
-            who = re.search(r"\bwith\s+(?P<what>.+)", members.group("rest"))
+            who = re.search(
+                r"\b(?:with|for (?:the )?treatment of)\s+(?P<what>.+)", members.group("rest")
+            )
             if who:
                 builder.stack[-1].group.children.append(diagnosis_leaf(who.group("what"), evidence))
             return INITIAL

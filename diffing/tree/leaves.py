@@ -11,7 +11,6 @@ from diffing.extract.durations import DurationKind, find_durations
 from diffing.extract.measures import find_thresholds
 from diffing.extract.steps import find_steps
 from diffing.model import Evidence
-from diffing.rules import number_text
 from diffing.tree.nodes import (
     AGE,
     DIAGNOSIS,
@@ -25,6 +24,11 @@ from diffing.tree.nodes import (
     THRESHOLD,
     CriterionLeaf,
 )
+
+
+def number_text(value: float) -> str:
+    return f"{value:g}"
+
 
 CONNECTOR_END = re.compile(
     r"(?:[;,.]?\s*(?:\*\*)?\s*-?(?:AND|OR|and|or)-?(?:\*\*)?\s*|\s*[;,.])\s*$"
@@ -71,6 +75,12 @@ _TRIED_OBJECT = re.compile(
     r"(?:or is currently taking\s+)?(?P<what>[^.;:]{3,100})",
     re.IGNORECASE,
 )
+# "has a documented contraindication or intolerance to X" (no trial named): documentation of
+# why a trial was skipped, not a trial.
+_ONLY_CONTRAINDICATED = re.compile(
+    r"^(?!.*\b(?:tried|trial|failed|failure|inadequate)\b).*\b(?:contraindicat|intoleran)",
+    re.IGNORECASE,
+)
 _DOSE = re.compile(r"\b(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>mg/kg|mg|mcg|units?/kg|mL)\b", re.I)
 _DIAGNOSIS = re.compile(
     r"\b(?:diagnosis of|diagnosed with|patient (?:has|had|with)|members? with|individuals? with"
@@ -79,7 +89,7 @@ _DIAGNOSIS = re.compile(
 )
 _CLAUSE_END = re.compile(
     r"\s*(?:\(|\[|;|,\s*(?:unless|or was|or is|who|as )|\bunless\b|\bwho\b|\bwhen\b"
-    r"|\bfor at least\b"
+    r"|\bfor at least\b|\bfor a minimum of\b|\bfor (?:a period of )?(?:≥|>=)?\s*\d|\bapplied\b"
     r"|\bgiven for\b|\bfor the treatment\b|\bbeing considered\b|\bthat\b|\bAND\b|\bOR\b)",
 )
 _VERB_START = re.compile(
@@ -200,11 +210,15 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
                 evidence=evidence,
             )
         )
-    if _TRIED.search(text):
+    if _TRIED.search(text) and not _ONLY_CONTRAINDICATED.search(text):
         out.extend(_step_leaves(text, evidence))
     if not out:
         diagnosis = _DIAGNOSIS.search(text)
-        if diagnosis and not re.search(r"\btried\b|\bresponse\b", text, re.IGNORECASE):
+        if (
+            diagnosis
+            and not re.search(r"\btried\b|\bresponse\b", text, re.IGNORECASE)
+            and not _ONLY_CONTRAINDICATED.search(text)
+        ):
             what = _clause(diagnosis.group("what"))
             if what:
                 out.append(
@@ -221,7 +235,8 @@ def _single(text: str, evidence: Evidence) -> CriterionLeaf | None:
     """Items that are one thing whatever else they mention: an exclusion, time on therapy, a
     response."""
     if _EXCLUSION.search(text):
-        match = _EXCLUSION_OBJECT.search(text)
+        # examples in brackets ("(e.g., Adbry, Ebglyss)") are not what is excluded
+        match = _EXCLUSION_OBJECT.search(re.sub(r"\s*[(\[][^)\]]*[)\]]", "", text))
         what = _clause(match.group("what")) if match else _clause(text)
         return CriterionLeaf(kind=EXCLUSION, value=what, subject=what, text=text, evidence=evidence)
     on = _ON_THERAPY.search(text)
@@ -240,7 +255,11 @@ def _single(text: str, evidence: Evidence) -> CriterionLeaf | None:
         value = "objective measure"
     elif _RESPONSE_SYMPTOM.search(text):
         value = "symptom improvement"
-    elif _RESPONSE_OTHER.search(text) and not _TRIED.search(text):
+    elif (
+        _RESPONSE_OTHER.search(text)
+        and not _TRIED.search(text)
+        and not re.search(r"\b(?:not|never) (?:responded|had a response)", text, re.I)
+    ):
         value = _documentation(text, evidence).value
     else:
         return None

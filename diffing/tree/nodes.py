@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from diffing.model import Evidence
+from diffing.model import Criteria, Evidence
 
 ALL = "all"
 ANY = "any"
@@ -82,6 +82,8 @@ class CriteriaBranch:
     approval_text: str | None = None  # as written: "6 months", "1 year", "365 days"
     approval_days: int | None = None
     evidence: Evidence | None = field(default=None, compare=False)
+    # where the approval duration was stated, when not on the branch's own opening line
+    approval_evidence: Evidence | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,3 +119,9 @@ class CriteriaTree:
     @property
     def is_empty(self) -> bool:
         return not any(True for _ in self.placed())
+
+
+def tree_of(criteria: Criteria) -> CriteriaTree | None:
+    """The criteria tree of payer criteria (None for CMS documents and older stored criteria)."""
+    tree = criteria.criteria_tree
+    return tree if isinstance(tree, CriteriaTree) else None
