@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-SeverityName = Literal["noise", "low", "medium", "high"]
+SeverityName = Literal["noise", "unverified", "low", "medium", "high"]
 
 
 def _not_blank(value: str) -> str:

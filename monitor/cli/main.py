@@ -18,7 +18,7 @@ from monitor.pipeline.runner import RunSummary, run_source
 from monitor.pipeline.scheduling import SchedulingOptions
 from monitor.progress import progress_for
 from monitor.report import change_to_json, table
-from monitor.store.core import Store
+from monitor.store.core import ChangeRecord, Store
 from monitor.store.db import DatabaseMissing
 from monitor.store.locks import source_locks
 
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     changes.add_argument(
         "--min-severity",
-        choices=["noise", "low", "medium", "high"],
+        choices=["noise", "unverified", "low", "medium", "high"],
         default="low",
         help="leave out less severe changes (default: low, which hides noise-only versions: "
         "re-prints, stamps, layout)",
@@ -254,8 +254,26 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
             min_severity=args.min_severity,
             newest_first=True,
         )
+        unverified: list[ChangeRecord] = []
+        if args.format != "json" and args.min_severity not in ("noise", "unverified"):
+            # Claims the texts contradict are never mixed with the changes, but never hidden.
+            unverified = [
+                r
+                for r in store.changes(
+                    since=args.since,
+                    source=args.source,
+                    document_like=args.document,
+                    include_baseline=not args.no_baseline,
+                    limit=args.limit,
+                    min_severity="noise",
+                    newest_first=True,
+                )
+                if r.severity == "unverified"
+            ]
     finally:
         store.close()
+    if args.min_severity == "unverified":
+        records = [r for r in records if r.severity == "unverified"]
     if args.format == "json":
         # A feed: oldest first, like the API's (with --limit, the newest N in that order).
         for record in reversed(records):
@@ -264,6 +282,12 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
         print(table(records))
     else:
         print("No changes match (try --min-severity noise, or leave out --no-baseline).")
+    if unverified:
+        print(
+            f"\nUnverified - {len(unverified)} claim(s) the two versions' texts contradict "
+            "(an extraction error, not a policy change; never alerted):"
+        )
+        print(table(unverified))
     return 0
 
 

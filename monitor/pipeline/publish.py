@@ -20,6 +20,7 @@ from diffing.rules import flatten
 from monitor.config import QuarantineConfig
 from monitor.errors import MonitorError, PublishError
 from monitor.pipeline.guard import assess
+from monitor.pipeline.verification import collapse_reason, is_payer, unverified_count, verified
 from monitor.store.bulletins import index_bulletin
 from monitor.store.checklists import publish_checklists
 from monitor.store.core import Store, utcnow
@@ -34,6 +35,7 @@ from monitor.store.publishing import (
     known_version,
     listed_states,
     load_criteria,
+    load_payload,
     lock_change_feed,
     mark_listed_again,
     mark_missing,
@@ -69,6 +71,7 @@ class PublishResult:
     outcome: Outcome
     version_id: int | None = None
     changes: int = 0
+    unverified: int = 0  # of `changes`, claims the texts contradict (stored, never alerted)
     error: str | None = None
 
 
@@ -208,6 +211,18 @@ def publish_in_transaction(
     if version_number is None:
         version_number = 1 + max((v.version_number or 0 for v in versions), default=0)
     old_criteria = load_criteria(txn, previous.id) if previous is not None else None
+
+    def old_payload() -> tuple[bytes, str]:
+        assert previous is not None
+        return load_payload(txn, previous.id)
+
+    if previous is not None and old_criteria is not None and is_payer(criteria):
+        collapsed = collapse_reason(old_criteria, criteria, raw, old_payload)
+        if collapsed is not None:
+            # Not a policy change and not for a reviewer: the parser failed on the new layout.
+            # The run records it; the next run fetches and extracts it again.
+            store_payload(txn, raw, sha256)
+            return PublishResult(outcome=Outcome.ERROR, error=collapsed)
     guard = ctx.quarantine if ctx.quarantine is not None and ctx.quarantine.enabled else None
     if previous is not None and old_criteria is not None and guard is not None:
         assessment = assess(old_criteria, criteria, guard)
@@ -236,6 +251,8 @@ def publish_in_transaction(
                 error=f"held for review (quarantine #{hold_id}): {assessment.reason}",
             )
     diff = (ctx.diff or diff_criteria)(old_criteria, criteria, today=ctx.today)
+    if previous is not None and is_payer(criteria):
+        diff = verified(diff, raw, old_payload)
     changes = diff.changes
     if previous is not None and not changes:
         changes = (NOISE_ONLY,)  # new bytes, same criteria and text: kept, never alerted
@@ -297,6 +314,7 @@ def publish_in_transaction(
         outcome=Outcome.NEW if previous is None else Outcome.CHANGED,
         version_id=version_id,
         changes=len(changes),
+        unverified=unverified_count(changes),
     )
 
 

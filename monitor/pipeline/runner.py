@@ -53,16 +53,20 @@ class RunSummary:
     counts: RunCounts
     seconds: float
     error: str | None = None
+    unverified: int = 0  # of the changes, claims the texts contradict (never alerted)
 
     def line(self) -> str:
         c = self.counts
         text = (
             f"{self.source}: {self.outcome}{' (baseline)' if self.baseline else ''} - "
             f"{c.listed} listed, {c.fetched} fetched, {c.new_versions} new versions, "
-            f"{c.changes} changes, {c.errors} errors, {c.requests} requests, "
+            f"{c.changes} changes{self._unverified()}, {c.errors} errors, {c.requests} requests, "
             f"{self.seconds:.1f}s"
         )
         return f"{text} - {self.error}" if self.error else text
+
+    def _unverified(self) -> str:
+        return f" ({self.unverified} unverified)" if self.unverified else ""
 
 
 SourceFactory = Callable[[SourceConfig], Source]
@@ -166,7 +170,17 @@ async def run_source(
             remember_validators(store, source_row.id, listing.validators)
         counts = replace(counts, requests=source.request_count)
         outcome, error = _outcome(listed, wanted, problems, document_failures, tally.first_failure)
-        return _finish(store, config, run_id, baseline, outcome, counts, started, error)
+        return _finish(
+            store,
+            config,
+            run_id,
+            baseline,
+            outcome,
+            counts,
+            started,
+            error,
+            unverified=tally.unverified,
+        )
     except Exception as exc:
         # A bug or an unexpected library error: record it so the run is not left "running".
         log.exception("%s: run %d crashed", config.name, run_id)
@@ -219,6 +233,7 @@ class _Tally:
     counts: RunCounts
     progress: Progress | None = None
     quarantined: int = 0
+    unverified: int = 0  # changes published as `unverified` (the texts contradict them)
     first_failure: str | None = None  # "key: reason" of the first document that failed
 
     def _advance(self) -> None:
@@ -245,6 +260,7 @@ class _Tally:
             self.counts = replace(self.counts, unchanged=self.counts.unchanged + 1)
         else:
             self._advance()
+            self.unverified += result.unverified
             self.counts = replace(
                 self.counts,
                 new_versions=self.counts.new_versions + 1,
@@ -420,6 +436,8 @@ def _finish(
     counts: RunCounts,
     started: float,
     error: str | None,
+    *,
+    unverified: int = 0,
 ) -> RunSummary:
     store.finish_run(
         run_id,
@@ -436,6 +454,7 @@ def _finish(
         counts=counts,
         seconds=time.monotonic() - started,
         error=error,
+        unverified=unverified,
     )
     log.info("run finished", extra={"run": summary.line()})
     return summary

@@ -2,8 +2,9 @@
 API that `notifications/` uses to turn them into messages and deliver those exactly once.
 
 What is announced: changes that are neither baseline (a source's first run lists what exists;
-nothing is news yet) nor `noise` (re-prints, stamps): `enqueue_changes` writes no event for
-them, in one INSERT … SELECT so a 3,500-version baseline costs one cheap statement per version.
+nothing is news yet) nor `noise` (re-prints, stamps) nor `unverified` (claims the texts
+contradict): `enqueue_changes` writes no event for them, in one INSERT … SELECT so a
+3,500-version baseline costs one cheap statement per version.
 
 Exactly once per (message, recipient):
 - a consumer (a profile's alerts or digest, a webhook) claims the events it covers in the same
@@ -55,7 +56,7 @@ def enqueue_changes(session: Session, change_ids: Sequence[int]) -> None:
                 select(ChangeRow.id, literal(now, OutboxEvent.created_at.type)).where(
                     ChangeRow.id.in_(chunk),
                     ChangeRow.baseline.is_(False),
-                    ChangeRow.severity != Severity.NOISE.value,
+                    ChangeRow.severity.not_in([Severity.NOISE.value, Severity.UNVERIFIED.value]),
                 ),
             )
         )

@@ -152,6 +152,13 @@ def load_criteria(txn: Transaction, version_id: int) -> Criteria:
     return criteria_from_json(decompress(txn.get_one(CriteriaRow, version_id).data))
 
 
+def load_payload(txn: Transaction, version_id: int) -> tuple[bytes, str]:
+    """The bytes a stored version was published from, and their content type."""
+    version = txn.get_one(DocumentVersion, version_id)
+    payload = txn.get_one(Payload, version.content_sha256)
+    return decompress(payload.data), version.content_type
+
+
 def failed_in_baseline(txn: Transaction, source_id: int, key: str) -> bool:
     """Did a baseline run of this source record an error for document `key`?"""
     return (

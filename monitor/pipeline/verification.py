@@ -1,0 +1,99 @@
+"""Check a payer version's changes against both versions' text before they are published.
+
+An extraction error is not a policy change: a `code_removed` whose code the new text still
+lists, a `code_added` the old text already listed, a duration whose old phrase is still there
+are demoted to `unverified` (stored and shown apart, never alerted; `diffing.verify`). And a new
+version whose text still lists most of the old codes while extraction found few is an
+extraction failure recorded against the run, not a rewrite to quarantine or mass removals.
+
+Only payer documents are checked: CMS code tables arrive as structured data, not as text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from diffing.model import Change, ChangeKind, Criteria, PolicyDiff, RawDocument
+from diffing.payer import parse_cached
+from diffing.verify import (
+    COLLAPSE_FOUND_SHARE,
+    COLLAPSE_MIN_CODES,
+    document_text,
+    extraction_collapsed,
+    verify_diff,
+)
+from monitor.errors import MonitorError
+
+log = logging.getLogger("policy_monitor.verify")
+
+# Changes that claim something about the texts; the others (dates, titles, text) are the text.
+CHECKED_KINDS = frozenset(
+    {
+        ChangeKind.CODE_ADDED,
+        ChangeKind.CODE_REMOVED,
+        ChangeKind.STEP_THERAPY_CHANGED,
+        ChangeKind.THRESHOLD_CHANGED,
+        ChangeKind.AGE_LIMIT_CHANGED,
+        ChangeKind.APPROVAL_PERIOD_CHANGED,
+        ChangeKind.CRITERION_CHANGED,
+    }
+)
+
+OldPayload = Callable[[], tuple[bytes, str]]  # the previous version's bytes and content type
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Texts:
+    old: str
+    new: str
+
+
+def is_payer(criteria: Criteria) -> bool:
+    return criteria.payer is not None
+
+
+def _text(content: bytes, content_type: str, key: str) -> str:
+    return document_text(parse_cached(content, content_type, document_id=key))
+
+
+def texts(raw: RawDocument, old_payload: OldPayload) -> Texts | None:
+    """Both versions' text, or None when either cannot be parsed here (then nothing is
+    demoted: the worker parsed the new one, so this is a rare, logged failure)."""
+    try:
+        old_content, old_type = old_payload()
+        return Texts(
+            old=_text(old_content, old_type, raw.key),
+            new=_text(raw.content, raw.content_type, raw.key),
+        )
+    except MonitorError as exc:
+        log.warning("%s: could not re-read the texts to verify its changes: %s", raw.key, exc)
+        return None
+
+
+def verified(diff: PolicyDiff, raw: RawDocument, old_payload: OldPayload) -> PolicyDiff:
+    """`diff` with every claim the two texts contradict demoted to `unverified`."""
+    if not any(change.kind in CHECKED_KINDS for change in diff.changes):
+        return diff
+    pair = texts(raw, old_payload)
+    return diff if pair is None else verify_diff(diff, pair.old, pair.new)
+
+
+def collapse_reason(
+    old: Criteria, new: Criteria, raw: RawDocument, old_payload: OldPayload
+) -> str | None:
+    """Why the new version's extraction, not the policy, lost the codes (None when it did
+    not). Cheap unless the code count fell by half or more."""
+    old_count = len({code.code for code in old.codes})
+    new_count = len({code.code for code in new.codes})
+    if old_count < COLLAPSE_MIN_CODES or new_count >= COLLAPSE_FOUND_SHARE * old_count:
+        return None
+    pair = texts(raw, old_payload)
+    if pair is None:
+        return None
+    return extraction_collapsed(pair.old, pair.new, old, new)
+
+
+def unverified_count(changes: tuple[Change, ...]) -> int:
+    return sum(1 for change in changes if change.severity.value == "unverified")
