@@ -26,6 +26,11 @@ _SNIPPET = 60  # characters of context either side of a found phrase
 _REMOVAL_WORDS = re.compile(
     r"\b(?:remov|delet|retir|terminat|discontinu|no longer|replaced|end[- ]dated)", re.IGNORECASE
 )
+# A change-log entry ("Added ICD-10 code L40.1", kept in the history of later versions) names
+# the code without listing it: the verb comes just before the code, in the same cell or line.
+_LOGGED_JUST_BEFORE = re.compile(
+    r"\b(?:add(?:ed|ition of)|new(?:ly added)?|revis\w*|updat\w*)\b[^|\n]{0,40}$", re.IGNORECASE
+)
 _NUMBER_WORDS = {
     1: "one",
     2: "two",
@@ -242,9 +247,13 @@ def code_pattern(code: str) -> re.Pattern[str]:
 
 def find_code(text: str, code: str, *, count_removals: bool = False) -> str | None:
     """Context of the first place `text` lists `code` (a stated range that holds it counts);
-    None when it does not. Lines recording its removal do not count unless `count_removals`."""
+    None when it does not. Lines recording its removal, and change-log entries recording its
+    addition, do not count unless `count_removals`."""
     for match in code_pattern(code).finditer(text):
-        if count_removals or not _REMOVAL_WORDS.search(_line(text, match.start())):
+        if count_removals:
+            return _snippet(text, match.start(), match.end())
+        logged = _LOGGED_JUST_BEFORE.search(text, max(0, match.start() - 60), match.start())
+        if not logged and not _REMOVAL_WORDS.search(_line(text, match.start())):
             return _snippet(text, match.start(), match.end())
     return _in_stated_range(text, code)
 

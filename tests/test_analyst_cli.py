@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import POSTGRES_URL, postgres_available
 
 from fixtures.loopback import Fault
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
 from monitor.cli.main import main
-from tests.conftest import POSTGRES_URL, postgres_available
 
 ROOT = Path(__file__).resolve().parent.parent
 DUPIXENT = "/policies/drug/dupixent-dupilumab.pdf"
@@ -351,7 +351,7 @@ def test_get_sources_lists_each_failure_with_its_reason(
 ) -> None:
     from monitor.config import load_config
     from monitor.store.core import Store
-    from tests.api_support import serving
+    from api_support import serving
 
     with PayerSiteFixture() as site:
         config_path = _config(tmp_path / "m.toml", database_url, site.base_url)

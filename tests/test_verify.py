@@ -126,3 +126,17 @@ def test_extraction_collapse_is_a_failure_not_a_rewrite() -> None:
     assert extraction_collapsed("", "\n".join(old_codes[:5]), old, collapsed) is None
     # Extraction kept up: no collapse whatever the text.
     assert extraction_collapsed("", new_text, old, _criteria(old_codes[:30])) is None
+
+
+def test_a_change_log_entry_that_added_a_code_does_not_keep_it_listed() -> None:
+    """A later version keeps "Added ICD-10 code L40.1" in its history after the code left the
+    table: that names the code, it does not list it (the fixture adalimumab policy)."""
+    from diffing.verify import find_code
+
+    history = (
+        "Diagnosis Code | Description\nL40.0 | Psoriasis vulgaris\n"
+        "Date | Summary of Changes\n02/15/2026 | Applicable Codes • Removed ICD-10 code L40.1\n"
+        "01/01/2025 | Applicable Codes • Added ICD-10 code L40.1 Supporting Information"
+    )
+    assert find_code(history, "L40.1") is None
+    assert find_code(history + "\nL40.1 | Generalized pustular psoriasis", "L40.1")
