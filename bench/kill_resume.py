@@ -32,7 +32,7 @@ def _one_run(seed: int, junit: Path) -> dict[str, object]:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", TEST,
-         f"--junitxml={junit}"],
+         "-o", "junit_family=xunit1", f"--junitxml={junit}"],
         cwd=ROOT, env=env, capture_output=True, text=True,
     )  # fmt: skip
     seconds = time.monotonic() - started
