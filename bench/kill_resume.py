@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repetitions", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=1)
     args = parser.parse_args(argv)
+    commit = subprocess.run(  # read before the runs: what was measured, not what came after
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
         for n in range(args.repetitions):
@@ -66,9 +69,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     passed = sum(bool(r["passed"]) for r in runs)
     kills = sum(int(r["kills"]) for r in runs)  # type: ignore[call-overload]
     inside = sum(int(r["kills_inside_a_transaction"]) for r in runs)  # type: ignore[call-overload]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
     result = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit,
