@@ -1,7 +1,9 @@
-"""Shared fixtures: databases (SQLite and PostgreSQL), the CMS fixture server, no internet."""
+"""Shared fixtures: databases (SQLite and PostgreSQL), the CMS fixture server, no internet;
+the hypothesis profile every run uses."""
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -9,6 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# A loaded 2-core CI machine misses hypothesis's 200 ms per-example deadline now and then, and
+# a random seed makes a failure unrepeatable: property tests check logic, not speed, and the
+# same examples every run. `HYPOTHESIS_PROFILE=dev` explores with fresh random examples.
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"}

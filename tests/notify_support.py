@@ -25,6 +25,7 @@ from fixtures.smtp import Inbox as Inbox
 from fixtures.smtp import LoopbackSmtp as LoopbackSmtp
 from fixtures.smtp import body_html as body_html
 from fixtures.smtp import body_text as body_text
+from fixtures.smtp import held_port as held_port
 from fixtures.smtp import smtp_server as smtp_server
 from monitor.config import Config, parse_config
 from monitor.pipeline.publish import PublishContext, PublishResult, publish

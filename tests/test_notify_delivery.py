@@ -21,6 +21,7 @@ from notify_support import (
     body_text,
     cms_doc,
     config_for,
+    held_port,
     icd,
     later,
     publish_version,
@@ -112,8 +113,8 @@ def test_alerts_respect_the_threshold_and_the_profile_switch(store: Store) -> No
 def test_an_smtp_outage_delays_but_loses_and_duplicates_nothing(store: Store) -> None:
     _fifty_removed(store)
     inbox = Inbox()
-    with smtp_server(inbox) as first:
-        port = first.port
+    down = held_port()  # refuses connections; no other process can take the port meanwhile
+    port = down.getsockname()[1]
     addresses = [f"user{n}@example.org" for n in range(5)]
     config = config_for(str(store.engine.url), port, recipients=_alerts_only(addresses))
     sender = Sender(store, config)
@@ -132,7 +133,7 @@ def test_an_smtp_outage_delays_but_loses_and_duplicates_nothing(store: Store) ->
     # The backlog is what /metrics shows operators.
     assert _backlog(store) == 5
 
-    with smtp_server(inbox, port=port):  # back, on the same port
+    with smtp_server(inbox, sock=down):  # back, on the same port (the held socket)
         report = sender.run_once(later(200))
         assert report.sent == 5
         assert sender.run_once(later(400)).sent == 0

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import Path
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diffing.model import PolicyDocument
@@ -281,8 +286,40 @@ def test_reflow_rules() -> None:
     ]
 
 
-def test_parser_version_is_a_string() -> None:
-    assert isinstance(PARSER_VERSION, str) and PARSER_VERSION
+def parse_golden_fingerprint(golden: Path = Path(__file__).parent / "golden") -> str:
+    """sha256 over every parse golden's expected output: it moves when the parser's output does."""
+    digest = hashlib.sha256()
+    for expected in sorted(golden.glob("parse_*/expected.json")):
+        digest.update(expected.parent.name.encode() + b"\0" + expected.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def test_parser_version_changes_whenever_the_parse_goldens_change() -> None:
+    """Stored versions are re-parsed only when `PARSER_VERSION` moves (it is in the extractor
+    name and the parse cache key), so regenerated parse goldens without a bump would leave old
+    parses in place. tests/golden/parser_versions.json pairs each version with the goldens it
+    produced: a new golden output under an old version, or a version without its entry, fails."""
+    history = json.loads((Path(__file__).parent / "golden" / "parser_versions.json").read_text())
+    fingerprint = parse_golden_fingerprint()
+    by_version = {entry["parser_version"]: entry["parse_golden_sha256"] for entry in history}
+    assert len(by_version) == len(history), "one entry per PARSER_VERSION"
+    assert len({e["parse_golden_sha256"] for e in history}) == len(history), (
+        "two PARSER_VERSIONs recorded for the same golden output"
+    )
+    assert PARSER_VERSION in by_version, (
+        f"PARSER_VERSION {PARSER_VERSION!r} is not in parser_versions.json: append "
+        f'{{"parser_version": "{PARSER_VERSION}", "parse_golden_sha256": "{fingerprint}"}}'
+    )
+    assert by_version[PARSER_VERSION] == fingerprint, (
+        f"the parse goldens changed but PARSER_VERSION is still {PARSER_VERSION!r}: bump it and "
+        f"record the new fingerprint {fingerprint}"
+    )
+
+
+def test_parser_version_is_part_of_the_extractor_name_stored_with_each_version() -> None:
+    from diffing.payer import EXTRACTOR_NAME
+
+    assert f"/parse-{PARSER_VERSION}/" in EXTRACTOR_NAME
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400))
@@ -293,3 +330,9 @@ def test_any_text_parses_or_raises_parse_error(text: str) -> None:
         return
     assert document == parse_document(text.encode(), "text/plain")
     assert all(s.text == s.text.strip() for s in document.sections)
+
+
+@pytest.mark.skipif("HYPOTHESIS_PROFILE" in os.environ, reason="another profile was chosen")
+def test_property_tests_run_under_the_ci_profile() -> None:
+    """tests/conftest.py loads it: no per-example deadline, the same examples every run."""
+    assert settings.default.deadline is None and settings.default.derandomize

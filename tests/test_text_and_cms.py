@@ -108,7 +108,22 @@ def test_article_codes_and_fields() -> None:
 
 
 def test_bundle_bytes_are_canonical() -> None:
-    assert _article(hcpc_code=[]) == _article(hcpc_code=[])
+    """The same version built from dicts in another key order gives the same bytes (so the
+    same sha256): sorted keys at every level, compact separators, UTF-8 not escaped."""
+    report = {"document_id": 57520, "document_version": 3, "title": "Débridement"}
+    detail = {"article_id": 57520, "description": "x", "ab": {"z": 1, "a": 2}}
+    rows = [{"hcpc_code_id": "11400", "hcpc_code_group": 1}]
+    forward = make_bundle(doc_type="Article", report=report, detail=detail,
+                          tables={"hcpc_code": rows, "icd10_covered": []})  # fmt: skip
+    backward = make_bundle(
+        doc_type="Article",
+        report=dict(reversed(report.items())),
+        detail={"ab": {"a": 2, "z": 1}, "description": "x", "article_id": 57520},
+        tables={"icd10_covered": [], "hcpc_code": [dict(reversed(rows[0].items()))]},
+    )
+    assert forward == backward
+    assert forward.startswith(b'{"detail":{"ab":{"a":2,"z":1},"article_id":57520,')
+    assert "Débridement".encode() in forward and b": " not in forward and b", " not in forward
 
 
 @pytest.mark.parametrize("content", [b"not json", b"{}", b'{"format": "other"}'])

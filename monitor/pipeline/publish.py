@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -167,9 +169,25 @@ def publish(
             except MonitorError as exc:
                 return PublishResult(outcome=Outcome.ERROR, error=str(exc))
         with store.session() as txn:
-            return publish_in_transaction(txn, ctx, raw, listed, criteria)
+            result = publish_in_transaction(txn, ctx, raw, listed, criteria)
+            _trace("uncommitted", raw, result)
+        _trace("committed", raw, result)
+        return result
     except MonitorError as exc:
         raise PublishError(raw.key, raw.source_version or "?", str(exc)) from exc
+
+
+def _trace(event: str, raw: RawDocument, result: PublishResult) -> None:
+    """Test hook, off unless POLICY_MONITOR_TRACE_FILE is set: notes each publishing step so
+    tests/test_kill_resume.py can tell where a kill -9 landed; with
+    POLICY_MONITOR_TRACE_HOLD_SECONDS the transaction stays open, rows written, that long."""
+    path = os.environ.get("POLICY_MONITOR_TRACE_FILE")
+    if path:
+        with open(path, "a", encoding="utf-8") as trace:
+            line = f"{os.getpid()} {event} {result.outcome} {raw.key} {raw.source_version or '-'}"
+            trace.write(line + "\n")
+        if event == "uncommitted":
+            time.sleep(float(os.environ.get("POLICY_MONITOR_TRACE_HOLD_SECONDS") or 0))
 
 
 def publish_in_transaction(
