@@ -349,9 +349,10 @@ def test_digest_preview_with_email_recipients_alone(
 def test_get_sources_lists_each_failure_with_its_reason(
     database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from api_support import serving
+
     from monitor.config import load_config
     from monitor.store.core import Store
-    from api_support import serving
 
     with PayerSiteFixture() as site:
         config_path = _config(tmp_path / "m.toml", database_url, site.base_url)
