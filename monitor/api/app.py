@@ -20,6 +20,7 @@ from monitor.api.metrics import metrics_registry
 from monitor.api.server import ETagMiddleware
 from monitor.config import Config
 from monitor.errors import StoreError
+from monitor.links import link_secret
 from monitor.store.core import Store
 
 log = logging.getLogger("policy_monitor.api")
@@ -49,6 +50,9 @@ def create_app(
             "every lower one. GET answers carry an ETag; send `If-None-Match` to get 304."
         ),
     )
+    # Fail at start, not at the first signed link: no secret, or one under 32 bytes, is a
+    # configuration error (a generated one is created now, and the log says where).
+    link_secret(config.api)
     app.state.store = store
     app.state.config = config
     app.state.health = health
