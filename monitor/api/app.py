@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from monitor.api import changes, documents, operations, quarantine, rules
 from monitor.api.deps import HealthCheck, Today
 from monitor.api.metrics import metrics_registry
-from monitor.api.server import ETagMiddleware
+from monitor.api.server import BodyLimitMiddleware, ETagMiddleware
 from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.links import link_secret
@@ -59,6 +59,8 @@ def create_app(
     app.state.today = today
     app.state.metrics = metrics_registry(store)
     app.add_middleware(ETagMiddleware)
+    # Added last, so outermost: a body over the limit is refused before routing and keys.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=config.api.max_body_bytes)
 
     @app.exception_handler(StoreError)
     def database_error(_request: Request, exc: StoreError) -> JSONResponse:
