@@ -2,8 +2,9 @@
 checklists (`rules`), quarantine, operations (health, metrics), documents, changes.
 
 Every endpoint but ``/healthz`` needs an API key (`monitor.api.auth`: scopes read < review <
-admin). Reads answer with an ETag and honour ``If-None-Match``; lists page with ``limit`` and a
-cursor. The OpenAPI document is at ``/openapi.json``.
+admin; `keys` is the admin area). Reads answer with an ETag and honour ``If-None-Match``;
+every list pages with ``limit`` (at most 500, 1000 for rules) and a cursor. The OpenAPI
+document is at ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from monitor.api import changes, documents, operations, quarantine, rules
+from monitor.api import changes, documents, keys, operations, quarantine, rules
 from monitor.api.deps import HealthCheck, Today
 from monitor.api.metrics import metrics_registry
 from monitor.api.server import BodyLimitMiddleware, ETagMiddleware
@@ -71,6 +72,6 @@ def create_app(
 
     # The rule routes before the documents': /documents/{source}/{key:path} takes any path
     # below it, and would shadow a more specific rule route added there later.
-    for area in (rules, quarantine, operations, documents, changes):
+    for area in (rules, quarantine, operations, documents, changes, keys):
         app.include_router(area.router)
     return app
