@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.logs import register_secret_env_vars
 from monitor.settings import build
 from sources import SOURCE_KINDS, SourceKind
 from sources.base import check
@@ -382,7 +383,7 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     if duplicates:
         raise ConfigError(f"source name {duplicates[0]!r} is used twice", path=path, key="sources")
     database = build(DatabaseConfig, data.get("database", {}), path=path, prefix="database")
-    return Config(
+    config = Config(
         database=database,
         api=_with_link_secret_file(
             build(ApiConfig, data.get("api", {}), path=path, prefix="api"), database
@@ -396,6 +397,12 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         ),
         path=path,
     )
+    # Whatever the variables are called, their values never reach a log line.
+    register_secret_env_vars(
+        [config.email.password_env, config.api.link_secret_env]
+        + [hook.secret_env for hook in config.webhooks]
+    )
+    return config
 
 
 DEFAULT_LINK_SECRET_FILE = "policy-monitor.link-secret"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from monitor.config import DEFAULT_LINK_SECRET_FILE, ApiConfig
 from monitor.errors import ConfigError
+from monitor.logs import register_secret
 
 MIN_SECRET_BYTES = 32
 log = logging.getLogger("policy_monitor.links")
@@ -57,6 +58,7 @@ def _secret_from_file(path: Path) -> bytes:
             f"the link secret file {str(path)!r} holds fewer than {MIN_SECRET_BYTES} bytes",
             key="api.link_secret_file",
         )
+    register_secret(value.decode("utf-8", "replace"))
     return value
 
 
