@@ -161,9 +161,14 @@ class RedactSecrets(logging.Filter):
         for key, value in extra_fields(record).items():
             setattr(record, key, _redact(value, secrets))
         if record.exc_info and record.exc_info[1] is not None:
-            # Exception text is formatted later; render it now so it can be masked too.
-            record.exc_text = _redact(logging.Formatter().formatException(record.exc_info), secrets)
-            record.exc_info = None
+            # Exception text is formatted later; render it now so it can be masked too. Only
+            # a traceback that quotes a secret loses its exc_info (other handlers, pytest's
+            # capture among them, still see the exception otherwise).
+            rendered = logging.Formatter().formatException(record.exc_info)
+            redacted_exc = _redact(rendered, secrets)
+            if redacted_exc != rendered:
+                record.exc_text = redacted_exc
+                record.exc_info = None
         return True
 
 

@@ -28,9 +28,12 @@ def _loopback_only(self: socket.socket, address: Any) -> Any:
 TEST_LINK_SECRET = "test-link-secret-0123456789abcdef0123456789"
 
 
-@pytest.fixture(autouse=True)
-def _link_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("POLICY_MONITOR_LINK_SECRET", TEST_LINK_SECRET)
+@pytest.fixture(autouse=True, scope="session")
+def _link_secret() -> Iterator[None]:
+    # Session scope: set before any module- or session-scoped fixture builds an app.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POLICY_MONITOR_LINK_SECRET", TEST_LINK_SECRET)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -186,25 +186,27 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     max_header_bytes = DEFAULT_MAX_HEADER_BYTES
     _header_bytes = 0
     _in_head = True
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_head = True
+    _tail = b""  # the last bytes of the head so far: a CRLFCRLF may span two reads
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_head, self._header_bytes = True, 0
+        self._in_head, self._header_bytes, self._tail = True, 0, b""
         super().on_message_complete()
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
-            self._header_bytes += len(data)
+            # Only the bytes up to the blank line that ends the head count: a read may carry
+            # the start of the body too (pipelined heads after it are not counted).
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
             if self._header_bytes > self.max_header_bytes:
                 self._refuse_head()
                 return
+            self._tail = window[-3:]
         super().data_received(data)
 
     def _refuse_head(self) -> None:

@@ -132,3 +132,16 @@ def test_many_headers_are_431_too(served: tuple[str, int, int]) -> None:
     filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 100) for i in range(2000))
     answer = _send_until_answered(host, port, head, filler, 2 * len(filler))
     assert _status(answer) == 431
+
+
+def test_a_body_in_the_same_read_as_the_head_does_not_count_as_header(
+    served: tuple[str, int, int],
+) -> None:
+    host, port, _pid = served
+    body = b'{"reviewer": "' + b"r" * (200 * 1024) + b'"}'
+    head = (
+        f"POST /changes/1/review HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    answer = _send_until_answered(host, port, head + body, b"", 0)
+    assert _status(answer) == 401  # under both limits: the key check answers
