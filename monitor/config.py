@@ -7,6 +7,7 @@ Read from ``--config PATH`` or ``$POLICY_MONITOR_CONFIG``; with neither, the def
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
+from monitor.logs import register_secret_env_vars
 from monitor.settings import build
 from sources import SOURCE_KINDS, SourceKind
 from sources.base import check
@@ -72,11 +74,22 @@ class ApiConfig:
     port: int = 8080
     # Where readers reach the API: the base of the change-page links in emails.
     public_url: str = "http://127.0.0.1:8080"
-    # Environment variable holding the secret that signs those links.
+    # Environment variable holding the secret that signs those links (at least 32 bytes).
     link_secret_env: str = "POLICY_MONITOR_LINK_SECRET"
+    # Without that variable: a secret generated into this file (0600) on first use. Empty:
+    # beside a SQLite database file, else "policy-monitor.link-secret" (`parse_config`).
+    link_secret_file: str = ""
+    # A signed link is valid this long, and no link claiming to be valid longer is accepted.
+    link_lifetime_days: int = 90
+    # Requests larger than these are refused (413, 431) before any key is checked.
+    max_body_bytes: int = 1_048_576
+    max_header_bytes: int = 65_536
 
     def validate(self) -> None:
         check(0 <= self.port <= 65535, f"port {self.port} is not a TCP port")
+        check(1 <= self.link_lifetime_days <= 3650, "link_lifetime_days must be 1-3650")
+        check(self.max_body_bytes >= 1024, "max_body_bytes must be at least 1024")
+        check(self.max_header_bytes >= 4096, "max_header_bytes must be at least 4096")
         check(
             self.public_url.startswith(("http://", "https://")),
             f"public_url {self.public_url!r} must be an http:// or https:// URL",
@@ -95,11 +108,19 @@ class EmailConfig:
     timeout_seconds: float = 30.0
     # A PEM file of CAs to trust for starttls/tls (a private relay's own CA); empty: the system's.
     ca_file: str = ""
+    # AUTH sends the password; over a connection without TLS anyone on the path reads it.
+    allow_plaintext_auth: bool = False
 
     def validate(self) -> None:
         check(
             self.security in {"none", "starttls", "tls"},
             f"security {self.security!r} must be one of none, starttls, tls",
+        )
+        check(
+            not self.username or self.security != "none" or self.allow_plaintext_auth,
+            'username is set but security is "none": the SMTP password would cross the '
+            'network in clear text; set security = "starttls" or "tls" (or, on a trusted '
+            "link only, allow_plaintext_auth = true)",
         )
         check(0 < self.port <= 65535, f"port {self.port} is not a TCP port")
         check(self.timeout_seconds > 0, "timeout_seconds must be positive")
@@ -361,9 +382,12 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"source name {duplicates[0]!r} is used twice", path=path, key="sources")
-    return Config(
-        database=build(DatabaseConfig, data.get("database", {}), path=path, prefix="database"),
-        api=build(ApiConfig, data.get("api", {}), path=path, prefix="api"),
+    database = build(DatabaseConfig, data.get("database", {}), path=path, prefix="database")
+    config = Config(
+        database=database,
+        api=_with_link_secret_file(
+            build(ApiConfig, data.get("api", {}), path=path, prefix="api"), database
+        ),
         email=build(EmailConfig, data.get("email", {}), path=path, prefix="email"),
         scheduler=build(SchedulerConfig, data.get("scheduler", {}), path=path, prefix="scheduler"),
         sources=sources,
@@ -373,6 +397,28 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         ),
         path=path,
     )
+    # Whatever the variables are called, their values never reach a log line.
+    register_secret_env_vars(
+        [config.email.password_env, config.api.link_secret_env]
+        + [hook.secret_env for hook in config.webhooks]
+    )
+    return config
+
+
+DEFAULT_LINK_SECRET_FILE = "policy-monitor.link-secret"
+
+
+def _with_link_secret_file(api: ApiConfig, database: DatabaseConfig) -> ApiConfig:
+    """An unset ``link_secret_file`` lives beside the SQLite database file (whose directory
+    the service may write), else in the working directory."""
+    if api.link_secret_file:
+        return api
+    chosen = DEFAULT_LINK_SECRET_FILE
+    if database.url.startswith("sqlite:///"):
+        db_path = database.url.split(":///", 1)[1].split("?", 1)[0]
+        if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
+            chosen = f"{db_path}.link-secret"
+    return dataclasses.replace(api, link_secret_file=chosen)
 
 
 def _named_tables(data: dict[str, Any], section: str, cls: type[Any], path: Path | None) -> Any:

@@ -24,6 +24,11 @@ from monitor.config import (
 )
 from sources import SOURCE_KINDS
 
+INTERNAL_HOSTS = (
+    "Hosts (as written) or networks (CIDR) that may resolve to internal addresses; IP literals "
+    "in this source's URLs are allowed already."
+)
+
 # Descriptions live here rather than in the dataclasses: one line per key, written for the
 # person editing the TOML file. Keyed by (section, key); sources use "sources.<kind>".
 DESCRIPTIONS: dict[tuple[str, str], str] = {
@@ -38,7 +43,16 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("api", "public_url"): "Base URL readers use to reach the API; change-page links in emails "
     "start with it.",
     ("api", "link_secret_env"): "Environment variable holding the secret that signs "
-    "change-page links in emails.",
+    "change-page links in emails: at least 32 bytes, or the service refuses to start.",
+    ("api", "link_secret_file"): "Used when that variable is unset: a file holding the link "
+    "secret, generated (mode 0600) on first start; empty: beside a SQLite database file, else "
+    "`policy-monitor.link-secret` in the working directory.",
+    ("api", "link_lifetime_days"): "How long a change-page link stays valid (1-3650); a link "
+    "claiming a later expiry is refused.",
+    ("api", "max_body_bytes"): "Largest request body accepted; larger ones get 413 before any "
+    "key is checked.",
+    ("api", "max_header_bytes"): "Largest request line plus headers accepted; larger ones get "
+    "431 before any key is checked.",
     ("email", "host"): "SMTP server that sends change reports.",
     ("email", "port"): "SMTP server port (1-65535).",
     ("email", "from_address"): "Sender address of the report emails.",
@@ -48,6 +62,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("email", "password_env"): "Name of the environment variable holding the SMTP password "
     "(the password itself is never in the file, and is masked in logs).",
     ("email", "timeout_seconds"): "Seconds to wait for the SMTP server before giving up.",
+    ("email", "allow_plaintext_auth"): 'Allow SMTP AUTH with `security = "none"` (the '
+    "password then crosses the network in clear text); only for a relay on a trusted link.",
     ("email", "ca_file"): "PEM file of CAs to trust for `starttls`/`tls` (a private relay's "
     "CA); empty trusts the system's.",
     ("notifications", "enabled"): "`false` writes and sends no notifications (the outbox "
@@ -122,6 +138,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     "the default depends on the kind.",
     ("sources", "enabled"): "`false` keeps the source configured but skips it in runs.",
     ("sources.cms_coverage", "base_url"): "Base URL of the CMS Coverage API.",
+    ("sources.cms_coverage", "internal_hosts"): INTERNAL_HOSTS,
+    ("sources.mcd_downloads", "internal_hosts"): INTERNAL_HOSTS,
+    ("sources.payer_policies", "internal_hosts"): INTERNAL_HOSTS,
+    ("sources.mac_bulletins", "internal_hosts"): INTERNAL_HOSTS,
     ("sources.cms_coverage", "document_types"): "Which reports to watch: `lcd`, `article`, `ncd`.",
     ("sources.cms_coverage", "concurrency"): "Parallel document requests (1-64).",
     ("sources.cms_coverage", "timeout_seconds"): "Timeout of each connect and read of one HTTP "

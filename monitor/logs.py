@@ -1,7 +1,11 @@
 """Logging set-up: plain text for people, one JSON object per line for log collectors.
 
-Both formats pass through `RedactSecrets`, so the SMTP password never reaches a log line even
-when a library error message quotes it.
+Both formats pass through `RedactSecrets`, so no secret reaches a log line even when a library
+error message quotes it: the values of the variables the config names (SMTP password, webhook
+secrets, link secret, whatever they are called), of every variable whose name says it holds a
+secret, and of secrets registered at run time (a generated link secret). The text format
+escapes control characters in the message and fields, so a value with a line break (a
+reviewer's name) cannot forge a second log line; JSON escapes them by itself.
 """
 
 from __future__ import annotations
@@ -10,11 +14,11 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
+import threading
 from collections.abc import Iterable
 from typing import Any
-
-from monitor.config import EmailConfig
 
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -56,17 +60,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
+def escape_control(text: str) -> str:
+    """Control characters as escapes (``\\n``, ``\\x1b``): one record, one line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 class TextFormatter(logging.Formatter):
-    """The classic text line, with any extras appended as key=value."""
+    """The classic text line, with any extras appended as key=value. Control characters in the
+    message and the fields are escaped; a traceback keeps its lines (it is ours, not input)."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_control(super().formatMessage(record))
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extras = extra_fields(record)
         if extras:
-            line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+            line += " " + " ".join(f"{k}={escape_control(str(v))}" for k, v in extras.items())
         return line
 
 
@@ -82,19 +98,55 @@ def _redact(value: Any, secrets: Iterable[str]) -> Any:
     return value
 
 
+DEFAULT_SECRET_ENV_VARS = (
+    "POLICY_MONITOR_SMTP_PASSWORD",
+    "POLICY_MONITOR_WEBHOOK_SECRET",
+    "POLICY_MONITOR_LINK_SECRET",
+)
+# A variable whose name says it holds a secret is masked even when no config names it.
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PRIVATE_KEY|API_KEY", re.I)
+_MIN_GUESSED = 6  # a guessed secret this short ("1", "true") would mask ordinary words
+_registered_vars: set[str] = set()
+_registered_values: set[str] = set()
+_registry_lock = threading.Lock()
+
+
+def register_secret_env_vars(names: Iterable[str]) -> None:
+    """Mask the values of these variables from now on (`monitor.config` registers the ones a
+    loaded config names: the SMTP password, each webhook's secret, the link secret)."""
+    with _registry_lock:
+        _registered_vars.update(n for n in names if n)
+
+
+def register_secret(value: str) -> None:
+    """Mask this value from now on (a secret that lives in no variable: a generated one)."""
+    if value:
+        with _registry_lock:
+            _registered_values.add(value)
+
+
 class RedactSecrets(logging.Filter):
-    """Replace the values of secret environment variables with *** in message and extras.
+    """Replace secrets with *** in message, extras and exception text: the values of
+    `env_vars`, of registered variables and values, and of variables named like secrets.
 
     The values are read at filter time, not install time, so a password set after start-up
     (or changed by a test) is still masked.
     """
 
-    def __init__(self, env_vars: Iterable[str]) -> None:
+    def __init__(self, env_vars: Iterable[str] = DEFAULT_SECRET_ENV_VARS) -> None:
         super().__init__()
         self.env_vars = tuple(env_vars)
 
     def _secrets(self) -> list[str]:
-        values = (os.environ.get(name, "") for name in self.env_vars)
+        with _registry_lock:
+            named = {*self.env_vars, *_registered_vars}
+            values = set(_registered_values)
+        values |= {os.environ.get(name, "") for name in named}
+        values |= {
+            value
+            for name, value in os.environ.items()
+            if _SECRET_NAME.search(name) and len(value) >= _MIN_GUESSED
+        }
         # Longest first, so a secret containing another is masked whole.
         return sorted({v for v in values if v}, key=len, reverse=True)
 
@@ -109,9 +161,14 @@ class RedactSecrets(logging.Filter):
         for key, value in extra_fields(record).items():
             setattr(record, key, _redact(value, secrets))
         if record.exc_info and record.exc_info[1] is not None:
-            # Exception text is formatted later; render it now so it can be masked too.
-            record.exc_text = _redact(logging.Formatter().formatException(record.exc_info), secrets)
-            record.exc_info = None
+            # Exception text is formatted later; render it now so it can be masked too. Only
+            # a traceback that quotes a secret loses its exc_info (other handlers, pytest's
+            # capture among them, still see the exception otherwise).
+            rendered = logging.Formatter().formatException(record.exc_info)
+            redacted_exc = _redact(rendered, secrets)
+            if redacted_exc != rendered:
+                record.exc_text = redacted_exc
+                record.exc_info = None
         return True
 
 
@@ -135,7 +192,7 @@ def configure_logging(
     level: int | str = logging.WARNING,
     fmt: str = "text",
     *,
-    secret_env_vars: Iterable[str] = (EmailConfig.password_env,),
+    secret_env_vars: Iterable[str] = DEFAULT_SECRET_ENV_VARS,
     stream: Any = None,
 ) -> logging.Handler:
     """Install one handler (stderr, or `stream`) in format `fmt` on the root logger.

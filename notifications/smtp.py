@@ -1,6 +1,6 @@
-"""Email over real SMTP: plain, STARTTLS or implicit TLS, optional AUTH, one connection reused
-for a batch of deliveries. The password comes from the environment only and is never logged
-or put in an error message.
+"""Email over real SMTP: plain, STARTTLS or implicit TLS, optional AUTH (only over TLS unless
+``allow_plaintext_auth``), one connection reused for a batch of deliveries. The password comes
+from the environment only and is never logged or put in an error message.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import ssl
 from email.message import EmailMessage
 
 from monitor.config import EmailConfig
+from monitor.errors import ConfigError
 from monitor.store.outbox import Delivery
 from notifications.errors import DeliveryError, PermanentDeliveryError
 
@@ -65,6 +66,13 @@ class SmtpTransport:
     def _connect(self) -> smtplib.SMTP:
         config = self.config
         where = f"{config.host}:{config.port}"
+        if config.username and config.security == "none" and not config.allow_plaintext_auth:
+            # Checked when the config loads too; this guards settings built in code.
+            raise ConfigError(
+                'username is set but security is "none": the password would cross the '
+                "network in clear text; use starttls or tls, or allow_plaintext_auth = true",
+                key="email.security",
+            )
         try:
             connection: smtplib.SMTP
             if config.security == "tls":

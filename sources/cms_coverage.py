@@ -75,6 +75,7 @@ class CmsCoverageOptions:
     max_response_bytes: int = 200_000_000
     token_lifetime_seconds: float = 55 * 60
     user_agent: str = "payer-policy-monitor/0.1 (coverage change monitor)"
+    internal_hosts: tuple[str, ...] = ()  # hosts or CIDR networks allowed to be internal
 
     def validate(self) -> None:
         check(
@@ -179,7 +180,7 @@ class CmsCoverageSource:
         self._own_client = client is None
         # Only the API's own host, port and (after DNS) public addresses, unless the base URL
         # is an IP literal; a redirect elsewhere is a per-document error.
-        policy = OutboundPolicy.for_source([self._base])
+        policy = OutboundPolicy.for_source([self._base], internal_hosts=options.internal_hosts)
         self._client = client or policy_client(
             policy,
             timeout=httpx.Timeout(options.timeout_seconds),

@@ -102,6 +102,7 @@ class MacBulletinsOptions:
     max_pages: int = 5
     body_selector: str = ""  # empty: the whole article page (the parser drops site chrome)
     allowed_hosts: tuple[str, ...] = ()  # empty: the hosts of listing_urls and feed_url
+    internal_hosts: tuple[str, ...] = ()  # hosts or CIDR networks allowed to be internal
     obey_robots: bool = True
     download_delay_seconds: float = 1.0
     concurrency_per_host: int = 2
@@ -145,7 +146,9 @@ class MacBulletinsOptions:
     def outbound(self) -> OutboundPolicy:
         """The listing pages' and feed's hosts and `allowed_hosts`, exactly (no subdomains)."""
         urls = (*self.listing_urls, *([self.feed_url] if self.feed_url else []))
-        return OutboundPolicy.for_source(urls, extra_hosts=self.hosts)
+        return OutboundPolicy.for_source(
+            urls, extra_hosts=self.hosts, internal_hosts=self.internal_hosts
+        )
 
 
 class MacBulletinsSource(CrawledSource):

@@ -78,6 +78,7 @@ class McdDownloadsOptions:
     max_field_bytes: int = 200_000_000
     download_dir: str = ""
     user_agent: str = "payer-policy-monitor/0.1 (coverage change monitor)"
+    internal_hosts: tuple[str, ...] = ()  # hosts or CIDR networks allowed to be internal
 
     def validate(self) -> None:
         check(
@@ -145,7 +146,9 @@ class McdDownloadsSource:
         self._own_client = client is None
         # Redirects are followed here, hop by hop, each held to the policy (the export's own
         # host and port; after DNS, public addresses unless the base URL is an IP literal).
-        self._policy = OutboundPolicy.for_source([self._base])
+        self._policy = OutboundPolicy.for_source(
+            [self._base], internal_hosts=options.internal_hosts
+        )
         self._client = client or policy_client(
             self._policy,
             timeout=httpx.Timeout(options.timeout_seconds),

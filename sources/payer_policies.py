@@ -61,6 +61,7 @@ class PayerPoliciesOptions:
     parse_timeout_seconds: float = 300.0  # one document's parse + extraction
     max_pages: int = 300  # a longer PDF is refused, not parsed for minutes
     allowed_hosts: tuple[str, ...] = ()  # redirects may go here too (besides the URLs' hosts)
+    internal_hosts: tuple[str, ...] = ()  # hosts or CIDR networks allowed to be internal
     user_agent: str = "payer-policy-monitor/0.1 (policy change monitor)"
 
     def validate(self) -> None:
@@ -94,7 +95,10 @@ class PayerPoliciesOptions:
         """Index pages, documents and `allowed_hosts`, with their subdomains (payer sites move
         PDFs to a "static." or "www." host); any other host, port or internal address is refused."""
         return OutboundPolicy.for_source(
-            self.start_urls + self.documents, extra_hosts=self.allowed_hosts, subdomains=True
+            self.start_urls + self.documents,
+            extra_hosts=self.allowed_hosts,
+            internal_hosts=self.internal_hosts,
+            subdomains=True,
         )
 
 

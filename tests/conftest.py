@@ -35,6 +35,19 @@ def _loopback_only(self: socket.socket, address: Any) -> Any:
     return _real_connect(self, address)
 
 
+# Change-page links need a secret of 32+ bytes; without the variable one would be generated into
+# a file in the working directory. Tests of that path remove the variable themselves.
+TEST_LINK_SECRET = "test-link-secret-0123456789abcdef0123456789"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _link_secret() -> Iterator[None]:
+    # Session scope: set before any module- or session-scoped fixture builds an app.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POLICY_MONITOR_LINK_SECRET", TEST_LINK_SECRET)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any connection off loopback fails at once instead of hanging."""

@@ -37,9 +37,9 @@ def test_forged_signatures_are_refused_not_crashed_on() -> None:
 
 
 def test_the_secret_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(API.link_secret_env, "first secret")
+    monkeypatch.setenv(API.link_secret_env, "first secret, at least thirty-two bytes")
     url = change_page_url(API, 5, now=NOW)
     expires, sig = _parts(url)
     assert verify_change_link(API, 5, expires, sig, now=NOW)
-    monkeypatch.setenv(API.link_secret_env, "rotated")
+    monkeypatch.setenv(API.link_secret_env, "rotated secret, at least thirty-two bytes")
     assert not verify_change_link(API, 5, expires, sig, now=NOW)

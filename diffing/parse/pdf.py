@@ -36,6 +36,12 @@ from diffing.parse.clean import (
     reflow,
     vocabulary,
 )
+from diffing.parse.inflate import (
+    MAX_DOCUMENT_INFLATED_BYTES,
+    MAX_STREAM_INFLATED_BYTES,
+    InflateBudget,
+    inflate_budget,
+)
 from diffing.parse.meta import header_meta, merge_meta
 from diffing.parse.pdf_glyphs import Glyph, read_page
 from diffing.parse.sections import build_sections, is_known_heading
@@ -81,11 +87,25 @@ def parse_pdf(
     document_id: str,
     max_pages: int,
     references: Sequence[PageLines] = (),
+    max_stream_bytes: int = MAX_STREAM_INFLATED_BYTES,
+    max_document_bytes: int = MAX_DOCUMENT_INFLATED_BYTES,
 ) -> PolicyDocument:
+    """The sections and tables of a PDF. Its compressed streams may inflate to at most
+    `max_stream_bytes` each and `max_document_bytes` together, or it is a ParseError."""
     if b"%PDF-" not in content[:1024]:
         raise ParseError(document_id, "not a PDF: no %PDF- header")
     if b"%%EOF" not in content[-4096:]:
         raise ParseError(document_id, "truncated PDF: no %%EOF marker at the end")
+    with inflate_budget(max_stream_bytes, max_document_bytes) as budget:
+        pages, info_title = _read_within_budget(content, document_id, max_pages, budget)
+    if not any(page.lines or page.tables for page in pages):
+        raise ParseError(document_id, "no text")
+    return _document(pages, info_title, references)
+
+
+def _read_within_budget(
+    content: bytes, document_id: str, max_pages: int, budget: InflateBudget
+) -> tuple[list[_Page], str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -93,10 +113,12 @@ def parse_pdf(
     except (ParseError, MemoryError):
         raise
     except Exception as exc:  # pdfminer raises anything from KeyError to struct.error
+        if budget.exceeded:
+            raise ParseError(document_id, f"decompression bomb: {budget.exceeded}") from None
         raise ParseError(document_id, _reason(exc)) from exc
-    if not any(page.lines or page.tables for page in pages):
-        raise ParseError(document_id, "no text")
-    return _document(pages, info_title, references)
+    if budget.exceeded:  # pdfminer swallowed it somewhere (a font, an image): still refused
+        raise ParseError(document_id, f"decompression bomb: {budget.exceeded}")
+    return pages, info_title
 
 
 def _reason(exc: Exception) -> str:

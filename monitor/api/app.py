@@ -2,8 +2,9 @@
 checklists (`rules`), quarantine, operations (health, metrics), documents, changes.
 
 Every endpoint but ``/healthz`` needs an API key (`monitor.api.auth`: scopes read < review <
-admin). Reads answer with an ETag and honour ``If-None-Match``; lists page with ``limit`` and a
-cursor. The OpenAPI document is at ``/openapi.json``.
+admin; `keys` is the admin area). Reads answer with an ETag and honour ``If-None-Match``;
+every list pages with ``limit`` (at most 500, 1000 for rules) and a cursor. The OpenAPI
+document is at ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from monitor.api import changes, documents, operations, quarantine, rules, sources
+from monitor.api import changes, documents, keys, operations, quarantine, rules, sources
 from monitor.api.deps import HealthCheck, Today
 from monitor.api.metrics import metrics_registry
-from monitor.api.server import ETagMiddleware
+from monitor.api.server import BodyLimitMiddleware, ETagMiddleware
 from monitor.config import Config
 from monitor.errors import StoreError
+from monitor.links import link_secret
 from monitor.store.core import Store
 
 log = logging.getLogger("policy_monitor.api")
@@ -49,12 +51,17 @@ def create_app(
             "every lower one. GET answers carry an ETag; send `If-None-Match` to get 304."
         ),
     )
+    # Fail at start, not at the first signed link: no secret, or one under 32 bytes, is a
+    # configuration error (a generated one is created now, and the log says where).
+    link_secret(config.api)
     app.state.store = store
     app.state.config = config
     app.state.health = health
     app.state.today = today
     app.state.metrics = metrics_registry(store)
     app.add_middleware(ETagMiddleware)
+    # Added last, so outermost: a body over the limit is refused before routing and keys.
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=config.api.max_body_bytes)
 
     @app.exception_handler(StoreError)
     def database_error(_request: Request, exc: StoreError) -> JSONResponse:
@@ -65,7 +72,7 @@ def create_app(
 
     # The rule routes before the documents': /documents/{source}/{key:path} takes any path
     # below it, and would shadow a more specific rule route added there later.
-    for area in (rules, quarantine, operations, documents, changes):
+    for area in (rules, quarantine, operations, documents, changes, keys):
         app.include_router(area.router)
-    app.include_router(sources.router)  # GET /sources: last runs and what failed (issue 15)
+    app.include_router(sources.router)  # GET /sources: last runs and what failed
     return app

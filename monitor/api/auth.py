@@ -193,3 +193,4 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 ReadAccess = Annotated[Principal, Depends(require_scope(Scope.READ))]
 ReviewAccess = Annotated[Principal, Depends(require_scope(Scope.REVIEW))]
+AdminAccess = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]

@@ -26,7 +26,12 @@ _CONTEXT_CHARS = 280  # of surrounding text shown on each side of a marked sente
 _MIN_SIMILARITY = 0.45  # below this, "the closest sentence" would mislead; show none
 _MIN_TEXT = 20  # characters; shorter before/after values are figures, not sentences to find
 _LONG_VALUE = 60  # characters; longer before/after values are shown as text, not as figures
-_MAX_ALIGNED_WORDS = 20_000  # longer sections fall back to the closest sentence
+# Most word pairs difflib may compare for one alignment: its work grows with the product of the
+# two lengths, and both texts come from fetched documents. 20,000 x 20,000 words took ~1 s of
+# CPU per request for an adversarial pair; 2 million pairs (1,414 x 1,414 words, a long
+# section) stay in milliseconds. Longer texts fall back to the closest sentence, or are shown
+# whole as deleted and inserted.
+_MAX_ALIGNED_PAIRS = 2_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +113,7 @@ def _counterpart(
         return None
     mine = list(re.finditer(r"\S+", found_text))
     theirs = list(re.finditer(r"\S+", other))
-    if not mine or not theirs or len(mine) * len(theirs) > _MAX_ALIGNED_WORDS**2:
+    if not mine or not theirs or len(mine) * len(theirs) > _MAX_ALIGNED_PAIRS:
         return None
     end = found.start + len(found.sentence)
     first = next(i for i, word in enumerate(mine) if word.end() > found.start)
@@ -137,11 +142,18 @@ def _closest(sections: Sequence[tuple[str, str]], found: Excerpt) -> Excerpt | N
     """The sentence of `sections` most like `found.sentence`, preferring its own section."""
     same = [s for s in sections if s[0] == found.section]
     best: tuple[float, str, str, int, int] | None = None
+    budget = 10 * _MAX_ALIGNED_PAIRS  # character pairs over all sentences, as above
     for name, text in same or sections:
         position = 0
         for sentence in _SENTENCE_END.split(text):
             start = text.find(sentence, position)
             position = start + len(sentence)
+            cost = len(found.sentence) * len(sentence)
+            if cost > _MAX_ALIGNED_PAIRS:
+                continue
+            budget -= cost
+            if budget < 0:
+                break
             matcher = difflib.SequenceMatcher(None, found.sentence, sentence, autojunk=False)
             if matcher.real_quick_ratio() < _MIN_SIMILARITY:
                 continue
@@ -171,6 +183,8 @@ def word_diff(old: str, new: str) -> tuple[tuple[Segment, ...], tuple[Segment, .
     # not three runs split by unmarked spaces.
     old_words = re.findall(r"^\s+|\S+\s*", old)
     new_words = re.findall(r"^\s+|\S+\s*", new)
+    if len(old_words) * len(new_words) > _MAX_ALIGNED_PAIRS:
+        return (Segment(text=old, op="delete"),), (Segment(text=new, op="insert"),)
     left: list[Segment] = []
     right: list[Segment] = []
     matcher = difflib.SequenceMatcher(None, old_words, new_words, autojunk=False)

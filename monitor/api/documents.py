@@ -12,7 +12,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from monitor.api.auth import ReadAccess
-from monitor.api.deps import MAX_ID, OptionalText, StoreDep, Text, not_found, root_of
+from monitor.api.deps import MAX_ID, OptionalText, PageLimit, StoreDep, Text, not_found, root_of
+from monitor.api.exports import paged
 from monitor.api.schemas import (
     JSON_ERROR,
     KEY_ERRORS,
@@ -160,15 +161,24 @@ def version(
     responses={**KEY_ERRORS, **NOT_FOUND},
 )
 def document(
-    request: Request, store: StoreDep, _key: ReadAccess, source: Text, key: Text
+    request: Request,
+    store: StoreDep,
+    _key: ReadAccess,
+    source: Text,
+    key: Text,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Cursor: a version id")] = 0,
+    limit: PageLimit = 100,
 ) -> DocumentVersionsOut:
-    """A document and its stored versions. Keys may contain "/" (payer URL paths)."""
+    """A document and its stored versions, oldest first, a page at a time. Keys may contain
+    "/" (payer URL paths)."""
     found = document_versions(store, source, key)
     if found is None:
         raise not_found(f"document {key!r} of source {source!r}")
     info, versions = found
     root = root_of(request)
+    page, more = paged([v for v in versions if v.id > after], limit)
     return DocumentVersionsOut(
         document=_document_out(root, info),
-        versions=[_version_out(root, info, v) for v in versions],
+        versions=[_version_out(root, info, v) for v in page],
+        next=page[-1].id if more and page else None,
     )

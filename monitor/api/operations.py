@@ -3,6 +3,8 @@ by `monitor.api.app`."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -12,6 +14,7 @@ from monitor.api.deps import HealthCheck, StoreDep
 from monitor.api.schemas import KEY_ERRORS, HealthOut
 from monitor.store.reads import database_answers
 
+log = logging.getLogger("policy_monitor.api")
 router = APIRouter(tags=["operations"])
 
 
@@ -23,14 +26,21 @@ router = APIRouter(tags=["operations"])
 def healthz(request: Request, store: StoreDep) -> JSONResponse:
     """Healthy when the database answers and (under `run`) the scheduler is alive. No key."""
     health: HealthCheck | None = request.app.state.health
-    reason = database_answers(store)
-    if reason is None and health is not None:
+    # No key is needed here, so the answer names what is down, never a library's message (a
+    # driver's shows hosts and user names). The detail goes to the log.
+    reason = None
+    detail = database_answers(store)
+    if detail is not None:
+        reason = "database unavailable"
+    elif health is not None:
         try:
-            alive, why = health()
+            alive, why = health()  # the daemon's own words ("scheduler thread is not running")
         except Exception as exc:  # a broken probe is an unhealthy service, not a 500
-            alive, why = False, f"health check failed: {exc}"
+            alive, why, detail = False, "health check failed", f"{type(exc).__name__}: {exc}"
         if not alive:
             reason = why or "unhealthy"
+    if reason is not None:
+        log.warning("health check: %s (%s)", reason, detail)
     body = HealthOut(status="ok" if reason is None else "unavailable", reason=reason)
     return JSONResponse(
         body.model_dump(mode="json"),

@@ -15,7 +15,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.api.auth import Principal, ReviewAccess
-from monitor.api.deps import Id, StoreDep
+from monitor.api.deps import MAX_ID, Id, PageLimit, StoreDep
+from monitor.api.exports import paged
 from monitor.api.schemas import ReviewerName, ReviewNote
 from monitor.pipeline.quarantine import (
     STATUSES,
@@ -89,10 +90,15 @@ def list_held(
     store: StoreDep,
     _principal: ReviewAccess,
     status_: Annotated[StatusFilter, Query(alias="status")] = "pending",
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Cursor: the last id seen")] = 0,
+    limit: PageLimit = 100,
 ) -> list[QuarantineOut]:
-    """Versions held for review (scope `review`); `status=all` for every one."""
+    """Versions held for review (scope `review`); `status=all` for every one. At most `limit`,
+    ordered by id: the next page is `after` = the last id of this one."""
     chosen = None if status_ == "all" else status_
-    return [_out(r) for r in list_quarantined(store, status=chosen)]
+    held = sorted(list_quarantined(store, status=chosen), key=lambda r: r.id)
+    page, _more = paged([r for r in held if r.id > after], limit)
+    return [_out(r) for r in page]
 
 
 def _decide(

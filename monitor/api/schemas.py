@@ -110,6 +110,7 @@ class VersionOut(_Model):
 class DocumentVersionsOut(_Model):
     document: DocumentOut
     versions: list[VersionOut]
+    next: int | None = Field(None, description="Pass as `after` for the next page (a version id)")
 
 
 class SectionOut(_Model):

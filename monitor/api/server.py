@@ -1,9 +1,13 @@
-"""HTTP plumbing of the API: ETags on reads, and uvicorn in the foreground or in a thread.
+"""HTTP plumbing of the API: size limits, ETags on reads, and uvicorn in the foreground or in a
+thread.
 
-`ETagMiddleware` gives every successful GET an ETag (the sha256 of the body, or the one the
-route set, like the raw download's content hash) and answers a matching ``If-None-Match``
-with 304 and no body. `ApiServer` runs the app in a background thread (tests, the daemon);
-`serve_forever` runs it in the foreground with uvicorn's own signal handling.
+`BodyLimitMiddleware` answers 413 to a body over ``[api] max_body_bytes`` before anything reads
+it (so before the key is checked); `BoundedHttpToolsProtocol` answers 431 to a request line
+and headers over ``max_header_bytes`` before they are parsed into memory. `ETagMiddleware`
+gives every successful GET an ETag (the sha256 of the body, or the one the route set, like the
+raw download's content hash) and answers a matching ``If-None-Match`` with 304 and no body.
+`ApiServer` runs the app in a background thread (tests, the daemon); `serve_forever` runs it in
+the foreground with uvicorn's own signal handling.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from typing import Any
 
 import uvicorn
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from monitor.errors import MonitorError
 
@@ -102,6 +108,129 @@ class ETagMiddleware:
         await self.app(scope, receive, wrapped)
 
 
+DEFAULT_MAX_BODY_BYTES = 1_048_576
+DEFAULT_MAX_HEADER_BYTES = 65_536
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` when a body without Content-Length grows past the limit; an
+    HTTPException so that FastAPI's body parsing passes it on instead of calling it a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    body = b'{"detail":"the request body is larger than %d bytes"}' % limit
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """413 for a body over `max_body_bytes`: at once when Content-Length says so, else as soon
+    as the received chunks pass it. Outermost, so no route, dependency or key check runs first."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_body_bytes
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await _send_413(send, limit)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _send_413(send, limit)
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a limit on the request line plus headers: llhttp has
+    none, and uvicorn keeps every header it parses, so a 50 MB header was 50 MB (several times
+    over) of memory before any route ran. Over the limit: 431 and the connection closes."""
+
+    max_header_bytes = DEFAULT_MAX_HEADER_BYTES
+    _header_bytes = 0
+    _in_head = True
+    _tail = b""  # the last bytes of the head so far: a CRLFCRLF may span two reads
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_head, self._header_bytes, self._tail = True, 0, b""
+        super().on_message_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            # Only the bytes up to the blank line that ends the head count: a read may carry
+            # the start of the body too (pipelined heads after it are not counted).
+            window = self._tail + data
+            end = window.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else max(0, end + 4 - len(self._tail))
+            if self._header_bytes > self.max_header_bytes:
+                self._refuse_head()
+                return
+            self._tail = window[-3:]
+        super().data_received(data)
+
+    def _refuse_head(self) -> None:
+        if self.transport.is_closing():
+            return
+        body = b"request header fields too large"
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: text/plain; charset=utf-8\r\n"
+            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        self.transport.close()
+
+
+def _limits(app: ASGIApp) -> tuple[int, int]:
+    """(max_body_bytes, max_header_bytes) of the app's config, or the defaults."""
+    config = getattr(getattr(app, "state", None), "config", None)
+    api = getattr(config, "api", None)
+    return (
+        getattr(api, "max_body_bytes", DEFAULT_MAX_BODY_BYTES),
+        getattr(api, "max_header_bytes", DEFAULT_MAX_HEADER_BYTES),
+    )
+
+
 _SIGNATURE = re.compile(r"([?&]sig=)[^&\s]+")
 
 
@@ -121,9 +250,21 @@ def _uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactSignatures) for f in access.filters):
         access.addFilter(RedactSignatures())
+    _max_body, max_header = _limits(app)
+    protocol = type(
+        "BoundedHttpTools", (BoundedHttpToolsProtocol,), {"max_header_bytes": max_header}
+    )
     # log_config=None: keep the service's own logging set-up (text or JSON lines).
     return uvicorn.Config(
-        app, host=host, port=port, log_config=None, lifespan="off", server_header=False
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        lifespan="off",
+        server_header=False,
+        http=protocol,
+        ws="none",  # the API has no WebSocket route: upgrades are not offered
+        h11_max_incomplete_event_size=max_header,
     )
 
 

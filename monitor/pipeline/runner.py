@@ -287,6 +287,23 @@ def _publish(
         return raw, None, str(exc)
 
 
+# Address space of an extraction worker (it starts at ~110 MB): a document that would need
+# more (a decompression bomb the inflate budget missed, a pathological table) ends that one
+# extraction with a MemoryError instead of the host's memory.
+WORKER_ADDRESS_SPACE_BYTES = 2 * 1024**3
+
+
+def limit_worker_memory(limit: int = WORKER_ADDRESS_SPACE_BYTES) -> None:
+    """Initializer of every extraction worker process: RLIMIT_AS of `limit` bytes."""
+    try:
+        import resource
+    except ImportError:  # not on this platform (Windows): no limit
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    chosen = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (chosen, hard))
+
+
 def extract_or_error(
     extract: Callable[[RawDocument], Criteria], raw: RawDocument
 ) -> Criteria | str:
@@ -325,7 +342,9 @@ class _Extraction:
         workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
         self.limit = 2 * workers
         return ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=limit_worker_memory,
         )
 
     async def __aenter__(self) -> _Extraction:
@@ -399,7 +418,11 @@ class _Extraction:
         return f"parsing took longer than {self.timeout:g} s; gave up (retried next run)"
 
     async def _alone(self, raw: RawDocument) -> Criteria | str | Exception:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=limit_worker_memory,
+        )
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(pool, extract_or_error, self.kind.extract, raw)
         future.add_done_callback(_retrieve)

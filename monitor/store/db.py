@@ -1,20 +1,49 @@
-"""Engines and schema: SQLite (WAL, foreign keys) or PostgreSQL, migrated by Alembic."""
+"""Engines and schema: SQLite (WAL, foreign keys) or PostgreSQL, migrated by Alembic.
+
+A SQLite file is created mode 0600 (it holds reviews and what signs links; SQLite gives its WAL
+and shared-memory files the same mode). No error message shows a database URL's password.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def safe_url(url: str) -> str:
+    """`url` with its password as ***, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: show its scheme only
+        return url.split(":", 1)[0] + ":…"
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` (a driver's or SQLAlchemy's message) without the password of `url`, in the
+    forms a message may quote it: as written, percent-decoded, and the whole URL."""
+    try:
+        password = make_url(url).password
+    except Exception:
+        password = None
+    text = text.replace(url, safe_url(url))
+    if password:
+        for form in {password, quote(password, safe="")}:
+            text = text.replace(form, "***")
+    return text
 
 
 def make_engine(url: str) -> Engine:
@@ -23,18 +52,30 @@ def make_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
-            _ensure_sqlite_directory(url)
+            _prepare_sqlite_file(url)
         else:
             engine = create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ValueError, ImportError) as exc:
-        raise StoreError(f"cannot use database {url!r}: {exc}") from exc
+        raise StoreError(
+            f"cannot use database {safe_url(url)}: {scrub(f'{type(exc).__name__}: {exc}', url)}"
+        ) from None  # the cause would print the URL again, password included
     return engine
 
 
-def _ensure_sqlite_directory(url: str) -> None:
-    path = url.split(":///", 1)[-1]
-    if path and path != ":memory:" and not path.startswith("file:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+def _prepare_sqlite_file(url: str) -> None:
+    """The directory exists and the file is private: created 0600 before SQLite opens it
+    (SQLite would create it 0644 under the usual umask), or tightened when it is older."""
+    path = url.split(":///", 1)[-1].split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    database = Path(path)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+        if database.stat().st_mode & 0o077:
+            database.chmod(0o600)
+    except OSError:
+        pass  # read-only or not ours: SQLite reports what matters when it opens the file
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
@@ -79,10 +120,11 @@ def upgrade(engine: Engine) -> None:
         raise
     except Exception as exc:  # alembic raises its own and SQLAlchemy's errors
         if type(exc).__module__.startswith(("alembic", "sqlalchemy")):
+            url = engine.url.render_as_string(hide_password=False)
             raise StoreError(
-                f"cannot migrate database {engine.url!r}: {first_line(exc)}; "
-                f"'policy-monitor db check' says more"
-            ) from exc
+                f"cannot migrate database {safe_url(url)}: {scrub(first_line(exc), url)}; "
+                "'policy-monitor db check' says more"
+            ) from None
         raise
 
 
