@@ -44,7 +44,6 @@ from diffing.model import (  # noqa: E402
     PolicyDocument,
     Severity,
 )
-from diffing.parse.xlsx import workbook_row_changes  # noqa: E402
 from diffing.payer import parse_cached  # noqa: E402
 from diffing.verify import (  # noqa: E402
     Verdict,
@@ -123,10 +122,7 @@ def run_pipeline(before: Path, after: Path, key: str, *, use_document_codes: boo
         for path in (before, after)
     ]
     old, new = (_criteria(d, key, use_document_codes=use_document_codes) for d in documents)
-    diff = diff_criteria(old, new, today=TODAY)
-    if documents[0].content_type == "xlsx":
-        rows = workbook_row_changes(documents[0], documents[1])
-        diff = dataclasses.replace(diff, changes=diff.changes + tuple(rows))
+    diff = diff_criteria(old, new, today=TODAY)  # list-table (PDL, xlsx) rows included
     old_text, new_text = (document_text(d) for d in documents)
     return PipelineRun(
         diff=diff,

@@ -15,6 +15,7 @@ from collections.abc import Set as AbstractSet
 from diffing.diff_payer import payer_changes
 from diffing.model import Change, ChangeKind, CodeRef, Criteria, PolicyDiff, Severity
 from diffing.parse.sections import CONTEXT, section_roles
+from diffing.rows import row_changes
 from diffing.severity import code_change_severity, date_change_severity, text_change_severity
 from diffing.text import sentences
 
@@ -119,6 +120,21 @@ def _explained(sentence: str, explained: AbstractSet[str]) -> bool:
     return any(sentence in e or e in sentence for e in explained)
 
 
+_DATE = re.compile(
+    r"\b(?:\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}/\d{4}|\d{4}-\d{2}-\d{2}"
+    r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+(?:\d{1,2},\s*)?\d{4})\b"
+)
+_DATED_ENTRY = re.compile(rf"^\W*(?:{_DATE.pattern})")
+
+
+def _masked(sentences: list[str]) -> Counter[str]:
+    return Counter(_DATE.sub("<date>", s) for s in sentences)
+
+
+def _dates(sentences: list[str]) -> list[str]:
+    return [m.group(0) for s in sentences for m in _DATE.finditer(s)]
+
+
 def _section_changes(
     old: Criteria,
     new: Criteria,
@@ -148,6 +164,21 @@ def _section_changes(
             added = [x for x in added if not _explained(x, explained)]
         if not removed and not added:
             continue
+        if _masked(removed) == _masked(added):
+            # Only dates differ ("Effective 01/01/2025" → "Effective 01/01/2026"): a date change
+            # of that section, not a change of its text.
+            changes.append(
+                Change(
+                    kind=ChangeKind.DATE_CHANGED,
+                    field=name,
+                    before=" ".join(_dates(removed)) or None,
+                    after=" ".join(_dates(added)) or None,
+                    severity=Severity.LOW,
+                    evidence=(added or removed)[0],
+                    effective_date=effective,
+                )
+            )
+            continue
         changes.append(
             Change(
                 kind=ChangeKind.SECTION_CHANGED,
@@ -155,7 +186,11 @@ def _section_changes(
                 before=" ".join(removed[:_MAX_SENTENCES_SHOWN]) or None,
                 after=" ".join(added[:_MAX_SENTENCES_SHOWN]) or None,
                 severity=(
-                    Severity.LOW
+                    # Every changed sentence a dated entry (a revision-history line, a listing's
+                    # "9/3/2025 <policy title>"): it records a change, it makes none.
+                    Severity.NOISE
+                    if all(_DATED_ENTRY.match(x) for x in removed + added)
+                    else Severity.LOW
                     if roles.get(name) == CONTEXT
                     else text_change_severity(removed, added)
                 ),
@@ -259,6 +294,7 @@ def diff_criteria(old: Criteria | None, new: Criteria, *, today: dt.date) -> Pol
             )
         )
     changes.extend(_code_changes(old, new, effective))
+    changes.extend(row_changes(old.table_rows, new.table_rows, effective_date=effective))
     structured, explained = payer_changes(old, new, effective)
     changes.extend(structured)
     changes.extend(_section_changes(old, new, effective, explained))

@@ -284,6 +284,14 @@ class AgeLimit:
         return (self.indication, self.op)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True, order=True)
+class TableRow:
+    """One row of a list table (a PDL's drug row, a workbook sheet's row), diffed as a row."""
+
+    table: str  # the sheet or section the table is in
+    cells: tuple[str, ...]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RevisionEntry:
     date: dt.date | None
@@ -317,6 +325,7 @@ class Criteria:
     age_limits: tuple[AgeLimit, ...] = ()
     prescriber_specialties: tuple[str, ...] = ()  # sorted, lower case: ("dermatologist", …)
     revision_history: tuple[RevisionEntry, ...] = ()
+    table_rows: tuple[TableRow, ...] = ()  # rows of list tables (PDLs), in document order
     # Indication blocks, branches and AND/OR groups (a `diffing.tree.CriteriaTree`; None for
     # CMS documents and for payer criteria stored before trees). Typed `object` so this module
     # need not import the tree package (an import loop); read it with `diffing.tree.tree_of`.

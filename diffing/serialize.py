@@ -21,6 +21,7 @@ from diffing.model import (
     RevisionEntry,
     Section,
     StepTherapy,
+    TableRow,
     Threshold,
 )
 from diffing.tree.codec import tree_from_dict, tree_to_dict
@@ -111,6 +112,9 @@ def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
         body["revision_history"] = [
             {"date": _iso(r.date), "text": r.text} for r in criteria.revision_history
         ]
+    if criteria.table_rows:
+        # Only when present, so criteria without list tables keep their hash: [[table, cells]].
+        body["table_rows"] = [[r.table, list(r.cells)] for r in criteria.table_rows]
     return body
 
 
@@ -162,6 +166,9 @@ def criteria_from_json(data: bytes) -> Criteria:
             name: tuple(_item_from_dict(cls, item) for item in body.get(name, ()))
             for name, cls in _ITEM_LISTS.items()
         },
+        table_rows=tuple(
+            TableRow(table=t, cells=tuple(cells)) for t, cells in body.get("table_rows", ())
+        ),
         criteria_tree=_tree(body.get("criteria_tree")),
     )
 

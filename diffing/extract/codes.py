@@ -177,7 +177,7 @@ def codes_in_lines(lines: list[str], *, flag: CoverageFlag = CoverageFlag.COVERE
         if inline:
             rows.extend(_rows(inline, "", coverage_flag(line) or flag, line))
         elif line.strip():
-            flag = coverage_flag(line) or default
+            flag = _next_flag(line, flag, default)
     return rows
 
 
@@ -196,11 +196,26 @@ def codes_in_table(table: Table, *, flag: CoverageFlag = CoverageFlag.COVERED) -
             rows.extend(_rows(found[0], description, current, row_text))
         elif found and found[0]:
             rows.extend(_rows(found[0], found[1], current, row_text))
-        elif not any(_CODE.search(cell) for cell in cells[1:]) or len(cells) == 1:
-            heading_flag = coverage_flag(row_text)
-            if heading_flag is not None or not _looks_like_header(cells):
-                current = heading_flag or default
+        elif (
+            not any(_CODE.search(cell) for cell in cells[1:]) or len(cells) == 1
+        ) and not _looks_like_header(cells):
+            current = _next_flag(row_text, current, default)
     return rows
+
+
+_NAMES_A_CODE_SET = re.compile(r"\b(?:CPT|HCPCS|ICD-?10(?:-CM)?|PLA)\b", re.IGNORECASE)
+
+
+def _next_flag(line: str, current: CoverageFlag, default: CoverageFlag) -> CoverageFlag:
+    """The flag after a line without codes: a heading that says covered or not sets it, a
+    heading naming a code set ("Other CPT codes related to the CPB:") starts over from the
+    default; a test's name between a heading and its codes, a disclaimer or prose keep it."""
+    flag = heading_flag(line)
+    if flag is not None:
+        return flag
+    if _is_heading(line) and _NAMES_A_CODE_SET.search(line):
+        return default
+    return current
 
 
 def _looks_like_header(cells: tuple[str, ...]) -> bool:
@@ -320,11 +335,33 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
                 known.add(mention.code)
                 codes.append(mention)
         if codes:
-            line_flag = flag if found else (coverage_flag(line) or flag)
+            line_flag = flag if found else (heading_flag(line) or flag)
             rows.extend(_rows(codes, description, line_flag, line))
         elif line.strip() and not _looks_like_header((line,)):
-            flag = coverage_flag(line) or default
+            flag = _next_flag(line, flag, default)
     return rows
+
+
+_MAX_HEADING_WORDS = 14
+
+
+def _is_heading(line: str) -> bool:
+    """A line short enough to head a code list ("CPT codes not covered for indications listed in
+    the CPB:", "Unproven Molecular Tests"); sentences of prose, disclaimers and lines a reflow cut
+    out of them are not, so a code keeps its table whatever format the document came in."""
+    text = line.strip()
+    return len(text.split()) <= _MAX_HEADING_WORDS and not re.search(r"[.;,]$|^[a-z\]\-.)]", text)
+
+
+def heading_flag(line: str) -> CoverageFlag | None:
+    """The coverage flag a code-list heading line gives, None for other lines and for headings
+    that name both ("a covered or non-covered health service")."""
+    if not _is_heading(line) or _BOTH.search(line):
+        return None
+    return coverage_flag(line)
+
+
+_BOTH = re.compile(r"\bcovered\s+(?:or|and|/)\s+non-?covered\b", re.IGNORECASE)
 
 
 _CODE_SECTION_NAME = re.compile(r"\bcod(?:es|ing)\b|\bCPT\b|\bHCPCS\b|\bICD", re.IGNORECASE)

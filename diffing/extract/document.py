@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from diffing.extract.codes import codes_in_lines, codes_in_table, coverage_flag, is_code_table
+from diffing.extract.codes import document_codes, is_code_table
 from diffing.extract.dates import (
     effective_date_in,
     is_history_table,
@@ -30,8 +30,6 @@ from diffing.extract.vocabulary import DRUGS, INDICATIONS, find_terms, word_set
 from diffing.model import (
     AgeLimit,
     ApprovalPeriod,
-    CodeRef,
-    CoverageFlag,
     Criteria,
     DrugMention,
     PolicyDocument,
@@ -50,6 +48,7 @@ from diffing.parse.sections import (
     section_role,
     section_roles,
 )
+from diffing.rows import is_list_table, table_rows
 from diffing.text import sentences
 
 DOC_TYPE = "payer_policy"
@@ -205,7 +204,6 @@ class _Walker:
     thresholds: list[Threshold] = field(default_factory=list)
     ages: list[AgeLimit] = field(default_factory=list)
     specialties: set[str] = field(default_factory=set)
-    codes: set[CodeRef] = field(default_factory=set)
     revisions: list[RevisionEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -255,10 +253,7 @@ class _Walker:
             self.revisions.extend(revisions_from_lines(section.text.split("\n")))
             return
         if kind == "codes":
-            flag = coverage_flag(section.name) or CoverageFlag.COVERED
-            rows = codes_in_lines(section.text.split("\n"), flag=flag)
-            self.codes.update(row.ref for row in rows)
-            return
+            return  # codes come from `document_codes`, wherever the document lists them
         if kind == "skipped":
             return
         heading = _heading(section.name) or _Heading(drug=None, indications=(), phase=None)
@@ -305,8 +300,7 @@ class _Walker:
         if is_history_table(table):
             self.revisions.extend(revisions_from_table(table))
         elif is_code_table(table):
-            flag = coverage_flag(table.section or "") or CoverageFlag.COVERED
-            self.codes.update(row.ref for row in codes_in_table(table, flag=flag))
+            return
         elif kind == "criteria":
             for row in table.rows:
                 for cell in row:
@@ -327,7 +321,6 @@ class _Walker:
         self.thresholds.extend(facts.thresholds)
         self.ages.extend(facts.age_limits)
         self.specialties.update(facts.prescriber_specialties)
-        self.codes.update(facts.codes)
 
     # --- result ----------------------------------------------------------------------------
 
@@ -350,7 +343,9 @@ class _Walker:
             version=version,
             status="active",
             effective_date=effective,
-            codes=frozenset(self.codes),
+            # Every code the document lists, wherever its tables are; sentence-level codes
+            # are a subset read with less context.
+            codes=frozenset(row.ref for row in document_codes(document)),
             sections=document.sections,
             payer=payer,
             policy_number=policy_number,
@@ -362,6 +357,11 @@ class _Walker:
             age_limits=_first_per_key(self.ages),
             prescriber_specialties=tuple(sorted(self.specialties)),
             revision_history=tuple(dict.fromkeys(self.revisions)),
+            table_rows=table_rows(
+                t
+                for t in document.tables
+                if document.content_type == "xlsx" or (is_list_table(t) and not is_code_table(t))
+            ),
         )
 
 

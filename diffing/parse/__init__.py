@@ -33,7 +33,7 @@ __all__ = [
     "section_name",
 ]
 
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 DEFAULT_MAX_PAGES = 300
 
 _HTML_MARKERS = re.compile(

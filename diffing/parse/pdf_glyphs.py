@@ -102,11 +102,18 @@ class _GlyphDevice(PDFLayoutAnalyzer):
         return advance
 
 
+# Word processors print "≥" and "≤" as ">" and "<" underlined by a short rule of their own width.
+_UNDERLINED = {">": "≥", "<": "≤"}
+
+
 def read_page(resources: PDFResourceManager, page: PDFPage) -> PageGlyphs:
     device = _GlyphDevice(resources)
     PDFPageInterpreter(resources, device).process_page(page)
     horizontal = vertical = 0
+    underlines: list[tuple[float, float, float]] = []  # x0, x1, top of short hairlines
     for item in _shapes(device.cur_item):
+        if item.height <= 1.5 and 2 < item.width < 20:
+            underlines.append((item.x0, item.x1, device.height - item.y1))
         # A filled box without a border is a background or a highlight: alone it never makes
         # a grid worth a (costly) pass of the table finder.
         wide, tall = item.width > 2, item.height > 2
@@ -114,7 +121,20 @@ def read_page(resources: PDFResourceManager, page: PDFPage) -> PageGlyphs:
             continue
         horizontal += 2 if wide and tall else int(wide)
         vertical += 2 if wide and tall else int(tall)
-    return PageGlyphs(device.glyphs, horizontal, vertical)
+    glyphs = device.glyphs
+    if underlines and any(g.text in _UNDERLINED for g in glyphs):
+        glyphs = [_underlined(g, underlines) if g.text in _UNDERLINED else g for g in glyphs]
+    return PageGlyphs(glyphs, horizontal, vertical)
+
+
+def _underlined(glyph: Glyph, underlines: list[tuple[float, float, float]]) -> Glyph:
+    """ ">" with a hairline of its own width under it (within its box's lower half) is "≥"."""
+    width = glyph.x1 - glyph.x0
+    for x0, x1, top in underlines:
+        same_width = abs(x0 - glyph.x0) <= 1.5 and abs(x1 - glyph.x1) <= 1.5 and x1 - x0 < 2 * width
+        if same_width and glyph.top + glyph.size / 2 <= top <= glyph.bottom + 2:
+            return glyph._replace(text=_UNDERLINED[glyph.text])
+    return glyph
 
 
 def _shapes(container: Iterable[LTItem]) -> Iterable[LTRect | LTLine]:

@@ -12,9 +12,9 @@ import datetime as dt
 import io
 import warnings
 import zipfile
-from collections import Counter
 
-from diffing.model import Change, ChangeKind, PolicyDocument, Section, Severity, Table
+from diffing.model import Change, PolicyDocument, Section, Table
+from diffing.rows import table_row_changes
 from monitor.errors import ParseError
 
 XLSX_CONTENT_TYPES = frozenset(
@@ -84,62 +84,6 @@ def parse_xlsx(content: bytes, *, document_id: str = "?") -> PolicyDocument:
     title = sheets[0][0] if sheets else ""
     return PolicyDocument(
         title=title, content_type="xlsx", sections=tuple(sections), tables=tuple(tables)
-    )
-
-
-def _row_key(row: tuple[str, ...]) -> str:
-    return next((cell for cell in row if cell), "")
-
-
-def table_row_changes(
-    old: Table, new: Table, *, effective_date: dt.date | None = None
-) -> list[Change]:
-    """Rows of one sheet added, removed or changed between two versions.
-
-    Rows are matched by their first filled cell (a PDL's category or drug name); a row with the
-    same key whose other cells differ is changed. Rows identical in both, wherever they moved,
-    are no change. Changes are MEDIUM: a PDL row moving a drug between preferred and
-    non-preferred, or its criteria, is what a biller acts on.
-    """
-    old_rows, new_rows = Counter(old.rows), Counter(new.rows)
-    gone = list((old_rows - new_rows).elements())
-    came = list((new_rows - old_rows).elements())
-    came_by_key: dict[str, list[tuple[str, ...]]] = {}
-    for row in came:
-        came_by_key.setdefault(_row_key(row), []).append(row)
-    field = new.section or old.section
-    changes: list[Change] = []
-    for row in gone:
-        candidates = came_by_key.get(_row_key(row))
-        if candidates:
-            after = candidates.pop(0)
-            changes.append(_change(ChangeKind.TABLE_ROW_CHANGED, field, row, after, effective_date))
-        else:
-            changes.append(_change(ChangeKind.TABLE_ROW_REMOVED, field, row, None, effective_date))
-    for rows in came_by_key.values():
-        for row in rows:
-            changes.append(_change(ChangeKind.TABLE_ROW_ADDED, field, None, row, effective_date))
-    return changes
-
-
-def _change(
-    kind: ChangeKind,
-    field: str | None,
-    before: tuple[str, ...] | None,
-    after: tuple[str, ...] | None,
-    effective_date: dt.date | None,
-) -> Change:
-    def shown(row: tuple[str, ...] | None) -> str | None:
-        return " | ".join(cell for cell in row if cell) if row else None
-
-    return Change(
-        kind=kind,
-        severity=Severity.MEDIUM,
-        field=field,
-        before=shown(before),
-        after=shown(after),
-        evidence=shown(after or before),
-        effective_date=effective_date,
     )
 
 
