@@ -17,7 +17,12 @@ from diffing.model import PolicyDocument
 from diffing.parse import parse_document
 
 GOLDEN = Path(__file__).parent / "golden"
-CONTENT_TYPES = {".pdf": "application/pdf", ".html": "text/html", ".txt": "text/plain"}
+CONTENT_TYPES = {
+    ".pdf": "application/pdf",
+    ".html": "text/html",
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+}
 CASES = sorted(p.name for p in GOLDEN.glob("parse_*") if any(p.glob("input.*")) and p.is_dir())
 
 

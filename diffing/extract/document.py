@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from diffing.extract.codes import document_codes, is_code_table
+from diffing.extract.codes import CodeRow, document_codes, is_code_table
 from diffing.extract.dates import (
     effective_date_in,
     is_history_table,
@@ -30,6 +30,9 @@ from diffing.extract.vocabulary import DRUGS, INDICATIONS, find_terms, word_set
 from diffing.model import (
     AgeLimit,
     ApprovalPeriod,
+    CodeRef,
+    CodeSystem,
+    CoverageFlag,
     Criteria,
     DrugMention,
     PolicyDocument,
@@ -186,6 +189,22 @@ def heading_indications(text: str) -> tuple[str, ...]:
     return heading.indications if heading is not None else ()
 
 
+def _merged_codes(listed: Sequence[CodeRow], in_sentences: Sequence[CodeRef]) -> frozenset[CodeRef]:
+    """Every code the document lists (its tables and code lines), plus codes named only in
+    criteria prose; a sentence that says a listed code is not covered decides its flag."""
+    refs = {row.ref for row in listed}
+    flags: dict[tuple[CodeSystem, str], set[CoverageFlag]] = {}
+    for ref in refs:
+        flags.setdefault((ref.system, ref.code), set()).add(ref.flag)
+    for ref in in_sentences:
+        known = flags.get((ref.system, ref.code))
+        if known is None:
+            refs.add(ref)
+        elif ref.flag is CoverageFlag.NONCOVERED and known == {CoverageFlag.COVERED}:
+            refs = {r for r in refs if (r.system, r.code) != (ref.system, ref.code)} | {ref}
+    return frozenset(refs)
+
+
 @dataclass(kw_only=True)
 class _Walker:
     """The context while reading, and what has been found so far (private, mutable)."""
@@ -205,6 +224,7 @@ class _Walker:
     ages: list[AgeLimit] = field(default_factory=list)
     specialties: set[str] = field(default_factory=set)
     revisions: list[RevisionEntry] = field(default_factory=list)
+    sentence_codes: list[CodeRef] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.drug = self.primary_drug
@@ -312,6 +332,7 @@ class _Walker:
 
     def _add(self, facts: SentenceFacts) -> None:
         self.drugs.extend(facts.drugs)
+        self.sentence_codes.extend(facts.codes)
         if self.lead is not None and self.lead.count_required == ALL_OF:
             first = len(self.steps)
             self.lead_steps.extend(range(first, first + len(facts.step_therapy)))
@@ -345,7 +366,7 @@ class _Walker:
             effective_date=effective,
             # Every code the document lists, wherever its tables are; sentence-level codes
             # are a subset read with less context.
-            codes=frozenset(row.ref for row in document_codes(document)),
+            codes=_merged_codes(document_codes(document), self.sentence_codes),
             sections=document.sections,
             payer=payer,
             policy_number=policy_number,

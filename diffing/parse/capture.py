@@ -31,6 +31,7 @@ _PAIRED = (
     re.compile(r"(?<![\w*\\])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])"),
     re.compile(r"(?<![\w\\])_(?=[^\s_])([^_\n]+?)(?<=[^\s_])_(?!\w)"),
 )
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>|=~^])")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _MD_SIGNS = re.compile(
     r"^\s{0,3}#{1,6}\s+\S|\]\([^)]*\)|^\s*\|.*\|\s*$|\*\*\S|^\s*[-*+]\s+\[", re.MULTILINE
@@ -87,7 +88,8 @@ def markdown_inline(line: str) -> str:
             line = pattern.sub(r"\1", line)
     # An unbalanced "**" left by a link that cut a pair in two ("[**Criteria](…)").
     line = re.sub(r"\*\*|\^\^", "", line)
-    return line
+    # Backslash escapes ("\\>10", "\\<=6 months") are Markdown, not text.
+    return _MD_ESCAPE.sub(r"\1", line)
 
 
 # ---- Page chrome in captured visible text ----------------------------------------------------

@@ -140,8 +140,10 @@ def _lines(text: str, page: int | None, markdown: bool = False) -> list[_RawLine
         if not any(ch.isalnum() for ch in cleaned):
             blank = True  # empty, a lone bullet glyph or a stray "-->": a paragraph ends here
             continue
-        out.append(_RawLine(cleaned, page, blank or heading, heading))
-        blank = heading
+        # A Markdown table row is a line of its own: rows never reflow into each other.
+        row = markdown and " | " in cleaned
+        out.append(_RawLine(cleaned, page, blank or heading or row, heading))
+        blank = heading or row
     return out
 
 

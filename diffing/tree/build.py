@@ -112,6 +112,14 @@ _APPROVAL_STATEMENT = re.compile(
 )
 _NOTE = re.compile(r"^(?:Note|Notes|NOTE|Examples?)\b\s*:?", re.IGNORECASE)
 _QUALIFIER = re.compile(r"^For (?:any |non-preferred |brand |patients? )?[^:]{3,80}:\s")
+
+
+def _is_table_row(line: str) -> bool:
+    """A table row as parsed text prints it: cells joined by " | " (Markdown's outer pipes may
+    have been cleaned away)."""
+    return line.startswith("|") or " | " in line
+
+
 _CONNECTOR_LINE = re.compile(r"^\W*(AND|OR|and|or)\W*$")
 
 
@@ -413,7 +421,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
     sidebar = skipping = False
     for line_start, raw in _logical_lines(section.text):
         line = raw.strip().replace("**", "").replace("^^", "")
-        if line.startswith("|") and not in_context:
+        if _is_table_row(line) and not in_context:
             cells = tuple(c.strip() for c in line.strip("|").split("|"))
             if not all(re.fullmatch(r":?-+:?", c) for c in cells if c):
                 table_rows.append(cells)
@@ -446,7 +454,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
                 continue
             phase = _heading_phase(builder, line, evidence) or phase
             continue
-        if in_context or line.startswith("|") or _NOT_A_CRITERION.match(line):
+        if in_context or _is_table_row(line) or _NOT_A_CRITERION.match(line):
             continue  # a formulary table row, a label for every request
         default = _approval_default(line)
         if default is not None:
