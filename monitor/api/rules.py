@@ -51,6 +51,11 @@ _RULE_FIELD_DESCRIPTIONS = {
     "support `code`",
     "subject": "Prerequisite (step therapy), measure (threshold), phase (approval period) or "
     "specialty",
+    "indication": "The indication the row is about (a criteria tree's indication block)",
+    "branch": "The criteria tree's branch: initial, continuation, dosing or exclusion; null "
+    "for rows outside a tree (codes) and rows published before trees existed",
+    "tree_path": "The leaf's place in the policy's logic, e.g. "
+    "`atopic dermatitis/initial/all[2]/any[1]`",
 }
 
 
@@ -209,6 +214,15 @@ async def list_rules(
     payer: OptionalText = None,
     document: OptionalText = None,
     kind: RuleKind | None = None,
+    branch: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=30,
+            pattern=r"^[^\x00]+$",
+            description="Criteria tree branch: initial, continuation …",
+        ),
+    ] = None,
     as_of: Annotated[
         dt.date | None,
         Query(description="Date of service: only the rows of the version that applies then"),
@@ -229,6 +243,7 @@ async def list_rules(
         payer=payer,
         document=document,
         kind=kind.value if kind else None,
+        branch=branch or None,
         as_of=as_of,
         known_at=known_at,
         after_id=after or None,
