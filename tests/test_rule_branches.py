@@ -18,7 +18,8 @@ from diffing.payer import payer_criteria
 from fixtures.payer_site.site import PayerSite, body
 from fixtures.payer_site.uhc_dupixent import URL_PATH as DUPIXENT
 from monitor.pipeline.publish import PublishContext, publish
-from monitor.store.core import RunCounts, Store
+from monitor.report import describe, grouped_report, kind_label
+from monitor.store.core import ChangeRecord, RunCounts, Store
 from monitor.store.db import _alembic_config, make_engine
 from monitor.store.rules import query_rules
 from sources.base import ListedDocument
@@ -135,3 +136,60 @@ def test_migration_0010_adds_nullable_columns_and_keeps_rule_rows_immutable(
             connection.execute(text("UPDATE rule_rows SET branch = 'x'"))
     finally:
         store.close()
+
+
+# -- report wording of the tree's and tables' change kinds ---------------------------------------
+
+
+def _change(change_id: int, kind: str, severity: str, **fields: str | None) -> ChangeRecord:
+    values: dict[str, str | None] = {"field": None, "before": None, "after": None}
+    values.update(fields)
+    return ChangeRecord(
+        id=change_id,
+        source="acme",
+        document_id=DUPIXENT,
+        title="Dupixent",
+        kind=kind,
+        severity=severity,
+        effective_date=dt.date(2026, 3, 1),
+        detected_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        url=f"https://payer.example{DUPIXENT}",
+        version="2",
+        previous_version="1",
+        evidence=values["after"] or values["before"],
+        baseline=False,
+        **values,
+    )
+
+
+def test_criterion_and_table_row_changes_read_as_people_say_them() -> None:
+    assert kind_label("criterion_added") == "new criterion"
+    assert kind_label("criterion_removed") == "criterion removed"
+    assert kind_label("criterion_changed") == "criterion changed"
+    assert kind_label("table_row_added") == "row added to the list"
+    assert kind_label("table_row_removed") == "row removed from the list"
+    assert kind_label("table_row_changed") == "row of the list changed"
+    moved = _change(
+        1,
+        "criterion_added",
+        "high",
+        field="atopic dermatitis, continuation",
+        after="Must not be receiving Xolair",
+    )
+    assert describe(moved) == (
+        "new criterion (atopic dermatitis, continuation): + Must not be receiving Xolair"
+    )
+
+
+def test_unverified_claims_are_listed_apart_in_the_grouped_report() -> None:
+    real = _change(1, "criterion_changed", "high", field="atopic dermatitis, initial",
+                   before="BSA >= 10%", after="BSA >= 20%")  # fmt: skip
+    claim = _change(2, "code_removed", "unverified", field="hcpcs", before="J3590")
+    report = grouped_report([real, claim], title="Changes")
+    main, apart = report.split("Unverified - ")
+    assert "1 changes in 1 documents (1 high)" in main
+    assert "J3590" not in main and "HIGH    criterion changed" in main
+    assert apart.startswith("1 claim(s) the two versions' texts contradict")
+    assert "code removed (CPT/HCPCS): J3590" in apart
+    only = grouped_report([claim], title="Changes")
+    assert only.startswith("Changes\n\nNo changes.\n") and "Unverified - 1 claim(s)" in only
