@@ -16,6 +16,7 @@ from monitor.store.core import ChangeRecord
 from monitor.templating import template_environment
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+UNVERIFIED = "unverified"  # diffing.model.Severity.UNVERIFIED: shown apart, never alerted
 _KIND_LABEL = {
     "document_added": "new document",
     "document_retired": "retired",
@@ -44,6 +45,14 @@ _KIND_LABEL = {
     "noise_only": "re-published with no substantive change",
     "bulletin_published": "bulletin published",
     "checklist_changed": "PA checklist changed",
+    # From the criteria tree: `field` names the indication and branch.
+    "criterion_added": "new criterion",
+    "criterion_removed": "criterion removed",
+    "criterion_changed": "criterion changed",
+    # From a table (an Excel PDL): `field` names the sheet.
+    "table_row_added": "row added to the list",
+    "table_row_removed": "row removed from the list",
+    "table_row_changed": "row of the list changed",
 }
 _FIELD_LABEL = {
     "min_duration_days": "minimum trial",
@@ -71,6 +80,9 @@ _QUOTE_EVIDENCE = frozenset(
         "threshold_removed",
         "threshold_changed",
         "age_limit_changed",
+        "criterion_added",
+        "criterion_removed",
+        "criterion_changed",
     }
 )
 
@@ -261,12 +273,18 @@ def _effective(c: ChangeRecord) -> str:
 
 def grouped_report(changes: Iterable[ChangeRecord], *, title: str) -> str:
     """Changes grouped by document, the most severe documents first; a checklist change that
-    restates a criterion change is shown under it, not counted again."""
+    restates a criterion change is shown under it, not counted again. Unverified claims (the
+    two versions' texts contradict them) are neither counted nor mixed in: listed apart at the
+    end, never hidden."""
+    changes = list(changes)
+    unverified = [c for c in changes if c.severity == UNVERIFIED]
     by_document: dict[str, list[tuple[ChangeRecord, list[ChangeRecord]]]] = {}
-    for fact in facts(changes):
+    for fact in facts(c for c in changes if c.severity != UNVERIFIED):
         by_document.setdefault(fact[0].document_id, []).append(fact)
     if not by_document:
-        return f"{title}\n\nNo changes."
+        return f"{title}\n\nNo changes." + (
+            "\n" + _unverified_part(unverified) if unverified else ""
+        )
 
     def rank(items: list[tuple[ChangeRecord, list[ChangeRecord]]]) -> tuple[int, str]:
         return (min(SEVERITY_ORDER.get(c.severity, 3) for c, _ in items), items[0][0].document_id)
@@ -310,7 +328,20 @@ def grouped_report(changes: Iterable[ChangeRecord], *, title: str) -> str:
                     out.extend(f"            - {line}" for line in _wrap(r.before, 80))
                 out.extend(f"            + {line}" for line in _wrap(r.after, 80))
         out.append("")
-    return "\n".join(out).rstrip() + "\n"
+    return "\n".join(out).rstrip() + "\n" + _unverified_part(unverified)
+
+
+def _unverified_part(unverified: Sequence[ChangeRecord]) -> str:
+    if not unverified:
+        return ""
+    out = [
+        "",
+        f"Unverified - {len(unverified)} claim(s) the two versions' texts contradict "
+        "(an extraction error, not a policy change; never alerted):",
+    ]
+    for c in sorted(unverified, key=lambda c: (c.document_id, c.id)):
+        out.append(f"  {c.document_id}  {describe(c, 90)}")
+    return "\n".join(out) + "\n"
 
 
 def render_checklist(records: ChecklistRecord | Sequence[ChecklistRecord], fmt: str) -> str:

@@ -47,6 +47,9 @@ class Listing:
     # keyed like `KnownListing`; the runner stores them only after a run without errors, so a
     # failed run reads those files again next time.
     validators: Mapping[tuple[str, str], Validators] = field(default_factory=dict)
+    # Stored documents the listing dropped whose own URL answered 404 or 410 this run, by key,
+    # with what it answered ("HTTP 410"): withdrawn at once, not after a second listing.
+    gone: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,12 @@ to ``<out>/bodies/<sha256 of url>`` and one JSON line per outcome to ``<out>/res
     {"type": "not_modified", "url": …}                          304 to a conditional GET
     {"type": "error", "url": …, "message": …, "index": bool}     after Scrapy's retries
     {"type": "skipped", "url": …, "message": …}                 robots.txt or off-site
+    {"type": "probe", "url": …, "status": 404 | null}           a stored document not linked
+
+A stored document (in the job's `known`) that no page linked this run is asked for once more,
+at its path on each origin this run's documents came from, when the crawl is otherwise done
+and every index page was read: its own URL answering 404 or 410 (not after a redirect) is
+what lets the monitor report it withdrawn at once rather than after a second listing.
 
 Every request -- start URLs, links, redirects, meta refreshes -- is first held to the job's
 `sources.outbound.OutboundPolicy` (host, port, scheme, and after DNS no internal address the
@@ -36,8 +42,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Request, Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from scrapy.resolver import CachingThreadedResolver
@@ -48,7 +55,7 @@ from twisted.python.failure import Failure
 
 from diffing.parse.clean import error_page_reason
 from sources.outbound import DEFAULT_PORTS, OutboundPolicy, Refused
-from sources.payer_policies import url_key
+from sources.payer_policies import GONE, url_key
 
 
 class RefusedRequest(IgnoreRequest):
@@ -140,6 +147,7 @@ class AllowedHostsMiddleware:
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_PROBES = 200  # more stored documents unlinked at once is a broken listing, not withdrawals
 
 
 def linked_url(request: Request) -> str:
@@ -189,6 +197,61 @@ class PolicySpider(scrapy.Spider):
         self.allowed_domains = sorted(h for h in hosts if h)
         self.hosts = frozenset(h.lower() for h in self.allowed_domains)
         self.seen: set[str] = set()
+        self.index_failed = False
+        self.probed = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> PolicySpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.probe_unlinked, signal=signals.spider_idle)
+        return spider
+
+    def probe_unlinked(self) -> None:
+        """When everything linked is done: ask for each stored document no page linked."""
+        if self.probed:
+            return
+        self.probed = True
+        if self.index_failed or not self.job["start_urls"]:
+            return  # an incomplete listing withdraws nothing; nothing to probe for
+        linked = {url_key(url) for url in self.seen}
+        unlinked = sorted(key for key in self.known if key not in linked)
+        if not unlinked or len(unlinked) > MAX_PROBES:
+            return
+        origins = sorted(
+            {_origin(url) for url in self.seen} or set(map(_origin, self.job["start_urls"]))
+        )
+        for key in unlinked:
+            for origin in origins:
+                url = origin + key
+                validators = self.known.get(key) or {}
+                headers = (
+                    {"If-None-Match": str(validators["etag"])} if validators.get("etag") else {}
+                )
+                self.crawler.engine.crawl(
+                    scrapy.Request(
+                        url,
+                        headers=headers,
+                        callback=self.probe_answered,
+                        errback=self.probe_failed,
+                        meta={"probe": True, "handle_httpstatus_list": [304, *sorted(GONE)]},
+                        dont_filter=True,
+                    )
+                )
+        raise DontCloseSpider
+
+    def probe_answered(self, response: Response) -> None:
+        request = response.request
+        redirected = request is not None and bool(request.meta.get("redirect_urls"))
+        url = linked_url(request) if request is not None else response.url
+        # After a redirect the document lives on elsewhere: it answers.
+        status = 200 if redirected and response.status in GONE else response.status
+        self.results.write(type="probe", url=url, status=status)
+
+    def probe_failed(self, failure: Failure) -> None:
+        request = getattr(failure, "request", None)
+        url = linked_url(request) if request is not None else "?"
+        status = failure.value.response.status if failure.check(HttpError) else None
+        self.results.write(type="probe", url=url, status=status)
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for url in self.job["start_urls"]:
@@ -251,6 +314,7 @@ class PolicySpider(scrapy.Spider):
             ):
                 problem = "links to no document (an error page, or the site changed?)"
         if problem is not None:
+            self.index_failed = True
             self.results.write(type="error", url=url, message=f"index page {problem}", index=True)
             return
         self.results.write(type="index", url=url, status=response.status)
@@ -281,6 +345,7 @@ class PolicySpider(scrapy.Spider):
         request = getattr(failure, "request", None)
         url = linked_url(request) if request is not None else "?"
         index = bool(request is not None and request.meta.get("index"))
+        self.index_failed = self.index_failed or index
         redirected = request is not None and bool(request.meta.get("redirect_urls"))
         if failure.check(RefusedRequest) or (
             redirected and failure.check(IgnoreRequest) and not failure.check(HttpError)
@@ -374,6 +439,11 @@ def _index_problem(response: Response) -> str | None:
     if reason is not None and not reason.startswith("almost no text"):
         return f"looks like an error or bot-challenge page ({reason})"
     return None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def main(argv: list[str]) -> int:

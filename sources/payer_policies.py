@@ -35,6 +35,9 @@ from sources.outbound import OutboundPolicy
 DOC_TYPE = "payer_policy"
 
 
+GONE = frozenset({404, 410})  # a document's own URL answering these: the page no longer exists
+
+
 def url_key(url: str) -> str:
     """A document's key: its path and query (the host may change, a fixture's port does)."""
     parts = urlsplit(url)
@@ -195,9 +198,13 @@ class PayerPoliciesSource(CrawledSource):
         listed: dict[str, ListedDocument] = {}
         problems: list[str] = []
         complete = True
+        probes: dict[str, list[int | None]] = {}
         for record in records:
             kind, url = record["type"], record["url"]
             key = url_key(url)
+            if kind == "probe":
+                probes.setdefault(key, []).append(record.get("status"))
+                continue
             if record.get("index") and kind in ("error", "skipped"):
                 complete = False
                 problems.append(f"index page {url}: {record['message']}")
@@ -228,7 +235,15 @@ class PayerPoliciesSource(CrawledSource):
             )
         if not self.options.start_urls:
             complete = False  # explicit documents only: absence is a fetch failure, not news
-        return Listing(documents=list(listed.values()), complete=complete, problems=problems)
+        # Gone: every origin asked answered 404 or 410 (and no page linked it after all).
+        gone = {
+            key: f"HTTP {statuses[0]}"
+            for key, statuses in probes.items()
+            if key not in listed and all(status in GONE for status in statuses)
+        }
+        return Listing(
+            documents=list(listed.values()), complete=complete, problems=problems, gone=gone
+        )
 
     async def fetch(self, wanted: Sequence[ListedDocument]) -> AsyncIterator[FetchResult]:
         for item in wanted:

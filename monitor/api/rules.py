@@ -53,6 +53,11 @@ _RULE_FIELD_DESCRIPTIONS = {
     "support `code`",
     "subject": "Prerequisite (step therapy), measure (threshold), phase (approval period) or "
     "specialty",
+    "indication": "The indication the row is about (a criteria tree's indication block)",
+    "branch": "The criteria tree's branch: initial, continuation, dosing or exclusion; null "
+    "for rows outside a tree (codes) and rows published before trees existed",
+    "tree_path": "The leaf's place in the policy's logic, e.g. "
+    "`atopic dermatitis/initial/all[2]/any[1]`",
 }
 
 
@@ -213,9 +218,30 @@ async def list_rules(
     payer: OptionalText = None,
     document: OptionalText = None,
     kind: RuleKind | None = None,
+<<<<<<< HEAD
     as_of: AsOf = None,
     known_at: KnownAt = None,
     after: After = 0,
+=======
+    branch: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=30,
+            pattern=r"^[^\x00]+$",
+            description="Criteria tree branch: initial, continuation …",
+        ),
+    ] = None,
+    as_of: Annotated[
+        dt.date | None,
+        Query(description="Date of service: only the rows of the version that applies then"),
+    ] = None,
+    known_at: Annotated[
+        dt.datetime | None,
+        Query(description="Only versions published by this moment count"),
+    ] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Cursor: `next` of a page")] = 0,
+>>>>>>> h14m
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Response:
     # In the thread pool, not on the event loop: an indexed lookup takes about a millisecond,
@@ -229,6 +255,7 @@ async def list_rules(
         payer=payer,
         document=document,
         kind=kind.value if kind else None,
+        branch=branch or None,
         as_of=as_of,
         known_at=known_at,
         after_id=after or None,

@@ -9,9 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+<<<<<<< HEAD
 import os
 import time
 from collections.abc import Callable
+=======
+from collections.abc import Callable, Mapping
+>>>>>>> h14m
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -355,12 +359,16 @@ def publish_withdrawals(
     ctx: PublishContext,
     listed_keys: set[str],
     *,
+    gone: Mapping[str, str] | None = None,
     after_runs: int = 2,
     max_missing_share: float = 0.2,
 ) -> WithdrawalCheck:
     """Count complete listings a stored document was missing from; report it withdrawn at
-    `after_runs` (so one flaky index page does not withdraw anything). A listing that lost more
-    than `max_missing_share` of the documents at once is not believed: nothing is counted."""
+    `after_runs` (so one flaky index page does not withdraw anything), or at once when its own
+    URL answered 404 or 410 this run (`gone`: key -> "HTTP 410"; issue 13 point 7). A listing
+    that lost more than `max_missing_share` of the documents at once is not believed: nothing
+    is counted."""
+    gone = gone or {}
     now = utcnow()
     with store.session() as txn:
         lock_change_feed(txn)
@@ -384,7 +392,8 @@ def publish_withdrawals(
         withdrawn: list[str] = []
         for document in absent:
             missing_runs = document.missing_runs + 1
-            withdrawn_at = now if missing_runs >= after_runs else None
+            answered = gone.get(document.key)
+            withdrawn_at = now if missing_runs >= after_runs or answered else None
             if withdrawn_at is not None:
                 withdrawn.append(document.key)
                 latest = _previous_version(stored_versions(txn, document.id), None)
@@ -393,7 +402,11 @@ def publish_withdrawals(
                         kind=ChangeKind.DOCUMENT_WITHDRAWN,
                         severity=Severity.MEDIUM,
                         before=latest.source_version or None,
-                        evidence=f"no longer listed by the source ({missing_runs} runs in a row)",
+                        evidence=(
+                            f"no longer listed by the source, and its URL answers {answered}"
+                            if answered
+                            else f"no longer listed by the source ({missing_runs} runs in a row)"
+                        ),
                     )
                     origin = ChangeOrigin(
                         source_id=ctx.source_id,

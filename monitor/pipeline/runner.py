@@ -156,7 +156,7 @@ async def run_source(
         document_failures = counts.errors - tally.quarantined
         problems = list(listing.problems)
         if listing.complete and not baseline:
-            check = publish_withdrawals(store, ctx, {d.key for d in listed})
+            check = publish_withdrawals(store, ctx, {d.key for d in listed}, gone=listing.gone)
             counts = replace(counts, changes=counts.changes + len(check.withdrawn))
             if check.skipped:
                 problems.append(check.skipped)

@@ -71,6 +71,8 @@ _ROW_FIELDS = (
     "evidence",
     "evidence_page",
     "evidence_section",
+    "branch",
+    "tree_path",
 )
 
 
@@ -175,6 +177,8 @@ class RuleRecord:
     evidence: str | None
     evidence_page: int | None
     evidence_section: str | None
+    branch: str | None = None  # the criteria tree's branch: initial, continuation …
+    tree_path: str | None = None  # the leaf's place in the policy's logic
 
 
 # The name monitor.store.checklists knows; the ORM hands back aware datetimes already
@@ -265,8 +269,10 @@ _COLUMNS = (
     RuleRowModel.evidence,
     RuleRowModel.evidence_page,
     RuleRowModel.evidence_section,
+    RuleRowModel.branch,
+    RuleRowModel.tree_path,
 )
-_FILTERS = ("code", "drug", "payer", "document", "kind", "after_id")
+_FILTERS = ("code", "drug", "payer", "document", "kind", "branch", "after_id")
 
 
 @lru_cache(maxsize=128)
@@ -310,6 +316,8 @@ def _rules_statement(filters: frozenset[str], by_date: bool, by_knowledge: bool)
         query = query.where(Document.key == bindparam("document", type_=String))
     if "kind" in filters:
         query = query.where(r.kind == bindparam("kind", type_=String))
+    if "branch" in filters:
+        query = query.where(r.branch == bindparam("branch", type_=String))
     if "after_id" in filters:
         query = query.where(r.id > bindparam("after_id", type_=Integer))
     if known is not None:
@@ -337,6 +345,7 @@ def query_rule_rows(
     payer: str | None = None,
     document: str | None = None,
     kind: str | None = None,
+    branch: str | None = None,
     as_of: dt.date | None = None,
     known_at: dt.datetime | None = None,
     after_id: int | None = None,
@@ -360,6 +369,8 @@ def query_rule_rows(
         params["document"] = document
     if kind is not None:
         params["kind"] = kind
+    if branch is not None:
+        params["branch"] = branch.strip().lower()
     if after_id is not None:
         params["after_id"] = after_id
     if as_of is not None:
@@ -397,6 +408,7 @@ def query_rules(
     payer: str | None = None,
     document: str | None = None,
     kind: str | None = None,
+    branch: str | None = None,
     as_of: dt.date | None = None,
     known_at: dt.datetime | None = None,
     after_id: int | None = None,
@@ -414,6 +426,7 @@ def query_rules(
         payer=payer,
         document=document,
         kind=kind,
+        branch=branch,
         as_of=as_of,
         known_at=known_at,
         after_id=after_id,
@@ -464,7 +477,7 @@ def _record(row: Any) -> RuleRecord:
         rule_id, _document_id, version_id, version_number, published_at, effective_from,
         retired_on, kind, payer, code_system, code, code_group, drug, indication, subject, op,
         value, unit, days, count, required, text, evidence, evidence_page, evidence_section,
-        next_effective, source, key, title, source_version, url,
+        branch, tree_path, next_effective, source, key, title, source_version, url,
     ) = row  # fmt: skip
     effective_from, retired_on = _date(effective_from), _date(retired_on)
     next_effective = _date(next_effective)
@@ -500,6 +513,8 @@ def _record(row: Any) -> RuleRecord:
         evidence=evidence,
         evidence_page=evidence_page,
         evidence_section=evidence_section,
+        branch=branch,
+        tree_path=tree_path,
     )
 
 
@@ -525,7 +540,7 @@ def rule_row_json(row: Any) -> dict[str, object]:
         rule_id, _document_id, version_id, version_number, published_at, effective_from,
         retired_on, kind, payer, code_system, code, code_group, drug, indication, subject, op,
         value, unit, days, count, required, text, evidence, evidence_page, evidence_section,
-        next_effective, source, key, title, source_version, url,
+        branch, tree_path, next_effective, source, key, title, source_version, url,
     ) = row  # fmt: skip
     ends = [
         end
@@ -561,4 +576,6 @@ def rule_row_json(row: Any) -> dict[str, object]:
         "evidence": evidence,
         "evidence_page": evidence_page,
         "evidence_section": evidence_section,
+        "branch": branch,
+        "tree_path": tree_path,
     }

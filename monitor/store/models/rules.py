@@ -1,4 +1,4 @@
-"""Tables of the rule rows and PA checklists (migration 0003). All write-once.
+"""Tables of the rule rows and PA checklists (migrations 0003, 0010). All write-once.
 
 Why there is no stored effective-to: a version stops applying when a later version of the same
 document takes effect, and which later versions exist depends on *when* you ask (`known_at`):
@@ -76,6 +76,10 @@ class RuleRowModel(Base):
     evidence: Mapped[str | None] = mapped_column(Text)
     evidence_page: Mapped[int | None] = mapped_column(Integer)
     evidence_section: Mapped[str | None] = mapped_column(String(200))
+    # Migration 0010: the criteria tree's branch (initial, continuation …) and the leaf's path;
+    # NULL on rows published before the tree and on rows outside one (codes).
+    branch: Mapped[str | None] = mapped_column(String(30))
+    tree_path: Mapped[str | None] = mapped_column(Text)
 
 
 class ChecklistModel(Base):
