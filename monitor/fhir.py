@@ -568,3 +568,13 @@ def _questionnaire_of(
         return None
     record = matching[0]
     return f"{questionnaire_url(public_url, record.id)}|{record.version.number}"
+
+
+def coverage_crd(answers: Sequence[CoverageAnswer]) -> dict[str, Any]:
+    """The answers as the `extension` array CRD puts on the ordered resource, one validated
+    `coverage-information` extension per answer."""
+    return {
+        "extension": [
+            coverage_information(a).model_dump(mode="json", exclude_none=True) for a in answers
+        ]
+    }
