@@ -524,18 +524,30 @@ def find_coverage(
         raise CoverageQueryError("give exactly one of code and drug")
     checklists = find_checklists(store, payer=payer, as_of=as_of)
     drugs: list[str | None] = [drug.strip().lower()] if drug else [None]
+    documents: dict[str, str | None] = {}  # policies about the drug: document -> its generic
     if drug:  # a brand name ("Dupixent") stands for its checklists' generic names
-        wanted = drug.strip().lower()
+        wanted = re.compile(rf"\b{re.escape(drug.strip())}\b", re.IGNORECASE)
         for record in checklists:
             c = record.checklist
-            if c and c.subject_kind == "drug" and c.label.lower() == wanted:
-                drugs.append(c.subject)
+            if c is None or not any(wanted.search(t) for t in (c.subject, c.label, c.title)):
+                continue
+            generic = c.subject if c.subject_kind == "drug" else None
+            documents[c.document] = generic
+            if generic:
+                drugs.append(generic)
     rules: dict[int, RuleRecord] = {}
     for name in dict.fromkeys(drugs):
         for row in query_rules(
             store, payer=payer, code=code, drug=name, as_of=as_of, limit=MAX_LIMIT
         ):
             rules.setdefault(row.id, row)
+    # A policy titled for the drug whose rows name no drug (the drug was not recognised as
+    # one, or the rows are general): its rows answer too.
+    for document, generic in documents.items():
+        for row in query_rules(store, payer=payer, document=document, as_of=as_of, limit=MAX_LIMIT):
+            if row.drug in (None, generic):
+                rules.setdefault(row.id, row)
+    rules = dict(sorted(rules.items()))
     contexts: dict[int, list[RuleRecord]] = {}
     answers = []
     for rule in rules.values():
