@@ -15,7 +15,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from monitor.api import changes, documents, keys, operations, quarantine, rules, sources
+from monitor.api import changes, coverage, documents, keys, operations, quarantine, rules, sources
 from monitor.api.deps import HealthCheck, Today
 from monitor.api.metrics import metrics_registry
 from monitor.api.server import BodyLimitMiddleware, ETagMiddleware
@@ -72,7 +72,7 @@ def create_app(
 
     # The rule routes before the documents': /documents/{source}/{key:path} takes any path
     # below it, and would shadow a more specific rule route added there later.
-    for area in (rules, quarantine, operations, documents, changes, keys):
+    for area in (rules, coverage, quarantine, operations, documents, changes, keys):
         app.include_router(area.router)
     app.include_router(sources.router)  # GET /sources: last runs and what failed
     return app

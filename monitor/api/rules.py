@@ -13,7 +13,7 @@ import json
 import typing
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -23,6 +23,7 @@ from diffing.rules import RuleKind
 from monitor.api.auth import require_scope
 from monitor.api.deps import MAX_ID, After, AsOf, Id, KnownAt, OptionalText, PageLimit, StoreDep
 from monitor.api.exports import EXPORT_HEADERS, markdown_safe, paged
+from monitor.fhir import FHIR_JSON, fhir_json, questionnaire_for
 from monitor.report import render_checklist
 from monitor.store.checklists import (
     ChecklistNotFound,
@@ -297,24 +298,31 @@ def list_checklists(
     responses={
         **_NOT_FOUND,
         200: {
-            "content": {"text/markdown": {}, "text/html": {}},
-            "description": "JSON, or Markdown / HTML with `format`",
+            "content": {"text/markdown": {}, "text/html": {}, FHIR_JSON: {}},
+            "description": "JSON, or Markdown / HTML / a FHIR R4 Questionnaire with `format`",
         },
     },
     summary="One checklist (a version, as of a date, or the newest)",
 )
 def one_checklist(
+    request: Request,
     store: StoreDep,
     checklist_id: Id,
     version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     as_of: AsOf = None,
     known_at: KnownAt = None,
-    format: Literal["json", "markdown", "html"] = "json",
+    format: Literal["json", "markdown", "html", "fhir"] = "json",
 ) -> Any:
     try:
         record = get_checklist(store, checklist_id, number=version, as_of=as_of, known_at=known_at)
     except ChecklistNotFound as exc:
         raise _not_found(exc) from None
+    if format == "fhir":
+        if record.checklist is None:  # this version records the checklist's withdrawal
+            raise HTTPException(404, detail=f"checklist {checklist_id} was withdrawn")
+        public_url = request.app.state.config.api.public_url
+        questionnaire = questionnaire_for(store, record, public_url=public_url)
+        return Response(fhir_json(questionnaire), media_type=FHIR_JSON)
     if format == "markdown":
         return PlainTextResponse(
             render_checklist(markdown_safe(record), "markdown"),

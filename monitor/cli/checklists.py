@@ -1,5 +1,5 @@
 """Sub-command ``checklists``: the PA checklists in force (or as of a date) for people
-(Markdown, HTML) and for programs (JSON lines)."""
+(Markdown, HTML) and for programs (JSON lines, or a FHIR Bundle of Questionnaires)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from diffing.checklist import checklist_to_dict
 from monitor.config import Config
+from monitor.fhir import fhir_json, questionnaire_bundle, questionnaire_for
 from monitor.report import render_checklist
 from monitor.store.checklists import ChecklistRecord, find_checklists
 from monitor.store.core import Store
@@ -35,9 +36,10 @@ def register(commands: Any) -> None:
     )
     checklists.add_argument(
         "--format",
-        choices=["markdown", "json", "html"],
+        choices=["markdown", "json", "html", "fhir"],
         default="markdown",
-        help="markdown (default), json (one object per line) or html (one page)",
+        help="markdown (default), json (one object per line), html (one page) or fhir (a FHIR "
+        "R4 collection Bundle of Questionnaires, one per checklist version)",
     )
     checklists.add_argument(
         "--as-of",
@@ -66,6 +68,11 @@ def cmd_checklists(config: Config, args: argparse.Namespace) -> int:
     store = Store.open_read_only(config.database.url)
     try:
         records = find_checklists(store, payer=args.payer, drug=args.drug, as_of=args.as_of)
+        questionnaires = (
+            [questionnaire_for(store, r, public_url=config.api.public_url) for r in records]
+            if args.format == "fhir"
+            else []
+        )
     finally:
         store.close()
     if not records:
@@ -76,7 +83,9 @@ def cmd_checklists(config: Config, args: argparse.Namespace) -> int:
         )
         print(f"No PA checklists{f' for {asked}' if asked else ''}.", file=sys.stderr)
         return 1
-    if args.format == "json":
+    if args.format == "fhir":
+        sys.stdout.write(fhir_json(questionnaire_bundle(questionnaires)) + "\n")
+    elif args.format == "json":
         for record in records:
             sys.stdout.write(_json(record) + "\n")
     elif args.format == "html":

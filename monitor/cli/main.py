@@ -183,12 +183,14 @@ class _CommandModule(Protocol):
 def _command_modules() -> list[_CommandModule]:
     import monitor.cli.api
     import monitor.cli.checklists
+    import monitor.cli.coverage
     import monitor.cli.exports
     import monitor.cli.notify
     import monitor.cli.quarantine
 
     return [
         monitor.cli.checklists,
+        monitor.cli.coverage,
         monitor.cli.exports,
         monitor.cli.api,
         monitor.cli.notify,
