@@ -18,6 +18,7 @@ from typing import Any
 from monitor.errors import ConfigError
 from monitor.logs import register_secret_env_vars
 from monitor.settings import build
+from monitor.wording import DEFAULT_NOTICE_DAYS
 from sources import SOURCE_KINDS, SourceKind
 from sources.base import check
 
@@ -276,6 +277,8 @@ class SourceConfig:
     schedule: Schedule
     enabled: bool
     options: Any  # the kind's own options dataclass
+    # A change taking effect sooner than this after it was first seen is flagged short_notice.
+    notice_days: int = DEFAULT_NOTICE_DAYS
 
     @property
     def source_kind(self) -> SourceKind:
@@ -295,6 +298,10 @@ class Config:
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     path: Path | None = None
 
+    def notice_days(self) -> dict[str, int]:
+        """Each configured source's `notice_days` by name (others get DEFAULT_NOTICE_DAYS)."""
+        return {s.name: s.notice_days for s in self.sources}
+
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
             if source.name == name:
@@ -307,7 +314,8 @@ class Config:
         )
 
 
-_SOURCE_COMMON = frozenset({"name", "kind", "schedule", "enabled"})
+_SOURCE_COMMON = frozenset({"name", "kind", "schedule", "enabled", "notice_days"})
+MAX_NOTICE_DAYS = 3650
 _TOP_LEVEL = {
     "database",
     "api",
@@ -353,11 +361,29 @@ def _source(table: Any, index: int, path: Path | None) -> SourceConfig:
         raise ConfigError(
             f"expected true or false, got {enabled!r}", path=path, key=f"{prefix}.enabled"
         )
+    notice_days = table.get("notice_days", DEFAULT_NOTICE_DAYS)
+    if (
+        not isinstance(notice_days, int)
+        or isinstance(notice_days, bool)
+        or not 0 <= notice_days <= MAX_NOTICE_DAYS
+    ):
+        raise ConfigError(
+            f"expected a whole number of days from 0 to {MAX_NOTICE_DAYS}, got {notice_days!r}",
+            path=path,
+            key=f"{prefix}.notice_days",
+        )
     try:
         schedule = Schedule.parse(schedule_text)
     except ValueError as exc:
         raise ConfigError(str(exc), path=path, key=f"{prefix}.schedule") from exc
-    return SourceConfig(name=name, kind=kind, schedule=schedule, enabled=enabled, options=options)
+    return SourceConfig(
+        name=name,
+        kind=kind,
+        schedule=schedule,
+        enabled=enabled,
+        options=options,
+        notice_days=notice_days,
+    )
 
 
 def default_sources() -> tuple[SourceConfig, ...]:

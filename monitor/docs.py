@@ -137,6 +137,9 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("sources", "schedule"): "When it runs: a 5-field cron expression (UTC) or `every N{s,m,h,d}`; "
     "the default depends on the kind.",
     ("sources", "enabled"): "`false` keeps the source configured but skips it in runs.",
+    ("sources", "notice_days"): "Days of notice a change should give: one taking effect fewer "
+    "days than this after it was first seen is flagged `short_notice`, one effective before it "
+    "was first seen `retroactive` (`policy-monitor changes --flag`, the API's `?flag=`).",
     ("sources.cms_coverage", "base_url"): "Base URL of the CMS Coverage API.",
     ("sources.cms_coverage", "internal_hosts"): INTERNAL_HOSTS,
     ("sources.mcd_downloads", "internal_hosts"): INTERNAL_HOSTS,
@@ -288,7 +291,8 @@ def dataclass_keys(section: str, cls: Any) -> list[KeyDoc]:
 
 
 def common_source_keys() -> list[KeyDoc]:
-    """`name`, `kind`, `schedule` and `enabled`: read by config._source, not a dataclass."""
+    """`name`, `kind`, `schedule`, `enabled` and `notice_days`: read by config._source, not a
+    dataclass."""
     return [
         KeyDoc(section="sources", key="name", type_name="string", default="required",
                description=_description("sources", "name")),
@@ -298,6 +302,8 @@ def common_source_keys() -> list[KeyDoc]:
                description=_description("sources", "schedule")),
         KeyDoc(section="sources", key="enabled", type_name="boolean", default="true",
                description=_description("sources", "enabled")),
+        KeyDoc(section="sources", key="notice_days", type_name="integer", default="30",
+               description=_description("sources", "notice_days")),
     ]  # fmt: skip
 
 

@@ -112,9 +112,15 @@ def field_label(field: str | None) -> str | None:
     return _FIELD_LABEL.get(field, field.replace("_", " "))
 
 
+def flag_label(flag: str) -> str:
+    """A notice flag as a table shows it: "SHORT NOTICE", "RETROACTIVE"."""
+    return flag.replace("_", " ").upper()
+
+
 def change_to_json(change: ChangeRecord) -> str:
     """One JSON object: the stored values (durations in days) and their wording for people
-    (`before_text`/`after_text` as the policy wrote them, `kind_label`, `effective_note`)."""
+    (`before_text`/`after_text` as the policy wrote them, `kind_label`, `effective_note`), and
+    its notice `flags` ("short_notice", "retroactive") against the source's `notice_days`."""
     data: dict[str, Any] = asdict(change)
     data["effective_date"] = change.effective_date.isoformat() if change.effective_date else None
     data["stated_effective_date"] = (
@@ -126,6 +132,9 @@ def change_to_json(change: ChangeRecord) -> str:
     data["after_text"] = change.after_text
     data["effective_note"] = change.effective_note
     data["same_fact_as"] = change.same_fact_as
+    data["flags"] = list(change.flags)
+    data["flag_notes"] = list(change.flag_notes)
+    data["notice_days"] = change.notice_days
     return json.dumps(data, ensure_ascii=False)
 
 
@@ -223,7 +232,7 @@ def table(changes: Sequence[ChangeRecord], *, width: int | None = None) -> str:
         document = textwrap.wrap(c.document_id, document_width, break_long_words=True)
         document += textwrap.wrap(_clip(c.title, 3 * document_width), document_width)
         effective = (
-            [c.effective_date.isoformat()]
+            [c.effective_date.isoformat(), *(flag_label(f) for f in c.flags)]
             if c.effective_date
             else ["not stated;", f"seen {c.first_seen.isoformat()}"]
         )
@@ -264,8 +273,9 @@ def facts(changes: Iterable[ChangeRecord]) -> list[tuple[ChangeRecord, list[Chan
 
 
 def _effective(c: ChangeRecord) -> str:
+    flags = "".join(f"; {note}" for note in c.flag_notes)
     return (
-        f" (effective {c.effective_date.isoformat()})"
+        f" (effective {c.effective_date.isoformat()}{flags})"
         if c.effective_date
         else (f" ({c.effective_note})" if c.effective_note else "")
     )

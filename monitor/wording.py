@@ -116,3 +116,32 @@ def change_effective_date(
     ):
         return None
     return stated
+
+
+DEFAULT_NOTICE_DAYS = 30
+SHORT_NOTICE = "short_notice"
+RETROACTIVE = "retroactive"
+NOTICE_FLAGS = (SHORT_NOTICE, RETROACTIVE)
+
+
+def notice_flags(
+    effective: dt.date | None, first_seen: dt.date, notice_days: int = DEFAULT_NOTICE_DAYS
+) -> tuple[str, ...]:
+    """How much notice a change gave: ("retroactive",) when it took effect before it was first
+    seen, ("short_notice",) when it takes effect fewer than `notice_days` days after, else ().
+    A change with no stated effective date gets no flag: nothing says it came late."""
+    if effective is None:
+        return ()
+    if effective < first_seen:
+        return (RETROACTIVE,)
+    if (effective - first_seen).days < notice_days:
+        return (SHORT_NOTICE,)
+    return ()
+
+
+def notice_text(flag: str, effective: dt.date, first_seen: dt.date) -> str:
+    """A flag as a person reads it: "short notice: effective 13 days after first seen"."""
+    days = abs((effective - first_seen).days)
+    if flag == RETROACTIVE:
+        return f"retroactive: effective {_plural(days, 'day')} before first seen"
+    return f"short notice: effective {_plural(days, 'day')} after first seen"

@@ -70,6 +70,7 @@ class ChangeView:
     severity: str
     effective_date: str
     effective_note: str  # "in effect since …", or "effective date not stated; first seen …"
+    flags: tuple[str, ...]  # "short notice: effective 13 days after first seen", "retroactive: …"
     evidence: str
     change_url: str
     source_url: str | None
@@ -115,6 +116,7 @@ def _view(pending: PendingChange, api: ApiConfig, now: dt.datetime) -> ChangeVie
         effective_note=(
             effective_note(effective, now.date()) if effective else change.effective_note
         ),
+        flags=change.flag_notes,
         evidence=clip(change.evidence, EVIDENCE_CHARS),
         change_url=change_page_url(api, change.id, now=now),
         source_url=_safe_url(change.url),

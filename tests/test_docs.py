@@ -90,7 +90,7 @@ def test_common_source_keys_are_documented() -> None:
 def test_no_stale_descriptions() -> None:
     """A description for a key that no longer exists is drift too."""
     known = {(s, f.name) for s, cls in CONFIG_CLASSES for f in dataclasses.fields(cls)}
-    known |= {("sources", k) for k in ("name", "kind", "schedule", "enabled")}
+    known |= {("sources", k) for k in ("name", "kind", "schedule", "enabled", "notice_days")}
     assert set(docs.DESCRIPTIONS) - known == set()
 
 

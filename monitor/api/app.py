@@ -15,7 +15,17 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from monitor.api import changes, coverage, documents, keys, operations, quarantine, rules, sources
+from monitor.api import (
+    changes,
+    compare,
+    coverage,
+    documents,
+    keys,
+    operations,
+    quarantine,
+    rules,
+    sources,
+)
 from monitor.api.deps import HealthCheck, Today
 from monitor.api.metrics import metrics_registry
 from monitor.api.server import BodyLimitMiddleware, ETagMiddleware
@@ -75,4 +85,5 @@ def create_app(
     for area in (rules, coverage, quarantine, operations, documents, changes, keys):
         app.include_router(area.router)
     app.include_router(sources.router)  # GET /sources: last runs and what failed
+    app.include_router(compare.router)  # GET /compare: one drug across payers
     return app

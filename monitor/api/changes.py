@@ -32,6 +32,7 @@ from monitor.api.schemas import (
     ChangeLinks,
     ChangeOut,
     ErrorOut,
+    NoticeFlag,
     ReviewIn,
     ReviewOut,
     SeverityName,
@@ -66,6 +67,12 @@ _PAGE_HEADERS = {
 }
 
 
+def notice_days_of(request: Request, store: Store) -> dict[str, int]:
+    """Each source's notice period: the served config's over the store's own."""
+    config: Config = request.app.state.config
+    return {**store.notice_days, **config.notice_days()}
+
+
 def _review_out(review: Review) -> ReviewOut:
     return ReviewOut(**fields_of(review))
 
@@ -77,6 +84,8 @@ def _change_fields(
     version = f"{document_href(root, change.source, change.document_id)}/versions/"
     return dict(
         **fields_of(change),
+        flags=list(change.flags),
+        notice_days=change.notice_days,
         review=_review_out(review) if review else None,
         links=ChangeLinks(
             self=href,
@@ -87,8 +96,8 @@ def _change_fields(
     )
 
 
-def _one_change(store: Store, change_id: int) -> ChangeRecord:
-    found = store.changes(ids=[change_id])
+def _one_change(request: Request, store: Store, change_id: int) -> ChangeRecord:
+    found = store.changes(ids=[change_id], notice_days=notice_days_of(request, store))
     if not found:
         raise not_found(f"change {change_id}")
     return found[0]
@@ -108,6 +117,10 @@ def changes(
     document: OptionalText = None,
     unreviewed: bool = False,
     include_baseline: bool = True,
+    flag: Annotated[
+        NoticeFlag | None,
+        Query(description="Only changes with this notice flag (see `flags`)"),
+    ] = None,
 ) -> ChangeFeed:
     """Changes with an id above `since`, oldest first. Poll with the returned `next`: no
     change is skipped or repeated, however publishing interleaves (see
@@ -121,6 +134,8 @@ def changes(
         document=document,
         unreviewed=unreviewed,
         include_baseline=include_baseline,
+        flag=flag,
+        notice_days=notice_days_of(request, store),
     )
     page = found[:limit]
     ids = [c.id for c in page]
@@ -143,7 +158,7 @@ def changes(
 )
 def change(request: Request, store: StoreDep, _key: ReadAccess, change_id: Id) -> ChangeDetailOut:
     """One change with every review of it."""
-    record = _one_change(store, change_id)
+    record = _one_change(request, store, change_id)
     reviews = reviews_of(store, change_id)
     number = version_numbers(store, [change_id]).get(change_id)
     return ChangeDetailOut(
@@ -202,7 +217,7 @@ def page(
         if key is None and (expires is not None or sig is not None):
             raise unauthorized("this link has expired or is not valid; ask for a new one")
         check_access(request, store, key, Scope.READ)
-    record = _one_change(store, change_id)
+    record = _one_change(request, store, change_id)
     versions = change_versions(store, change_id)
     if versions is None:
         raise not_found(f"change {change_id}")

@@ -14,6 +14,9 @@ Families (all prefixed ``policy_monitor_``):
 - ``changes_total{source,severity}``        changes detected (baseline included)
 - ``unreviewed_changes{severity}``          non-baseline changes of severity low and up that
                                              nobody has reviewed
+- ``notice_flagged_changes{source,flag}``   non-baseline changes flagged ``short_notice`` (less
+                                             notice than the source's ``notice_days``) or
+                                             ``retroactive`` (effective before first seen)
 - ``outbox_deliveries{status}``             notification deliveries (emails, webhook posts)
                                              by status: pending is the backlog, failed gave up
 - ``outbox_oldest_pending_age_seconds``     how long the oldest pending delivery has waited
@@ -93,6 +96,15 @@ def change_metrics(figures: StoreFigures) -> Iterator[Metric]:
     for severity in ("high", "medium", "low"):
         unreviewed.add_metric([severity], figures.unreviewed.get(severity, 0))
     yield unreviewed
+
+    flagged = GaugeMetricFamily(
+        f"{PREFIX}_notice_flagged_changes",
+        "Non-baseline changes taking effect with short notice or retroactively",
+        labels=["source", "flag"],
+    )
+    for source, flag, count in figures.notice_flags:
+        flagged.add_metric([source, flag], count)
+    yield flagged
 
 
 def outbox_metrics(figures: StoreFigures) -> Iterator[Metric]:

@@ -219,11 +219,6 @@ async def list_rules(
     payer: OptionalText = None,
     document: OptionalText = None,
     kind: RuleKind | None = None,
-<<<<<<< HEAD
-    as_of: AsOf = None,
-    known_at: KnownAt = None,
-    after: After = 0,
-=======
     branch: Annotated[
         str | None,
         Query(
@@ -233,16 +228,9 @@ async def list_rules(
             description="Criteria tree branch: initial, continuation …",
         ),
     ] = None,
-    as_of: Annotated[
-        dt.date | None,
-        Query(description="Date of service: only the rows of the version that applies then"),
-    ] = None,
-    known_at: Annotated[
-        dt.datetime | None,
-        Query(description="Only versions published by this moment count"),
-    ] = None,
-    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Cursor: `next` of a page")] = 0,
->>>>>>> h14m
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
+    after: After = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Response:
     # In the thread pool, not on the event loop: an indexed lookup takes about a millisecond,

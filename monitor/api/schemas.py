@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 SeverityName = Literal["noise", "unverified", "low", "medium", "high"]
+NoticeFlag = Literal["short_notice", "retroactive"]
 
 
 def _not_blank(value: str) -> str:
@@ -167,6 +168,11 @@ class ChangeOut(_Model):
     previous_version: str | None
     evidence: str | None = Field(description="The sentence the change was found in")
     baseline: bool = Field(description="Listed by the source's first run; never alerted")
+    flags: list[NoticeFlag] = Field(
+        description="`short_notice`: takes effect fewer than the source's `notice_days` after "
+        "it was first seen (`detected_at`); `retroactive`: took effect before it was first seen"
+    )
+    notice_days: int = Field(description="The source's notice period the flags are judged by")
     review: ReviewOut | None = Field(description="The latest review, when there is one")
     links: ChangeLinks
 

@@ -21,6 +21,7 @@ from monitor.report import change_to_json, table
 from monitor.store.core import ChangeRecord, Store
 from monitor.store.db import DatabaseMissing
 from monitor.store.locks import source_locks
+from monitor.wording import NOTICE_FLAGS
 
 log = logging.getLogger("policy_monitor")
 
@@ -112,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out less severe changes (default: low, which hides noise-only versions: "
         "re-prints, stamps, layout)",
     )
+    changes.add_argument(
+        "--flag",
+        choices=list(NOTICE_FLAGS),
+        help="only changes taking effect with less notice than the source's notice_days "
+        "(short_notice) or before they were first seen (retroactive)",
+    )
 
     commands.add_parser("sources", help="last run, outcome and error of every source")
 
@@ -183,6 +190,7 @@ class _CommandModule(Protocol):
 def _command_modules() -> list[_CommandModule]:
     import monitor.cli.api
     import monitor.cli.checklists
+    import monitor.cli.compare
     import monitor.cli.coverage
     import monitor.cli.exports
     import monitor.cli.notify
@@ -191,6 +199,7 @@ def _command_modules() -> list[_CommandModule]:
     return [
         monitor.cli.checklists,
         monitor.cli.coverage,
+        monitor.cli.compare,
         monitor.cli.exports,
         monitor.cli.api,
         monitor.cli.notify,
@@ -245,7 +254,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_changes(config: Config, args: argparse.Namespace) -> int:
-    store = Store.open_read_only(config.database.url)
+    store = Store.open_read_only(config.database.url, notice_days=config.notice_days())
     try:
         records = store.changes(
             since=args.since,
@@ -255,6 +264,7 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
             limit=args.limit,
             min_severity=args.min_severity,
             newest_first=True,
+            flag=args.flag,
         )
         unverified: list[ChangeRecord] = []
         if args.format != "json" and args.min_severity not in ("noise", "unverified"):
@@ -269,6 +279,7 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
                     limit=args.limit,
                     min_severity="noise",
                     newest_first=True,
+                    flag=args.flag,
                 )
                 if r.severity == "unverified"
             ]

@@ -9,13 +9,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-<<<<<<< HEAD
 import os
 import time
-from collections.abc import Callable
-=======
 from collections.abc import Callable, Mapping
->>>>>>> h14m
 from dataclasses import dataclass
 from enum import StrEnum
 

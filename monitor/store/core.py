@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from difflib import SequenceMatcher
@@ -40,7 +40,15 @@ from monitor.store.models.core import (
     SourceRun,
 )
 from monitor.store.types import as_utc
-from monitor.wording import change_effective_date, not_stated, value_as_written
+from monitor.wording import (
+    DEFAULT_NOTICE_DAYS,
+    NOTICE_FLAGS,
+    change_effective_date,
+    not_stated,
+    notice_flags,
+    notice_text,
+    value_as_written,
+)
 from sources.base import Validators
 
 
@@ -136,6 +144,28 @@ class ChangeRecord:
         """ "2026-03-01", or "effective date not stated; first seen 2026-03-02"."""
         return self.effective_date.isoformat() if self.effective_date else self.effective_note
 
+    @property
+    def notice_days(self) -> int:
+        """The notice its source should give (`notice_days` of the source's config)."""
+        value = self._read("notice_days")
+        return value if isinstance(value, int) else DEFAULT_NOTICE_DAYS
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """("short_notice",) or ("retroactive",) when the change gave less notice than its
+        source's `notice_days` from when it was first seen; () otherwise, with no date, or
+        for a baseline change (first seen when the monitor started, not when it was issued)."""
+        if self.baseline:
+            return ()
+        return notice_flags(self.effective_date, self.first_seen, self.notice_days)
+
+    @property
+    def flag_notes(self) -> tuple[str, ...]:
+        """The flags as people read them ("short notice: effective 13 days after first seen")."""
+        if self.effective_date is None:
+            return ()
+        return tuple(notice_text(f, self.effective_date, self.first_seen) for f in self.flags)
+
 
 @dataclass(frozen=True, kw_only=True)
 class SourceStatus:
@@ -156,19 +186,24 @@ class RunFailure:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, notice_days: Mapping[str, int] | None = None) -> None:
+        """`notice_days`: each source's notice period by name (`Config.notice_days()`), which
+        the changes read are flagged against; a source not named gets DEFAULT_NOTICE_DAYS."""
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.notice_days: Mapping[str, int] = dict(notice_days or {})
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
+    def open(
+        cls, url: str, *, migrate: bool = True, notice_days: Mapping[str, int] | None = None
+    ) -> Store:
         engine = make_engine(url)
         if migrate:
             upgrade(engine)
-        return cls(engine)
+        return cls(engine, notice_days=notice_days)
 
     @classmethod
-    def open_read_only(cls, url: str) -> Store:
+    def open_read_only(cls, url: str, *, notice_days: Mapping[str, int] | None = None) -> Store:
         """The store of a read-only command: an existing database, never created or migrated
         (a SQLite file is opened read-only), refused in one line when its schema is not
         this program's or the file is not a database."""
@@ -179,7 +214,7 @@ class Store:
         except StoreError:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, notice_days=notice_days)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -349,6 +384,8 @@ class Store:
         unreviewed: bool = False,
         newest_first: bool = False,
         document_like: str | None = None,
+        flag: str | None = None,
+        notice_days: Mapping[str, int] | None = None,
     ) -> list[ChangeRecord]:
         """Changes in id order (`newest_first`: the reverse; `limit` keeps the first ones of
         that order). `after_id` is the API feed's cursor (ids greater than it); `unreviewed`
@@ -358,7 +395,13 @@ class Store:
         Each record is worded for people (monitor.wording): durations as written, the date the
         change takes effect (None with a note when the source states none newer than the
         previous version's), and a checklist change that restates a criterion change of the
-        same version carries that change's severity."""
+        same version carries that change's severity.
+
+        `flag` keeps changes carrying that notice flag ("short_notice", "retroactive"), judged
+        against `notice_days` (each source's notice period by name; default: the store's)."""
+        if flag is not None and flag not in NOTICE_FLAGS:
+            raise ValueError(f"unknown flag {flag!r}; expected one of {', '.join(NOTICE_FLAGS)}")
+        periods = self.notice_days if notice_days is None else notice_days
         previous = aliased(DocumentVersion)
         query = (
             select(ChangeRow, SourceRow.name, Document.key, DocumentVersion, previous)
@@ -406,7 +449,17 @@ class Store:
                 rows = list(s.execute(page))
                 facts = _same_facts(s, [row[0] for row in rows])
                 for change, source_name, key, version, prev in rows:
-                    record = _record(change, source_name, key, version, prev, facts.get(change.id))
+                    record = _record(
+                        change,
+                        source_name,
+                        key,
+                        version,
+                        prev,
+                        facts.get(change.id),
+                        notice_days=periods.get(source_name, DEFAULT_NOTICE_DAYS),
+                    )
+                    if flag is not None and flag not in record.flags:
+                        continue
                     if Severity(record.severity).rank >= floor.rank:
                         out.append(record)
                 if limit is None or len(rows) < limit or len(out) >= limit:
@@ -472,6 +525,8 @@ def _record(
     version: DocumentVersion,
     prev: DocumentVersion | None,
     fact: tuple[int, str] | None,
+    *,
+    notice_days: int = DEFAULT_NOTICE_DAYS,
 ) -> ChangeRecord:
     effective = change_effective_date(
         change.effective_date,
@@ -503,6 +558,7 @@ def _record(
         "stated": change.effective_date,
         "same_fact_as": fact[0] if fact else None,
         "stored_severity": change.severity,
+        "notice_days": notice_days,
     }
     object.__setattr__(record, "_wording", wording)  # frozen: set once, here
     return record

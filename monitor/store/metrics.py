@@ -8,13 +8,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from monitor.store.core import Store
 from monitor.store.models.api import ChangeReview
-from monitor.store.models.core import ChangeRow, Document, SourceRow, SourceRun
+from monitor.store.models.core import ChangeRow, Document, DocumentVersion, SourceRow, SourceRun
 from monitor.store.models.notify import NotifyDelivery
 from monitor.store.types import as_utc
+from monitor.wording import DEFAULT_NOTICE_DAYS, NOTICE_FLAGS, change_effective_date, notice_flags
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +30,7 @@ class StoreFigures:
     unreviewed: dict[str, int]  # severity: non-baseline changes (low and up) nobody reviewed
     deliveries: dict[str, int]  # outbox delivery status: deliveries
     oldest_pending: dt.datetime | None  # when the oldest pending delivery was written
+    notice_flags: list[tuple[str, str, int]]  # source, flag (short_notice, retroactive), changes
 
 
 def read_figures(store: Store) -> StoreFigures:
@@ -94,6 +96,7 @@ def read_figures(store: Store) -> StoreFigures:
                 )
             },
             oldest_pending=_oldest_pending(session),
+            notice_flags=_notice_flags(session, store),
         )
 
 
@@ -118,3 +121,36 @@ def _oldest_pending(session: Session) -> dt.datetime | None:
         select(func.min(NotifyDelivery.created_at)).where(NotifyDelivery.status == "pending")
     )
     return as_utc(oldest) if oldest is not None else None
+
+
+def _notice_flags(session: Session, store: Store) -> list[tuple[str, str, int]]:
+    """Non-baseline changes flagged short_notice or retroactive, per source. The date a change
+    takes effect is judged at read time (monitor.wording), so only the dated changes are read
+    (five columns each) and judged here, against the store's notice periods."""
+    previous = aliased(DocumentVersion)
+    counts: dict[tuple[str, str], int] = {}
+    rows = session.execute(
+        select(
+            SourceRow.name,
+            ChangeRow.effective_date,
+            ChangeRow.detected_at,
+            ChangeRow.previous_version_id,
+            previous.effective_date,
+        )
+        .join(ChangeRow, ChangeRow.source_id == SourceRow.id)
+        .outerjoin(previous, ChangeRow.previous_version_id == previous.id)
+        .where(ChangeRow.baseline.is_(False), ChangeRow.effective_date.is_not(None))
+    )
+    for source, stated, detected_at, previous_id, previous_date in rows:
+        first_seen = as_utc(detected_at).date()
+        effective = change_effective_date(
+            stated, previous_date, has_previous=previous_id is not None, detected=first_seen
+        )
+        days = store.notice_days.get(source, DEFAULT_NOTICE_DAYS)
+        for flag in notice_flags(effective, first_seen, days):
+            counts[(source, flag)] = counts.get((source, flag), 0) + 1
+    return [
+        (source, flag, counts.get((source, flag), 0))
+        for source in sorted({source for source, _ in counts})
+        for flag in NOTICE_FLAGS
+    ]
