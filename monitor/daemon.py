@@ -236,7 +236,8 @@ def serve(
     poll_seconds: float = 0.2,
 ) -> int:
     """Run the daemon in this (main) thread until a signal; returns the exit status."""
-    store = Store.open(config.database.url)  # migrations run before signals are ours
+    # Migrations run before signals are ours; notice flags judged by each source's notice_days.
+    store = Store.open(config.database.url, notice_days=config.notice_days())
     daemon = Daemon(config, store, options=options)
     signals = _Signals()
     services = _Services(config, store, daemon)

@@ -67,7 +67,7 @@ def cmd_digest(config: Config, args: argparse.Namespace) -> int:
     if not profiles:
         print("policy-monitor: no [[recipients]] profile with digest = true", file=sys.stderr)
         return 2
-    store = Store.open(config.database.url)
+    store = Store.open(config.database.url, notice_days=config.notice_days())
     sender = Sender(store, config)
     try:
         now = utcnow()
@@ -94,7 +94,7 @@ def cmd_outbox(config: Config, args: argparse.Namespace) -> int:
     from monitor.store.outbox import NotifyStore
     from notifications.sender import Sender
 
-    store = Store.open(config.database.url)
+    store = Store.open(config.database.url, notice_days=config.notice_days())
     try:
         notify = NotifyStore(store)
         if args.action == "retry":
