@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
+from pg_support import POSTGRES_URL, postgres_available
 
 # A loaded 2-core CI machine misses hypothesis's 200 ms per-example deadline now and then, and
 # a random seed makes a failure unrepeatable: property tests check logic, not speed, and the
@@ -22,7 +23,6 @@ settings.register_profile(
 settings.register_profile("dev", deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"}
 _real_connect = socket.socket.connect
 
@@ -52,25 +52,6 @@ def _link_secret() -> Iterator[None]:
 def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any connection off loopback fails at once instead of hanging."""
     monkeypatch.setattr(socket.socket, "connect", _loopback_only)
-
-
-def postgres_available() -> str | None:
-    """None when the server answers, else the reason it cannot be used."""
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
-            pass
-    except OSError as exc:
-        return f"no PostgreSQL server on 127.0.0.1:5432 ({exc})"
-    try:
-        import psycopg
-
-        with psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
-        ):
-            pass
-    except Exception as exc:
-        return f"PostgreSQL on 127.0.0.1:5432 refused database 'test' ({exc})"
-    return None
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import POSTGRES_URL, postgres_available
+from pg_support import POSTGRES_URL, postgres_available
 
 from fixtures.loopback import Fault
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
