@@ -98,8 +98,11 @@ def test_durations_read_as_the_policy_wrote_them(
     assert code == 0
     records = _json(out)
     step = next(r for r in records if r["kind"] == "step_therapy_changed")
-    assert (step["before"], step["after"]) == ("56", "84")  # days stay the stored value
+    # One fact from the criteria tree: the values as the policy wrote them, the days (the
+    # compared value) in the evidence.
     assert (step["before_text"], step["after_text"]) == ("8 weeks", "12 weeks")
+    assert "(56 → 84 days)" in step["evidence"]
+    assert "atopic dermatitis, initial" in step["field"]
     period = next(r for r in records if r["kind"] == "approval_period_changed")
     assert (period["before_text"], period["after_text"]) == ("6 months", "4 months")
 
@@ -158,7 +161,7 @@ def test_changes_table_for_people(week2: Path, capsys: pytest.CaptureFixture[str
     assert header.split()[:6] == ["id", "severity", "source", "document", "effective", "change"]
     assert rows and all("dupixent" in table.lower() for _ in rows)
     assert "acme" in rows[0]  # the source column
-    assert "step therapy changed (minimum trial)" in table  # a readable kind label
+    assert "step therapy changed" in table  # a readable kind label
     assert "[-8-] {+12+}" in table  # the words that changed in the checklist text
     ids = [int(m) for m in re.findall(r"^\s+(\d+)\s{2}", table, re.MULTILINE)]
     assert ids == sorted(ids, reverse=True)  # newest first
