@@ -40,7 +40,7 @@ from monitor.pipeline.publish import publish
 from monitor.report import change_to_json
 from monitor.store.core import Store
 
-# Keys `policy-monitor changes --format json` adds to the stored record (issue 15).
+# Keys `policy-monitor changes --format json` adds to the stored record.
 WORDING = {
     "kind_label",
     "before_text",
@@ -48,6 +48,7 @@ WORDING = {
     "effective_note",
     "same_fact_as",
     "stated_effective_date",
+    "flag_notes",
 }
 
 
@@ -150,7 +151,7 @@ def test_change_feed_matches_the_cli_json_and_pages_by_cursor(
             since = feed["next"]
             if not feed["has_more"]:
                 break
-        # The CLI's lines are the API's records plus their wording for people (issue 15).
+        # The CLI's lines are the API's records plus their wording for people.
         assert [{k: item[k] for k in cli[0] if k not in WORDING} for item in items] == [
             {k: v for k, v in line.items() if k not in WORDING} for line in cli
         ]
@@ -362,7 +363,7 @@ def test_openapi_document_describes_every_route_and_both_key_headers(api: Harnes
     feed = paths["/changes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert feed == {"$ref": "#/components/schemas/ChangeFeed"}
     change = spec["components"]["schemas"]["ChangeOut"]
-    assert change["properties"]["severity"]["enum"] == ["noise", "low", "medium", "high"]
+    assert change["properties"]["severity"]["enum"] == ["noise", "unverified", "low", "medium", "high"]
     assert set(change["required"]) >= {"id", "kind", "severity", "detected_at", "links"}
     assert "401" in paths["/changes"]["get"]["responses"]
 
@@ -374,7 +375,7 @@ def test_change_json_is_the_cli_record_plus_review_and_links(api: Harness) -> No
     expected = json.loads(change_to_json(record))
     assert {k: served[k] for k in expected if k in served} == {
         k: v for k, v in expected.items() if k not in WORDING
-    }  # the CLI adds its wording for people (issue 15); the API repeats the stored record
+    }  # the CLI adds its wording for people; the API repeats the stored record
     assert set(served) - set(expected) == {"review", "reviews", "links"}
 
 
