@@ -98,10 +98,10 @@ def test_durations_read_as_the_policy_wrote_them(
     assert code == 0
     records = _json(out)
     step = next(r for r in records if r["kind"] == "step_therapy_changed")
-    # One fact from the criteria tree: the values as the policy wrote them, the days (the
-    # compared value) in the evidence.
+    # One fact from the criteria tree: the values as the policy wrote them, the policy's own
+    # sentence as evidence.
     assert (step["before_text"], step["after_text"]) == ("8 weeks", "12 weeks")
-    assert "(56 → 84 days)" in step["evidence"]
+    assert "12 weeks" in step["evidence"] and "topical corticosteroid" in step["evidence"]
     assert "atopic dermatitis, initial" in step["field"]
     period = next(r for r in records if r["kind"] == "approval_period_changed")
     assert (period["before_text"], period["after_text"]) == ("6 months", "4 months")

@@ -363,7 +363,13 @@ def test_openapi_document_describes_every_route_and_both_key_headers(api: Harnes
     feed = paths["/changes"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert feed == {"$ref": "#/components/schemas/ChangeFeed"}
     change = spec["components"]["schemas"]["ChangeOut"]
-    assert change["properties"]["severity"]["enum"] == ["noise", "unverified", "low", "medium", "high"]
+    assert change["properties"]["severity"]["enum"] == [
+        "noise",
+        "unverified",
+        "low",
+        "medium",
+        "high",
+    ]
     assert set(change["required"]) >= {"id", "kind", "severity", "detected_at", "links"}
     assert "401" in paths["/changes"]["get"]["responses"]
 

@@ -93,8 +93,10 @@ def test_diff_names_indication_and_branch() -> None:
     assert diff_trees(tree, tree) == ()
     changes = diff_trees(tree, _tree(days=42))
     assert len(changes) == 1
-    assert changes[0].evidence.startswith("atopic dermatitis, initial:")
-    assert "28 consecutive days → 42 consecutive days" in changes[0].evidence
+    change = changes[0]
+    assert change.field.startswith("atopic dermatitis, initial:")  # indication and branch
+    assert (change.before, change.after) == ("28 consecutive days", "42 consecutive days")
+    assert "42 consecutive days" in change.evidence  # the policy's own sentence
 
 
 def test_moving_a_criterion_between_branches_is_a_change() -> None:

@@ -217,7 +217,10 @@ def _changed(a: PlacedLeaf, b: PlacedLeaf, effective: dt.date | None) -> Change:
             field=_field(b),
             before=shown(a.leaf),
             after=shown(b.leaf),
-            evidence=f"{where}: {detail}",
+            # The policy's own sentence, so the claim can be checked against the text (the
+            # change page marks it in the document); the summary when no sentence was kept.
+            evidence=(b.leaf.evidence.sentence if b.leaf.evidence else None)
+            or f"{where}: {detail}",
             effective_date=effective,
         )
     word = {ALL: "all of", "any": "one of"}
