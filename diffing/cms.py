@@ -18,6 +18,11 @@ from diffing.model import CodePair, CodeRef, CodeSystem, CoverageFlag, Criteria,
 from diffing.text import html_to_text, normalize_text, unescape_fully
 from monitor.errors import ParseError
 
+# The content type of a CMS document bundle (what both CMS sources hand to `cms_criteria`).
+BUNDLE_CONTENT_TYPE = "application/vnd.policy-monitor.cms-bundle+json"
+# Where a person reads an LCD, Article or NCD version on the Medicare Coverage Database.
+MCD_VIEW = "https://www.cms.gov/medicare-coverage-database/view"
+
 BUNDLE_FORMAT = "cms-coverage-bundle/1"
 
 # Which detail fields carry criteria text, per document type, and the section name used.

@@ -17,9 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffing.cms import display_id, make_bundle, parse_cms_date
-
-MCD_VIEW = "https://www.cms.gov/medicare-coverage-database/view"
+from diffing.cms import MCD_VIEW, display_id, make_bundle, parse_cms_date
 
 DocKey = tuple[str, str]  # (document id, version) as the export writes them, normalised
 Row = tuple[str, ...]

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from diffing.cms import display_id, make_bundle
+from diffing.cms import BUNDLE_CONTENT_TYPE, MCD_VIEW, display_id, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import FetchError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing, check
@@ -29,7 +29,6 @@ from sources.http import HttpFetcher, RetryPolicy, policy_client
 from sources.outbound import OutboundPolicy
 
 DEFAULT_BASE_URL = "https://api.coverage.cms.gov"
-BUNDLE_CONTENT_TYPE = "application/vnd.policy-monitor.cms-bundle+json"
 
 # doc type -> (option name, report path, detail path, id param, version param)
 REPORTS: dict[str, tuple[str, str, str, str, str]] = {
@@ -54,7 +53,6 @@ ARTICLE_TABLES = {
     "hcpc_modifier": "/v1/data/article/hcpc-modifier",
 }
 LICENSE_PATH = "/v1/metadata/license-agreement/"
-MCD_VIEW = "https://www.cms.gov/medicare-coverage-database/view"
 MAX_REPORT_PAGES = 1000
 # A whole response (head and body) must arrive within this many times `timeout_seconds`, which
 # httpx applies to each connect and read: a body trickled slowly would otherwise never time out.

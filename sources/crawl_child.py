@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import SourceError
+from sources.base import KnownListing
 
 
 async def run_crawl(
@@ -64,6 +65,40 @@ class CrawledSource:
 
     async def aclose(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
+
+    crawl_module: str  # the child's module: `python -m <crawl_module>` runs the spider
+
+    def _job(self, known: KnownListing) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _crawl_settings(self, known: KnownListing) -> dict[str, Any]:
+        """The job keys every crawl takes: politeness, limits, the outbound policy, where to
+        write, and the validators of what is known (for conditional requests)."""
+        o = self.options
+        return {
+            "outbound": o.outbound.to_json(),
+            "obey_robots": o.obey_robots,
+            "download_delay_seconds": o.download_delay_seconds,
+            "concurrency_per_host": o.concurrency_per_host,
+            "timeout_seconds": o.timeout_seconds,
+            "max_retries": o.max_retries,
+            "max_document_bytes": o.max_document_bytes,
+            "user_agent": o.user_agent,
+            "out": str(self._scratch),
+            "known": {
+                key: {"etag": v.etag, "last_modified": v.last_modified}
+                for (key, _version), v in known.items()
+            },
+        }
+
+    async def _crawl(self, known: KnownListing) -> list[dict[str, Any]]:
+        return await run_crawl(
+            self.crawl_module,
+            self._job(known),
+            self._scratch,
+            source=self.name,
+            timeout_seconds=self.options.crawl_timeout_seconds,
+        )
 
     def _body(self, record: dict[str, Any]) -> bytes:
         """A body the crawl wrote; only ever from its own scratch directory (the record's path

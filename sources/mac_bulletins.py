@@ -24,7 +24,7 @@ from diffing.mentions import BULLETIN_DOC_TYPE
 from diffing.model import RawDocument
 from monitor.errors import SourceError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing, check
-from sources.crawl_child import CrawledSource, run_crawl
+from sources.crawl_child import CrawledSource
 from sources.outbound import OutboundPolicy
 from sources.payer_policies import content_fingerprint
 
@@ -152,6 +152,7 @@ class MacBulletinsOptions:
 
 
 class MacBulletinsSource(CrawledSource):
+    crawl_module = "sources.mac_crawl"
     options: MacBulletinsOptions
 
     def __init__(self, *, name: str, options: MacBulletinsOptions) -> None:
@@ -173,29 +174,8 @@ class MacBulletinsSource(CrawledSource):
             },
             "max_pages": o.max_pages,
             "allowed_hosts": list(o.hosts),
-            "outbound": o.outbound.to_json(),
-            "obey_robots": o.obey_robots,
-            "download_delay_seconds": o.download_delay_seconds,
-            "concurrency_per_host": o.concurrency_per_host,
-            "timeout_seconds": o.timeout_seconds,
-            "max_retries": o.max_retries,
-            "max_document_bytes": o.max_document_bytes,
-            "user_agent": o.user_agent,
-            "out": str(self._scratch),
-            "known": {
-                key: {"etag": v.etag, "last_modified": v.last_modified}
-                for (key, _version), v in known.items()
-            },
+            **self._crawl_settings(known),
         }
-
-    async def _crawl(self, known: KnownListing) -> list[dict[str, Any]]:
-        return await run_crawl(
-            "sources.mac_crawl",
-            self._job(known),
-            self._scratch,
-            source=self.name,
-            timeout_seconds=self.options.crawl_timeout_seconds,
-        )
 
     async def list_documents(self, known: KnownListing) -> Listing:
         records = await self._crawl(known)

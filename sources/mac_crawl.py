@@ -20,24 +20,21 @@ body selector picked, so site chrome (menus, per-request tokens) never makes a n
 from __future__ import annotations
 
 import html
-import json
 import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
 from lxml import etree
 from parsel import Selector, SelectorList
-from scrapy.crawler import CrawlerProcess
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from sources.mac_bulletins import bulletin_date, bulletin_key, selector_parts
-from sources.payer_crawl import CrawlResults, RefusedRequest, linked_url, settings_for
+from sources.payer_crawl import CrawlResults, RefusedRequest, linked_url, run_spider
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 LAYOUT_HINT = "the site layout may have changed"
@@ -323,18 +320,7 @@ def _atom_link(entry: Any) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m sources.mac_crawl JOB.json", file=sys.stderr)
-        return 2
-    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    results = CrawlResults(Path(job["out"]))
-    try:
-        process = CrawlerProcess(settings=settings_for(job), install_root_handler=True)
-        process.crawl(BulletinSpider, job=job, results=results)
-        process.start()
-    finally:
-        results.close()
-    return 0
+    return run_spider("sources.mac_crawl", BulletinSpider, argv)
 
 
 if __name__ == "__main__":

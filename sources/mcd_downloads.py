@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 
 import httpx
 
+from diffing.cms import BUNDLE_CONTENT_TYPE
 from diffing.mcd import EXPORTS, ExportBundles, ExportSpec, ExportVersion
 from diffing.model import RawDocument
 from monitor.errors import FetchError, ResponseTooLarge, SourceError
@@ -48,7 +49,6 @@ from sources.mcd_archive import ArchiveLimits, read_export
 from sources.outbound import OutboundPolicy, Refused
 
 DEFAULT_BASE_URL = "https://downloads.cms.gov/medicare-coverage-database/downloads/exports"
-BUNDLE_CONTENT_TYPE = "application/vnd.policy-monitor.cms-bundle+json"
 VALIDATOR_PREFIX = "mcd-export:"  # listing-entry key of an export file's validators
 MAX_REDIRECTS = 5
 # A whole download (every redirect hop and the body) must finish within this many times the

@@ -36,7 +36,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -446,21 +446,37 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def main(argv: list[str]) -> int:
+def run_spider(
+    module: str,
+    spider: type[scrapy.Spider],
+    argv: list[str],
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
+    """The child process of a crawl: read the job file, run `spider` once, close the results
+    (the parent reads them from the job's `out` directory)."""
     if len(argv) != 1:
-        print("usage: python -m sources.payer_crawl JOB.json", file=sys.stderr)
+        print(f"usage: python -m {module} JOB.json", file=sys.stderr)
         return 2
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    for pattern in (job.get("allow") or []) + (job.get("deny") or []):
-        re.compile(pattern)
+    if check is not None:
+        check(job)
     results = CrawlResults(Path(job["out"]))
     try:
         process = CrawlerProcess(settings=settings_for(job), install_root_handler=True)
-        process.crawl(PolicySpider, job=job, results=results)
+        process.crawl(spider, job=job, results=results)
         process.start()
     finally:
         results.close()
     return 0
+
+
+def _check_patterns(job: dict[str, Any]) -> None:
+    for pattern in (job.get("allow") or []) + (job.get("deny") or []):
+        re.compile(pattern)  # a bad pattern fails here, before anything is fetched
+
+
+def main(argv: list[str]) -> int:
+    return run_spider("sources.payer_crawl", PolicySpider, argv, _check_patterns)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from sources.base import (
     Listing,
     check,
 )
-from sources.crawl_child import CrawledSource, run_crawl
+from sources.crawl_child import CrawledSource
 from sources.outbound import OutboundPolicy
 
 DOC_TYPE = "payer_policy"
@@ -152,6 +152,7 @@ def unexpected_content(url: str, content: bytes, content_type: str) -> str | Non
 
 
 class PayerPoliciesSource(CrawledSource):
+    crawl_module = "sources.payer_crawl"
     options: PayerPoliciesOptions
 
     def __init__(self, *, name: str, options: PayerPoliciesOptions) -> None:
@@ -166,30 +167,9 @@ class PayerPoliciesSource(CrawledSource):
             "allow": list(o.allow),
             "deny": list(o.deny),
             "max_depth": o.max_depth,
-            "obey_robots": o.obey_robots,
-            "download_delay_seconds": o.download_delay_seconds,
-            "concurrency_per_host": o.concurrency_per_host,
-            "timeout_seconds": o.timeout_seconds,
-            "max_retries": o.max_retries,
-            "max_document_bytes": o.max_document_bytes,
             "allowed_hosts": [h.lower() for h in o.allowed_hosts],
-            "outbound": o.outbound.to_json(),
-            "user_agent": o.user_agent,
-            "out": str(self._scratch),
-            "known": {
-                key: {"etag": v.etag, "last_modified": v.last_modified}
-                for (key, _version), v in known.items()
-            },
+            **self._crawl_settings(known),
         }
-
-    async def _crawl(self, known: KnownListing) -> list[dict[str, Any]]:
-        return await run_crawl(
-            "sources.payer_crawl",
-            self._job(known),
-            self._scratch,
-            source=self.name,
-            timeout_seconds=self.options.crawl_timeout_seconds,
-        )
 
     async def list_documents(self, known: KnownListing) -> Listing:
         records = await self._crawl(known)
