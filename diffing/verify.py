@@ -111,7 +111,9 @@ def _verdict(change: Change, old_text: str, new_text: str, moved: set[str]) -> V
                 change, f"{change.before} is still listed in the new text", None, found
             )
     elif kind is ChangeKind.CODE_ADDED and change.after and change.after not in moved:
-        found = find_code(old_text, change.after, count_removals=True)
+        # A change-log line ("Removed ICD-10 code L40.1") in the old text names the code
+        # without listing it: a code put back is a real addition.
+        found = find_code(old_text, change.after)
         if found:
             return _contradicted(
                 change, f"{change.after} was already listed in the old text", found, None

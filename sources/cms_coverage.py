@@ -335,17 +335,19 @@ class CmsCoverageSource:
             )
         tables: dict[str, list[dict[str, Any]]] = {}
         if item.doc_type == "Article":
-            # A TaskGroup, not gather: when one table fails, the others are cancelled and
-            # waited for, instead of running on as orphans whose connections outlive the run.
-            try:
-                async with asyncio.TaskGroup() as group:
-                    pending = {
-                        name: group.create_task(self._rows(path, params, True))
-                        for name, path in ARTICLE_TABLES.items()
-                    }
-            except* FetchError as failed:
-                raise failed.exceptions[0] from None
-            tables = {name: task.result() for name, task in pending.items()}
+            # Every table's request runs to its end and is waited for (no orphan outlives the
+            # run), and none is cancelled half-way: a request cancelled inside the connection
+            # pool can keep its slot, and after a few refused tables the pool ran dry (the
+            # other documents then waited out their whole timeout for a connection).
+            names = list(ARTICLE_TABLES)
+            results = await asyncio.gather(
+                *(self._rows(ARTICLE_TABLES[name], params, True) for name in names),
+                return_exceptions=True,
+            )
+            for name, result in zip(names, results, strict=True):
+                if isinstance(result, BaseException):
+                    raise result
+                tables[name] = result
         return make_bundle(doc_type=item.doc_type, report=item.row, detail=detail[0], tables=tables)
 
     async def _rows(

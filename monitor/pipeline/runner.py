@@ -169,7 +169,9 @@ async def run_source(
             # files (an export zip's sha256 and ETag): after a failure they are read again.
             remember_validators(store, source_row.id, listing.validators)
         counts = replace(counts, requests=source.request_count)
-        outcome, error = _outcome(listed, wanted, problems, document_failures, tally.first_failure)
+        outcome, error = _outcome(
+            listed, wanted, problems, document_failures, tally.first_failure, tally.quarantined
+        )
         return _finish(
             store,
             config,
@@ -205,6 +207,7 @@ def _outcome(
     problems: list[str],
     document_failures: int,
     first_failure: str | None,
+    held: int = 0,
 ) -> tuple[str, str | None]:
     """success, partial or failed, and the run's error line naming the reasons.
 
@@ -215,9 +218,11 @@ def _outcome(
         return "failed", f"nothing listed: {'; '.join(problems[:3])}"
     if wanted and document_failures == len(wanted):
         return "failed", f"all {len(wanted)} document(s) failed: {first_failure or '?'}"
-    if not problems and not document_failures:
+    if not problems and not document_failures and not held:
         return "success", None
     reasons = [*problems[:2]]
+    if held:  # not a failure of the run, but a reviewer has work: never a plain success
+        reasons.insert(0, f"{held} version(s) held for review")
     if document_failures:
         reasons.insert(0, f"{document_failures} document(s) failed, first: {first_failure or '?'}")
     return "partial", "; ".join(reasons)
