@@ -7,29 +7,30 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from diffing.extract.durations import ONES, TENS, parse_number
+
 # Stored durations are days; a month is round(N * 30.4375) days when the extractor converted it
 # ("6 months" -> 183), some policies count 30-day months ("120 days") or twelfths of a year.
 _MONTH_DAYS = {
     days: n for n in range(24, 0, -1) for days in {round(n * 30.4375), round(n * 365 / 12), n * 30}
 }
-_NUMBER_WORDS = {
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "twenty-four": 24,
-}
+# The extractor's number words ("twelve", "twenty-four"), longest first so "twenty-four" is
+# not read as "twenty".
+_NUMBER_WORDS = sorted(
+    {*ONES, *TENS, *(f"{ten}-{one}" for ten in TENS for one in ONES if ONES[one] < 10)},
+    key=len,
+    reverse=True,
+)
 _WRITTEN = re.compile(
     r"\b(\d{1,4}|"
-    + "|".join(_NUMBER_WORDS)
+    # The extractor's number words, longest first so "twenty-four" is not read as "twenty".
+    + "|".join(
+        sorted(
+            {*ONES, *(f"{t}-{o}" for t in TENS for o in ONES if ONES[o] < 10), *TENS},
+            key=len,
+            reverse=True,
+        )
+    )
     + r")(?:\s*\(\d{1,4}\))?[\s-]*(day|week|month|year)s?\b",
     re.IGNORECASE,
 )
@@ -60,7 +61,7 @@ def duration(days: int, written: str | None = None) -> str:
     largest whole unit (84 -> "12 weeks", 183 -> "6 months", 365 -> "1 year", 10 -> "10 days")."""
     for match in _WRITTEN.finditer(written or ""):
         number, unit = match.group(1).lower(), match.group(2).lower()
-        amount = int(number) if number.isdigit() else _NUMBER_WORDS[number]
+        amount = int(parse_number(number) or 0)
         if days in _in_days(amount, unit):
             return _plural(amount, unit)
     if days > 0 and days % 365 == 0:
