@@ -40,7 +40,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="change-page-") as scratch, PayerSiteFixture() as site:
         config = parse_config(
             {
-                "database": {"url": f"sqlite:///{Path(scratch) / 'monitor.store.db'}"},
+                "database": {"url": f"sqlite:///{Path(scratch) / 'monitor.db'}"},
                 "sources": [
                     {
                         "name": "acme-health",

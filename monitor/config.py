@@ -25,6 +25,13 @@ from sources.base import check
 ENV_VAR = "POLICY_MONITOR_CONFIG"
 _INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|m|h|d)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# The digest's and the source kinds' default schedules, valid by construction
+# (tests/test_config.py parses each with APScheduler): reading a config that uses them loads no
+# scheduler (and no asyncio).
+DEFAULT_DIGEST_SCHEDULE = "0 7 * * *"
+_KNOWN_GOOD = frozenset(
+    [DEFAULT_DIGEST_SCHEDULE, *(kind.default_schedule for kind in SOURCE_KINDS.values())]
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +51,8 @@ class Schedule:
         if schedule.interval_seconds is not None:
             check(schedule.interval_seconds > 0, "schedule interval must be positive")
             return schedule
+        if schedule.expression in _KNOWN_GOOD:
+            return schedule
         from apscheduler.triggers.cron import CronTrigger  # imported late: only to validate
 
         try:
@@ -58,7 +67,7 @@ class Schedule:
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseConfig:
-    url: str = "sqlite:///policy-monitor.store.db"
+    url: str = "sqlite:///policy-monitor.db"
 
     def validate(self) -> None:
         check(
@@ -201,7 +210,7 @@ class NotificationsConfig:
     """Digests, alerts, webhooks and source-health alerts (the outbox sender)."""
 
     enabled: bool = True
-    digest_schedule: str = "0 7 * * *"
+    digest_schedule: str = DEFAULT_DIGEST_SCHEDULE
     send_empty_digest: bool = False
     alert_min_severity: str = "high"
     alert_window_seconds: int = 60

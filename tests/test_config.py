@@ -19,7 +19,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_no_config_gives_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POLICY_MONITOR_CONFIG", raising=False)
     config = load_config(None)
-    assert config.database.url == "sqlite:///policy-monitor.store.db"
+    assert config.database.url == "sqlite:///policy-monitor.db"
     assert [s.kind for s in config.sources] == ["cms_coverage"]
     assert config.sources[0].options.base_url == "https://api.coverage.cms.gov"
     assert config.sources[0].schedule.expression == "30 7 * * *"
@@ -115,3 +115,15 @@ def test_bad_config_names_key_and_file(
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_default_schedules_are_valid_cron_expressions() -> None:
+    # Schedule.parse trusts the source kinds' defaults without loading APScheduler; this is the
+    # check it relies on.
+    from apscheduler.triggers.cron import CronTrigger
+
+    from monitor.config import DEFAULT_DIGEST_SCHEDULE
+    from sources import SOURCE_KINDS
+
+    for schedule in [DEFAULT_DIGEST_SCHEDULE, *(k.default_schedule for k in SOURCE_KINDS.values())]:
+        CronTrigger.from_crontab(schedule, timezone="UTC")
