@@ -9,11 +9,12 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from difflib import SequenceMatcher
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.store.checklists import ChecklistRecord
-from monitor.store.core import ChangeRecord
-from monitor.templating import template_environment
+if TYPE_CHECKING:
+    # Types only: `changes` renders without loading the checklist code or Jinja.
+    from monitor.store.checklists import ChecklistRecord
+    from monitor.store.core import ChangeRecord
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 UNVERIFIED = "unverified"  # diffing.model.Severity.UNVERIFIED: shown apart, never alerted
@@ -357,6 +358,9 @@ def _unverified_part(unverified: Sequence[ChangeRecord]) -> str:
 def render_checklist(records: ChecklistRecord | Sequence[ChecklistRecord], fmt: str) -> str:
     """Markdown ("markdown") or HTML ("html", one page) of checklist versions: the policy's
     outline first when the checklist has one, then the items (alternatives under their item)."""
+    from monitor.store.checklists import ChecklistRecord
+    from monitor.templating import template_environment
+
     chosen = [records] if isinstance(records, ChecklistRecord) else list(records)
     name = "checklist.html" if fmt == "html" else "checklist.md"
     environment = template_environment("monitor")

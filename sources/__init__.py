@@ -2,14 +2,50 @@
 
 from __future__ import annotations
 
-from diffing.cms import cms_criteria
-from diffing.mentions import diff_bulletin
-from diffing.model import Criteria, RawDocument
+from typing import Any
+
+from diffing.model import Criteria, PolicyDiff, RawDocument
 from sources.base import FetchFailure, FetchResult, ListedDocument, Source, SourceKind
-from sources.cms_coverage import CmsCoverageOptions, CmsCoverageSource
-from sources.mac_bulletins import MacBulletinsOptions, MacBulletinsSource
-from sources.mcd_downloads import McdDownloadsOptions, McdDownloadsSource
-from sources.payer_policies import PayerPoliciesOptions, PayerPoliciesSource
+from sources.options import (
+    CmsCoverageOptions,
+    MacBulletinsOptions,
+    McdDownloadsOptions,
+    PayerPoliciesOptions,
+)
+
+# The registry names the options eagerly (reading a config validates them) and loads each
+# source's module, with its HTTP client, Scrapy and parsers, only when a source is created or a
+# document extracted: every CLI command reads the config, few of them fetch anything.
+
+
+def _create_cms(**kwargs: Any) -> Source:
+    from sources.cms_coverage import CmsCoverageSource
+
+    return CmsCoverageSource(**kwargs)
+
+
+def _create_mcd(**kwargs: Any) -> Source:
+    from sources.mcd_downloads import McdDownloadsSource
+
+    return McdDownloadsSource(**kwargs)
+
+
+def _create_payer(**kwargs: Any) -> Source:
+    from sources.payer_policies import PayerPoliciesSource
+
+    return PayerPoliciesSource(**kwargs)
+
+
+def _create_mac(**kwargs: Any) -> Source:
+    from sources.mac_bulletins import MacBulletinsSource
+
+    return MacBulletinsSource(**kwargs)
+
+
+def _cms_criteria(raw: RawDocument) -> Criteria:
+    from diffing.cms import cms_criteria
+
+    return cms_criteria(raw.content)
 
 
 def _payer_criteria(raw: RawDocument) -> Criteria:
@@ -24,6 +60,12 @@ def _bulletin_criteria(raw: RawDocument) -> Criteria:
     return bulletin_criteria(raw)
 
 
+def _diff_bulletin(*args: Any, **kwargs: Any) -> PolicyDiff:
+    from diffing.mentions import diff_bulletin
+
+    return diff_bulletin(*args, **kwargs)
+
+
 SOURCE_KINDS: dict[str, SourceKind] = {
     "cms_coverage": SourceKind(
         kind="cms_coverage",
@@ -32,8 +74,8 @@ SOURCE_KINDS: dict[str, SourceKind] = {
         # catches it the morning after, whatever the weekday, and an unchanged run costs only
         # the three report requests.
         default_schedule="30 7 * * *",
-        create=CmsCoverageSource,
-        extract=lambda raw: cms_criteria(raw.content),
+        create=_create_cms,
+        extract=_cms_criteria,
         extractor_name="cms/1",
     ),
     "mcd_downloads": SourceKind(
@@ -42,16 +84,16 @@ SOURCE_KINDS: dict[str, SourceKind] = {
         # The exports are rebuilt nightly, but the local data under them changes weekly (the
         # Thursday refresh): Friday morning sees it. An unchanged export costs three 304s.
         default_schedule="0 6 * * 5",
-        create=McdDownloadsSource,
+        create=_create_mcd,
         # The same bundles as the API source, so the same extraction (diffing.mcd).
-        extract=lambda raw: cms_criteria(raw.content),
+        extract=_cms_criteria,
         extractor_name="cms/1",
     ),
     "payer_policies": SourceKind(
         kind="payer_policies",
         options=PayerPoliciesOptions,
         default_schedule="0 5 * * *",
-        create=PayerPoliciesSource,
+        create=_create_payer,
         extract=_payer_criteria,
         extractor_name="payer/1",
         isolated_extract=True,
@@ -62,11 +104,11 @@ SOURCE_KINDS: dict[str, SourceKind] = {
         # MACs post news during US business hours; every four hours finds a bulletin the same
         # day, and an unchanged run is the listing pages plus 304s.
         default_schedule="0 */4 * * *",
-        create=MacBulletinsSource,
+        create=_create_mac,
         extract=_bulletin_criteria,
         extractor_name="bulletin/1",
         isolated_extract=True,
-        diff=diff_bulletin,
+        diff=_diff_bulletin,
     ),
 }
 

@@ -15,7 +15,6 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,11 +23,12 @@ import httpx
 from diffing.cms import BUNDLE_CONTENT_TYPE, MCD_VIEW, display_id, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import FetchError
-from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing, check
+from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
 from sources.http import HttpFetcher, RetryPolicy, policy_client
+from sources.options import CMS_API_BASE_URL, CmsCoverageOptions
 from sources.outbound import OutboundPolicy
 
-DEFAULT_BASE_URL = "https://api.coverage.cms.gov"
+DEFAULT_BASE_URL = CMS_API_BASE_URL
 
 # doc type -> (option name, report path, detail path, id param, version param)
 REPORTS: dict[str, tuple[str, str, str, str, str]] = {
@@ -57,39 +57,6 @@ MAX_REPORT_PAGES = 1000
 # A whole response (head and body) must arrive within this many times `timeout_seconds`, which
 # httpx applies to each connect and read: a body trickled slowly would otherwise never time out.
 DEADLINE_FACTOR = 4
-
-
-@dataclass(frozen=True, kw_only=True)
-class CmsCoverageOptions:
-    """Options of a ``kind = "cms_coverage"`` source."""
-
-    base_url: str = DEFAULT_BASE_URL
-    document_types: tuple[str, ...] = ("lcd", "article", "ncd")
-    concurrency: int = 4  # measured: 8 is slower (httpcore pool bookkeeping per connection)
-    timeout_seconds: float = 30.0
-    max_retries: int = 4
-    backoff_seconds: float = 1.0
-    max_retry_after_seconds: float = 120.0
-    max_response_bytes: int = 200_000_000
-    token_lifetime_seconds: float = 55 * 60
-    user_agent: str = "payer-policy-monitor/0.1 (coverage change monitor)"
-    internal_hosts: tuple[str, ...] = ()  # hosts or CIDR networks allowed to be internal
-
-    def validate(self) -> None:
-        check(
-            self.base_url.startswith(("http://", "https://")),
-            f"base_url {self.base_url!r} must be an http(s) URL",
-        )
-        allowed = {spec[0] for spec in REPORTS.values()}
-        for kind in self.document_types:
-            check(
-                kind in allowed,
-                f"document_types entry {kind!r} is not one of {', '.join(sorted(allowed))}",
-            )
-        check(1 <= self.concurrency <= 64, "concurrency must be between 1 and 64")
-        check(self.timeout_seconds > 0, "timeout_seconds must be positive")
-        check(0 <= self.max_retries <= 20, "max_retries must be between 0 and 20")
-        check(self.max_response_bytes > 0, "max_response_bytes must be positive")
 
 
 def _fingerprint(row: Any) -> str:

@@ -15,7 +15,6 @@ import email.utils
 import hashlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -23,13 +22,11 @@ from diffing.extract.dates import parse_date
 from diffing.mentions import BULLETIN_DOC_TYPE
 from diffing.model import RawDocument
 from monitor.errors import SourceError
-from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing, check
+from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
 from sources.crawl_child import CrawledSource
-from sources.outbound import OutboundPolicy
+from sources.options import MacBulletinsOptions
 from sources.payer_policies import content_fingerprint
 
-XPATH_PREFIX = "xpath:"
-CSS_PREFIX = "css:"
 _TRACKING_PARAMS = re.compile(r"^(?:utm_\w+|jsessionid|_ga|fbclid|gclid)$", re.IGNORECASE)
 
 
@@ -59,96 +56,6 @@ def bulletin_date(text: str | None) -> dt.date | None:
     except ValueError:
         pass
     return parse_date(value)
-
-
-def selector_parts(selector: str) -> tuple[str, str]:
-    """("xpath", expr) for a selector written ``xpath:EXPR``, else ("css", expr); a ``css:``
-    prefix is allowed for symmetry."""
-    if selector.startswith(XPATH_PREFIX):
-        return "xpath", selector[len(XPATH_PREFIX) :].strip()
-    return "css", selector.removeprefix(CSS_PREFIX).strip()
-
-
-def _check_selector(name: str, selector: str) -> None:
-    if not selector:
-        return
-    kind, expression = selector_parts(selector)
-    check(bool(expression), f"{name} {selector!r} is empty after its prefix")
-    try:
-        if kind == "xpath":
-            from lxml import etree
-
-            etree.XPath(expression)
-        else:
-            from parsel.csstranslator import HTMLTranslator
-
-            HTMLTranslator().css_to_xpath(expression)
-    except Exception as exc:  # lxml and cssselect raise their own error families
-        raise ValueError(f"{name} {selector!r} is not a valid {kind} selector: {exc}") from exc
-
-
-@dataclass(frozen=True, kw_only=True)
-class MacBulletinsOptions:
-    """Options of a ``kind = "mac_bulletins"`` source."""
-
-    mac: str
-    listing_urls: tuple[str, ...] = ()
-    feed_url: str = ""
-    item_selector: str = ""
-    title_selector: str = "a"
-    date_selector: str = ""  # empty: the first date anywhere in the item's text
-    link_selector: str = "a"
-    next_page_selector: str = ""
-    max_pages: int = 5
-    body_selector: str = ""  # empty: the whole article page (the parser drops site chrome)
-    allowed_hosts: tuple[str, ...] = ()  # empty: the hosts of listing_urls and feed_url
-    internal_hosts: tuple[str, ...] = ()  # hosts or CIDR networks allowed to be internal
-    obey_robots: bool = True
-    download_delay_seconds: float = 1.0
-    concurrency_per_host: int = 2
-    timeout_seconds: float = 60.0
-    max_retries: int = 3
-    max_document_bytes: int = 50_000_000
-    crawl_timeout_seconds: float = 1800.0
-    parse_timeout_seconds: float = 300.0
-    user_agent: str = "payer-policy-monitor/0.1 (policy change monitor)"
-
-    def validate(self) -> None:
-        check(bool(self.mac.strip()), "mac must not be empty")
-        check(
-            bool(self.listing_urls or self.feed_url),
-            "give listing_urls (with item_selector) or feed_url (RSS or Atom)",
-        )
-        for url in (*self.listing_urls, *([self.feed_url] if self.feed_url else [])):
-            check(url.startswith(("http://", "https://")), f"{url!r} is not an http(s) URL")
-        check(
-            not self.listing_urls or bool(self.item_selector.strip()),
-            "listing_urls need an item_selector (CSS, or XPath written 'xpath:…')",
-        )
-        for name in ("item", "title", "date", "link", "next_page", "body"):
-            _check_selector(f"{name}_selector", getattr(self, f"{name}_selector"))
-        check(1 <= self.max_pages <= 100, "max_pages must be between 1 and 100")
-        check(self.download_delay_seconds >= 0, "download_delay_seconds must not be negative")
-        check(1 <= self.concurrency_per_host <= 16, "concurrency_per_host must be 1-16")
-        check(self.timeout_seconds > 0, "timeout_seconds must be positive")
-        check(self.max_document_bytes > 0, "max_document_bytes must be positive")
-        check(self.crawl_timeout_seconds > 0, "crawl_timeout_seconds must be positive")
-        check(self.parse_timeout_seconds > 0, "parse_timeout_seconds must be positive")
-
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        if self.allowed_hosts:
-            return self.allowed_hosts
-        urls = (*self.listing_urls, *([self.feed_url] if self.feed_url else []))
-        return tuple(sorted({h for u in urls if (h := urlsplit(u).hostname)}))
-
-    @property
-    def outbound(self) -> OutboundPolicy:
-        """The listing pages' and feed's hosts and `allowed_hosts`, exactly (no subdomains)."""
-        urls = (*self.listing_urls, *([self.feed_url] if self.feed_url else []))
-        return OutboundPolicy.for_source(
-            urls, extra_hosts=self.hosts, internal_hosts=self.internal_hosts
-        )
 
 
 class MacBulletinsSource(CrawledSource):

@@ -33,7 +33,8 @@ from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from sources.mac_bulletins import bulletin_date, bulletin_key, selector_parts
+from sources.mac_bulletins import bulletin_date, bulletin_key
+from sources.options import selector_parts
 from sources.payer_crawl import CrawlResults, RefusedRequest, linked_url, run_spider
 
 ATOM = "{http://www.w3.org/2005/Atom}"

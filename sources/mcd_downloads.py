@@ -16,7 +16,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
-import os
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,7 +35,6 @@ from sources.base import (
     ListedDocument,
     Listing,
     Validators,
-    check,
 )
 from sources.http import (
     REDIRECT_STATUS,
@@ -45,10 +43,11 @@ from sources.http import (
     policy_client,
     retry_after_seconds,
 )
-from sources.mcd_archive import ArchiveLimits, read_export
+from sources.mcd_archive import read_export
+from sources.options import MCD_EXPORTS_BASE_URL, McdDownloadsOptions
 from sources.outbound import OutboundPolicy, Refused
 
-DEFAULT_BASE_URL = "https://downloads.cms.gov/medicare-coverage-database/downloads/exports"
+DEFAULT_BASE_URL = MCD_EXPORTS_BASE_URL
 VALIDATOR_PREFIX = "mcd-export:"  # listing-entry key of an export file's validators
 MAX_REDIRECTS = 5
 # A whole download (every redirect hop and the body) must finish within this many times the
@@ -58,57 +57,6 @@ DEADLINE_FACTOR = 10
 _CHUNK = 1 << 20
 
 log = logging.getLogger("policy_monitor.sources.mcd")
-
-
-@dataclass(frozen=True, kw_only=True)
-class McdDownloadsOptions:
-    """Options of a ``kind = "mcd_downloads"`` source."""
-
-    base_url: str = DEFAULT_BASE_URL
-    document_types: tuple[str, ...] = ("lcd", "article", "ncd")
-    timeout_seconds: float = 120.0
-    max_retries: int = 3
-    backoff_seconds: float = 2.0
-    max_retry_after_seconds: float = 300.0
-    max_download_bytes: int = 1_000_000_000
-    # The real exports are ~40 MB zipped and a few hundred MB of CSV; the rows are held in
-    # memory, so the budget bounds memory too.
-    max_uncompressed_bytes: int = 1_000_000_000
-    max_compression_ratio: float = 100.0
-    max_field_bytes: int = 200_000_000
-    download_dir: str = ""
-    user_agent: str = "payer-policy-monitor/0.1 (coverage change monitor)"
-    internal_hosts: tuple[str, ...] = ()  # hosts or CIDR networks allowed to be internal
-
-    def validate(self) -> None:
-        check(
-            self.base_url.startswith(("http://", "https://")),
-            f"base_url {self.base_url!r} must be an http(s) URL",
-        )
-        allowed = {spec.option for spec in EXPORTS}
-        for kind in self.document_types:
-            check(
-                kind in allowed,
-                f"document_types entry {kind!r} is not one of {', '.join(sorted(allowed))}",
-            )
-        check(self.timeout_seconds > 0, "timeout_seconds must be positive")
-        check(0 <= self.max_retries <= 20, "max_retries must be between 0 and 20")
-        check(self.max_download_bytes > 0, "max_download_bytes must be positive")
-        check(self.max_uncompressed_bytes > 0, "max_uncompressed_bytes must be positive")
-        check(self.max_compression_ratio >= 2, "max_compression_ratio must be at least 2")
-        check(self.max_field_bytes >= 131_072, "max_field_bytes must be at least 131072")
-        check(
-            not self.download_dir or os.path.isdir(self.download_dir),
-            f"download_dir {self.download_dir!r} is not a directory",
-        )
-
-    @property
-    def limits(self) -> ArchiveLimits:
-        return ArchiveLimits(
-            max_uncompressed_bytes=self.max_uncompressed_bytes,
-            max_compression_ratio=self.max_compression_ratio,
-            max_field_bytes=self.max_field_bytes,
-        )
 
 
 @dataclass(frozen=True, kw_only=True)

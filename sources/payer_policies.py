@@ -16,7 +16,6 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,10 +26,9 @@ from sources.base import (
     KnownListing,
     ListedDocument,
     Listing,
-    check,
 )
 from sources.crawl_child import CrawledSource
-from sources.outbound import OutboundPolicy
+from sources.options import PayerPoliciesOptions
 
 DOC_TYPE = "payer_policy"
 
@@ -42,67 +40,6 @@ def url_key(url: str) -> str:
     """A document's key: its path and query (the host may change, a fixture's port does)."""
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
-@dataclass(frozen=True, kw_only=True)
-class PayerPoliciesOptions:
-    """Options of a ``kind = "payer_policies"`` source."""
-
-    payer: str
-    start_urls: tuple[str, ...] = ()
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-    documents: tuple[str, ...] = ()
-    max_depth: int = 1
-    obey_robots: bool = True
-    download_delay_seconds: float = 1.0
-    concurrency_per_host: int = 2
-    timeout_seconds: float = 60.0
-    max_retries: int = 3
-    max_document_bytes: int = 50_000_000
-    crawl_timeout_seconds: float = 3600.0
-    parse_timeout_seconds: float = 300.0  # one document's parse + extraction
-    max_pages: int = 300  # a longer PDF is refused, not parsed for minutes
-    allowed_hosts: tuple[str, ...] = ()  # redirects may go here too (besides the URLs' hosts)
-    internal_hosts: tuple[str, ...] = ()  # hosts or CIDR networks allowed to be internal
-    user_agent: str = "payer-policy-monitor/0.1 (policy change monitor)"
-
-    def validate(self) -> None:
-        check(bool(self.payer.strip()), "payer must not be empty")
-        check(
-            bool(self.start_urls or self.documents),
-            "give start_urls (index pages) or documents (explicit URLs)",
-        )
-        for url in self.start_urls + self.documents:
-            check(url.startswith(("http://", "https://")), f"{url!r} is not an http(s) URL")
-        for pattern in self.allow + self.deny:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"regex {pattern!r} does not compile: {exc}") from exc
-        check(0 <= self.max_depth <= 5, "max_depth must be between 0 and 5")
-        check(self.download_delay_seconds >= 0, "download_delay_seconds must not be negative")
-        check(1 <= self.concurrency_per_host <= 16, "concurrency_per_host must be 1-16")
-        check(self.timeout_seconds > 0, "timeout_seconds must be positive")
-        check(self.max_document_bytes > 0, "max_document_bytes must be positive")
-        check(self.parse_timeout_seconds > 0, "parse_timeout_seconds must be positive")
-        check(1 <= self.max_pages <= 100_000, "max_pages must be between 1 and 100000")
-        for host in self.allowed_hosts:
-            check(
-                bool(re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]", host)),
-                f"allowed_hosts: {host!r} is not a host name (no scheme, port or path)",
-            )
-
-    @property
-    def outbound(self) -> OutboundPolicy:
-        """Index pages, documents and `allowed_hosts`, with their subdomains (payer sites move
-        PDFs to a "static." or "www." host); any other host, port or internal address is refused."""
-        return OutboundPolicy.for_source(
-            self.start_urls + self.documents,
-            extra_hosts=self.allowed_hosts,
-            internal_hosts=self.internal_hosts,
-            subdomains=True,
-        )
 
 
 # Parts of an HTML page that change on every request without changing the policy: comments,

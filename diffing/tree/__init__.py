@@ -1,6 +1,9 @@
 """Criteria trees: indication blocks, initial/continuation branches, AND/OR groups, typed leaves."""
 
-from diffing.tree.build import build_tree
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diffing.tree.build import build_tree
 from diffing.tree.nodes import (
     CriteriaBranch,
     CriteriaGroup,
@@ -21,3 +24,13 @@ __all__ = [
     "build_tree",
     "tree_of",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The builder (and the extraction vocabulary behind it) loads on first use: the store reads
+    # stored trees through `diffing.tree.codec` and must not import the parsers.
+    if name == "build_tree":
+        from diffing.tree.build import build_tree
+
+        return build_tree
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.api.auth import create_api_key, revoke_api_key
-from monitor.config import Config
-from monitor.store.api_keys import Scope, list_api_keys
-from monitor.store.core import Store
-from monitor.store.reads import record_review
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+
+# monitor.store.api_keys.Scope, lowest first (the CLI names them without importing the store;
+# tests/test_cli_startup.py keeps the two equal).
+SCOPES = ("read", "review", "admin")
 
 
 def register(commands: Any) -> None:
@@ -29,7 +31,7 @@ def register(commands: Any) -> None:
     create.add_argument(
         "--scope",
         required=True,
-        choices=[s.value for s in Scope],
+        choices=list(SCOPES),
         help="read < review < admin; a key holds its scope and every lower one",
     )
     create.set_defaults(handler=cmd_apikey_create)
@@ -49,6 +51,7 @@ def register(commands: Any) -> None:
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     from monitor.api.app import create_app
     from monitor.api.server import serve_forever
+    from monitor.store.core import Store
 
     host = args.host or config.api.host
     port = config.api.port if args.port is None else args.port
@@ -66,6 +69,9 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_create(config: Config, args: argparse.Namespace) -> int:
+    from monitor.api.auth import create_api_key
+    from monitor.store.core import Store
+
     store = Store.open(config.database.url)
     try:
         key = create_api_key(store, args.name, args.scope)
@@ -81,6 +87,9 @@ def cmd_apikey_create(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_revoke(config: Config, args: argparse.Namespace) -> int:
+    from monitor.api.auth import revoke_api_key
+    from monitor.store.core import Store
+
     store = Store.open(config.database.url)
     try:
         info = revoke_api_key(store, args.key)
@@ -91,6 +100,9 @@ def cmd_apikey_revoke(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_list(config: Config, _args: argparse.Namespace) -> int:
+    from monitor.store.api_keys import list_api_keys
+    from monitor.store.core import Store
+
     store = Store.open(config.database.url)
     try:
         keys = list_api_keys(store)
@@ -107,6 +119,9 @@ def cmd_apikey_list(config: Config, _args: argparse.Namespace) -> int:
 
 
 def cmd_review(config: Config, args: argparse.Namespace) -> int:
+    from monitor.store.core import Store
+    from monitor.store.reads import record_review
+
     reviewer = args.reviewer.strip()
     if not reviewer:
         print("policy-monitor: error: --reviewer must not be blank", file=sys.stderr)

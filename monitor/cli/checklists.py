@@ -7,14 +7,11 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from diffing.checklist import checklist_to_dict
-from monitor.config import Config
-from monitor.fhir import fhir_json, questionnaire_bundle, questionnaire_for
-from monitor.report import render_checklist
-from monitor.store.checklists import ChecklistRecord, find_checklists
-from monitor.store.core import Store
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.store.checklists import ChecklistRecord
 
 
 def _date(text: str) -> dt.date:
@@ -51,6 +48,8 @@ def register(commands: Any) -> None:
 
 
 def _json(record: ChecklistRecord) -> str:
+    from diffing.checklist import checklist_to_dict
+
     assert record.checklist is not None
     body = checklist_to_dict(record.checklist)
     body.update(
@@ -65,6 +64,11 @@ def _json(record: ChecklistRecord) -> str:
 
 
 def cmd_checklists(config: Config, args: argparse.Namespace) -> int:
+    from monitor.fhir import fhir_json, questionnaire_bundle, questionnaire_for
+    from monitor.report import render_checklist
+    from monitor.store.checklists import find_checklists
+    from monitor.store.core import Store
+
     store = Store.open_read_only(config.database.url)
     try:
         records = find_checklists(store, payer=args.payer, drug=args.drug, as_of=args.as_of)

@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.api.compare import CRITERIA, Comparison, compare_payers, comparison_json
-from monitor.config import Config
-from monitor.store.core import Store
+if TYPE_CHECKING:
+    from monitor.api.compare import Comparison
+    from monitor.config import Config
+
+
+# monitor.api.compare.CRITERIA (tests/test_cli_startup.py keeps the two equal).
+CRITERIA = ("step_therapy", "threshold", "approval_period", "prior_auth", "age_limit")
 
 
 def _date(text: str) -> dt.date:
@@ -52,6 +56,9 @@ def render_table(comparison: Comparison) -> str:
 
 
 def cmd_compare(config: Config, args: argparse.Namespace) -> int:
+    from monitor.api.compare import compare_payers, comparison_json
+    from monitor.store.core import Store
+
     store = Store.open_read_only(config.database.url)
     try:
         comparison = compare_payers(

@@ -9,12 +9,13 @@ import datetime as dt
 import json
 import sys
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.cli.checklists import _date
-from monitor.config import Config
-from monitor.fhir import CoverageAnswer, coverage_crd, coverage_json, find_coverage
-from monitor.store.core import Store
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.fhir import CoverageAnswer
 
 
 def register(commands: Any) -> None:
@@ -61,6 +62,9 @@ def _table(answers: list[CoverageAnswer]) -> str:
 
 
 def cmd_coverage(config: Config, args: argparse.Namespace) -> int:
+    from monitor.fhir import coverage_crd, coverage_json, find_coverage
+    from monitor.store.core import Store
+
     as_of = args.as_of or dt.datetime.now(dt.UTC).date()
     store = Store.open_read_only(config.database.url)
     try:

@@ -4,22 +4,17 @@ empty database) and ``reconcile`` (where the export and the API disagree)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import Config, SourceConfig
 from monitor.errors import ConfigError
-from monitor.pipeline.reconcile import reconcile, render_table
-from monitor.pipeline.runner import run_source
-from monitor.progress import progress_for
-from monitor.store.core import Store
-from monitor.store.locks import source_locks
-from sources.base import Source
-from sources.mcd_downloads import McdDownloadsSource, spec_for_file
+
+if TYPE_CHECKING:
+    from monitor.config import Config, SourceConfig
+    from sources.base import Source
 
 
 def register(commands: Any) -> None:
@@ -59,6 +54,14 @@ def _export_source(config: Config, name: str) -> SourceConfig:
 
 
 def cmd_backfill(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from monitor.pipeline.runner import run_source
+    from monitor.progress import progress_for
+    from monitor.store.core import Store
+    from monitor.store.locks import source_locks
+    from sources.mcd_downloads import McdDownloadsSource, spec_for_file
+
     if args.log_level == "WARNING":  # the default: progress lines still show when not on a tty
         logging.getLogger("policy_monitor.progress").setLevel(logging.INFO)
     source = _export_source(config, args.source)
@@ -124,6 +127,9 @@ def _specs_of(files: dict[str, Path]) -> list[Any]:
 
 
 def cmd_reconcile(config: Config, args: argparse.Namespace) -> int:
+    from monitor.pipeline.reconcile import reconcile, render_table
+    from monitor.store.core import Store
+
     store = Store.open(config.database.url)
     try:
         report = reconcile(store, api_source=args.api, export_source=args.export)

@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor.config import Config, load_config
 from monitor.errors import MonitorError
 from monitor.logs import configure_logging
-from monitor.pipeline.runner import RunSummary, run_source
-from monitor.pipeline.scheduling import SchedulingOptions
-from monitor.progress import progress_for
-from monitor.report import change_to_json, table
-from monitor.store.core import ChangeRecord, Store
-from monitor.store.db import DatabaseMissing
-from monitor.store.locks import source_locks
 from monitor.wording import NOTICE_FLAGS
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+# Only the parser and the light leaves load at start-up: `--help` and the read commands answer
+# in a fifth of a second. Each command imports what it runs (the pipeline, Scrapy, the parsers).
 
 log = logging.getLogger("policy_monitor")
 
@@ -208,6 +205,13 @@ def _command_modules() -> list[_CommandModule]:
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from monitor.pipeline.runner import RunSummary, run_source
+    from monitor.progress import progress_for
+    from monitor.store.core import Store
+    from monitor.store.locks import source_locks
+
     if args.log_level == "WARNING":  # the default: progress lines still show when not on a tty
         logging.getLogger("policy_monitor.progress").setLevel(logging.INFO)
     chosen = (
@@ -254,6 +258,9 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_changes(config: Config, args: argparse.Namespace) -> int:
+    from monitor.report import change_to_json, table
+    from monitor.store.core import ChangeRecord, Store
+
     store = Store.open_read_only(config.database.url, notice_days=config.notice_days())
     try:
         records = store.changes(
@@ -305,6 +312,9 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_sources(config: Config, _args: argparse.Namespace) -> int:
+    from monitor.store.core import Store
+    from monitor.store.db import DatabaseMissing
+
     try:
         store = Store.open_read_only(config.database.url)
     except DatabaseMissing as exc:
@@ -337,6 +347,7 @@ def cmd_sources(config: Config, _args: argparse.Namespace) -> int:
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     from monitor.daemon import serve
+    from monitor.pipeline.scheduling import SchedulingOptions
 
     if args.log_level == "WARNING":  # the default: a daemon still says what it runs
         logging.getLogger("policy_monitor.daemon").setLevel(logging.INFO)
@@ -359,6 +370,7 @@ def cmd_run(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_status(config: Config, _args: argparse.Namespace) -> int:
     from monitor.daemon import status_report
+    from monitor.store.core import Store
 
     store = Store.open_read_only(config.database.url)
     try:
@@ -369,6 +381,8 @@ def cmd_status(config: Config, _args: argparse.Namespace) -> int:
 
 
 def cmd_db(config: Config, args: argparse.Namespace) -> int:
+    from monitor.store.core import Store
+
     if args.db_command == "check":
         from monitor.store.reads import check_integrity
 
@@ -410,6 +424,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             from monitor.cli.demo import run_demo  # the fixtures are only loaded for the demo
 
             return run_demo(keep=args.keep)
+        from monitor.config import load_config
+
         config = load_config(args.config)
         if getattr(args, "handler", None) is not None:
             return int(args.handler(config, args))

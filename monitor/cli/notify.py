@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import Config, RecipientProfile
 from monitor.errors import ConfigError
-from monitor.store.core import Store, utcnow
+
+if TYPE_CHECKING:
+    from monitor.config import Config, RecipientProfile
 
 
 def register(commands: Any) -> None:
@@ -61,6 +62,7 @@ def _profiles(config: Config, name: str | None) -> list[RecipientProfile]:
 
 
 def cmd_digest(config: Config, args: argparse.Namespace) -> int:
+    from monitor.store.core import Store, utcnow
     from notifications.sender import Sender
 
     profiles = _profiles(config, args.profile)
@@ -91,6 +93,7 @@ def cmd_digest(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(config: Config, args: argparse.Namespace) -> int:
+    from monitor.store.core import Store, utcnow
     from monitor.store.outbox import NotifyStore
     from notifications.sender import Sender
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from monitor.config import Config
-from monitor.pipeline.quarantine import (
-    STATUSES,
-    QuarantineError,
-    QuarantineRecord,
-    approve,
-    get_quarantined,
-    held_criteria,
-    list_quarantined,
-    reject,
-)
-from monitor.store.core import Store
+if TYPE_CHECKING:
+    from monitor.config import Config
+    from monitor.pipeline.quarantine import QuarantineRecord
+
+
+# monitor.store.models.quarantine.STATUSES (tests/test_cli_startup.py keeps the two equal).
+STATUSES = ("pending", "approved", "rejected", "superseded")
 
 
 def register(commands: Any) -> None:
@@ -62,6 +57,9 @@ def _line(record: QuarantineRecord) -> str:
 
 
 def cmd_list(config: Config, args: argparse.Namespace) -> int:
+    from monitor.pipeline.quarantine import list_quarantined
+    from monitor.store.core import Store
+
     store = Store.open(config.database.url)
     try:
         status = None if args.status == "all" else args.status
@@ -76,6 +74,9 @@ def cmd_list(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_show(config: Config, args: argparse.Namespace) -> int:
+    from monitor.pipeline.quarantine import QuarantineError, get_quarantined, held_criteria
+    from monitor.store.core import Store
+
     store = Store.open(config.database.url)
     try:
         try:
@@ -108,6 +109,9 @@ def cmd_show(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_decide(config: Config, args: argparse.Namespace) -> int:
+    from monitor.pipeline.quarantine import QuarantineError, approve, reject
+    from monitor.store.core import Store
+
     store = Store.open(config.database.url)
     try:
         decide = approve if args.decision == "approve" else reject
