@@ -127,6 +127,7 @@ def test_a_batch_is_delivered_once_retried_after_a_failure_and_not_resent(
 
     assert len(receiver.posts) == 2
     (path1, body1, auth1), (path2, body2, auth2) = receiver.posts
+    assert auth1 == auth2
     assert path1 == path2 == f"/chat/{TOKEN}"
     assert body1 == body2  # the retry sends the stored message, unchanged
     assert auth1 is not None and auth1.startswith("Basic ")  # the URL's user:password went along
