@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from notify_support import cms_doc, config_for, icd, later, payer_doc, publish_version
 
+from monitor.cli.main import main
 from monitor.config import Config, parse_config
 from monitor.errors import ConfigError
 from monitor.logs import configure_logging
@@ -251,3 +253,26 @@ def test_config_checks_notifiers_without_quoting_the_url(database_url: str) -> N
         parse_config({"notifiers": [{"name": "x", "url": "json://h/p", "min_severity": "huge"}]})
     parsed = parse_config({"notifiers": [{"name": "x", "url": "json://h/p", "codes": ["L40*"]}]})
     assert parsed.notifiers[0].codes == ("L40*",)
+
+
+def test_outbox_deliver_sends_to_notifiers_and_lists_them_without_the_url(
+    store: Store, receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _publish_changes(store)
+    path = tmp_path / "monitor.toml"
+    path.write_text(
+        f'[database]\nurl = "{store.engine.url.render_as_string(hide_password=False)}"\n\n'
+        "[notifications]\nalert_window_seconds = 0\n\n"
+        f'[[notifiers]]\nname = "billing-chat"\nurl = "{_url(receiver)}"\n'
+        'min_severity = "high"\n'
+    )
+    assert main(["--config", str(path), "outbox", "deliver"]) == 0
+    assert "1 message(s) written; 1 delivered" in capsys.readouterr().out
+    assert main(["--config", str(path), "outbox", "deliver"]) == 0
+    assert "0 message(s) written; 0 delivered" in capsys.readouterr().out
+    assert main(["--config", str(path), "outbox"]) == 0
+    listed = capsys.readouterr().out
+    assert "notifier" in listed and "billing-chat (json://…)" in listed and "1 sent" in listed
+    assert TOKEN not in listed and PASSWORD not in listed
+    [(_path, body, _auth)] = receiver.posts
+    assert body["title"] == "Policy monitor: 1 change(s), 1 high"  # min_severity = "high"
