@@ -37,7 +37,7 @@ from monitor.config import ApiConfig, Config, RecipientProfile
 from monitor.links import change_page_url, link_lifetime, link_secret
 from monitor.report import describe, flag_label, kind_label
 from monitor.selection import change_matches, effective_profiles, issuer
-from monitor.store.core import ChangeRecord
+from monitor.store.core import ChangeRecord, Store
 from monitor.store.outbox import ChangeFacets, NotifyStore
 
 router = APIRouter(tags=["feeds"])
@@ -97,10 +97,9 @@ def _profile(config: Config, name: str) -> RecipientProfile:
 
 
 def feed_changes(
-    request: Request, profile: RecipientProfile, limit: int
+    request: Request, store: Store, profile: RecipientProfile, limit: int
 ) -> list[tuple[ChangeRecord, ChangeFacets]]:
     """The newest changes `profile` would be sent (its digest's selection), newest first."""
-    store = request.app.state.store
     records = store.changes(
         newest_first=True,
         include_baseline=False,
@@ -202,7 +201,7 @@ def atom_feed(
             raise unauthorized("this feed URL has expired or is not valid; ask for a new one")
         check_access(request, store, key, Scope.READ)
     chosen = _profile(config, profile)
-    entries = feed_changes(request, chosen, limit)
+    entries = feed_changes(request, store, chosen, limit)
     self_url = f"{config.api.public_url.rstrip('/')}{root_of(request)}/feeds/{profile}.atom"
     body = render_feed(config, chosen, entries, self_url=self_url, now=dt.datetime.now(dt.UTC))
     headers = {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer"}
