@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.errors import ConfigError
-from monitor.logs import register_secret_env_vars
+from monitor.logs import register_secret_env_vars, register_url_secrets
 from monitor.settings import build
 from monitor.wording import DEFAULT_NOTICE_DAYS
 from sources import SOURCE_KINDS, SourceKind
@@ -205,6 +205,28 @@ class WebhookConfig(ChangeFilters):
         check(self.timeout_seconds > 0, "timeout_seconds must be positive")
 
 
+_APPRISE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,30}://\S+")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotifierConfig(ChangeFilters):
+    """A chat or push service reached through Apprise (``[[notifiers]]``): any Apprise URL,
+    ``slack://…``, ``msteams://…``, ``json://host/path`` … The URL usually holds a token, so it
+    is never logged or stored: messages name the notifier."""
+
+    name: str
+    url: str
+
+    def validate(self) -> None:
+        super().validate()
+        check(bool(re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", self.name)), f"bad name {self.name!r}")
+        # The URL itself is not quoted: it holds the service's token.
+        check(
+            bool(_APPRISE_URL.fullmatch(self.url)),
+            "url must be an Apprise URL, scheme://… (e.g. slack://, msteams://, json://)",
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class NotificationsConfig:
     """Digests, alerts, webhooks and source-health alerts (the outbox sender)."""
@@ -304,6 +326,7 @@ class Config:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     recipients: tuple[RecipientProfile, ...] = ()
     webhooks: tuple[WebhookConfig, ...] = ()
+    notifiers: tuple[NotifierConfig, ...] = ()
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     path: Path | None = None
 
@@ -334,6 +357,7 @@ _TOP_LEVEL = {
     "notifications",
     "recipients",
     "webhooks",
+    "notifiers",
     "quarantine",
 }
 
@@ -437,6 +461,8 @@ def parse_config(data: dict[str, Any], *, path: Path | None = None) -> Config:
         [config.email.password_env, config.api.link_secret_env]
         + [hook.secret_env for hook in config.webhooks]
     )
+    for notifier in config.notifiers:
+        register_url_secrets(notifier.url)
     return config
 
 
@@ -473,12 +499,13 @@ def _named_tables(data: dict[str, Any], section: str, cls: type[Any], path: Path
 
 
 def _notification_sections(data: dict[str, Any], path: Path | None) -> dict[str, Any]:
-    """[notifications], [[recipients]] and [[webhooks]], checked against each other."""
+    """[notifications], [[recipients]], [[webhooks]] and [[notifiers]], checked together."""
     notifications = build(
         NotificationsConfig, data.get("notifications", {}), path=path, prefix="notifications"
     )
     recipients = _named_tables(data, "recipients", RecipientProfile, path)
     webhooks = _named_tables(data, "webhooks", WebhookConfig, path)
+    notifiers = _named_tables(data, "notifiers", NotifierConfig, path)
     # The default operators profile may be absent (no source-health email); a named one not.
     explicit = isinstance(data.get("notifications"), dict) and (
         "operators_profile" in data["notifications"]
@@ -490,7 +517,12 @@ def _notification_sections(data: dict[str, Any], path: Path | None) -> dict[str,
             key="notifications.operators_profile",
             allowed=[r.name for r in recipients],
         )
-    return {"notifications": notifications, "recipients": recipients, "webhooks": webhooks}
+    return {
+        "notifications": notifications,
+        "recipients": recipients,
+        "webhooks": webhooks,
+        "notifiers": notifiers,
+    }
 
 
 def load_config(path: str | Path | None = None) -> Config:

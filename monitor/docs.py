@@ -17,6 +17,7 @@ from monitor.config import (
     DatabaseConfig,
     EmailConfig,
     NotificationsConfig,
+    NotifierConfig,
     QuarantineConfig,
     RecipientProfile,
     SchedulerConfig,
@@ -116,6 +117,17 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("webhooks", "codes"): "Only these codes or `PREFIX*` (as for `[[recipients]]`).",
     ("webhooks", "drugs"): "Only these drugs (as for `[[recipients]]`).",
     ("webhooks", "min_severity"): "Leave out changes below this severity.",
+    ("notifiers", "name"): "Unique notifier name: 1-100 letters, digits, `_`, `.` or `-`; "
+    "deliveries and logs show it instead of the URL.",
+    ("notifiers", "url"): "Any Apprise URL (`slack://…`, `msteams://…`, `discord://…`, "
+    "`ntfy://…`, `json://host/path` …). It holds the service's token: never stored or logged "
+    "(its token-like parts are masked in every log line).",
+    ("notifiers", "sources"): "Only changes from these sources (names); empty: all.",
+    ("notifiers", "payers"): "Only these payers (as for `[[recipients]]`).",
+    ("notifiers", "contractors"): "Only these MACs (as for `[[recipients]]`).",
+    ("notifiers", "codes"): "Only these codes or `PREFIX*` (as for `[[recipients]]`).",
+    ("notifiers", "drugs"): "Only these drugs (as for `[[recipients]]`).",
+    ("notifiers", "min_severity"): "Leave out changes below this severity.",
     ("scheduler", "jitter_seconds"): "Delay each scheduled run by a random 0..N seconds, so "
     "instances restarted together do not hit a site at the same second.",
     ("scheduler", "misfire_grace_seconds"): "A run missed by less than this (daemon busy, host "
@@ -341,6 +353,12 @@ def sections() -> list[tuple[str, str, list[KeyDoc]]]:
             "`[[webhooks]]`",
             "Systems that receive signed JSON change batches.",
             dataclass_keys("webhooks", WebhookConfig),
+        ),
+        (
+            "`[[notifiers]]`",
+            "Chat and push services reached through Apprise: one short message per change "
+            "batch, through the same outbox (and once-only delivery) as email.",
+            dataclass_keys("notifiers", NotifierConfig),
         ),
         (
             "`[quarantine]`",

@@ -125,6 +125,27 @@ def register_secret(value: str) -> None:
             _registered_values.add(value)
 
 
+# A part of a notifier URL that looks generated (digits or mixed case, at least 8 characters):
+# a token. Plain words ("services", "hooks.example.org") stay readable.
+_TOKEN_LIKE = re.compile(r"(?=.*[0-9A-Z])[^/?&=#@:]{8,}")
+_URL_PARTS = re.compile(r"[/?&=#@:]+")
+
+
+def register_url_secrets(url: str) -> None:
+    """Mask a URL that carries credentials (an Apprise notifier's): the whole URL, its
+    password, and every part of it that looks like a token."""
+    register_secret(url)
+    rest = url.partition("://")[2]
+    userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+    if ":" in userinfo:
+        password = userinfo.split(":", 1)[1]
+        if len(password) >= 4:
+            register_secret(password)
+    for part in _URL_PARTS.split(rest):
+        if _TOKEN_LIKE.fullmatch(part) and not re.fullmatch(r"[\d.]+", part):
+            register_secret(part)
+
+
 class RedactSecrets(logging.Filter):
     """Replace secrets with *** in message, extras and exception text: the values of
     `env_vars`, of registered variables and values, and of variables named like secrets.

@@ -1,9 +1,9 @@
 """Turn outbox events into messages: per-profile alerts (batched per window) and digests (on
-the digest schedule), and per-webhook change batches.
+the digest schedule), and per-webhook and per-notifier (Apprise) change batches.
 
-Each consumer ("alert:NAME", "digest:NAME", "webhook:NAME") claims the events it covered in
-the transaction that writes its message (see `monitor.store.outbox`), so a crash between reading
-and writing loses nothing, and two instances never write the same message.
+Each consumer ("alert:NAME", "digest:NAME", "webhook:NAME", "notifier:NAME") claims the events
+it covered in the transaction that writes its message (see `monitor.store.outbox`), so a crash
+between reading and writing loses nothing, and two instances never write the same message.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from dataclasses import asdict
 
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.config import Config, RecipientProfile, Schedule, WebhookConfig
+from monitor.config import Config, NotifierConfig, RecipientProfile, Schedule, WebhookConfig
 from monitor.links import change_page_url
 from monitor.store.outbox import Cursor, NewMessage, NotifyStore, PendingChange
+from notifications.apprise_notify import CHANNEL as APPRISE_CHANNEL
+from notifications.apprise_notify import chat_text, recipient_label
 from notifications.render import RenderedEmail, render_changes
 from notifications.select import effective_profiles, group_label, matches
 
@@ -96,12 +98,18 @@ class Planner:
                 written += self.digest(profile, now)
         for hook in self.config.webhooks:
             written += self._webhook(hook, now)
+        for notifier in self.config.notifiers:
+            written += self._notifier(notifier, now)
         return written
 
     # -- batches (alerts and webhooks) -----------------------------------------------------
 
     def _batch(
-        self, consumer: str, filters: RecipientProfile | WebhookConfig, floor: str, now: dt.datetime
+        self,
+        consumer: str,
+        filters: RecipientProfile | WebhookConfig | NotifierConfig,
+        floor: str,
+        now: dt.datetime,
     ) -> tuple[Cursor, list[PendingChange], list[PendingChange]] | None:
         """The pending events and those wanted, once the batch window has passed."""
         cursor = self.notify.cursor(consumer, first_seen=now - FIRST_LOOKBACK)
@@ -159,6 +167,29 @@ class Planner:
                 change_ids=tuple(p.change.id for p in wanted),
                 channel="webhook",
                 recipients=(hook.url,),
+            )
+        return self._commit(cursor, pending, message, now)
+
+    def _notifier(self, notifier: NotifierConfig, now: dt.datetime) -> int:
+        consumer = f"notifier:{notifier.name}"
+        batch = self._batch(consumer, notifier, notifier.min_severity, now)
+        if batch is None:
+            return 0
+        cursor, pending, wanted = batch
+        message = None
+        if wanted:
+            key = f"{consumer}:{wanted[0].event_id}-{wanted[-1].event_id}:{len(wanted)}"
+            title, body = chat_text(wanted, api=self.config.api, now=now)
+            message = NewMessage(
+                kind="notifier",
+                target=notifier.name,
+                idempotency_key=key,
+                rfc_message_id=rfc_message_id(key, self.config.email.from_address),
+                subject=title,
+                body_text=body,
+                change_ids=tuple(p.change.id for p in wanted),
+                channel=APPRISE_CHANNEL,
+                recipients=(recipient_label(notifier),),
             )
         return self._commit(cursor, pending, message, now)
 

@@ -23,6 +23,8 @@ from monitor.config import Config
 from monitor.errors import MonitorError
 from monitor.store.core import Store, utcnow
 from monitor.store.outbox import Delivery, NotifyStore
+from notifications.apprise_notify import CHANNEL as APPRISE_CHANNEL
+from notifications.apprise_notify import AppriseTransport
 from notifications.errors import DeliveryError, PermanentDeliveryError
 from notifications.health import check_sources
 from notifications.planner import Planner
@@ -63,6 +65,7 @@ class Sender:
         owner: str | None = None,
         smtp: SmtpTransport | None = None,
         webhooks: WebhookTransport | None = None,
+        notifiers: AppriseTransport | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
@@ -71,10 +74,11 @@ class Sender:
         self.owner = owner or instance_owner()
         self.smtp = smtp or SmtpTransport(config.email)
         self.webhooks = webhooks or WebhookTransport()
+        self.notifiers = notifiers or AppriseTransport()
         self.rng = rng or random.Random()
 
     def run_once(self, now: dt.datetime | None = None) -> RoundReport:
-        """Write due messages (alerts, digests, webhook batches, source health), then send
+        """Write due messages (alerts, digests, webhook and chat batches, source health), then send
         what is due."""
         now = now or utcnow()
         planned = 0
@@ -162,12 +166,16 @@ class Sender:
         if delivery.channel == "webhook":
             hook = next((h for h in self.config.webhooks if h.name == delivery.target), None)
             return self.webhooks.send(delivery, hook)
+        if delivery.channel == APPRISE_CHANNEL:
+            notifier = next((n for n in self.config.notifiers if n.name == delivery.target), None)
+            return self.notifiers.send(delivery, notifier)
         message = build_email(delivery, from_address=self.config.email.from_address)
         return self.smtp.send(message, delivery.recipient)
 
     def close(self) -> None:
         self.smtp.close()
         self.webhooks.close()
+        self.notifiers.close()
 
 
 def run_sender_loop(

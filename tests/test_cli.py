@@ -143,13 +143,14 @@ def test_unknown_source_name_lists_the_configured_ones(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(330)  # a hang guard: the whole demo, on a machine other jobs share
 def test_installed_demo_command_runs(tmp_path: Path) -> None:
     """The console script as a user runs it: a real process, no network, no set-up."""
     result = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "demo", "--keep", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,  # a hang guard, not a speed test: this shared machine is often loaded
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -168,6 +169,21 @@ def test_installed_demo_command_runs(tmp_path: Path) -> None:
         "12 weeks"
     ) in result.stdout
     assert re.search(r"Digest email received by the local SMTP server: \d+ high", result.stdout)
+    # Issue 15: the failed document and its reason in `sources`. Issue 19: the checklist as a
+    # FHIR Questionnaire, a coverage answer, a short-notice change, the compare table.
+    assert re.search(
+        r"failed: /beacon/pharmacy/archive/otezla-apremilast\.pdf: .*truncated PDF", result.stdout
+    )
+    assert "resourceType: Questionnaire, status: active" in result.stdout
+    assert "item item-2 (decimal): Patient age >= 6 months" in result.stdout
+    assert "L28.1: conditional, PA auth-needed" in result.stdout
+    assert re.search(
+        r"step therapy changed .*: 4 weeks → 6 weeks\n.*short notice: effective 14 days after "
+        r"first seen",
+        result.stdout,
+    )
+    assert "Beacon Health: Dupixent (dupilumab) Injection" in result.stdout
+    assert "topical corticosteroid for 12 weeks *" in result.stdout
     assert (tmp_path / "demo.db").exists()
 
 

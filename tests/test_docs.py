@@ -17,6 +17,7 @@ from monitor.config import (
     DatabaseConfig,
     EmailConfig,
     NotificationsConfig,
+    NotifierConfig,
     QuarantineConfig,
     RecipientProfile,
     SchedulerConfig,
@@ -37,10 +38,11 @@ CONFIG_CLASSES: list[tuple[str, Any]] = [
     ("notifications", NotificationsConfig),
     ("recipients", RecipientProfile),
     ("webhooks", WebhookConfig),
+    ("notifiers", NotifierConfig),
     ("quarantine", QuarantineConfig),
     *((f"sources.{kind}", sk.options) for kind, sk in SOURCE_KINDS.items()),
 ]
-ARRAY_TABLES = {"recipients", "webhooks"}  # [[name]]: several of them
+ARRAY_TABLES = {"recipients", "webhooks", "notifiers"}  # [[name]]: several of them
 
 
 def _rows(markdown: str) -> dict[tuple[str, str], tuple[str, str, str]]:

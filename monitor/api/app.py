@@ -20,6 +20,7 @@ from monitor.api import (
     compare,
     coverage,
     documents,
+    feeds,
     keys,
     operations,
     quarantine,
@@ -86,4 +87,5 @@ def create_app(
         app.include_router(area.router)
     app.include_router(sources.router)  # GET /sources: last runs and what failed
     app.include_router(compare.router)  # GET /compare: one drug across payers
+    app.include_router(feeds.router)  # GET /feeds/{profile}.atom: a profile's changes as Atom
     return app

@@ -3,7 +3,10 @@
 Starts the fixture servers on free loopback ports (CMS Coverage API, MCD bulk exports of the same
 corpus, a payer policy site, two MAC sites, an SMTP server), runs week 1 (the baseline) and week 2
 of every source against a SQLite database in a temporary directory, and prints week 2's changes,
-the export/API reconciliation, a PA checklist and the digest email as it arrived over SMTP.
+the export/API reconciliation, a PA checklist and the digest email as it arrived over SMTP; then
+what `sources` shows (a second payer's truncated PDF failed, and why), the checklist as a FHIR
+Questionnaire (abridged), a coverage answer for one code, a change flagged short notice and the
+cross-payer compare table for Dupixent.
 """
 
 from __future__ import annotations
@@ -12,28 +15,33 @@ import asyncio
 import datetime as dt
 import tempfile
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 from fixtures.cms_api import CmsApiFixture
 from fixtures.cms_corpus.model import scenario_named
 from fixtures.mac_sites import MacSitesFixture
 from fixtures.mcd_export import McdExportFixture
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, PayerSiteFixture
+from fixtures.payer_site.demo_extras import DEMO_DOCUMENT_PATHS, DEMO_PAYER
 from fixtures.smtp import Inbox, body_text, smtp_server
 from monitor.config import Config, parse_config
 from monitor.pipeline.reconcile import reconcile
 from monitor.pipeline.runner import RunSummary, run_source
-from monitor.report import grouped_report, render_checklist
-from monitor.store.checklists import find_checklists
+from monitor.report import describe, grouped_report, render_checklist
+from monitor.store.checklists import ChecklistRecord, find_checklists
 from monitor.store.core import Store
 
 CMS_SOURCE = "cms-fixture"
 MCD_SOURCE = "mcd-export-fixture"
 PAYER_SOURCE = "acme-health-fixture"
+SECOND_PAYER_SOURCE = "beacon-health-fixture"
 MAC_SOURCE = "novitas-fixture"
 DIGEST_LINES = 40  # of the digest's text part, printed
+FHIR_ITEMS = 5  # of the Questionnaire's items, printed
+COVERAGE_CODE = "L28.1"  # prurigo nodularis: a diagnosis only the Dupixent policy covers
 
 
 def _fixed(day: dt.date) -> Callable[[], dt.date]:
@@ -59,7 +67,7 @@ def _config(
                 {
                     "name": "compliance",
                     "addresses": ["compliance@demo.invalid"],
-                    "sources": [CMS_SOURCE, PAYER_SOURCE, MAC_SOURCE],
+                    "sources": [CMS_SOURCE, PAYER_SOURCE, SECOND_PAYER_SOURCE, MAC_SOURCE],
                 }
             ],
             "sources": [
@@ -76,6 +84,15 @@ def _config(
                     "payer": "Acme Health",
                     "start_urls": [payer_url + UHC_INDEX_PATH, payer_url + AETNA_INDEX_PATH],
                     "allow": ["/policies/drug/", "/cpb/medical/data/"],
+                    "download_delay_seconds": 0.0,
+                },
+                # A second payer's two documents, listed explicitly: a Dupixent policy whose
+                # week-2 revision takes effect in two weeks, and a truncated PDF.
+                {
+                    "name": SECOND_PAYER_SOURCE,
+                    "kind": "payer_policies",
+                    "payer": DEMO_PAYER,
+                    "documents": [payer_url + path for path in DEMO_DOCUMENT_PATHS],
                     "download_delay_seconds": 0.0,
                 },
                 mac_feed,
@@ -113,12 +130,8 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
                     for fixture in (cms, mcd, payers, macs):
                         fixture.set_scenario(week)
                     today = scenario_named(week).today
-                    for source in config.sources:
-                        summary = asyncio.run(
-                            run_source(
-                                source, store, today=_fixed(today), quarantine=config.quarantine
-                            )
-                        )
+                    summaries = asyncio.run(_run_week(config, store, today))
+                    for source, summary in zip(config.sources, summaries, strict=True):
                         print(f"{week}: {summary.line()}")
                         if summary.outcome == "failed":
                             return 1
@@ -128,6 +141,11 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
                 _reconciliation(store)
                 _checklist(store)
                 _digest(store, config, inbox)
+                _sources(store, config)
+                _questionnaire(store, config)
+                _coverage(store, config)
+                _short_notice(store)
+                _compare(store)
             finally:
                 store.close()
         if keep:
@@ -135,10 +153,21 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
     return 0
 
 
+async def _run_week(config: Config, store: Store, today: dt.date) -> list[RunSummary]:
+    """Every source's run of one week, together (as the daemon runs them): most of a payer
+    run is waiting for its crawl's child process, which need not hold up the others."""
+    runs = [
+        run_source(source, store, today=_fixed(today), quarantine=config.quarantine)
+        for source in config.sources
+    ]
+    return list(await asyncio.gather(*runs))
+
+
 def _report(store: Store, last: dict[str, RunSummary], today: dt.date) -> None:
     titles = {
         CMS_SOURCE: f"CMS coverage: changes found in week 2, as of {today}",
         PAYER_SOURCE: "Acme Health policies: changes found in week 2",
+        SECOND_PAYER_SOURCE: f"{DEMO_PAYER} policies: changes found in week 2",
         MAC_SOURCE: "Novitas bulletins: published in week 2",
     }
     for name, title in titles.items():
@@ -189,3 +218,122 @@ def _digest(store: Store, config: Config, inbox: Inbox) -> None:
     print("\n".join("    " + line for line in lines[:DIGEST_LINES]))
     if len(lines) > DIGEST_LINES:
         print(f"    … ({len(lines) - DIGEST_LINES} more lines; HTML part too)")
+
+
+def _sources(store: Store, config: Config) -> None:
+    """What `policy-monitor sources` prints: each source's last run and what failed in it."""
+    print()
+    print("Sources (policy-monitor sources):")
+    for status in store.source_statuses([(s.name, s.kind) for s in config.sources]):
+        run = status.last_run
+        if run is None:
+            print(f"{status.name} ({status.kind}): never run")
+            continue
+        print(
+            f"{status.name} ({status.kind}): {run.outcome}, {status.documents} documents, "
+            f"{run.new_versions} new versions, {run.changes} changes, {run.errors} errors"
+        )
+        for failure in status.failures:
+            print(f"    failed: {failure.document or 'listing'}: {failure.reason}")
+    print()
+
+
+def _dupixent(store: Store) -> ChecklistRecord | None:
+    found = find_checklists(store, payer="Acme Health", drug="dupilumab")
+    return found[0] if found else None
+
+
+def _questionnaire(store: Store, config: Config) -> None:
+    from monitor.fhir import questionnaire_for  # fhir.resources loads only when needed
+
+    record = _dupixent(store)
+    if record is None:
+        return
+    resource = questionnaire_for(store, record, public_url=config.api.public_url)
+    data = resource.model_dump(mode="json", exclude_none=True)
+    period = data.get("effectivePeriod", {})
+    contexts = [f"{c['code']['code']}={_context_value(c)}" for c in data.get("useContext", [])]
+    print("The Dupixent checklist as a FHIR R4 Questionnaire (abridged; checklists --format fhir):")
+    print(f"    resourceType: {data['resourceType']}, status: {data['status']}")
+    print(f"    url: {data['url']}")
+    print(f"    version: {data['version']}, publisher: {data.get('publisher')}")
+    print(f"    effectivePeriod: {period.get('start', '-')} .. {period.get('end', '(open)')}")
+    print(f"    useContext: {', '.join(contexts[:4])}{' …' if len(contexts) > 4 else ''}")
+    items = list(_walk(data.get("item", [])))
+    for depth, item in items[:FHIR_ITEMS]:
+        text = " ".join(str(item.get("text", "")).split())
+        clipped = text if len(text) <= 90 else text[:89] + "…"
+        print(f"    {'  ' * depth}item {item['linkId']} ({item['type']}): {clipped}")
+    print(f"    … {len(items) - FHIR_ITEMS} more items")
+    print()
+
+
+def _context_value(context: dict[str, Any]) -> str:
+    value = context.get("valueCodeableConcept", {})
+    codings = value.get("coding") or [{}]
+    return str(value.get("text") or codings[0].get("code", "?"))
+
+
+def _walk(items: list[dict[str, Any]], depth: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+    for item in items:
+        yield depth, item
+        yield from _walk(item.get("item", []), depth + 1)
+
+
+def _coverage(store: Store, config: Config) -> None:
+    from monitor.fhir import find_coverage
+
+    today = dt.datetime.now(dt.UTC).date()
+    answers = find_coverage(
+        store,
+        payer="Acme Health",
+        code=COVERAGE_CODE,
+        drug=None,
+        as_of=today,
+        public_url=config.api.public_url,
+    )
+    print(
+        f"Coverage answer (policy-monitor coverage --payer 'Acme Health' --code {COVERAGE_CODE}):"
+    )
+    for answer in answers[:2]:
+        print(
+            f"    {answer.code or answer.kind}: {answer.covered}, PA {answer.pa_needed or '-'}, "
+            f"documentation {answer.doc_needed or '-'} — {answer.title} v{answer.version}"
+        )
+        print(f"      reason: {answer.reason}")
+        if answer.questionnaire:
+            print(f"      questionnaire: {answer.questionnaire}")
+    if not answers:
+        print(f"    no rule of Acme Health names {COVERAGE_CODE}")
+    print()
+
+
+def _short_notice(store: Store) -> None:
+    flagged = store.changes(flag="short_notice", include_baseline=False, min_severity="low")
+    if not flagged:
+        print("No change was flagged short notice.")
+        return
+    # A criterion change of the second payer's policy, rather than the date change beside it.
+    change = min(
+        flagged,
+        key=lambda c: (
+            c.source != SECOND_PAYER_SOURCE,
+            c.kind in ("date_changed", "checklist_changed"),
+        ),
+    )
+    print("A change flagged short notice (changes --flag short_notice):")
+    print(f"    {change.severity.upper()} {change.title} [{change.source}]: {describe(change)}")
+    print(f"    first seen {change.first_seen}, effective {change.effective_date}: ", end="")
+    print("; ".join(change.flag_notes))
+    print()
+
+
+def _compare(store: Store) -> None:
+    from monitor.api.compare import compare_payers
+    from monitor.cli.compare import render_table
+
+    print("Dupixent across payers (policy-monitor compare --drug dupilumab):")
+    comparison = compare_payers(store, drug="dupilumab")
+    print(
+        "\n".join("    " + line if line else "" for line in render_table(comparison).splitlines())
+    )
