@@ -102,3 +102,24 @@ def test_compare_api_json_and_html(two_payers: Store) -> None:
         hostile = client.get("/compare", params={"drug": "<script>x</script>", "format": "html"})
         assert "<script>x" not in hostile.text and "&lt;script&gt;" in hostile.text
         assert api.client(scope=None).get("/compare", params={"drug": "x"}).status_code == 401
+
+
+def test_age_limits_keep_the_policys_unit_and_rank_in_years() -> None:
+    import dataclasses
+
+    from monitor.api.compare import _cell
+    from monitor.store.rules import RuleRecord
+
+    defaults: dict[str, object] = {
+        f.name: None for f in dataclasses.fields(RuleRecord) if f.name not in ("id", "kind")
+    }
+    base = RuleRecord(id=1, kind="age_limit", **defaults)  # type: ignore[arg-type]
+    months = dataclasses.replace(base, op=">=", value=6.0, unit="months", text="age >= 6 months")
+    years = dataclasses.replace(base, op=">=", value=1.0, unit="years", text="age >= 1 years")
+    cell_months = _cell(months)
+    cell_years = _cell(years)
+    assert cell_months is not None and cell_years is not None
+    assert cell_months[1].text == ">= 6 months"
+    assert cell_years[1].text == ">= 1 years"
+    # A floor of 1 year is stricter than one of 6 months.
+    assert cell_years[1].rank > cell_months[1].rank

@@ -22,6 +22,7 @@ from monitor.store.rules import MAX_LIMIT, RuleRecord, query_rules
 from monitor.templating import template_environment
 from monitor.wording import duration
 
+_AGE_UNIT_YEARS = {"years": 1.0, "months": 1 / 12, "weeks": 1 / 52}
 CRITERIA = ("step_therapy", "threshold", "approval_period", "prior_auth", "age_limit")
 router = APIRouter(tags=["compare"])
 _HTML_HEADERS = {
@@ -88,8 +89,11 @@ def _cell(rule: RuleRecord) -> tuple[str, Cell] | None:
             text="required" if rule.required else "not required", rank=float(rule.required)
         )
     if rule.kind == "age_limit" and rule.value is not None:
-        rank = rule.value if (rule.op or ">=").startswith(">") else -rule.value
-        return "age_limit", Cell(text=f"{rule.op or ''} {rule.value:g} years".strip(), rank=rank)
+        # In the policy's own unit ("6 months of age" stays months); ranked in years.
+        unit = rule.unit if rule.unit in _AGE_UNIT_YEARS else "years"
+        years = rule.value * _AGE_UNIT_YEARS[unit]
+        rank = years if (rule.op or ">=").startswith(">") else -years
+        return "age_limit", Cell(text=f"{rule.op or ''} {rule.value:g} {unit}".strip(), rank=rank)
     return None
 
 
