@@ -42,10 +42,13 @@ RESULTS = ROOT / "bench" / "results" / "mcd_export.json"
 
 
 def _commit() -> str:
+    """The commit of the code measured: the checkout `monitor` is imported from (a run with
+    PYTHONPATH set to another worktree measures that one, and says so)."""
+    code = Path(sys.modules[Store.__module__].__file__ or ROOT).resolve().parents[2]
     answer = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True
     )
-    return answer.stdout.strip() or "unknown"
+    return f"{answer.stdout.strip() or 'unknown'} ({code})"
 
 
 def _load() -> list[float]:
@@ -118,8 +121,8 @@ def main() -> int:
         for week in ("week1", "week2")
     ]
     try:
-        with tempfile.TemporaryDirectory(prefix="mcd-bench-") as folder:
-            url = args.database or f"sqlite:///{Path(folder) / 'bench.db'}"
+        with tempfile.TemporaryDirectory(prefix="mcd-bench-") as scratch:
+            url = args.database or f"sqlite:///{Path(scratch) / 'bench.db'}"
             store = Store.open(url)
 
             loads: dict[str, list[float]] = {}
