@@ -127,26 +127,26 @@ def main() -> int:
 
             loads: dict[str, list[float]] = {}
 
-            def run(week: str, base_url: str) -> tuple[RunSummary, float, float]:
+            def run(week: str, base_url: str, phase: str) -> tuple[RunSummary, float, float]:
                 today = scenario_named(week).today
-                loads[f"{len(loads)}_before"] = _load()
+                loads[f"{phase}_before"] = _load()
                 wall, cpu = time.monotonic(), _cpu_seconds()
                 summary = asyncio.run(run_source(_source(base_url), store, today=lambda: today))
-                loads[f"{len(loads) - 1}_after"] = _load()
+                loads[f"{phase}_after"] = _load()
                 return summary, time.monotonic() - wall, _cpu_seconds() - cpu
 
             (_, week1_url), (_, week2_url) = servers
-            base, t_base, c_base = run("week1", week1_url)
+            base, t_base, c_base = run("week1", week1_url, "backfill")
             print(
                 f"backfill:  {t_base:6.1f} s wall, {c_base:5.1f} s CPU, peak RSS "
                 f"{_peak_rss_mb():4.0f} MB  (target <= 60 s, <= 600 MB)\n    {base.line()}"
             )
-            same, t_same, c_same = run("week1", week1_url)
+            same, t_same, c_same = run("week1", week1_url, "unchanged")
             print(
                 f"unchanged: {t_same:6.2f} s wall, {c_same:5.2f} s CPU, "
                 f"{same.counts.requests} requests  (target <= 1 s)\n    {same.line()}"
             )
-            diff, t_diff, c_diff = run("week2", week2_url)
+            diff, t_diff, c_diff = run("week2", week2_url, "diff")
             expected = len(full_scale_week2_changes()) if args.scale == "full" else None
             print(
                 f"diff:      {t_diff:6.1f} s wall, {c_diff:5.1f} s CPU, "
