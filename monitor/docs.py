@@ -180,6 +180,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("sources.mcd_downloads", "max_download_bytes"): "Largest export zip accepted, in bytes.",
     ("sources.mcd_downloads", "max_uncompressed_bytes"): "Zip-bomb guard: most bytes one "
     "export may expand to, zips inside zips included.",
+    ("sources.mcd_downloads", "max_member_bytes"): "Zip-bomb guard: most bytes one file "
+    "of an export may expand to (the smaller of this and `max_uncompressed_bytes` applies).",
     ("sources.mcd_downloads", "max_compression_ratio"): "Zip-bomb guard: largest "
     "uncompressed/compressed ratio of a member over 1 MiB.",
     ("sources.mcd_downloads", "max_field_bytes"): "Largest CSV field (HTML text) accepted, "

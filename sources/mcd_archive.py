@@ -2,11 +2,16 @@
 and its CSV files, robust to a missing header row, mixed-case headers, stray non-UTF-8 bytes and
 HTML fields of many megabytes.
 
-Every member is decompressed through a counter: the export as a whole may not expand beyond
-`ArchiveLimits.max_uncompressed_bytes`, and no member beyond `max_compression_ratio` times its
-compressed size (declared sizes are checked first, actual bytes while reading, since a zip can
-lie about its sizes). Rows are kept as tuples of interned strings (ids, dates and code
-descriptions repeat thousands of times), grouped by (document id, version).
+Nothing is decompressed whole: each CSV member is read row by row from the zip (a counted
+decompressing stream, `io.TextIOWrapper`, `csv.reader`), and the zip inside the zip is read in
+place when it is stored (the real exports store it), else spooled through a temporary file.
+Every byte decompressed goes through a counter: the export as a whole may not expand beyond
+`ArchiveLimits.max_uncompressed_bytes`, no member beyond `max_member_bytes` nor beyond
+`max_compression_ratio` times its compressed size (declared sizes are checked first, actual bytes
+while reading, since a zip can lie about its sizes); past a limit the read stops at once with
+an `ExportArchiveError`, and the run publishes nothing of that export. The rows the join needs
+are kept as tuples of interned strings (ids, dates and code descriptions repeat thousands of
+times), grouped by (document id, version): the uncompressed budget bounds them.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import csv
 import io
 import logging
 import shutil
+import struct
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +66,13 @@ class ArchiveLimits:
     max_uncompressed_bytes: int
     max_compression_ratio: float
     max_field_bytes: int
+    max_member_bytes: int | None = None  # one member's bytes; None: the whole budget
+
+    @property
+    def member_bytes(self) -> int:
+        if self.max_member_bytes is None:
+            return self.max_uncompressed_bytes
+        return min(self.max_member_bytes, self.max_uncompressed_bytes)
 
 
 @dataclass(kw_only=True)
@@ -121,6 +135,7 @@ class _Budget:
                 f"{limits.max_uncompressed_bytes} bytes for the whole export "
                 f"(max_uncompressed_bytes); refusing a possible zip bomb"
             )
+        self.check_member(info.file_size, where, declared=True)
         self.check_ratio(info.file_size, info.compress_size, where)
 
     def check_ratio(self, size: int, compressed: int, where: str) -> None:
@@ -130,6 +145,16 @@ class _Budget:
                 f"{where} expands {size / max(compressed, 1):.0f}x "
                 f"({compressed} -> {size} bytes), over the limit of {ratio:g}x "
                 f"(max_compression_ratio); refusing a possible zip bomb"
+            )
+
+    def check_member(self, size: int, where: str, *, declared: bool = False) -> None:
+        limit = self.limits.member_bytes
+        if size > limit:
+            verb = f"declares {size} bytes" if declared else "expands beyond"
+            raise self.refuse(
+                f"{where} {verb}{'' if declared else f' {limit} bytes'} uncompressed, over the "
+                f"limit of {limit} bytes for one member (max_member_bytes); refusing a possible "
+                f"zip bomb"
             )
 
     def add(self, count: int, where: str) -> None:
@@ -159,11 +184,19 @@ class _GuardedMember(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buffer))
+        try:
+            data = self._stream.read(len(buffer))
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            # A bad CRC: the member holds more (or other) bytes than its entry declares, which
+            # zipfile stops reading at. A lying zip bomb ends here.
+            raise self._budget.refuse(
+                f"{self._where} is corrupt or not what its zip entry declares ({exc}); refusing it"
+            ) from exc
         count = len(data)
         buffer[:count] = data
         self._size += count
         self._budget.add(count, self._where)
+        self._budget.check_member(self._size, self._where)
         self._budget.check_ratio(self._size, self._info.compress_size, self._where)
         return count
 
@@ -290,16 +323,98 @@ def read_export(
         if inner_info is None:  # CSV files directly in the download: read them there
             return _read_files(outer, spec, budget, stats), stats
         where = f"{spec.zip_name}/{inner_info.filename}"
-        with tempfile.TemporaryFile(dir=temp_dir) as inner_file:
-            with _GuardedMember(outer, inner_info, budget, where) as member:
-                shutil.copyfileobj(member, inner_file, _CHUNK)
-            inner_file.seek(0)
+        with _inner_zip_file(path, outer, inner_info, budget, where, temp_dir) as inner_file:
             try:
                 inner = zipfile.ZipFile(inner_file)
             except zipfile.BadZipFile as exc:
                 raise budget.refuse(f"{where} is not a readable zip file ({exc})") from exc
             with inner:
                 return _read_files(inner, spec, budget, stats), stats
+
+
+# Inner zips up to this size are spooled in memory when they must be copied at all.
+SPOOL_BYTES = 8 << 20
+_LOCAL_HEADER = struct.Struct("<4s22sHH")  # signature, fixed fields, name and extra lengths
+
+
+def _inner_zip_file(
+    path: Path,
+    outer: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    budget: _Budget,
+    where: str,
+    temp_dir: str | None,
+) -> IO[bytes]:
+    """A seekable file of the zip inside the zip: a window on the download itself when it is
+    stored uncompressed and unencrypted (no copy), else its bytes decompressed through the
+    budget into a spooled temporary file (memory up to `SPOOL_BYTES`, then disk)."""
+    budget.check_declared(info, where)
+    if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
+        start = _data_offset(path, info)
+        if start is not None and start + info.compress_size <= path.stat().st_size:
+            budget.add(info.file_size, where)  # counted as if copied, as before
+            return io.BufferedReader(_Window(path, start, info.compress_size), _CHUNK)
+    spooled = tempfile.SpooledTemporaryFile(SPOOL_BYTES, dir=temp_dir)  # noqa: SIM115
+    try:
+        with _GuardedMember(outer, info, budget, where) as member:
+            shutil.copyfileobj(member, spooled, _CHUNK)
+        spooled.seek(0)
+    except BaseException:
+        spooled.close()
+        raise
+    return spooled  # type: ignore[return-value]
+
+
+def _data_offset(path: Path, info: zipfile.ZipInfo) -> int | None:
+    """Where a member's bytes start in the zip file (after its local header), or None when
+    the local header is not where the central directory says."""
+    with path.open("rb") as handle:
+        handle.seek(info.header_offset)
+        header = handle.read(_LOCAL_HEADER.size)
+    if len(header) < _LOCAL_HEADER.size:
+        return None
+    signature, _fixed, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    if signature != b"PK\x03\x04":
+        return None
+    return info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+
+
+class _Window(io.RawIOBase):
+    """Bytes `start` .. `start + size` of a file, as a seekable read-only file of their own."""
+
+    def __init__(self, path: Path, start: int, size: int) -> None:
+        super().__init__()
+        self._file = path.open("rb")
+        self._start = start
+        self._size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, min(self._size, base + offset))
+        return self._position
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        wanted = min(len(buffer), self._size - self._position)
+        if wanted <= 0:
+            return 0
+        self._file.seek(self._start + self._position)
+        count = self._file.readinto(memoryview(buffer)[:wanted])
+        self._position += count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def _read_files(

@@ -4,9 +4,10 @@
 Every run asks for each zip with a conditional GET (the ETag and Last-Modified of the last run
 that published everything are kept as listing validators under ``mcd-export:<file>``). A 304, or
 a body whose sha256 is the one already loaded, costs nothing more. A changed zip is streamed to
-a temporary file (never held in memory), read with zip-bomb guards (`sources.mcd_archive`) and
-joined per (document, version) into the API source's bundle (`diffing.mcd`), so the criteria and
-changes of a document are the same whichever of the two sources saw it.
+a temporary file (never held in memory), read row by row with zip-bomb guards
+(`sources.mcd_archive`) and joined per (document, version) into the API source's bundle
+(`diffing.mcd`), so the criteria and changes of a document are the same whichever of the two
+sources saw it.
 """
 
 from __future__ import annotations

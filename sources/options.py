@@ -71,9 +71,10 @@ class McdDownloadsOptions:
     backoff_seconds: float = 2.0
     max_retry_after_seconds: float = 300.0
     max_download_bytes: int = 1_000_000_000
-    # The real exports are ~40 MB zipped and a few hundred MB of CSV; the rows are held in
-    # memory, so the budget bounds memory too.
+    # The real exports are ~40 MB zipped and a few hundred MB of CSV. The CSV is streamed row
+    # by row, but the rows the join needs are kept: the budget bounds that memory too.
     max_uncompressed_bytes: int = 1_000_000_000
+    max_member_bytes: int = 500_000_000
     max_compression_ratio: float = 100.0
     max_field_bytes: int = 200_000_000
     download_dir: str = ""
@@ -97,6 +98,7 @@ class McdDownloadsOptions:
         check(0 <= self.max_retries <= 20, "max_retries must be between 0 and 20")
         check(self.max_download_bytes > 0, "max_download_bytes must be positive")
         check(self.max_uncompressed_bytes > 0, "max_uncompressed_bytes must be positive")
+        check(self.max_member_bytes > 0, "max_member_bytes must be positive")
         check(self.max_compression_ratio >= 2, "max_compression_ratio must be at least 2")
         check(self.max_field_bytes >= 131_072, "max_field_bytes must be at least 131072")
         check(
@@ -112,6 +114,7 @@ class McdDownloadsOptions:
             max_uncompressed_bytes=self.max_uncompressed_bytes,
             max_compression_ratio=self.max_compression_ratio,
             max_field_bytes=self.max_field_bytes,
+            max_member_bytes=self.max_member_bytes,
         )
 
 

@@ -171,12 +171,12 @@ def document(
 ) -> DocumentVersionsOut:
     """A document and its stored versions, oldest first, a page at a time. Keys may contain
     "/" (payer URL paths)."""
-    found = document_versions(store, source, key)
+    found = document_versions(store, source, key, after=after, limit=limit + 1)
     if found is None:
         raise not_found(f"document {key!r} of source {source!r}")
     info, versions = found
     root = root_of(request)
-    page, more = paged([v for v in versions if v.id > after], limit)
+    page, more = paged(versions, limit)
     return DocumentVersionsOut(
         document=_document_out(root, info),
         versions=[_version_out(root, info, v) for v in page],

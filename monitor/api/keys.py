@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict
 
 from monitor.api.auth import AdminAccess, ApiKeyError, revoke_api_key
-from monitor.api.deps import StoreDep
+from monitor.api.deps import After, PageLimit, StoreDep
 from monitor.store.api_keys import ApiKeyInfo, list_api_keys
 
 log = logging.getLogger("policy_monitor.api")
@@ -50,9 +50,12 @@ def _out(info: ApiKeyInfo) -> ApiKeyOut:
 
 
 @router.get("/keys", response_model=list[ApiKeyOut], responses=_ERRORS)
-def keys(store: StoreDep, _admin: AdminAccess) -> list[ApiKeyOut]:
-    """Every API key, live and revoked (scope `admin`)."""
-    return [_out(info) for info in list_api_keys(store)]
+def keys(
+    store: StoreDep, _admin: AdminAccess, after: After = 0, limit: PageLimit = 100
+) -> list[ApiKeyOut]:
+    """API keys, live and revoked (scope `admin`): at most `limit`, ordered by id; the next
+    page is `after` = the last id of this one."""
+    return [_out(info) for info in list_api_keys(store, after=after, limit=limit)]
 
 
 @router.post(

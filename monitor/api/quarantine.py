@@ -96,8 +96,8 @@ def list_held(
     """Versions held for review (scope `review`); `status=all` for every one. At most `limit`,
     ordered by id: the next page is `after` = the last id of this one."""
     chosen = None if status_ == "all" else status_
-    held = sorted(list_quarantined(store, status=chosen), key=lambda r: r.id)
-    page, _more = paged([r for r in held if r.id > after], limit)
+    held = list_quarantined(store, status=chosen, after=after, limit=limit)
+    page, _more = paged(held, limit)
     return [_out(r) for r in page]
 
 

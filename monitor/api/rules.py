@@ -273,8 +273,10 @@ def list_checklists(
     limit: PageLimit = 100,
 ) -> ChecklistList:
     """Ordered by checklist id; `next` is the `after` of the next page."""
-    found = find_checklists(store, payer=payer, drug=drug, as_of=as_of, known_at=known_at)
-    page, more = paged([r for r in found if r.id > after], limit)
+    found = find_checklists(
+        store, payer=payer, drug=drug, as_of=as_of, known_at=known_at, after=after, limit=limit + 1
+    )
+    page, more = paged(found, limit)
     return ChecklistList(
         items=[_checklist(r) for r in page], next=page[-1].id if more and page else None
     )
@@ -336,10 +338,10 @@ def versions_of_checklist(
 ) -> ChecklistVersionsOut:
     """Oldest first; `next` is the `after` of the next page."""
     try:
-        versions = checklist_versions(store, checklist_id)
+        versions = checklist_versions(store, checklist_id, after=after, limit=limit + 1)
     except ChecklistNotFound as exc:
         raise _not_found(exc) from None
-    page, more = paged([v for v in versions if v.number > after], limit)
+    page, more = paged(versions, limit)
     return ChecklistVersionsOut(
         id=checklist_id,
         versions=[_version(v) for v in page],

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.store.core import Store, utcnow
+from monitor.store.limits import MAX_LIST_ROWS, bounded
 from monitor.store.models.api import ApiKey
 
 
@@ -90,9 +91,12 @@ def revoke_live_key(store: Store, name_or_id: str) -> list[ApiKeyInfo]:
         return [_info(row) for row in rows]
 
 
-def list_api_keys(store: Store) -> list[ApiKeyInfo]:
+def list_api_keys(store: Store, *, after: int = 0, limit: int = MAX_LIST_ROWS) -> list[ApiKeyInfo]:
+    """Keys in id order, live and revoked: the first `limit` (at most `MAX_LIST_ROWS`) with an
+    id above `after`."""
+    query = select(ApiKey).where(ApiKey.id > after).order_by(ApiKey.id).limit(bounded(limit))
     with store.session() as session:
-        return [_info(row) for row in session.scalars(select(ApiKey).order_by(ApiKey.id))]
+        return [_info(row) for row in session.scalars(query)]
 
 
 def _info(row: ApiKey) -> ApiKeyInfo:

@@ -29,6 +29,7 @@ from diffing.checklist import (
 from diffing.model import Change, Criteria
 from monitor.errors import StoreError
 from monitor.store.core import Store
+from monitor.store.limits import MAX_LIST_ROWS, bounded
 from monitor.store.models.core import DocumentVersion, SourceRow
 from monitor.store.models.rules import ChecklistModel, ChecklistVersionModel
 from monitor.store.rules import DAWN, as_utc
@@ -219,33 +220,49 @@ def find_checklists(
     drug: str | None = None,
     as_of: dt.date | None = None,
     known_at: dt.datetime | None = None,
+    after: int = 0,
+    limit: int = MAX_LIST_ROWS,
 ) -> list[ChecklistRecord]:
     """The checklists that apply on `as_of` (default: the newest version of each) as known at
-    `known_at`; `drug` matches the generic name or the label ("dupilumab", "Dupixent")."""
-    query = _versions_query().order_by(ChecklistVersionModel.checklist_id)
+    `known_at`; `drug` matches the generic name or the label ("dupilumab", "Dupixent").
+
+    In checklist id order, the first `limit` (at most `MAX_LIST_ROWS`) with an id above
+    `after`: read a batch of checklists at a time, so memory is bounded by the page."""
+    wanted = bounded(limit)
+    matching = select(ChecklistModel.id).order_by(ChecklistModel.id)
     if payer is not None:
-        query = query.where(
+        matching = matching.where(
             func.lower(ChecklistModel.payer).contains(payer.strip().lower(), autoescape=True)
         )
     if drug is not None:
-        wanted = drug.strip().lower()
-        query = query.where(
-            (func.lower(ChecklistModel.subject) == wanted)
-            | (func.lower(ChecklistModel.label) == wanted)
+        name = drug.strip().lower()
+        matching = matching.where(
+            (func.lower(ChecklistModel.subject) == name)
+            | (func.lower(ChecklistModel.label) == name)
         )
-    if known_at is not None:
-        query = query.where(ChecklistVersionModel.published_at <= as_utc(known_at))
+    out: list[ChecklistRecord] = []
+    cursor = after
     with store.session() as session:
-        rows = session.execute(query).all()
-    by_checklist: dict[int, list[Any]] = {}
-    for row in rows:
-        by_checklist.setdefault(row[0].checklist_id, []).append(row)
-    out = []
-    for versions in by_checklist.values():
-        chosen = _applying(versions, as_of)
-        if chosen is not None and not chosen[0].removed:
-            out.append(_record(chosen))
-    return out
+        while len(out) < wanted:
+            ids = list(session.scalars(matching.where(ChecklistModel.id > cursor).limit(wanted)))
+            if not ids:
+                break
+            cursor = ids[-1]
+            query = (
+                _versions_query()
+                .where(ChecklistVersionModel.checklist_id.in_(ids))
+                .order_by(ChecklistVersionModel.checklist_id)
+            )
+            if known_at is not None:
+                query = query.where(ChecklistVersionModel.published_at <= as_utc(known_at))
+            by_checklist: dict[int, list[Any]] = {}
+            for row in session.execute(query).all():
+                by_checklist.setdefault(row[0].checklist_id, []).append(row)
+            for versions in by_checklist.values():
+                chosen = _applying(versions, as_of)
+                if chosen is not None and not chosen[0].removed:
+                    out.append(_record(chosen))
+    return out[:wanted]
 
 
 def get_checklist(
@@ -271,14 +288,25 @@ def get_checklist(
     return _record(chosen)
 
 
-def checklist_versions(store: Store, checklist_id: int) -> list[ChecklistVersionRecord]:
+def checklist_versions(
+    store: Store, checklist_id: int, *, after: int = 0, limit: int = MAX_LIST_ROWS
+) -> list[ChecklistVersionRecord]:
+    """A checklist's versions oldest first: the first `limit` (at most `MAX_LIST_ROWS`)
+    numbered above `after`."""
     with store.session() as session:
         rows = session.execute(
             _versions_query()
-            .where(ChecklistVersionModel.checklist_id == checklist_id)
+            .where(
+                ChecklistVersionModel.checklist_id == checklist_id,
+                ChecklistVersionModel.number > after,
+            )
             .order_by(ChecklistVersionModel.number)
+            .limit(bounded(limit))
         ).all()
-    if not rows:
+        exists = bool(rows) or session.scalar(
+            select(ChecklistModel.id).where(ChecklistModel.id == checklist_id)
+        )
+    if not exists:
         raise ChecklistNotFound(f"no checklist {checklist_id}")
     return [_version_record(row[0], row[1], row[2]) for row in rows]
 

@@ -16,6 +16,7 @@ from diffing.model import Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
 from monitor.errors import MonitorError
 from monitor.store.core import Store, compress, decompress, utcnow
+from monitor.store.limits import MAX_LIST_ROWS, bounded
 from monitor.store.models.core import Document, Payload, SourceRow
 from monitor.store.models.quarantine import (
     APPROVED,
@@ -250,12 +251,13 @@ def _record(row: QuarantinedVersion, source: str, key: str) -> QuarantineRecord:
 
 
 def list_quarantined(
-    store: Store, *, status: str | None = None, limit: int = 1000
+    store: Store, *, status: str | None = None, after: int = 0, limit: int = MAX_LIST_ROWS
 ) -> list[QuarantineRecord]:
-    """Quarantined versions in id order, optionally of one status."""
+    """Quarantined versions in id order, optionally of one status: the first `limit` (at most
+    `MAX_LIST_ROWS`) with an id above `after`."""
     if status is not None and status not in STATUSES:
         raise QuarantineError(f"status {status!r} is not one of {', '.join(STATUSES)}")
-    query = _query().limit(limit)
+    query = _query().where(QuarantinedVersion.id > after).limit(bounded(limit))
     if status is not None:
         query = query.where(QuarantinedVersion.status == status)
     with store.session() as txn:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from monitor.errors import StoreError
 from monitor.store.core import Store, decompress, utcnow
 from monitor.store.db import check_schema, first_line, make_read_only_engine, sqlite_path
+from monitor.store.limits import MAX_LIST_ROWS, bounded
 from monitor.store.models.api import ChangeReview
 from monitor.store.models.core import (
     ChangeRow,
@@ -152,10 +153,11 @@ def _version_info(version: DocumentVersion, size: int) -> VersionInfo:
 
 
 def list_documents(
-    store: Store, *, source: str | None, after: int | None, limit: int
+    store: Store, *, source: str | None, after: int | None, limit: int = MAX_LIST_ROWS
 ) -> list[DocumentInfo]:
-    """Documents in id order, the first `limit` after document id `after`."""
-    query = _document_query().order_by(Document.id).limit(limit)
+    """Documents in id order, the first `limit` (at most `MAX_LIST_ROWS`) after document id
+    `after`."""
+    query = _document_query().order_by(Document.id).limit(bounded(limit))
     if source is not None:
         query = query.where(SourceRow.name == source)
     if after is not None:
@@ -172,8 +174,10 @@ def _find_document(session: Session, source: str, key: str) -> DocumentInfo | No
 
 
 def document_versions(
-    store: Store, source: str, key: str
+    store: Store, source: str, key: str, *, after: int = 0, limit: int = MAX_LIST_ROWS
 ) -> tuple[DocumentInfo, list[VersionInfo]] | None:
+    """A document and its versions oldest first: the first `limit` (at most `MAX_LIST_ROWS`)
+    of those with a version id above `after` (the API's cursor)."""
     with store.session() as session:
         document = _find_document(session, source, key)
         if document is None:
@@ -181,8 +185,9 @@ def document_versions(
         rows = session.execute(
             select(DocumentVersion, Payload.size)
             .join(Payload, DocumentVersion.content_sha256 == Payload.sha256)
-            .where(DocumentVersion.document_id == document.id)
+            .where(DocumentVersion.document_id == document.id, DocumentVersion.id > after)
             .order_by(DocumentVersion.version_number, DocumentVersion.id)
+            .limit(bounded(limit))
         )
         return document, [_version_info(version, size) for version, size in rows]
 
@@ -306,16 +311,16 @@ def _review(row: ChangeReview) -> Review:
     )
 
 
-def reviews_of(store: Store, change_id: int) -> list[Review]:
+def reviews_of(store: Store, change_id: int, *, limit: int = MAX_LIST_ROWS) -> list[Review]:
+    """The reviews of a change oldest first: its latest `limit` (at most `MAX_LIST_ROWS`)."""
     with store.session() as session:
-        return [
-            _review(row)
-            for row in session.scalars(
-                select(ChangeReview)
-                .where(ChangeReview.change_id == change_id)
-                .order_by(ChangeReview.id)
-            )
-        ]
+        newest = session.scalars(
+            select(ChangeReview)
+            .where(ChangeReview.change_id == change_id)
+            .order_by(ChangeReview.id.desc())
+            .limit(bounded(limit))
+        )
+        return [_review(row) for row in reversed(list(newest))]
 
 
 def latest_reviews(store: Store, change_ids: Sequence[int]) -> dict[int, Review]:
