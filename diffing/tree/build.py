@@ -6,7 +6,7 @@ AND/OR groups by the policy's own list markers and connectors."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from diffing.extract.durations import find_durations
 from diffing.model import Evidence, PolicyDocument, Section, Table
@@ -202,7 +202,14 @@ class _Builder:
     blocks: list[_Block] = field(default_factory=list)
     stack: list[_Frame] = field(default_factory=list)
     last_leaf: tuple[_Group, int] | None = None
+    # "Length of Authorizations: 365 Days": one policy-wide fact, kept once on the general
+    # block's initial branch (copied into every block, one edit of it would be N changes)
     default_approval: tuple[str, int] | None = None
+    default_evidence: Evidence | None = None
+    # the last item ended in "OR" inside an all-of group: the next item is its alternative
+    pending_or: bool = False
+    # superscript codes of formulary rows ("Jatenzo AR"): a line explaining one is a legend
+    formulary_codes: set[str] = field(default_factory=set)
 
     # -- blocks and branches ---------------------------------------------------------------
 
@@ -226,14 +233,16 @@ class _Builder:
         block = self.current_block()
         root = _Group(op=op, text=text)
         approval = _approval(text) if phase in (INITIAL, CONTINUATION) else None
-        if approval is None and phase == INITIAL:
-            approval = self.default_approval
+        approval_evidence = None
+        if approval is None and phase == INITIAL and block.name == GENERAL:
+            approval, approval_evidence = self.default_approval, self.default_evidence
         branch = _Branch(
             phase=phase,
             root=root,
             approval_text=approval[0] if approval else None,
             approval_days=approval[1] if approval else None,
             evidence=evidence,
+            approval_evidence=approval_evidence,
         )
         known = next((b for b in block.branches if b.phase == phase), None)
         if known is not None and not known.root.children:
@@ -246,6 +255,19 @@ class _Builder:
             return
         block.branches.append(branch)
         self.stack = [_Frame(group=root)]
+
+    def policy_approval(self, approval: tuple[str, int], evidence: Evidence) -> None:
+        self.default_approval, self.default_evidence = approval, evidence
+        general = next((b for b in self.blocks if b.name == GENERAL), None)
+        if general is None:
+            general = _Block(name=GENERAL)
+            self.blocks.insert(0, general)  # the block being read stays the current one
+        initial = next((b for b in general.branches if b.phase == INITIAL), None)
+        if initial is None:
+            initial = _Branch(phase=INITIAL, root=_Group(op=None), evidence=evidence)
+            general.branches.append(initial)
+        initial.approval_text, initial.approval_days = approval
+        initial.approval_evidence = evidence
 
     def ensure_branch(self, evidence: Evidence) -> None:
         if not self.stack:
@@ -304,12 +326,26 @@ class _Builder:
             group.children.append(child)
             self.stack.append(_Frame(group=child))
             self.last_leaf = None
+            self.pending_or = False
             return
+        qualifier = _QUALIFIER.match(text) if self.pending_or else None
+        if qualifier:
+            # "OR - For any nonsolid formulation: must provide …": the alternative is what
+            # follows the colon; whom it is for stays with it as a note
+            text = text[qualifier.end() :].strip()
         leaves = typed_leaves(text, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        if qualifier:
+            leaves = [replace(leaf, note=qualifier.group(0).strip()) for leaf in leaves]
         bare = group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH
         if bare and all(leaf.kind == "documentation" for leaf in leaves):
             leaves = [diagnosis_leaf(text, evidence)]  # a condition in a list of conditions
         if not leaves:
+            return
+        alternative_of = self.last_leaf if self.pending_or else None
+        self.pending_or = connector == "or" and group.op == ALL
+        if alternative_of is not None and alternative_of[0] is group:
+            # "a … OR" then "b" inside an all-of list: one requirement met either way
+            self.alternative(group, alternative_of[1], leaves)
             return
         if len(leaves) > 1:
             target = _Group(op=ALL)
@@ -319,14 +355,18 @@ class _Builder:
         target.children.extend(leaves)
         self.last_leaf = (target, len(target.children) - 1)
 
+    def alternative(self, group: _Group, index: int, leaves: list[CriterionLeaf]) -> None:
+        previous = group.children[index]
+        either = _Group(op=ANY, children=[previous, *leaves])
+        group.children[index] = either
+        self.last_leaf = (either, len(either.children) - 1)
+
     def note(self, text: str) -> None:
         if self.last_leaf is None:
             return
         group, index = self.last_leaf
         leaf = group.children[index]
         if isinstance(leaf, CriterionLeaf):
-            from dataclasses import replace
-
             note = (leaf.note + " " + text).strip()
             group.children[index] = replace(leaf, note=note)
 
@@ -366,8 +406,6 @@ class _Builder:
 
 
 def _with_paths(block: IndicationBlock) -> IndicationBlock:
-    from dataclasses import replace
-
     def walk(group: CriteriaGroup, path: tuple[str, ...]) -> CriteriaGroup:
         children: list[CriteriaGroup | CriterionLeaf] = []
         for n, child in enumerate(group.children, 1):
@@ -410,7 +448,9 @@ def build_tree(document: PolicyDocument) -> CriteriaTree:
 def _read_section(builder: _Builder, section: Section) -> None:
     builder.stack = []
     builder.last_leaf = None
+    builder.pending_or = False
     in_context = False
+    formulary = False  # inside a formulary drug table (its one-cell rows print without pipes)
     phase = INITIAL
     heading_block = _indication_from_heading(section.name)
     where = Evidence(sentence=section.name, section=section.name)
@@ -425,6 +465,9 @@ def _read_section(builder: _Builder, section: Section) -> None:
             cells = tuple(c.strip() for c in line.strip("|").split("|"))
             if not all(re.fullmatch(r":?-+:?", c) for c in cells if c):
                 table_rows.append(cells)
+                formulary = formulary or _is_formulary_header(cells)
+                if formulary:
+                    builder.formulary_codes.update(_formulary_codes(cells[0]))
             continue
         if table_rows:
             _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
@@ -432,6 +475,13 @@ def _read_section(builder: _Builder, section: Section) -> None:
         if not line:
             continue
         evidence = Evidence(sentence=line, page=section.page_at(line_start), section=section.name)
+        if formulary and _marker(line)[0] is None and not _CRITERION_WORDS.search(line):
+            # a drug row of the formulary table ("Jatenzo AR"): the drug list, not a criterion
+            builder.formulary_codes.update(_formulary_codes(line))
+            continue
+        formulary = False
+        if _is_legend(line, builder.formulary_codes):
+            continue  # "AR - All drugs: a PA is required …": explains a formulary superscript
         if _SIDEBAR.match(line):
             sidebar = True  # a PDF's "Related Policies" box, printed among the criteria
             continue
@@ -458,13 +508,15 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue  # a formulary table row, a label for every request
         default = _approval_default(line)
         if default is not None:
-            builder.default_approval = default
+            builder.policy_approval(default, evidence)
             continue
         style, body = _marker(line)
-        if _NOTE.match(body) or (style == "bullet" and _QUALIFIER.match(body)):
+        if _NOTE.match(body) or (
+            style == "bullet" and _QUALIFIER.match(body) and not builder.pending_or
+        ):
             builder.note(body)
             continue
-        if _QUALIFIER.match(body) and builder.last_leaf is not None:
+        if _QUALIFIER.match(body) and builder.last_leaf is not None and not builder.pending_or:
             builder.note(body)
             continue
         connector = _CONNECTOR_LINE.match(body)
@@ -482,6 +534,8 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue  # "Non-Preferred Criteria": a label repeating its heading
         if style is None and not builder.stack and not _CRITERION_WORDS.search(body):
             continue  # prose before any criteria list ("This is a subcategory of …")
+        if style is None and _is_label(body):
+            continue  # a link or caption ("Preferred Drug List"), not an item of the list
         builder.item(style, body, evidence, phase)
     if table_rows:
         _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
@@ -528,7 +582,18 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
                 out[-1] = (out[-1][0], f"{previous} {line}")
                 continue
         out.append((start, raw))
-    return out
+    return [piece for start, line in out for piece in _split_joined_item(start, line)]
+
+
+_JOINED_ITEM = re.compile(r"(?:(?<=\bOR)|(?<=\bAND))\s+(?=-\s+\S)")
+
+
+def _split_joined_item(start: int, line: str) -> list[tuple[int, str]]:
+    """ "a … OR - For any …": a nested list item printed on its parent's line, split off."""
+    match = _JOINED_ITEM.search(line)
+    if match is None:
+        return [(start, line)]
+    return [(start, line[: match.start()]), (start + match.end(), line[match.end() :])]
 
 
 # A label for every request ("All Authorizations …") or the PA requirement itself (read as
@@ -537,6 +602,41 @@ _NOT_A_CRITERION = re.compile(
     r"^(?:All Authori[sz]ations\b|(?:Prior authori[sz]ation|Precertification) (?:is )?required\b)",
     re.IGNORECASE,
 )
+_FORMULARY_HEADER = re.compile(
+    r"^(?:non-?preferred|preferred|generic name|quantity|time \(days\)|brand name)$", re.I
+)
+_FORMULARY_CODE = re.compile(r"\b(?:AR|PA|QL|ST|BvG|CC|MD)\b")
+_LEGEND = re.compile(r"^(?P<code>[A-Z][A-Za-z]{1,3})\s+[-–—:]\s+\S")
+_PA_APPLIES = re.compile(r"\b(?:a )?(?:PA|prior authori[sz]ation) is required for\b", re.I)
+
+
+def _is_formulary_header(cells: tuple[str, ...]) -> bool:
+    """The header of a preferred-drug-list table ("Preferred | Generic Name | Quantity | …")."""
+    return sum(1 for cell in cells if _FORMULARY_HEADER.match(cell)) >= 2
+
+
+def _formulary_codes(cell: str) -> set[str]:
+    return set(_FORMULARY_CODE.findall(cell))
+
+
+def _is_legend(line: str, codes: set[str]) -> bool:
+    """A footnote explaining a formulary superscript ("AR - All drugs: a PA is required for
+    patients younger than 18 years"): when prior authorization applies, not a criterion."""
+    match = _LEGEND.match(line)
+    return match is not None and (match.group("code") in codes or bool(_PA_APPLIES.search(line)))
+
+
+def _is_label(text: str) -> bool:
+    """An unmarked caption or link text ("Preferred Drug List", "Quantity Limit List"): a few
+    capitalised words, no verb or criterion word."""
+    return (
+        len(text.split()) <= 6
+        and _title_case(text)
+        and not _CRITERION_WORDS.search(text)
+        and not re.search(r"\b(?:is|are|has|have|with|of age)\b|\d", text)
+    )
+
+
 _CRITERION_WORDS = re.compile(
     r"\b(?:must|patient|member|required|requires|tried|trial|years of age|prescribed)\b", re.I
 )
