@@ -120,6 +120,11 @@ def _is_table_row(line: str) -> bool:
     return line.startswith("|") or " | " in line
 
 
+# "… in at least one of the following: size, depth, and/or number of lesions": the list is
+# written inline, so the item is one criterion, not a group opener
+_INLINE_LIST = re.compile(r"\bthe following\b[^:]*:\s*\S+(?:\s+\S+){1,}")
+# "Patient has arthritis … AND has tried at least ONE DMARD": two criteria in one item
+_BOTH = re.compile(r"\s+AND\s+(?=(?:has|have|is|are|was|were|the patient|patient)\b)")
 _CONNECTOR_LINE = re.compile(r"^\W*(AND|OR|and|or)\W*$")
 
 
@@ -321,7 +326,8 @@ class _Builder:
         if connector:
             group.connectors.append(connector)
         op = _op_of(text)
-        if (op is not None and _OF_THE_FOLLOWING.search(text)) or text.rstrip().endswith(":"):
+        opens = (op is not None and _OF_THE_FOLLOWING.search(text)) or text.rstrip().endswith(":")
+        if opens and not _INLINE_LIST.search(text):
             child = _Group(op=op, text=text)
             group.children.append(child)
             self.stack.append(_Frame(group=child))
@@ -333,7 +339,11 @@ class _Builder:
             # "OR - For any nonsolid formulation: must provide …": the alternative is what
             # follows the colon; whom it is for stays with it as a note
             text = text[qualifier.end() :].strip()
-        leaves = typed_leaves(text, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        leaves = [
+            leaf
+            for part in _BOTH.split(text)
+            for leaf in typed_leaves(part, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        ]
         if qualifier:
             leaves = [replace(leaf, note=qualifier.group(0).strip()) for leaf in leaves]
         bare = group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH
@@ -459,8 +469,11 @@ def _read_section(builder: _Builder, section: Section) -> None:
     phase = _heading_phase(builder, section.name, where) or phase
     table_rows: list[tuple[str, ...]] = []
     sidebar = skipping = False
-    for line_start, raw in _logical_lines(section.text):
+    lines = _logical_lines(section.text)
+    for index, (line_start, raw) in enumerate(lines):
         line = raw.strip().replace("**", "").replace("^^", "")
+        if _is_caption_of_next(line, lines[index + 1 : index + 2]):
+            continue  # "BRCA testing" above "BRCA testing (e.g., …) for women with …"
         if _is_table_row(line) and not in_context:
             cells = tuple(c.strip() for c in line.strip("|").split("|"))
             if not all(re.fullmatch(r":?-+:?", c) for c in cells if c):
@@ -506,6 +519,8 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue
         if in_context or _is_table_row(line) or _NOT_A_CRITERION.match(line):
             continue  # a formulary table row, a label for every request
+        if _DISCLAIMER.search(line):
+            continue
         default = _approval_default(line)
         if default is not None:
             builder.policy_approval(default, evidence)
@@ -608,6 +623,22 @@ _FORMULARY_HEADER = re.compile(
 _FORMULARY_CODE = re.compile(r"\b(?:AR|PA|QL|ST|BvG|CC|MD)\b")
 _LEGEND = re.compile(r"^(?P<code>[A-Z][A-Za-z]{1,3})\s+[-–—:]\s+\S")
 _PA_APPLIES = re.compile(r"\b(?:a )?(?:PA|prior authori[sz]ation) is required for\b", re.I)
+
+
+def _is_caption_of_next(line: str, following: list[tuple[int, str]]) -> bool:
+    """A short line that the next line repeats as its start: a caption for that statement."""
+    if not following or not line or len(line.split()) > 6 or _marker(line)[0] is not None:
+        return False
+    after = following[0][1].strip()
+    return len(after) > len(line) + 3 and after.lower().startswith(line.lower() + " ")
+
+
+# The benefit-plan disclaimer every UHC policy prints ("Benefit coverage for health services is
+# determined by the member specific benefit plan document …"): about coverage, not a criterion
+_DISCLAIMER = re.compile(
+    r"\bbenefit coverage for health services is determined by\b|\bdoes not guarantee coverage\b",
+    re.IGNORECASE,
+)
 
 
 def _is_formulary_header(cells: tuple[str, ...]) -> bool:

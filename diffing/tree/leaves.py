@@ -83,10 +83,13 @@ _ONLY_CONTRAINDICATED = re.compile(
 )
 _DOSE = re.compile(r"\b(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>mg/kg|mg|mcg|units?/kg|mL)\b", re.I)
 _DIAGNOSIS = re.compile(
-    r"\b(?:diagnosis of|diagnosed with|patient (?:has|had|with)|members? with|individuals? with"
+    r"\b(?:diagnosis of|diagnosed with|patient (?:has|had|with|developed(?= an? ))|members? with"
+    r"|individuals? with"
     r"|patients? with)\s+(?:a |an |the )?(?:diagnosis of\s+)?(?P<what>[^.;:]{3,100})",
     re.IGNORECASE,
 )
+# "Myelodysplastic syndrome or myeloproliferative neoplasm is suspected (as evidenced by …)"
+_SUSPECTED = re.compile(r"^(?P<what>[A-Za-z][^.;:]{2,100}?) (?:is|are) (?:strongly )?suspected\b")
 _CLAUSE_END = re.compile(
     r"\s*(?:\(|\[|;|,\s*(?:unless|or was|or is|who|as )|\bunless\b|\bwho\b|\bwhen\b"
     r"|\bfor at least\b|\bfor a minimum of\b|\bfor (?:a period of )?(?:≥|>=)?\s*\d|\bapplied\b"
@@ -212,6 +215,12 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
         )
     if _TRIED.search(text) and not _ONLY_CONTRAINDICATED.search(text):
         out.extend(_step_leaves(text, evidence))
+    suspected = _SUSPECTED.match(text)
+    if not out and suspected:
+        what = _clause(suspected.group("what")) + " (suspected)"
+        out.append(
+            CriterionLeaf(kind=DIAGNOSIS, value=what, subject=what, text=text, evidence=evidence)
+        )
     if not out:
         diagnosis = _DIAGNOSIS.search(text)
         if (
@@ -319,7 +328,16 @@ def is_bare_term(text: str) -> bool:
         0 < len(words) <= 12
         and not _VERB_START.match(text)
         and not re.search(r"\b(?:must|has|have|is|are|was|tried|approve)\b", text, re.IGNORECASE)
+        # a finding ("Sacroiliitis reported on MRI", "CRP elevated …") is documented, not a name
+        and not _FINDING.search(text)
     )
+
+
+_FINDING = re.compile(
+    r"\b(?:reported|elevated|documented|confirmed|measured|demonstrated|shown)"
+    r" (?:on|by|beyond|in)\b",
+    re.IGNORECASE,
+)
 
 
 def diagnosis_leaf(text: str, evidence: Evidence) -> CriterionLeaf:
