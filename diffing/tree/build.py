@@ -21,6 +21,7 @@ from diffing.tree.leaves import (
     diagnosis_leaf,
     duration_as_written,
     is_bare_term,
+    step_leaf,
     strip_connector,
     typed_leaves,
 )
@@ -48,7 +49,8 @@ _MARKERS = (
     ("number", re.compile(r"^(\d{1,2})[.)]\s*(?=\S)")),
     ("upper_dot", re.compile(r"^([A-Z])\.\s+")),
     ("lower_dot", re.compile(r"^([a-z])\.\s+")),
-    ("bullet", re.compile(r"^[-•*·▪◦●○■□o]\s+")),
+    # one style per bullet character: a PDF's "o" items and the "•" items under them nest
+    ("bullet", re.compile(r"^([-–•*·▪◦●○■□o])\s+")),
 )
 _ALL_OF = re.compile(
     r"\b(?:ALL|BOTH|each) of the following\b|\bthe following (?:criteria|requirements|regimens)"
@@ -64,8 +66,21 @@ _OF_THE_FOLLOWING = re.compile(r"\bof the following\b|\bthe following\b[^.]*:\s*
 _INDICATION_LINE = re.compile(
     r"^(?P<name>[A-Z][^.:]{2,90}?)(?:\.\s+|\s+)(?=Approve\b|Criteria\b|Initial\b)"
 )
+_TRIED_LEAD = re.compile(
+    r"\b(?:tried|trial of|failure (?:of|to)|failure, contraindication|previously treated with)\b"
+    r"[^:]*\bthe following\b",
+    re.IGNORECASE,
+)
+_DRUG_CRITERIA = re.compile(r"^(?:Additional\s+)?(?P<name>.+?)\s+Criteria$")
+_PHASE_WORDS = re.compile(
+    r"\b(?:clinical pa|preferred|non-preferred|subsequent|initial|continuation|renewal"
+    r"|re-?authori[sz]ation|step therapy|quantity|prior authori[sz]ation|general|coverage)\b",
+    re.IGNORECASE,
+)
+_CITATION_LINE = re.compile(r"^\d{1,3}(?:\s*[,\-–]\s*\d{1,3})+$")  # "1,57, 62" wrapped alone
+_CITED = re.compile(r":\s*\d[\d,\s\-–]*$")
 _LEAD_IN = re.compile(
-    r"\bfor the treatment of\s+(?P<name>[a-z][a-z' -]{2,60}?)"
+    r"\bfor the treatment of\s+(?P<name>[a-z][a-z'’ -]{2,60}?)"
     r"(?=\s+(?:when|if|in|and|is|are)\b|[:,;(])",
     re.IGNORECASE,
 )
@@ -101,7 +116,7 @@ _NOT_COVERED = re.compile(
 _APPROVAL = re.compile(
     r"\b(?:approve for|approved for|authori[sz]ation length|length of authori[sz]ations?"
     r"|initial requests?|approval (?:duration|length)|authori[sz]ed for"
-    r"|authori[sz]ation (?:will be|is) (?:approved )?for)\b\W{0,4}"
+    r"|(?:re-?)?authori[sz]ation (?:will be|is) (?:approved )?for)\b\W{0,4}"
     r"(?:up to\s+|no more than\s+|a maximum of\s+)?"
     r"(?P<amount>\d+|one|two|three|four|six|twelve)\s*(?P<unit>days?|weeks?|months?"
     r"|years?)",
@@ -134,6 +149,9 @@ class _Group:
     text: str = ""
     children: list[_Group | CriterionLeaf] = field(default_factory=list)
     connectors: list[str] = field(default_factory=list)
+    # "History of failure to one of the following conventional therapies:": its items are
+    # the therapies tried, not conditions
+    of_therapies: bool = False
 
     def freeze(self) -> CriteriaGroup:
         op = self.op or (ANY if "or" in self.connectors and "and" not in self.connectors else ALL)
@@ -177,6 +195,8 @@ def _marker(line: str) -> tuple[str | None, str]:
     for style, pattern in _MARKERS:
         match = pattern.match(line)
         if match:
+            if style == "bullet":
+                style = f"bullet{match.group(1)}"
             return style, line[match.end() :].strip()
     return None, line.strip()
 
@@ -215,6 +235,9 @@ class _Builder:
     pending_or: bool = False
     # superscript codes of formulary rows ("Jatenzo AR"): a line explaining one is a legend
     formulary_codes: set[str] = field(default_factory=set)
+    # blocks a section of their own opens (Ohio: "Non-Preferred", "Teriparatide (Forteo)"); a
+    # later "Subsequent Authorization" section is the page's, not theirs
+    section_blocks: set[str] = field(default_factory=set)
 
     # -- blocks and branches ---------------------------------------------------------------
 
@@ -328,7 +351,7 @@ class _Builder:
         op = _op_of(text)
         opens = (op is not None and _OF_THE_FOLLOWING.search(text)) or text.rstrip().endswith(":")
         if opens and not _INLINE_LIST.search(text):
-            child = _Group(op=op, text=text)
+            child = _Group(op=op, text=text, of_therapies=bool(_TRIED_LEAD.search(text)))
             group.children.append(child)
             self.stack.append(_Frame(group=child))
             self.last_leaf = None
@@ -346,8 +369,10 @@ class _Builder:
         ]
         if qualifier:
             leaves = [replace(leaf, note=qualifier.group(0).strip()) for leaf in leaves]
-        bare = group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH
-        if bare and all(leaf.kind == "documentation" for leaf in leaves):
+        bare = is_bare_term(text) and phase != DOSING_BRANCH
+        if group.of_therapies and bare and all(leaf.kind == "documentation" for leaf in leaves):
+            leaves = [step_leaf(text, evidence)]  # a therapy in a list of therapies tried
+        elif group.op == ANY and bare and all(leaf.kind == "documentation" for leaf in leaves):
             leaves = [diagnosis_leaf(text, evidence)]  # a condition in a list of conditions
         if not leaves:
             return
@@ -364,6 +389,10 @@ class _Builder:
             target = group
         target.children.extend(leaves)
         self.last_leaf = (target, len(target.children) - 1)
+        if style is None and connector == "and" and group.op == ANY and len(self.stack) > 1:
+            # an unmarked "one of the following" list ends at its item that says "and": what
+            # follows is the enclosing list's next item (text whose bullets were lost)
+            self.stack.pop()
 
     def alternative(self, group: _Group, index: int, leaves: list[CriterionLeaf]) -> None:
         previous = group.children[index]
@@ -519,7 +548,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue
         if in_context or _is_table_row(line) or _NOT_A_CRITERION.match(line):
             continue  # a formulary table row, a label for every request
-        if _DISCLAIMER.search(line):
+        if _DISCLAIMER.search(line) or _CITATION_LINE.match(line):
             continue
         default = _approval_default(line)
         if default is not None:
@@ -527,7 +556,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue
         style, body = _marker(line)
         if _NOTE.match(body) or (
-            style == "bullet" and _QUALIFIER.match(body) and not builder.pending_or
+            (style or "").startswith("bullet") and _QUALIFIER.match(body) and not builder.pending_or
         ):
             builder.note(body)
             continue
@@ -545,11 +574,26 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue
         if skipping:
             continue
-        if style is None and re.search(r"\bCriteria$", body) and len(body.split()) <= 5:
-            continue  # "Non-Preferred Criteria": a label repeating its heading
+        words = len(re.sub(r"\([^)]*\)", "", body).split())
+        if style is None and re.search(r"\bCriteria$", body) and words <= 5:
+            # "Non-Preferred Criteria": a label repeating its heading; "Teriparatide (Forteo)
+            # Criteria": the criteria of one drug, a block of their own
+            drug = _DRUG_CRITERIA.match(body)
+            name = _clean_name(drug.group("name")) if drug else ""
+            if drug and not _PHASE_WORDS.search(name) and name in section.name:
+                builder.block(name, evidence)
+                builder.section_blocks.add(name)
+                builder.branch(INITIAL, ALL, evidence, body)
+                phase = INITIAL
+            continue
         if style is None and not builder.stack and not _CRITERION_WORDS.search(body):
             continue  # prose before any criteria list ("This is a subcategory of …")
-        if style is None and _is_label(body):
+        if style is None and _is_label(body) and not _in_open_list(builder):
+            named = _indication_from_heading(body)
+            if named:
+                # "Psoriatic Arthritis" printed as a plain line: the heading of its block
+                builder.block(named, evidence)
+                phase = INITIAL
             continue  # a link or caption ("Preferred Drug List"), not an item of the list
         builder.item(style, body, evidence, phase)
     if table_rows:
@@ -623,6 +667,15 @@ _FORMULARY_HEADER = re.compile(
 _FORMULARY_CODE = re.compile(r"\b(?:AR|PA|QL|ST|BvG|CC|MD)\b")
 _LEGEND = re.compile(r"^(?P<code>[A-Z][A-Za-z]{1,3})\s+[-–—:]\s+\S")
 _PA_APPLIES = re.compile(r"\b(?:a )?(?:PA|prior authori[sz]ation) is required for\b", re.I)
+
+
+def _in_open_list(builder: _Builder) -> bool:
+    """Whether the current group was opened by a list lead-in ("… one of the following:"),
+    so a bare capitalised line ("Azathioprine (Imuran)") is one of its items."""
+    if not builder.stack:
+        return False
+    group = builder.stack[-1].group
+    return group.op is not None or group.text.rstrip().endswith(":")
 
 
 def _is_caption_of_next(line: str, following: list[tuple[int, str]]) -> bool:
@@ -701,15 +754,16 @@ def _heading_phase(builder: _Builder, line: str, evidence: Evidence) -> str | No
         return EXCLUSION_BRANCH
     if "non-preferred" in name:
         builder.block("non-preferred agents", evidence)
+        builder.section_blocks.add("non-preferred agents")
         builder.branch(INITIAL, ALL, evidence, line)
         return INITIAL
     if _CONTINUATION.search(name):
-        if builder.blocks and builder.blocks[-1].name == "non-preferred agents":
+        if builder.blocks and builder.blocks[-1].name in builder.section_blocks:
             builder.block(GENERAL, evidence)
         builder.branch(CONTINUATION, None, evidence, line)
         return CONTINUATION
     if _INITIAL.search(name) or re.search(r"\bclinical pa\b|\bcriteria\b", name):
-        if builder.blocks and builder.blocks[-1].name == "non-preferred agents":
+        if builder.blocks and builder.blocks[-1].name in builder.section_blocks:
             builder.block(GENERAL, evidence)
         builder.branch(INITIAL, None, evidence, line)
         return INITIAL
@@ -776,7 +830,9 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
                 builder.stack[-1].group.children.append(diagnosis_leaf(who.group("what"), evidence))
             return INITIAL
         lead = _LEAD_IN.search(text)
-        if lead and _op_of(text) and text.endswith(":"):
+        # "… when all of the following criteria are met:1,57, 62": the reference numbers of a
+        # lead-in are not part of it
+        if lead and _op_of(text) and _CITED.sub(":", text).endswith(":"):
             builder.block(_clean_name(lead.group("name")), evidence)
             builder.branch(INITIAL, _op_of(text), evidence, text)
             return INITIAL

@@ -66,11 +66,14 @@ _RESPONSE_OTHER = re.compile(
 )
 _TRIED = re.compile(
     r"\b(?:has tried|have tried|tried|trial of|inadequate (?:clinical )?response|failed"
-    r"|failure of|intoleran\w+ to|is currently taking|previous treatment with)\b",
+    r"|failure of|failure to|failure, contraindication|intoleran\w+ to|is currently taking"
+    r"|previous treatment with|previously treated with)\b",
     re.IGNORECASE,
 )
 _TRIED_OBJECT = re.compile(
-    r"\b(?:tried|trial of|response (?:of at least [^.;]*? )?(?:with|to)|failure of|failed)\s+"
+    r"\b(?:tried|trial of|response (?:of at least [^.;]*? )?(?:with|to)|failure of|failed"
+    r"|failure(?:,? (?:or )?(?:contraindication|intolerance))*,? (?:or )?(?:adverse \w+ )?to"
+    r"|previously treated with)\s+"
     r"(?:at least\s+)?(?:(?:one|ONE|two|TWO|1|2)\s+)?(?:of the following[^:]*:\s*)?"
     r"(?:or is currently taking\s+)?(?P<what>[^.;:]{3,100})",
     re.IGNORECASE,
@@ -79,6 +82,11 @@ _TRIED_OBJECT = re.compile(
 # why a trial was skipped, not a trial.
 _ONLY_CONTRAINDICATED = re.compile(
     r"^(?!.*\b(?:tried|trial|failed|failure|inadequate)\b).*\b(?:contraindicat|intoleran)",
+    re.IGNORECASE,
+)
+# a dose limit stated as a criterion ("Infliximab is dosed no higher than 10 mg/kg")
+_DOSED = re.compile(
+    r"\bis dosed (?:no higher than|up to|not to exceed|at)\s+(?=\d+(?:\.\d+)?\s*(?:mg|mcg|units?))",
     re.IGNORECASE,
 )
 _DOSE = re.compile(r"\b(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>mg/kg|mg|mcg|units?/kg|mL)\b", re.I)
@@ -185,6 +193,9 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
     leaf = _single(text, evidence)
     if leaf is not None:
         return [leaf]
+    dosed = _DOSED.search(text)
+    if dosed:
+        return typed_leaves(text[dosed.start() :], evidence=evidence, in_dosing=True)
     out: list[CriterionLeaf] = []
     out.extend(_age_leaves(text, evidence))
     if _PRESCRIBED.search(text):
@@ -338,6 +349,14 @@ _FINDING = re.compile(
     r" (?:on|by|beyond|in)\b",
     re.IGNORECASE,
 )
+
+
+def step_leaf(text: str, evidence: Evidence) -> CriterionLeaf:
+    """A therapy named in a list of therapies tried ("• Azathioprine (Imuran)")."""
+    value = _clause(text) or text.lower()
+    return CriterionLeaf(
+        kind=STEP_THERAPY, value=value, subject=value, text=text, count=1, evidence=evidence
+    )
 
 
 def diagnosis_leaf(text: str, evidence: Evidence) -> CriterionLeaf:
