@@ -389,10 +389,11 @@ class _Builder:
             target = group
         target.children.extend(leaves)
         self.last_leaf = (target, len(target.children) - 1)
-        if style is None and connector == "and" and group.op == ANY and len(self.stack) > 1:
+        if style is None and connector == "and" and group.op == ANY:
             # an unmarked "one of the following" list ends at its item that says "and": what
-            # follows is the enclosing list's next item (text whose bullets were lost)
-            self.stack.pop()
+            # follows is the enclosing all-of list's next item (text whose bullets were lost)
+            while len(self.stack) > 1 and self.stack[-1].group.op == ANY:
+                self.stack.pop()
 
     def alternative(self, group: _Group, index: int, leaves: list[CriterionLeaf]) -> None:
         previous = group.children[index]
@@ -586,8 +587,6 @@ def _read_section(builder: _Builder, section: Section) -> None:
                 builder.branch(INITIAL, ALL, evidence, body)
                 phase = INITIAL
             continue
-        if style is None and not builder.stack and not _CRITERION_WORDS.search(body):
-            continue  # prose before any criteria list ("This is a subcategory of …")
         if style is None and _is_label(body) and not _in_open_list(builder):
             named = _indication_from_heading(body)
             if named:
@@ -595,6 +594,8 @@ def _read_section(builder: _Builder, section: Section) -> None:
                 builder.block(named, evidence)
                 phase = INITIAL
             continue  # a link or caption ("Preferred Drug List"), not an item of the list
+        if style is None and not builder.stack and not _CRITERION_WORDS.search(body):
+            continue  # prose before any criteria list ("This is a subcategory of …")
         builder.item(style, body, evidence, phase)
     if table_rows:
         _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
