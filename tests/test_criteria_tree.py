@@ -152,8 +152,24 @@ def test_real_trees_no_context_leaves_and_floor_on_cigna() -> None:
     assert cigna["matched"] / cigna["predicted"] >= 0.85
     assert cigna["attached"] / cigna["matched"] >= 0.9
     figures = result["figures"]
-    assert figures["leaf_precision"] >= 0.9 and figures["leaf_recall"] >= 0.89
+    # the targets (measured: 0.992 / 0.992 / 1.0)
+    assert figures["leaf_precision"] >= 0.95 and figures["leaf_recall"] >= 0.95
     assert figures["attachment"] >= 0.95
+    for name, document in result["per_document"].items():
+        # no formulary row, legend or caption read as a criterion on the Ohio pages
+        if name.startswith("ohio_"):
+            assert document["false_positives"] == [], name
+
+
+@pytest.mark.skipif(not REALDATA.exists(), reason=f"{REALDATA} absent")
+def test_held_out_trees_no_context_leaves() -> None:
+    bench = _bench()
+    result = bench.run(bench.LABELS / "heldout")
+    assert set(result["per_document"]) == {"ohio_osteoporosis", "uhc_infliximab"}
+    assert result["figures"]["context_leaves"] == 0
+    # floors well under the measured figures (0.957 / 0.938): the set is small
+    assert result["figures"]["leaf_precision"] >= 0.9
+    assert result["figures"]["leaf_recall"] >= 0.85
 
 
 @pytest.mark.skipif(not REALDATA.exists(), reason=f"{REALDATA} absent")

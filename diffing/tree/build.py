@@ -6,7 +6,7 @@ AND/OR groups by the policy's own list markers and connectors."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from diffing.extract.durations import find_durations
 from diffing.model import Evidence, PolicyDocument, Section, Table
@@ -21,6 +21,7 @@ from diffing.tree.leaves import (
     diagnosis_leaf,
     duration_as_written,
     is_bare_term,
+    step_leaf,
     strip_connector,
     typed_leaves,
 )
@@ -48,7 +49,8 @@ _MARKERS = (
     ("number", re.compile(r"^(\d{1,2})[.)]\s*(?=\S)")),
     ("upper_dot", re.compile(r"^([A-Z])\.\s+")),
     ("lower_dot", re.compile(r"^([a-z])\.\s+")),
-    ("bullet", re.compile(r"^[-•*·▪◦●○■□o]\s+")),
+    # one style per bullet character: a PDF's "o" items and the "•" items under them nest
+    ("bullet", re.compile(r"^([-–•*·▪◦●○■□o])\s+")),
 )
 _ALL_OF = re.compile(
     r"\b(?:ALL|BOTH|each) of the following\b|\bthe following (?:criteria|requirements|regimens)"
@@ -64,8 +66,21 @@ _OF_THE_FOLLOWING = re.compile(r"\bof the following\b|\bthe following\b[^.]*:\s*
 _INDICATION_LINE = re.compile(
     r"^(?P<name>[A-Z][^.:]{2,90}?)(?:\.\s+|\s+)(?=Approve\b|Criteria\b|Initial\b)"
 )
+_TRIED_LEAD = re.compile(
+    r"\b(?:tried|trial of|failure (?:of|to)|failure, contraindication|previously treated with)\b"
+    r"[^:]*\bthe following\b",
+    re.IGNORECASE,
+)
+_DRUG_CRITERIA = re.compile(r"^(?:Additional\s+)?(?P<name>.+?)\s+Criteria$")
+_PHASE_WORDS = re.compile(
+    r"\b(?:clinical pa|preferred|non-preferred|subsequent|initial|continuation|renewal"
+    r"|re-?authori[sz]ation|step therapy|quantity|prior authori[sz]ation|general|coverage)\b",
+    re.IGNORECASE,
+)
+_CITATION_LINE = re.compile(r"^\d{1,3}(?:\s*[,\-–]\s*\d{1,3})+$")  # "1,57, 62" wrapped alone
+_CITED = re.compile(r":\s*\d[\d,\s\-–]*$")
 _LEAD_IN = re.compile(
-    r"\bfor the treatment of\s+(?P<name>[a-z][a-z' -]{2,60}?)"
+    r"\bfor the treatment of\s+(?P<name>[a-z][a-z'’ -]{2,60}?)"
     r"(?=\s+(?:when|if|in|and|is|are)\b|[:,;(])",
     re.IGNORECASE,
 )
@@ -101,7 +116,7 @@ _NOT_COVERED = re.compile(
 _APPROVAL = re.compile(
     r"\b(?:approve for|approved for|authori[sz]ation length|length of authori[sz]ations?"
     r"|initial requests?|approval (?:duration|length)|authori[sz]ed for"
-    r"|authori[sz]ation (?:will be|is) (?:approved )?for)\b\W{0,4}"
+    r"|(?:re-?)?authori[sz]ation (?:will be|is) (?:approved )?for)\b\W{0,4}"
     r"(?:up to\s+|no more than\s+|a maximum of\s+)?"
     r"(?P<amount>\d+|one|two|three|four|six|twelve)\s*(?P<unit>days?|weeks?|months?"
     r"|years?)",
@@ -120,6 +135,11 @@ def _is_table_row(line: str) -> bool:
     return line.startswith("|") or " | " in line
 
 
+# "… in at least one of the following: size, depth, and/or number of lesions": the list is
+# written inline, so the item is one criterion, not a group opener
+_INLINE_LIST = re.compile(r"\bthe following\b[^:]*:\s*\S+(?:\s+\S+){1,}")
+# "Patient has arthritis … AND has tried at least ONE DMARD": two criteria in one item
+_BOTH = re.compile(r"\s+AND\s+(?=(?:has|have|is|are|was|were|the patient|patient)\b)")
 _CONNECTOR_LINE = re.compile(r"^\W*(AND|OR|and|or)\W*$")
 
 
@@ -129,6 +149,9 @@ class _Group:
     text: str = ""
     children: list[_Group | CriterionLeaf] = field(default_factory=list)
     connectors: list[str] = field(default_factory=list)
+    # "History of failure to one of the following conventional therapies:": its items are
+    # the therapies tried, not conditions
+    of_therapies: bool = False
 
     def freeze(self) -> CriteriaGroup:
         op = self.op or (ANY if "or" in self.connectors and "and" not in self.connectors else ALL)
@@ -172,6 +195,8 @@ def _marker(line: str) -> tuple[str | None, str]:
     for style, pattern in _MARKERS:
         match = pattern.match(line)
         if match:
+            if style == "bullet":
+                style = f"bullet{match.group(1)}"
             return style, line[match.end() :].strip()
     return None, line.strip()
 
@@ -202,7 +227,17 @@ class _Builder:
     blocks: list[_Block] = field(default_factory=list)
     stack: list[_Frame] = field(default_factory=list)
     last_leaf: tuple[_Group, int] | None = None
+    # "Length of Authorizations: 365 Days": one policy-wide fact, kept once on the general
+    # block's initial branch (copied into every block, one edit of it would be N changes)
     default_approval: tuple[str, int] | None = None
+    default_evidence: Evidence | None = None
+    # the last item ended in "OR" inside an all-of group: the next item is its alternative
+    pending_or: bool = False
+    # superscript codes of formulary rows ("Jatenzo AR"): a line explaining one is a legend
+    formulary_codes: set[str] = field(default_factory=set)
+    # blocks a section of their own opens (Ohio: "Non-Preferred", "Teriparatide (Forteo)"); a
+    # later "Subsequent Authorization" section is the page's, not theirs
+    section_blocks: set[str] = field(default_factory=set)
 
     # -- blocks and branches ---------------------------------------------------------------
 
@@ -226,14 +261,16 @@ class _Builder:
         block = self.current_block()
         root = _Group(op=op, text=text)
         approval = _approval(text) if phase in (INITIAL, CONTINUATION) else None
-        if approval is None and phase == INITIAL:
-            approval = self.default_approval
+        approval_evidence = None
+        if approval is None and phase == INITIAL and block.name == GENERAL:
+            approval, approval_evidence = self.default_approval, self.default_evidence
         branch = _Branch(
             phase=phase,
             root=root,
             approval_text=approval[0] if approval else None,
             approval_days=approval[1] if approval else None,
             evidence=evidence,
+            approval_evidence=approval_evidence,
         )
         known = next((b for b in block.branches if b.phase == phase), None)
         if known is not None and not known.root.children:
@@ -246,6 +283,19 @@ class _Builder:
             return
         block.branches.append(branch)
         self.stack = [_Frame(group=root)]
+
+    def policy_approval(self, approval: tuple[str, int], evidence: Evidence) -> None:
+        self.default_approval, self.default_evidence = approval, evidence
+        general = next((b for b in self.blocks if b.name == GENERAL), None)
+        if general is None:
+            general = _Block(name=GENERAL)
+            self.blocks.insert(0, general)  # the block being read stays the current one
+        initial = next((b for b in general.branches if b.phase == INITIAL), None)
+        if initial is None:
+            initial = _Branch(phase=INITIAL, root=_Group(op=None), evidence=evidence)
+            general.branches.append(initial)
+        initial.approval_text, initial.approval_days = approval
+        initial.approval_evidence = evidence
 
     def ensure_branch(self, evidence: Evidence) -> None:
         if not self.stack:
@@ -299,17 +349,38 @@ class _Builder:
         if connector:
             group.connectors.append(connector)
         op = _op_of(text)
-        if (op is not None and _OF_THE_FOLLOWING.search(text)) or text.rstrip().endswith(":"):
-            child = _Group(op=op, text=text)
+        opens = (op is not None and _OF_THE_FOLLOWING.search(text)) or text.rstrip().endswith(":")
+        if opens and not _INLINE_LIST.search(text):
+            child = _Group(op=op, text=text, of_therapies=bool(_TRIED_LEAD.search(text)))
             group.children.append(child)
             self.stack.append(_Frame(group=child))
             self.last_leaf = None
+            self.pending_or = False
             return
-        leaves = typed_leaves(text, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
-        bare = group.op == ANY and is_bare_term(text) and phase != DOSING_BRANCH
-        if bare and all(leaf.kind == "documentation" for leaf in leaves):
+        qualifier = _QUALIFIER.match(text) if self.pending_or else None
+        if qualifier:
+            # "OR - For any nonsolid formulation: must provide …": the alternative is what
+            # follows the colon; whom it is for stays with it as a note
+            text = text[qualifier.end() :].strip()
+        leaves = [
+            leaf
+            for part in _BOTH.split(text)
+            for leaf in typed_leaves(part, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+        ]
+        if qualifier:
+            leaves = [replace(leaf, note=qualifier.group(0).strip()) for leaf in leaves]
+        bare = is_bare_term(text) and phase != DOSING_BRANCH
+        if group.of_therapies and bare and all(leaf.kind == "documentation" for leaf in leaves):
+            leaves = [step_leaf(text, evidence)]  # a therapy in a list of therapies tried
+        elif group.op == ANY and bare and all(leaf.kind == "documentation" for leaf in leaves):
             leaves = [diagnosis_leaf(text, evidence)]  # a condition in a list of conditions
         if not leaves:
+            return
+        alternative_of = self.last_leaf if self.pending_or else None
+        self.pending_or = connector == "or" and group.op == ALL
+        if alternative_of is not None and alternative_of[0] is group:
+            # "a … OR" then "b" inside an all-of list: one requirement met either way
+            self.alternative(group, alternative_of[1], leaves)
             return
         if len(leaves) > 1:
             target = _Group(op=ALL)
@@ -318,6 +389,17 @@ class _Builder:
             target = group
         target.children.extend(leaves)
         self.last_leaf = (target, len(target.children) - 1)
+        if style is None and connector == "and" and group.op == ANY:
+            # an unmarked "one of the following" list ends at its item that says "and": what
+            # follows is the enclosing all-of list's next item (text whose bullets were lost)
+            while len(self.stack) > 1 and self.stack[-1].group.op == ANY:
+                self.stack.pop()
+
+    def alternative(self, group: _Group, index: int, leaves: list[CriterionLeaf]) -> None:
+        previous = group.children[index]
+        either = _Group(op=ANY, children=[previous, *leaves])
+        group.children[index] = either
+        self.last_leaf = (either, len(either.children) - 1)
 
     def note(self, text: str) -> None:
         if self.last_leaf is None:
@@ -325,8 +407,6 @@ class _Builder:
         group, index = self.last_leaf
         leaf = group.children[index]
         if isinstance(leaf, CriterionLeaf):
-            from dataclasses import replace
-
             note = (leaf.note + " " + text).strip()
             group.children[index] = replace(leaf, note=note)
 
@@ -366,8 +446,6 @@ class _Builder:
 
 
 def _with_paths(block: IndicationBlock) -> IndicationBlock:
-    from dataclasses import replace
-
     def walk(group: CriteriaGroup, path: tuple[str, ...]) -> CriteriaGroup:
         children: list[CriteriaGroup | CriterionLeaf] = []
         for n, child in enumerate(group.children, 1):
@@ -410,7 +488,9 @@ def build_tree(document: PolicyDocument) -> CriteriaTree:
 def _read_section(builder: _Builder, section: Section) -> None:
     builder.stack = []
     builder.last_leaf = None
+    builder.pending_or = False
     in_context = False
+    formulary = False  # inside a formulary drug table (its one-cell rows print without pipes)
     phase = INITIAL
     heading_block = _indication_from_heading(section.name)
     where = Evidence(sentence=section.name, section=section.name)
@@ -419,12 +499,18 @@ def _read_section(builder: _Builder, section: Section) -> None:
     phase = _heading_phase(builder, section.name, where) or phase
     table_rows: list[tuple[str, ...]] = []
     sidebar = skipping = False
-    for line_start, raw in _logical_lines(section.text):
+    lines = _logical_lines(section.text)
+    for index, (line_start, raw) in enumerate(lines):
         line = raw.strip().replace("**", "").replace("^^", "")
+        if _is_caption_of_next(line, lines[index + 1 : index + 2]):
+            continue  # "BRCA testing" above "BRCA testing (e.g., …) for women with …"
         if _is_table_row(line) and not in_context:
             cells = tuple(c.strip() for c in line.strip("|").split("|"))
             if not all(re.fullmatch(r":?-+:?", c) for c in cells if c):
                 table_rows.append(cells)
+                formulary = formulary or _is_formulary_header(cells)
+                if formulary:
+                    builder.formulary_codes.update(_formulary_codes(cells[0]))
             continue
         if table_rows:
             _read_table(builder, Table(rows=tuple(table_rows), section=section.name))
@@ -432,6 +518,13 @@ def _read_section(builder: _Builder, section: Section) -> None:
         if not line:
             continue
         evidence = Evidence(sentence=line, page=section.page_at(line_start), section=section.name)
+        if formulary and _marker(line)[0] is None and not _CRITERION_WORDS.search(line):
+            # a drug row of the formulary table ("Jatenzo AR"): the drug list, not a criterion
+            builder.formulary_codes.update(_formulary_codes(line))
+            continue
+        formulary = False
+        if _is_legend(line, builder.formulary_codes):
+            continue  # "AR - All drugs: a PA is required …": explains a formulary superscript
         if _SIDEBAR.match(line):
             sidebar = True  # a PDF's "Related Policies" box, printed among the criteria
             continue
@@ -456,15 +549,19 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue
         if in_context or _is_table_row(line) or _NOT_A_CRITERION.match(line):
             continue  # a formulary table row, a label for every request
+        if _DISCLAIMER.search(line) or _CITATION_LINE.match(line):
+            continue
         default = _approval_default(line)
         if default is not None:
-            builder.default_approval = default
+            builder.policy_approval(default, evidence)
             continue
         style, body = _marker(line)
-        if _NOTE.match(body) or (style == "bullet" and _QUALIFIER.match(body)):
+        if _NOTE.match(body) or (
+            (style or "").startswith("bullet") and _QUALIFIER.match(body) and not builder.pending_or
+        ):
             builder.note(body)
             continue
-        if _QUALIFIER.match(body) and builder.last_leaf is not None:
+        if _QUALIFIER.match(body) and builder.last_leaf is not None and not builder.pending_or:
             builder.note(body)
             continue
         connector = _CONNECTOR_LINE.match(body)
@@ -478,8 +575,25 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue
         if skipping:
             continue
-        if style is None and re.search(r"\bCriteria$", body) and len(body.split()) <= 5:
-            continue  # "Non-Preferred Criteria": a label repeating its heading
+        words = len(re.sub(r"\([^)]*\)", "", body).split())
+        if style is None and re.search(r"\bCriteria$", body) and words <= 5:
+            # "Non-Preferred Criteria": a label repeating its heading; "Teriparatide (Forteo)
+            # Criteria": the criteria of one drug, a block of their own
+            drug = _DRUG_CRITERIA.match(body)
+            name = _clean_name(drug.group("name")) if drug else ""
+            if drug and not _PHASE_WORDS.search(name) and name in section.name:
+                builder.block(name, evidence)
+                builder.section_blocks.add(name)
+                builder.branch(INITIAL, ALL, evidence, body)
+                phase = INITIAL
+            continue
+        if style is None and _is_label(body) and not _in_open_list(builder):
+            named = _indication_from_heading(body)
+            if named:
+                # "Psoriatic Arthritis" printed as a plain line: the heading of its block
+                builder.block(named, evidence)
+                phase = INITIAL
+            continue  # a link or caption ("Preferred Drug List"), not an item of the list
         if style is None and not builder.stack and not _CRITERION_WORDS.search(body):
             continue  # prose before any criteria list ("This is a subcategory of …")
         builder.item(style, body, evidence, phase)
@@ -528,7 +642,18 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
                 out[-1] = (out[-1][0], f"{previous} {line}")
                 continue
         out.append((start, raw))
-    return out
+    return [piece for start, line in out for piece in _split_joined_item(start, line)]
+
+
+_JOINED_ITEM = re.compile(r"(?:(?<=\bOR)|(?<=\bAND))\s+(?=-\s+\S)")
+
+
+def _split_joined_item(start: int, line: str) -> list[tuple[int, str]]:
+    """ "a … OR - For any …": a nested list item printed on its parent's line, split off."""
+    match = _JOINED_ITEM.search(line)
+    if match is None:
+        return [(start, line)]
+    return [(start, line[: match.start()]), (start + match.end(), line[match.end() :])]
 
 
 # A label for every request ("All Authorizations …") or the PA requirement itself (read as
@@ -537,6 +662,66 @@ _NOT_A_CRITERION = re.compile(
     r"^(?:All Authori[sz]ations\b|(?:Prior authori[sz]ation|Precertification) (?:is )?required\b)",
     re.IGNORECASE,
 )
+_FORMULARY_HEADER = re.compile(
+    r"^(?:non-?preferred|preferred|generic name|quantity|time \(days\)|brand name)$", re.I
+)
+_FORMULARY_CODE = re.compile(r"\b(?:AR|PA|QL|ST|BvG|CC|MD)\b")
+_LEGEND = re.compile(r"^(?P<code>[A-Z][A-Za-z]{1,3})\s+[-–—:]\s+\S")
+_PA_APPLIES = re.compile(r"\b(?:a )?(?:PA|prior authori[sz]ation) is required for\b", re.I)
+
+
+def _in_open_list(builder: _Builder) -> bool:
+    """Whether the current group was opened by a list lead-in ("… one of the following:"),
+    so a bare capitalised line ("Azathioprine (Imuran)") is one of its items."""
+    if not builder.stack:
+        return False
+    group = builder.stack[-1].group
+    return group.op is not None or group.text.rstrip().endswith(":")
+
+
+def _is_caption_of_next(line: str, following: list[tuple[int, str]]) -> bool:
+    """A short line that the next line repeats as its start: a caption for that statement."""
+    if not following or not line or len(line.split()) > 6 or _marker(line)[0] is not None:
+        return False
+    after = following[0][1].strip()
+    return len(after) > len(line) + 3 and after.lower().startswith(line.lower() + " ")
+
+
+# The benefit-plan disclaimer every UHC policy prints ("Benefit coverage for health services is
+# determined by the member specific benefit plan document …"): about coverage, not a criterion
+_DISCLAIMER = re.compile(
+    r"\bbenefit coverage for health services is determined by\b|\bdoes not guarantee coverage\b",
+    re.IGNORECASE,
+)
+
+
+def _is_formulary_header(cells: tuple[str, ...]) -> bool:
+    """The header of a preferred-drug-list table ("Preferred | Generic Name | Quantity | …")."""
+    return sum(1 for cell in cells if _FORMULARY_HEADER.match(cell)) >= 2
+
+
+def _formulary_codes(cell: str) -> set[str]:
+    return set(_FORMULARY_CODE.findall(cell))
+
+
+def _is_legend(line: str, codes: set[str]) -> bool:
+    """A footnote explaining a formulary superscript ("AR - All drugs: a PA is required for
+    patients younger than 18 years"): when prior authorization applies, not a criterion."""
+    match = _LEGEND.match(line)
+    return match is not None and (match.group("code") in codes or bool(_PA_APPLIES.search(line)))
+
+
+def _is_label(text: str) -> bool:
+    """An unmarked caption or link text ("Preferred Drug List", "Quantity Limit List"): a few
+    capitalised words, no verb or criterion word."""
+    return (
+        len(text.split()) <= 6
+        and _title_case(text)
+        and not _CRITERION_WORDS.search(text)
+        and not re.search(r"\b(?:is|are|has|have|with|of age)\b|\d", text)
+    )
+
+
 _CRITERION_WORDS = re.compile(
     r"\b(?:must|patient|member|required|requires|tried|trial|years of age|prescribed)\b", re.I
 )
@@ -570,15 +755,16 @@ def _heading_phase(builder: _Builder, line: str, evidence: Evidence) -> str | No
         return EXCLUSION_BRANCH
     if "non-preferred" in name:
         builder.block("non-preferred agents", evidence)
+        builder.section_blocks.add("non-preferred agents")
         builder.branch(INITIAL, ALL, evidence, line)
         return INITIAL
     if _CONTINUATION.search(name):
-        if builder.blocks and builder.blocks[-1].name == "non-preferred agents":
+        if builder.blocks and builder.blocks[-1].name in builder.section_blocks:
             builder.block(GENERAL, evidence)
         builder.branch(CONTINUATION, None, evidence, line)
         return CONTINUATION
     if _INITIAL.search(name) or re.search(r"\bclinical pa\b|\bcriteria\b", name):
-        if builder.blocks and builder.blocks[-1].name == "non-preferred agents":
+        if builder.blocks and builder.blocks[-1].name in builder.section_blocks:
             builder.block(GENERAL, evidence)
         builder.branch(INITIAL, None, evidence, line)
         return INITIAL
@@ -645,7 +831,9 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
                 builder.stack[-1].group.children.append(diagnosis_leaf(who.group("what"), evidence))
             return INITIAL
         lead = _LEAD_IN.search(text)
-        if lead and _op_of(text) and text.endswith(":"):
+        # "… when all of the following criteria are met:1,57, 62": the reference numbers of a
+        # lead-in are not part of it
+        if lead and _op_of(text) and _CITED.sub(":", text).endswith(":"):
             builder.block(_clean_name(lead.group("name")), evidence)
             builder.branch(INITIAL, _op_of(text), evidence, text)
             return INITIAL

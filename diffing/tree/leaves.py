@@ -66,11 +66,14 @@ _RESPONSE_OTHER = re.compile(
 )
 _TRIED = re.compile(
     r"\b(?:has tried|have tried|tried|trial of|inadequate (?:clinical )?response|failed"
-    r"|failure of|intoleran\w+ to|is currently taking|previous treatment with)\b",
+    r"|failure of|failure to|failure, contraindication|intoleran\w+ to|is currently taking"
+    r"|previous treatment with|previously treated with)\b",
     re.IGNORECASE,
 )
 _TRIED_OBJECT = re.compile(
-    r"\b(?:tried|trial of|response (?:of at least [^.;]*? )?(?:with|to)|failure of|failed)\s+"
+    r"\b(?:tried|trial of|response (?:of at least [^.;]*? )?(?:with|to)|failure of|failed"
+    r"|failure(?:,? (?:or )?(?:contraindication|intolerance))*,? (?:or )?(?:adverse \w+ )?to"
+    r"|previously treated with)\s+"
     r"(?:at least\s+)?(?:(?:one|ONE|two|TWO|1|2)\s+)?(?:of the following[^:]*:\s*)?"
     r"(?:or is currently taking\s+)?(?P<what>[^.;:]{3,100})",
     re.IGNORECASE,
@@ -81,12 +84,20 @@ _ONLY_CONTRAINDICATED = re.compile(
     r"^(?!.*\b(?:tried|trial|failed|failure|inadequate)\b).*\b(?:contraindicat|intoleran)",
     re.IGNORECASE,
 )
+# a dose limit stated as a criterion ("Infliximab is dosed no higher than 10 mg/kg")
+_DOSED = re.compile(
+    r"\bis dosed (?:no higher than|up to|not to exceed|at)\s+(?=\d+(?:\.\d+)?\s*(?:mg|mcg|units?))",
+    re.IGNORECASE,
+)
 _DOSE = re.compile(r"\b(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>mg/kg|mg|mcg|units?/kg|mL)\b", re.I)
 _DIAGNOSIS = re.compile(
-    r"\b(?:diagnosis of|diagnosed with|patient (?:has|had|with)|members? with|individuals? with"
+    r"\b(?:diagnosis of|diagnosed with|patient (?:has|had|with|developed(?= an? ))|members? with"
+    r"|individuals? with"
     r"|patients? with)\s+(?:a |an |the )?(?:diagnosis of\s+)?(?P<what>[^.;:]{3,100})",
     re.IGNORECASE,
 )
+# "Myelodysplastic syndrome or myeloproliferative neoplasm is suspected (as evidenced by …)"
+_SUSPECTED = re.compile(r"^(?P<what>[A-Za-z][^.;:]{2,100}?) (?:is|are) (?:strongly )?suspected\b")
 _CLAUSE_END = re.compile(
     r"\s*(?:\(|\[|;|,\s*(?:unless|or was|or is|who|as )|\bunless\b|\bwho\b|\bwhen\b"
     r"|\bfor at least\b|\bfor a minimum of\b|\bfor (?:a period of )?(?:≥|>=)?\s*\d|\bapplied\b"
@@ -182,6 +193,9 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
     leaf = _single(text, evidence)
     if leaf is not None:
         return [leaf]
+    dosed = _DOSED.search(text)
+    if dosed:
+        return typed_leaves(text[dosed.start() :], evidence=evidence, in_dosing=True)
     out: list[CriterionLeaf] = []
     out.extend(_age_leaves(text, evidence))
     if _PRESCRIBED.search(text):
@@ -212,6 +226,12 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
         )
     if _TRIED.search(text) and not _ONLY_CONTRAINDICATED.search(text):
         out.extend(_step_leaves(text, evidence))
+    suspected = _SUSPECTED.match(text)
+    if not out and suspected:
+        what = _clause(suspected.group("what")) + " (suspected)"
+        out.append(
+            CriterionLeaf(kind=DIAGNOSIS, value=what, subject=what, text=text, evidence=evidence)
+        )
     if not out:
         diagnosis = _DIAGNOSIS.search(text)
         if (
@@ -319,6 +339,23 @@ def is_bare_term(text: str) -> bool:
         0 < len(words) <= 12
         and not _VERB_START.match(text)
         and not re.search(r"\b(?:must|has|have|is|are|was|tried|approve)\b", text, re.IGNORECASE)
+        # a finding ("Sacroiliitis reported on MRI", "CRP elevated …") is documented, not a name
+        and not _FINDING.search(text)
+    )
+
+
+_FINDING = re.compile(
+    r"\b(?:reported|elevated|documented|confirmed|measured|demonstrated|shown)"
+    r" (?:on|by|beyond|in)\b",
+    re.IGNORECASE,
+)
+
+
+def step_leaf(text: str, evidence: Evidence) -> CriterionLeaf:
+    """A therapy named in a list of therapies tried ("• Azathioprine (Imuran)")."""
+    value = _clause(text) or text.lower()
+    return CriterionLeaf(
+        kind=STEP_THERAPY, value=value, subject=value, text=text, count=1, evidence=evidence
     )
 
 
