@@ -158,6 +158,8 @@ def test_cms_fault(
         url=server.base_url + TARGET_PATH + "&ver=32",
         other_host=other_host.base_url,
         max_bytes=MAX_BYTES,
+        # The cases scale their stalls from this: longer than the source's own timeout, so a
+        # stall is never a near thing (a trickle of 4x it against a deadline of 4x TIMEOUT).
         timeout_seconds=STALL_BASIS,
     )
     server.inject(TARGET_PATH, case.make(context), times=case.times)
