@@ -50,7 +50,8 @@ def _peak_rss_mb() -> float:
 
 
 def _peak_rss_children_mb() -> float:
-    """The largest peak RSS of the ended child processes (the extraction workers)."""
+    """The largest peak RSS of this process's ended child processes (extraction workers,
+    if any; the fixture server runs until the end and is not among them)."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
@@ -118,7 +119,7 @@ def main() -> int:
             rss, rss_worker = _peak_rss_mb(), _peak_rss_children_mb()
             print(
                 f"baseline:    {t_base:6.1f} s  peak RSS {rss:5.0f} MB "
-                f"(largest worker process {rss_worker:.0f} MB)  "
+                f"(largest ended child {rss_worker:.0f} MB)  "
                 f"{baseline.counts.listed} listed, {baseline.counts.new_versions} versions, "
                 f"{r_base} requests"
             )
@@ -143,7 +144,7 @@ def main() -> int:
             figures = {
                 "baseline_seconds": round(t_base, 2),
                 "baseline_peak_rss_mb": round(rss),
-                "baseline_peak_rss_mb_largest_worker": round(rss_worker),
+                "baseline_peak_rss_mb_largest_ended_child": round(rss_worker),
                 "baseline_cpu_seconds_monitor": round(cpu["week1"][0], 2),
                 "baseline_cpu_seconds_fixture_server": round(cpu["week1"][1], 2),
                 "baseline_requests": r_base,
