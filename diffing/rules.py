@@ -17,10 +17,11 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from diffing.extract.steps import find_steps
-from diffing.model import CodeSystem, CoverageFlag, Criteria, Evidence
+from diffing.model import CodeRef, CodeSystem, CoverageFlag, Criteria, Evidence
 from diffing.tree.nodes import CriteriaTree, CriterionLeaf, tree_of
 
 NATIONAL = "CMS (national)"  # the "payer" of an NCD, which has no contractor
@@ -132,6 +133,21 @@ def _evidence(evidence: Evidence | None) -> dict[str, object]:
     }
 
 
+# CodeRef's order (system, flag, code), as a key sorted() applies in C.
+_CODE_ORDER = attrgetter("system", "flag", "code")
+# (system, flag) -> rule kind, code_system column, code table (CodeRef.table), is a modifier
+_CODE_SHAPE: dict[tuple[CodeSystem, CoverageFlag], tuple[RuleKind, str, str, bool]] = {
+    (system, flag): (
+        RuleKind.COVERED_CODE if flag is CoverageFlag.COVERED else RuleKind.NONCOVERED_CODE,
+        system.value,
+        CodeRef(system=system, flag=flag, code="").table,
+        system is CodeSystem.HCPCS_MODIFIER,
+    )
+    for system in CodeSystem
+    for flag in CoverageFlag
+}
+
+
 def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
     """Every rule row of one version, in a stable order (codes sorted, criteria in order)."""
     payer = rule_payer(criteria)
@@ -151,17 +167,27 @@ def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
     drugs = governed_drugs(criteria)
     only_drug = drugs[0] if len(drugs) == 1 else None
     rows: list[RuleRow] = []
-    for code in sorted(criteria.codes):
-        covered = code.flag is CoverageFlag.COVERED
+    # A full CMS baseline flattens half a million codes: RuleRow is built directly here, the
+    # codes sorted by a C key (the order CodeRef's own comparison gives), and what depends only
+    # on the code's system and flag looked up once.
+    document, version = criteria.document_id, criteria.version
+    effective, retired = criteria.effective_date, criteria.retirement_date
+    for code in sorted(criteria.codes, key=_CODE_ORDER):
+        kind, system, table, modifier = _CODE_SHAPE[code.system, code.flag]
         rows.append(
-            row(
-                RuleKind.COVERED_CODE if covered else RuleKind.NONCOVERED_CODE,
-                code_system=code.system.value,
+            RuleRow(
+                kind=kind,
+                text=code.description,
+                payer=payer,
+                document=document,
+                version=version,
+                effective_from=effective,
+                retired_on=retired,
+                code_system=system,
                 code=code.code,
                 code_group=code.group,
-                drug=only_drug if code.system is not CodeSystem.HCPCS_MODIFIER else None,
-                text=code.description,
-                evidence_section=code.table,
+                drug=None if modifier else only_drug,
+                evidence_section=table,
             )
         )
     for pair in sorted(criteria.code_pairs):

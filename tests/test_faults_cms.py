@@ -27,7 +27,13 @@ from monitor.store.models.core import Document, DocumentVersion, SourceRow
 SOURCE = "cms"
 TARGET = "A57520"
 TARGET_PATH = "/v1/data/article/icd10-covered?articleid=57520"
-TIMEOUT = 0.5
+# The source's timeout for every request of a whole run: generous, so that no ordinary request
+# of a busy 2-core CI machine comes near it (it was 0.5 s, which a loaded machine can miss).
+TIMEOUT = 2.0
+# What the stalls the server controls (no answer, a trickled body) are scaled by: twice the
+# source's timeout, so a stall outlasts every limit of the client (the per-read timeout and the
+# whole-response deadline of 4x) by a wide margin, whatever the machine's speed.
+STALL_BASIS = 2 * TIMEOUT
 MAX_BYTES = 1_000_000
 CMS_CASES = [c for c in FAULT_CASES if "cms" in c.kinds]
 
@@ -152,7 +158,9 @@ def test_cms_fault(
         url=server.base_url + TARGET_PATH + "&ver=32",
         other_host=other_host.base_url,
         max_bytes=MAX_BYTES,
-        timeout_seconds=TIMEOUT,
+        # The cases scale their stalls from this: longer than the source's own timeout, so a
+        # stall is never a near thing (a trickle of 4x it against a deadline of 4x TIMEOUT).
+        timeout_seconds=STALL_BASIS,
     )
     server.inject(TARGET_PATH, case.make(context), times=case.times)
     faulted = _run(server, store, "week2")

@@ -16,6 +16,8 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 import pdfplumber
 from pdfminer.pdfdocument import PDFDocument
@@ -43,7 +45,7 @@ from diffing.parse.inflate import (
     inflate_budget,
 )
 from diffing.parse.meta import header_meta, merge_meta
-from diffing.parse.pdf_glyphs import Glyph, read_page
+from diffing.parse.pdf_glyphs import Glyph, PageGlyphs, read_page
 from diffing.parse.sections import build_sections, is_known_heading
 from diffing.parse.tables import PdfTable, merge_split_tables, table_rows
 from monitor.errors import ParseError
@@ -164,10 +166,12 @@ def _declared_pages(content: bytes) -> int | None:
 
 
 def _read_page(pdf: pdfplumber.PDF, page: pdfplumber.page.Page) -> _Page:
-    glyphs, horizontal, vertical = read_page(pdf.rsrcmgr, page.page_obj)
+    read = read_page(pdf.rsrcmgr, page.page_obj)
+    glyphs = read.glyphs
     tables: list[PdfTable] = []
     boxes: list[tuple[float, float, float, float]] = []
-    if horizontal >= 3 and vertical >= 3:
+    if read.horizontal_rules >= 3 and read.vertical_rules >= 3:
+        _share_read(page, read)
         for found in page.find_tables():
             rows = table_rows(found.extract())
             if rows:
@@ -179,6 +183,36 @@ def _read_page(pdf: pdfplumber.PDF, page: pdfplumber.page.Page) -> _Page:
     return _Page(page.page_number, _lines(glyphs, page.page_number), tables)
 
 
+def _share_read(page: pdfplumber.page.Page, read: PageGlyphs) -> None:
+    """Give pdfplumber's table finder the page as `read_page` read it (its shapes, and its
+    glyphs as pdfplumber's characters) instead of a second pass of pdfminer over the page,
+    which was a third of a 20-page parse for two pages with tables. Only where the two agree
+    on coordinates (no offset media box, no rotation); elsewhere pdfplumber reads the page."""
+    x0, y0 = page.mediabox[0], page.mediabox[1]
+    if x0 != 0 or y0 != 0 or page.rotation % 360 or abs(page.height - read.height) > 1e-6:
+        return
+    page._layout = read.layout
+    objects = page.objects  # the shapes, from the shared layout (it holds no characters)
+    doctop = page.initial_doctop
+    objects["char"] = [
+        {
+            "object_type": "char",
+            "page_number": page.page_number,
+            "text": glyph.text,
+            "x0": glyph.x0,
+            "x1": glyph.x1,
+            "top": glyph.top,
+            "bottom": glyph.bottom,
+            "doctop": doctop + glyph.top,
+            "width": glyph.x1 - glyph.x0,
+            "height": glyph.bottom - glyph.top,
+            "size": glyph.size,
+            "upright": True,
+        }
+        for glyph in read.printed
+    ]
+
+
 def _inside(char: Glyph, boxes: Sequence[tuple[float, float, float, float]]) -> bool:
     x = (char.x0 + char.x1) / 2
     y = (char.top + char.bottom) / 2
@@ -187,59 +221,73 @@ def _inside(char: Glyph, boxes: Sequence[tuple[float, float, float, float]]) -> 
 
 def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
     """Group glyphs into lines by vertical overlap (so a bullet set a little lower still joins)."""
-    chars.sort(key=lambda c: (c.top, c.x0))
-    groups: list[tuple[list[float], list[Glyph]]] = []
+    chars.sort(key=_TOP_THEN_LEFT)
+    # [band top, band bottom, glyphs]: plain lists and locals, this loop sees every glyph
+    groups: list[list[Any]] = []
     for char in chars:
-        top, bottom = char.top, char.bottom
+        top = char[3]
+        bottom = char[4]
+        height = bottom - top
         target = None
-        for back in range(1, min(len(groups), 4) + 1):  # the line just begun, usually
-            group = groups[-back]
-            band = group[0]
-            low, high = (
-                (band[0] if band[0] > top else top),
-                (band[1] if band[1] < bottom else bottom),
-            )
-            overlap = high - low
-            shorter = min(band[1] - band[0], bottom - top)
-            if overlap >= 0.5 * (shorter if shorter > 0.1 else 0.1):
+        back = len(groups) - 1
+        stop = back - 4 if back >= 4 else -1
+        while back > stop:  # the line just begun, usually
+            group = groups[back]
+            band_top = group[0]
+            band_bottom = group[1]
+            low = band_top if band_top > top else top
+            high = band_bottom if band_bottom < bottom else bottom
+            band_height = band_bottom - band_top
+            shorter = band_height if band_height <= height else height
+            if high - low >= 0.5 * (shorter if shorter > 0.1 else 0.1):
                 target = group
                 break
+            back -= 1
         if target is None:
-            if not char.text.isspace():
-                groups.append(([top, bottom], [char]))
+            if not char[0].isspace():
+                groups.append([top, bottom, [char]])
             continue
-        band, members = target
-        members.append(char)
-        if bottom - top > band[1] - band[0] and not char.text.isspace():
-            band[0], band[1] = top, bottom
-    lines = [_line(members, page, band) for band, members in groups]
+        target[2].append(char)
+        if height > target[1] - target[0] and not char[0].isspace():
+            target[0] = top
+            target[1] = bottom
+    lines = [
+        _line(members, page, [band_top, band_bottom]) for band_top, band_bottom, members in groups
+    ]
     return [line for line in lines if line.text]
 
 
+_TOP_THEN_LEFT = itemgetter(3, 1)  # Glyph.top, Glyph.x0
+_LEFT = itemgetter(1)  # Glyph.x0
+
+
 def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
-    members.sort(key=lambda c: c.x0)
+    members.sort(key=_LEFT)
     parts: list[str] = []
     first_word_end = None
     previous: Glyph | None = None
     spaced = False
-    glyphs = [c for c in members if not c.text.isspace()]
+    glyphs: list[Glyph] = []
     for char in members:
-        if char.text.isspace():
+        text = char.text
+        if text.isspace():
             spaced = previous is not None
             continue
+        glyphs.append(char)
         if previous is not None:
             nudge = min(0.5 * (previous.x1 - previous.x0), 0.15 * char.size)
-            if char.text == previous.text and abs(char.x0 - previous.x0) < nudge:
+            if text == previous.text and abs(char.x0 - previous.x0) < nudge:
                 continue  # the same glyph printed twice to fake bold
             if spaced or char.x0 - previous.x1 > _WORD_GAP * min(char.size, previous.size):
                 parts.append(" ")
                 if first_word_end is None:
                     first_word_end = previous.x1
-        parts.append(char.text)
+        parts.append(text)
         previous = char
         spaced = False
     first = glyphs[0]
     letters = [c for c in glyphs if c.text.isalpha()] or glyphs
+    sizes = [c.size for c in letters]
     return _PdfLine(
         text=clean_line("".join(parts)),
         page=page,
@@ -247,8 +295,8 @@ def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
         x1=max(c.x1 for c in glyphs),
         top=band[0],
         bottom=band[1],
-        size=statistics.median_low([c.size for c in letters]),
-        min_size=min(c.size for c in letters),
+        size=statistics.median_low(sizes),
+        min_size=min(sizes),
         bold=all(c.bold for c in letters),
         first_word=(first_word_end if first_word_end is not None else glyphs[-1].x1) - first.x0,
         chars=len(glyphs),

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from pdfminer.converter import PDFLayoutAnalyzer
-from pdfminer.layout import LTContainer, LTItem, LTLine, LTRect
+from pdfminer.layout import LTContainer, LTItem, LTLine, LTPage, LTRect
 from pdfminer.pdffont import PDFFont, PDFUnicodeNotDefined
 from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
 from pdfminer.pdfpage import PDFPage
@@ -37,6 +37,12 @@ class PageGlyphs(NamedTuple):
     glyphs: list[Glyph]
     horizontal_rules: int  # lines, hairline rectangles and box sides a table grid is made of
     vertical_rules: int
+    # For the table finder, so that it need not read the page a second time: the page's shapes
+    # (pdfminer's layout, without characters), its height, and the glyphs as printed (before
+    # an underlined ">" was read as "≥").
+    layout: LTPage
+    height: float
+    printed: list[Glyph]
 
 
 class _GlyphDevice(PDFLayoutAnalyzer):
@@ -50,6 +56,7 @@ class _GlyphDevice(PDFLayoutAnalyzer):
         # descent, bold, and the widths of the glyphs met so far. pdfminer recomputes them for
         # every glyph, which is a large part of its cost.
         self._fonts: dict[int, tuple[bool, float, bool, dict[int, float]]] = {}
+        self._texts: dict[int, dict[int, str | None]] = {}  # per font: cid -> text (None: none)
 
     def begin_page(self, page: PDFPage, ctm: Any) -> None:
         super().begin_page(page, ctm)
@@ -101,6 +108,91 @@ class _GlyphDevice(PDFLayoutAnalyzer):
         self.glyphs.append(Glyph(text, x0, x1, self.height - y1, self.height - y0, size, bold))
         return advance
 
+    def render_string_horizontal(
+        self,
+        seq: Any,
+        matrix: Any,
+        pos: Any,
+        font: PDFFont,
+        fontsize: float,
+        scaling: float,
+        charspace: float,
+        wordspace: float,
+        rise: float,
+        dxscale: float,
+        ncs: Any,
+        graphicstate: Any,
+    ) -> Any:
+        """pdfminer's loop with `render_char` inlined for the usual case (upright text, neither
+        rotated nor skewed): one call per string instead of a call and a matrix per glyph,
+        with the same arithmetic, so the same boxes."""
+        a, b, c, d, e0, f0 = matrix
+        info = self._fonts.get(id(font))
+        if info is None:
+            bold = bool(_BOLD.search(str(font.fontname)))
+            info = self._fonts[id(font)] = (font.is_vertical(), font.get_descent(), bold, {})
+        vertical, descent, bold, widths = info
+        if vertical or b != 0 or c != 0 or not (a * d * scaling > 0):
+            return super().render_string_horizontal(
+                seq,
+                matrix,
+                pos,
+                font,
+                fontsize,
+                scaling,
+                charspace,
+                wordspace,
+                rise,
+                dxscale,
+                ncs,
+                graphicstate,
+            )
+        texts = self._texts.get(id(font))
+        if texts is None:
+            texts = self._texts[id(font)] = {}
+        low = descent * fontsize + rise
+        high = low + fontsize
+        # y0, y1 of every glyph of the string: the same as render_char's for b == c == 0
+        width, height = self.width, self.height
+        append = self.glyphs.append
+        (x, y) = pos
+        needcharspace = False
+        for obj in seq:
+            if isinstance(obj, int | float):
+                x -= obj * dxscale
+                needcharspace = True
+            elif isinstance(obj, bytes):
+                for cid in font.decode(obj):
+                    if needcharspace:
+                        x += charspace
+                    glyph_width = widths.get(cid)
+                    if glyph_width is None:
+                        glyph_width = widths[cid] = font.char_width(cid)
+                    advance = glyph_width * fontsize * scaling
+                    if cid in texts:
+                        text = texts[cid]
+                    else:
+                        try:
+                            text = font.to_unichr(cid)
+                        except PDFUnicodeNotDefined:
+                            text = None
+                        texts[cid] = text
+                    if text:
+                        e = x * a + y * c + e0
+                        f = x * b + y * d + f0
+                        x0, x1 = (e, e + a * advance) if a > 0 else (e + a * advance, e)
+                        y0, y1 = (
+                            (f + d * low, f + d * high) if d > 0 else (f + d * high, f + d * low)
+                        )
+                        size = y1 - y0
+                        if not (size < 1 or x1 < 0 or x0 > width or y1 < 0 or y0 > height):
+                            append(Glyph(text, x0, x1, height - y1, height - y0, size, bold))
+                    x += advance
+                    if cid == 32 and wordspace:
+                        x += wordspace
+                    needcharspace = True
+        return (x, y)
+
 
 # Word processors print "≥" and "≤" as ">" and "<" underlined by a short rule of their own width.
 _UNDERLINED = {">": "≥", "<": "≤"}
@@ -121,10 +213,12 @@ def read_page(resources: PDFResourceManager, page: PDFPage) -> PageGlyphs:
             continue
         horizontal += 2 if wide and tall else int(wide)
         vertical += 2 if wide and tall else int(tall)
-    glyphs = device.glyphs
+    printed = glyphs = device.glyphs
     if underlines and any(g.text in _UNDERLINED for g in glyphs):
         glyphs = [_underlined(g, underlines) if g.text in _UNDERLINED else g for g in glyphs]
-    return PageGlyphs(glyphs, horizontal, vertical)
+    layout = device.cur_item
+    assert isinstance(layout, LTPage)  # end_page leaves the page it built
+    return PageGlyphs(glyphs, horizontal, vertical, layout, device.height, list(printed))
 
 
 def _underlined(glyph: Glyph, underlines: list[tuple[float, float, float]]) -> Glyph:

@@ -147,22 +147,26 @@ def publish(
     listed: ListedDocument,
     *,
     criteria: Criteria | None = None,
+    checked: bool = False,
 ) -> PublishResult:
     """Store `raw` as a new version with its criteria and changes, or report it unchanged.
 
     Bytes already stored for this (document, source version) are recognised by sha256 before
-    anything is parsed, so an unchanged document costs one query.
+    anything is parsed, so an unchanged document costs one query. `checked`: the caller looked
+    them up already (`already_published`, before extracting in a worker), so that query is not
+    repeated; the publishing transaction still looks under its lock.
     """
     sha256 = hashlib.sha256(raw.content).hexdigest()
     try:
-        with store.session() as txn:
-            known = known_version(txn, ctx.source_id, raw, sha256)
-            if known is not None:
-                remember_listing(txn, ctx.source_id, listed, raw)
-                return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
-            held = find_open_for(txn, ctx.source_id, raw, sha256)
-            if held is not None:
-                return _held_result(txn, ctx, raw, listed, held)
+        if not checked:
+            with store.session() as txn:
+                known = known_version(txn, ctx.source_id, raw, sha256)
+                if known is not None:
+                    remember_listing(txn, ctx.source_id, listed, raw)
+                    return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
+                held = find_open_for(txn, ctx.source_id, raw, sha256)
+                if held is not None:
+                    return _held_result(txn, ctx, raw, listed, held)
         if criteria is None:
             try:
                 criteria = ctx.extract(raw)

@@ -286,7 +286,9 @@ def _publish(
     if isinstance(criteria, str):  # the extraction failed in a worker process
         return raw, PublishResult(outcome=Outcome.ERROR, error=criteria), criteria
     try:
-        result = publish(store, ctx, raw, listed, criteria=criteria)
+        # Criteria from a worker: `already_published` looked these bytes up before they were
+        # sent there, and the publishing transaction looks again under the change-feed lock.
+        result = publish(store, ctx, raw, listed, criteria=criteria, checked=criteria is not None)
         return raw, result, result.error
     except MonitorError as exc:
         return raw, None, str(exc)
@@ -342,6 +344,11 @@ class _Extraction:
         self.pool: ProcessPoolExecutor | None = None
         self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Criteria | str]]] = []
         self.limit = 0
+        # The workers start with the first document that needs them, so a run with nothing new
+        # (the usual re-check) starts no process. (CMS bundles were measured in workers too:
+        # sending the criteria of a full baseline back cost this process more than extracting
+        # them, so they stay inline.)
+        self.use_workers = kind.isolated_extract
 
     def _new_pool(self) -> ProcessPoolExecutor:
         workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
@@ -353,8 +360,6 @@ class _Extraction:
         )
 
     async def __aenter__(self) -> _Extraction:
-        if self.kind.isolated_extract:
-            self.pool = self._new_pool()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -364,7 +369,8 @@ class _Extraction:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit(self, raw: RawDocument) -> asyncio.Future[Criteria | str]:
-        assert self.pool is not None
+        if self.pool is None:
+            self.pool = self._new_pool()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self.pool, extract_or_error, self.kind.extract, raw)
         future.add_done_callback(_retrieve)  # failures are reported by the run, not by asyncio
@@ -380,7 +386,7 @@ class _Extraction:
     async def submit(
         self, store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
     ) -> list[Done]:
-        if self.pool is None:
+        if not self.use_workers:
             return [_publish(store, ctx, raw, listed)]
         known = already_published(store, ctx, raw, listed)
         if known is not None:
