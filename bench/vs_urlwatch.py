@@ -21,6 +21,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fixtures.loopback import spawn_fixture
-from fixtures.payer_site import AETNA_INDEX_PATH
+from fixtures.payer_site import AETNA_INDEX_PATH, ExpectedPayerChange
 from fixtures.payer_site.html_pages import index_page_path
 from fixtures.payer_site.scale import scale_week2_changes
 from fixtures.payer_site.site import INDEX_PAGE_SIZE, PayerSite
@@ -61,7 +62,9 @@ def urlwatch_binary() -> Path:
     return binary
 
 
-def measure(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Measured:
+def measure(
+    argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Measured:
     """Run `argv` to completion; its wall time and the peak RSS of its process tree."""
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -151,8 +154,33 @@ concurrency_per_host = 6
     return config
 
 
-def caught(config: Path, documents: int) -> tuple[int, int, list[str]]:
-    """(planted changes the project reported, planted, the missed ones) after round 2."""
+def _days(text: str | None) -> str | None:
+    """ "12 weeks" -> "84", "90 days" -> "90" (the planted changes count days)."""
+    match = re.fullmatch(r"(\d+) (week|day)s?", (text or "").strip())
+    if match is None:
+        return text
+    return str(int(match.group(1)) * (7 if match.group(2) == "week" else 1))
+
+
+def _reports(planted: ExpectedPayerChange, row: dict[str, str | None]) -> bool:
+    """Whether a reported change is the planted one (the diff names fields by indication and
+    branch, "adbry, initial: BSA", and writes durations as the policy did, "12 weeks")."""
+    if (row["document_id"], row["kind"]) != (planted.document_url_path, planted.kind):
+        return False
+    if planted.kind == "step_therapy_changed":
+        return (_days(row["before"]), _days(row["after"])) == (planted.before, planted.after)
+    if planted.kind == "threshold_changed":
+        return (
+            (row["field"] or "").endswith(planted.field or "")
+            and (row["before"] or "").endswith(planted.before or "")
+            and (row["after"] or "").endswith(planted.after or "")
+        )
+    return row["before"] == planted.before
+
+
+def caught(config: Path, documents: int) -> tuple[int, int, list[str], list[str]]:
+    """(planted changes the project reported, planted, the missed ones, documents with
+    changes reported that were not planted) after round 2."""
     output = subprocess.run(
         [
             str(Path(sys.executable).parent / "policy-monitor"),
@@ -170,22 +198,16 @@ def caught(config: Path, documents: int) -> tuple[int, int, list[str]]:
         check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     ).stdout
-    reported = {
-        (row["document_id"], row["kind"], row["field"], row["before"], row["after"])
-        for row in map(json.loads, output.splitlines())
-        if row
-    }
+    rows = [json.loads(line) for line in output.splitlines() if line]
     planted = scale_week2_changes(documents, html_only=True)
     missed = [
         f"{c.document_url_path} {c.kind} {c.field} {c.before} -> {c.after}"
         for c in planted
-        if (c.document_url_path, c.kind, c.field, c.before, c.after) not in reported
-        and not (
-            c.after is None
-            and any(r[:4] == (c.document_url_path, c.kind, c.field, c.before) for r in reported)
-        )
+        if not any(_reports(c, row) for row in rows)
     ]
-    return len(planted) - len(missed), len(planted), missed
+    changed = {c.document_url_path for c in planted}
+    unplanted = sorted({row["document_id"] for row in rows} - changed)
+    return len(planted) - len(missed), len(planted), missed, unplanted
 
 
 def one_run(documents: int) -> dict[str, object]:
@@ -207,7 +229,8 @@ def one_run(documents: int) -> dict[str, object]:
             urls = document_urls(base_url, documents)
             uw_args = [str(urlwatch), *write_urlwatch_files(directory, urls)]
             config = write_project_config(directory, base_url, documents)
-            project = [str(Path(sys.executable).parent / "policy-monitor"), "--config", str(config), "check"]
+            cli = str(Path(sys.executable).parent / "policy-monitor")
+            project = [cli, "--config", str(config), "check"]
             rounds: dict[str, dict[str, object]] = {}
             for number, scenario in ((1, "week1"), (2, "week2")):
                 if scenario != "week1":
@@ -219,7 +242,7 @@ def one_run(documents: int) -> dict[str, object]:
                     "project": asdict(ours),
                     "ratio": ours.seconds / theirs.seconds,
                 }
-            got, planted, missed = caught(config, documents)
+            got, planted, missed, unplanted = caught(config, documents)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -228,6 +251,7 @@ def one_run(documents: int) -> dict[str, object]:
         "planted_changes": planted,
         "caught_changes": got,
         "missed": missed,
+        "documents_with_unplanted_changes": unplanted,
         "urls": len(urls),
     }
 
@@ -241,7 +265,9 @@ def _commit() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=1, help="side-by-side runs, one after another")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="side-by-side runs, one after another"
+    )
     args = parser.parse_args()
     runs = []
     for repeat in range(args.repeat):
@@ -258,7 +284,10 @@ def main() -> int:
                 f"{theirs['peak_rss_mb']:4.0f} MB | project {ours['seconds']:5.2f} s "
                 f"{ours['peak_rss_mb']:4.0f} MB | ratio {figures['ratio']:.2f}x"
             )
-        print(f"  planted changes caught: {run['caught_changes']}/{run['planted_changes']}")
+        print(
+            f"  planted changes caught: {run['caught_changes']}/{run['planted_changes']}; "
+            f"documents with changes not planted: {len(run['documents_with_unplanted_changes'])}"  # type: ignore[arg-type]
+        )
         for line in run["missed"]:  # type: ignore[attr-defined]
             print(f"    missed: {line}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 """Commercial payer policy documents (PDF, HTML, text) crawled from index pages with Scrapy.
 
-`list_documents` runs the crawl in a child process (`sources.payer_crawl`): index pages are read,
+`list_documents` first tries the in-process re-check (`sources.payer_recheck`: when the index
+pages link exactly the stored documents, one conditional GET each over httpx, no discovery);
+otherwise it runs the crawl in a child process (`sources.payer_crawl`): index pages are read,
 links matching `allow` (and not `deny`) are fetched with conditional GET, bodies land on disk.
 The listing's fingerprint of a document is the sha256 of its body, so an unchanged body is never
 parsed again; a 304 keeps the stored fingerprint. `fetch` then hands over the new bodies.
@@ -171,9 +173,26 @@ class PayerPoliciesSource(CrawledSource):
             **self._crawl_settings(known),
         }
 
+    async def _recheck(self, known: KnownListing) -> list[dict[str, Any]] | None:
+        """The records of an in-process re-check (`sources.payer_recheck`), or None when this
+        run needs discovery (the Scrapy crawl)."""
+        from sources.payer_recheck import Rechecker  # httpx and lxml: not at CLI start-up
+
+        rechecker = Rechecker(
+            source=self.name, options=self.options, scratch=self._scratch, url_key=url_key
+        )
+        try:
+            return await rechecker.run(known)
+        finally:
+            self._requests += rechecker.request_count
+            await rechecker.aclose()
+
     async def list_documents(self, known: KnownListing) -> Listing:
-        records = await self._crawl(known)
-        self._requests = sum(r["type"] != "skipped" for r in records)
+        self._requests = 0
+        records = await self._recheck(known)
+        if records is None:
+            records = await self._crawl(known)
+            self._requests += sum(r["type"] != "skipped" for r in records)
         fingerprints = {key: v.fingerprint for (key, _version), v in known.items()}
         listed: dict[str, ListedDocument] = {}
         problems: list[str] = []
