@@ -160,6 +160,7 @@ class PayerPoliciesSource(CrawledSource):
     def __init__(self, *, name: str, options: PayerPoliciesOptions) -> None:
         super().__init__(name=name, options=options)
         self._documents: dict[str, dict[str, Any]] = {}
+        self.discovered = False  # whether this run crawled (Scrapy) rather than re-checked
 
     def _job(self, known: KnownListing) -> dict[str, Any]:
         o = self.options
@@ -191,6 +192,7 @@ class PayerPoliciesSource(CrawledSource):
         self._requests = 0
         records = await self._recheck(known)
         if records is None:
+            self.discovered = True
             records = await self._crawl(known)
             self._requests += sum(r["type"] != "skipped" for r in records)
         fingerprints = {key: v.fingerprint for (key, _version), v in known.items()}
