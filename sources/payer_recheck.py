@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -35,12 +35,43 @@ from diffing.parse.clean import error_page_reason
 from monitor.errors import FetchError
 from sources.base import KnownListing
 from sources.http import FetchedBody, HttpFetcher, RetryPolicy, policy_client
-
-if TYPE_CHECKING:
-    from sources.payer_policies import PayerPoliciesOptions
+from sources.outbound import OutboundPolicy
 
 Record = dict[str, Any]
 RETRY_BACKOFF_SECONDS = 0.25  # Scrapy retries at once; a short pause is kinder and as quick
+
+
+class RecheckOptions(Protocol):
+    """What the re-check reads of a source's options (`PayerPoliciesOptions` has them all)."""
+
+    @property
+    def start_urls(self) -> tuple[str, ...]: ...
+    @property
+    def documents(self) -> tuple[str, ...]: ...
+    @property
+    def allow(self) -> tuple[str, ...]: ...
+    @property
+    def deny(self) -> tuple[str, ...]: ...
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]: ...
+    @property
+    def max_depth(self) -> int: ...
+    @property
+    def obey_robots(self) -> bool: ...
+    @property
+    def download_delay_seconds(self) -> float: ...
+    @property
+    def concurrency_per_host(self) -> int: ...
+    @property
+    def timeout_seconds(self) -> float: ...
+    @property
+    def max_retries(self) -> int: ...
+    @property
+    def max_document_bytes(self) -> int: ...
+    @property
+    def user_agent(self) -> str: ...
+    @property
+    def outbound(self) -> OutboundPolicy: ...
 
 
 class _Pacer:
@@ -116,7 +147,7 @@ class Rechecker:
         self,
         *,
         source: str,
-        options: PayerPoliciesOptions,
+        options: RecheckOptions,
         scratch: Path,
         url_key: Callable[[str], str],
         client: httpx.AsyncClient | None = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,10 +57,10 @@ def _run(config: SourceConfig, store: Store) -> tuple[RunSummary, PayerPoliciesS
 
 
 @pytest.fixture
-def site() -> PayerSiteFixture:
+def site() -> Iterator[PayerSiteFixture]:
     fixture = PayerSiteFixture(scenario="week1", documents=DOCUMENTS, html_only=True)
     fixture.start()
-    yield fixture  # type: ignore[misc]
+    yield fixture
     fixture.stop()
 
 
