@@ -2,12 +2,13 @@
 
 When to use it instead of the Scrapy crawl (`sources.payer_crawl`), the rule: the store already
 knows the source's documents, links are followed one level deep (``max_depth = 1``), and this
-run's index pages, read again here, link exactly the documents the store knows (by key) and
-robots.txt still allows every one of them. Then no discovery is needed: every document gets one
-conditional GET (its stored ETag / Last-Modified) and only what changed is downloaded. Anything
-else -- a first fetch, a new or dropped link, an index page that fails or looks wrong, an
-off-site link, a robots.txt that now forbids a page -- returns None and the caller runs the full
-crawl, which discovers, probes unlinked documents (withdrawals) and records index errors.
+run's index pages, read again here, link only documents the store knows (by key) and robots.txt
+still allows every one of them. Then no discovery is needed: every linked document gets one
+conditional GET (its stored ETag / Last-Modified) and only what changed is downloaded; a stored
+document no page links any more is probed at its URL, as the crawl does, so a 404 or 410 still
+withdraws it in this run. Anything else -- a first fetch, a new link, an index page that fails
+or looks wrong, an off-site link, a robots.txt that now forbids a page -- returns None and the
+caller runs the full crawl, which discovers and records index errors.
 
 Every request goes through `sources.http.HttpFetcher` with the source's one `OutboundPolicy`:
 URLs checked before they are requested, addresses checked after DNS at connect time, redirects
@@ -38,6 +39,7 @@ from sources.http import FetchedBody, HttpFetcher, RetryPolicy, policy_client
 from sources.outbound import OutboundPolicy
 
 Record = dict[str, Any]
+MAX_PROBES = 200  # more stored documents unlinked at once is a broken listing, not withdrawals
 RETRY_BACKOFF_SECONDS = 0.25  # Scrapy retries at once; a short pause is kinder and as quick
 
 
@@ -133,6 +135,11 @@ def index_links(
     return links
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _reason(error: FetchError) -> str:
     """The failure without the ``source 'x': GET url:`` prefix FetchError's message carries."""
     text = str(error)
@@ -208,21 +215,45 @@ class Rechecker:
             linked.setdefault(url, "")
         by_key = {self.url_key(url): url for url in linked}
         known_keys = {key for key, _version in known}
-        if len(by_key) != len(linked) or set(by_key) != known_keys:
-            return None  # new, dropped or duplicated links: discovery decides
+        if len(by_key) != len(linked) or not set(by_key) <= known_keys:
+            return None  # a new (or a duplicated) link: discovery decides
         if any(not self.policy.host_allowed(urlsplit(u).hostname or "") for u in linked):
             return None
         if o.obey_robots and not await self._robots_allow(list(linked)):
             return None
         validators = {key: v for (key, _version), v in known.items()}
         self.bodies.mkdir(parents=True, exist_ok=True)
+        unlinked = sorted(known_keys - set(by_key))
+        origins = sorted({_origin(url) for url in linked} or {_origin(u) for u in o.start_urls})
+        probes = (
+            []
+            if len(unlinked) > MAX_PROBES
+            else [
+                self._probe(origin + key, validators[key]) for key in unlinked for origin in origins
+            ]
+        )
         records = await asyncio.gather(
             *(
                 self._recheck_one(url, title, validators[self.url_key(url)])
                 for url, title in linked.items()
-            )
+            ),
+            *probes,
         )
         return [{"type": "index", "url": url} for url in o.start_urls] + list(records)
+
+    async def _probe(self, url: str, validators: Any) -> Record:
+        """A stored document no page links: what its own URL answers now (the crawl's probe:
+        404 or 410 without a redirect is what lets the listing report it gone)."""
+        headers = {"If-None-Match": str(validators.etag)} if validators.etag else {}
+        try:
+            fetched = await self._get(url, headers)
+        except FetchError as error:
+            redirected = error.url != url
+            status = error.status
+            if redirected and status in (404, 410):
+                status = 200  # after a redirect the document lives on elsewhere: it answers
+            return {"type": "probe", "url": url, "status": status}
+        return {"type": "probe", "url": url, "status": fetched.status}
 
     async def _read_indexes(self) -> dict[str, str] | None:
         """Linked URL -> link text over every index page; None when any page fails."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.payer_site import AETNA_INDEX_PATH, PayerSiteFixture
+from fixtures.payer_site import AETNA_INDEX_PATH, Fault, PayerSiteFixture
 from fixtures.payer_site.scale import html_week2_changes, spec
 from monitor.config import SourceConfig, parse_config
 from monitor.pipeline.runner import RunSummary, run_source
@@ -20,7 +20,7 @@ from sources.base import Source
 from sources.payer_policies import PayerPoliciesSource
 from sources.payer_recheck import index_links
 
-DOCUMENTS = 20  # one of them changes in week 2
+DOCUMENTS = 8  # one of them changes in week 2
 TODAY = dt.date(2026, 11, 12)
 
 
@@ -130,3 +130,31 @@ def test_index_links_refuse_an_error_page() -> None:
         b"<p>You don't have permission to access this page on this server.</p></body></html>"
     )
     assert index_links(page, "http://site.test/", allow=(), deny=()) is None
+
+
+@pytest.mark.slow
+def test_a_dropped_link_is_probed_and_withdrawn_when_gone(
+    site: PayerSiteFixture, tmp_path: Path
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    dropped = spec(3).url_path
+    baseline, _ = _run(_source(site), store)
+    assert baseline.outcome == "success", baseline.line()
+    # The index no longer links it but its URL still answers: no discovery, no withdrawal yet.
+    site.reset_counters()
+    first, source = _run(_source(site, deny=(dropped,)), store)
+    assert not source.discovered
+    assert first.outcome == "success", first.line()
+    assert first.counts.listed == DOCUMENTS - 1 and first.counts.changes == 0
+    assert any(dropped in target for target in site.requests)  # probed
+    # Now its URL answers 404: withdrawn in this run, as the crawl's probe would have it.
+    site.inject(dropped, Fault(status=404), times=5)
+    second, source = _run(_source(site, deny=(dropped,)), store)
+    assert not source.discovered
+    withdrawn = [
+        c.document_id
+        for c in store.changes(run_id=second.run_id, min_severity="noise")
+        if c.kind == "document_withdrawn"
+    ]
+    assert withdrawn == [dropped]
+    store.close()
