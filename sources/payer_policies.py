@@ -177,6 +177,9 @@ class PayerPoliciesSource(CrawledSource):
     async def _recheck(self, known: KnownListing) -> list[dict[str, Any]] | None:
         """The records of an in-process re-check (`sources.payer_recheck`), or None when this
         run needs discovery (the Scrapy crawl)."""
+        o = self.options
+        if not known or o.max_depth != 1 or not o.start_urls:
+            return None  # a first fetch, or links followed deeper: discovery (cheap to tell)
         from sources.payer_recheck import Rechecker  # httpx and lxml: not at CLI start-up
 
         rechecker = Rechecker(
