@@ -157,6 +157,7 @@ class HttpFetcher:
         max_redirects: int = 5,
         deadline_seconds: float | None = None,
         policy: OutboundPolicy | None = None,
+        redirect_hosts: Collection[str] = (),
     ) -> None:
         self.source = source
         self.client = client
@@ -166,6 +167,9 @@ class HttpFetcher:
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         # With a policy, every URL (not only a redirect's target) must pass it.
         self.policy = policy
+        # Non-empty: a redirect must also land on one of these hosts exactly (the policy may
+        # allow subdomains for links, as the payer crawl does, but not for redirects).
+        self.redirect_hosts = frozenset(h.lower() for h in redirect_hosts)
         self.max_redirects = max_redirects
         self.deadline_seconds = deadline_seconds
         self._slots = asyncio.Semaphore(concurrency)
@@ -183,19 +187,28 @@ class HttpFetcher:
         *,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        not_modified: bool = False,
     ) -> FetchedBody:
         """The body of a 2xx response, after redirects to allowed hosts; retryable failures are
-        retried, others raise at once."""
+        retried, others raise at once. With `not_modified` (a conditional request), a 304 is
+        an answer too: a `FetchedBody` with status 304 and no content."""
         chain: list[str] = []
         target, query = url, params
         if self.policy is not None and (reason := self.policy.refusal(url)) is not None:
             raise FetchError(self.source, url, f"refused by the outbound policy: {reason}")
         while True:
-            fetched = await self._get_retrying(target, query, headers)
+            fetched = await self._get_retrying(target, query, headers, not_modified)
             if fetched.location is None:
                 return fetched
             chain.append(fetched.url)
             host = (urlsplit(fetched.location).hostname or "").lower()
+            if self.redirect_hosts and host not in self.redirect_hosts:
+                raise FetchError(
+                    self.source,
+                    chain[0],
+                    f"redirected to another host ({fetched.location}); not followed",
+                    status=fetched.status,
+                )
             if self.policy is not None:
                 reason = self.policy.refusal(fetched.location)
                 if reason is not None:
@@ -231,6 +244,7 @@ class HttpFetcher:
         url: str,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        not_modified: bool = False,
     ) -> FetchedBody:
         last_error: FetchError | None = None
         for attempt in range(self.retry.max_retries + 1):
@@ -238,7 +252,7 @@ class HttpFetcher:
             try:
                 async with self._slots:
                     self.request_count += 1
-                    return await self._get_once(url, params, headers)
+                    return await self._get_once(url, params, headers, not_modified)
             except _Retryable as retryable:
                 last_error = retryable.error
                 if retryable.retry_after is not None:
@@ -253,6 +267,7 @@ class HttpFetcher:
         url: str,
         params: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
+        not_modified: bool = False,
     ) -> FetchedBody:
         shown = url if not params else f"{url}?{httpx.QueryParams(params)}"
         try:
@@ -269,6 +284,10 @@ class HttpFetcher:
                         headers=dict(response.headers),
                         content=b"",
                         location=urljoin(shown, location),
+                    )
+                if status == 304 and not_modified:
+                    return FetchedBody(
+                        url=shown, status=status, headers=dict(response.headers), content=b""
                     )
                 if status in RETRYABLE_STATUS:
                     raise _Retryable(

@@ -56,6 +56,7 @@ from twisted.python.failure import Failure
 from diffing.parse.clean import error_page_reason
 from sources.outbound import DEFAULT_PORTS, OutboundPolicy, Refused
 from sources.payer_policies import GONE, url_key
+from sources.payer_recheck import MAX_PROBES
 
 
 class RefusedRequest(IgnoreRequest):
@@ -147,7 +148,6 @@ class AllowedHostsMiddleware:
 
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MAX_PROBES = 200  # more stored documents unlinked at once is a broken listing, not withdrawals
 
 
 def linked_url(request: Request) -> str:
