@@ -28,6 +28,7 @@ from monitor.pipeline.publish import (
     publish,
     publish_withdrawals,
 )
+from monitor.pipeline.verification import remember_text, worker_text
 from monitor.progress import Progress
 from monitor.store.core import RunCounts, Store
 from monitor.store.publishing import remember_validators
@@ -311,20 +312,28 @@ def limit_worker_memory(limit: int = WORKER_ADDRESS_SPACE_BYTES) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (chosen, hard))
 
 
+# What a worker sends back: the criteria and, for a payer document, its text (which the
+# publishing transaction checks the changes against), or the error message.
+Extracted = tuple[Criteria, str | None]
+
+
 def extract_or_error(
     extract: Callable[[RawDocument], Criteria], raw: RawDocument
-) -> Criteria | str:
-    """Run in a worker process: criteria, or the error message (exceptions with custom
-    constructors do not survive pickling)."""
+) -> Extracted | str:
+    """Run in a worker process: criteria and text, or the error message (exceptions with custom
+    constructors do not survive pickling). The text comes from the parse the extraction just
+    did (cached in this process), so this process parses the document once, not the parent
+    a second time to verify its changes."""
     try:
-        return extract(raw)
+        criteria = extract(raw)
     except MonitorError as exc:
         return str(exc)
     except Exception as exc:  # a parser bug must not take the run down
         return f"extraction failed: {type(exc).__name__}: {exc}"
+    return criteria, worker_text(raw, criteria)
 
 
-def _retrieve(future: asyncio.Future[Criteria | str]) -> None:
+def _retrieve(future: asyncio.Future[Extracted | str]) -> None:
     """Mark a worker future's failure as seen: the run reports it its own way."""
     if future.done() and not future.cancelled():
         future.exception()
@@ -342,7 +351,7 @@ class _Extraction:
         self.kind = kind
         self.timeout = timeout
         self.pool: ProcessPoolExecutor | None = None
-        self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Criteria | str]]] = []
+        self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Extracted | str]]] = []
         self.limit = 0
         # The workers start with the first document that needs them, so a run with nothing new
         # (the usual re-check) starts no process. (CMS bundles were measured in workers too:
@@ -368,7 +377,7 @@ class _Extraction:
                 future.cancel()
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(self, raw: RawDocument) -> asyncio.Future[Criteria | str]:
+    def _submit(self, raw: RawDocument) -> asyncio.Future[Extracted | str]:
         if self.pool is None:
             self.pool = self._new_pool()
         loop = asyncio.get_running_loop()
@@ -376,7 +385,7 @@ class _Extraction:
         future.add_done_callback(_retrieve)  # failures are reported by the run, not by asyncio
         return future
 
-    def _start(self, raw: RawDocument) -> asyncio.Future[Criteria | str]:
+    def _start(self, raw: RawDocument) -> asyncio.Future[Extracted | str]:
         try:
             return self._submit(raw)
         except BrokenProcessPool:  # a worker died while this was being queued
@@ -405,7 +414,9 @@ class _Extraction:
         raw, listed, future = self.pending.pop(0)
         future.add_done_callback(_retrieve)
         try:
-            criteria = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+            outcome: Extracted | str | Exception = await asyncio.wait_for(
+                asyncio.shield(future), self.timeout
+            )
         except TimeoutError:
             self._replace_workers()
             return (
@@ -422,13 +433,19 @@ class _Extraction:
                 return raw, None, self._timed_out()
             if isinstance(outcome, Exception):
                 return raw, None, "extraction worker died on this document (retried next run)"
-            criteria = outcome
+        if isinstance(outcome, Exception):  # not reached: handled above
+            raise outcome
+        if isinstance(outcome, str):  # the extraction's error message
+            return _publish(store, ctx, raw, listed, outcome)
+        criteria, text = outcome
+        if text is not None:
+            remember_text(raw.content, text)
         return _publish(store, ctx, raw, listed, criteria)
 
     def _timed_out(self) -> str:
         return f"parsing took longer than {self.timeout:g} s; gave up (retried next run)"
 
-    async def _alone(self, raw: RawDocument) -> Criteria | str | Exception:
+    async def _alone(self, raw: RawDocument) -> Extracted | str | Exception:
         pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),

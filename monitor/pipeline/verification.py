@@ -11,7 +11,9 @@ Only payer documents are checked: CMS code tables arrive as structured data, not
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -54,8 +56,39 @@ def is_payer(criteria: Criteria) -> bool:
     return criteria.payer is not None
 
 
-def _text(content: bytes, content_type: str, key: str) -> str:
+# Texts the extraction workers sent back, by the sha256 of the document's bytes: the new
+# version's text is then not parsed a second time here, and in a long-running daemon the next
+# version finds its predecessor's text too. Bounded (texts of long PDFs run to megabytes).
+_TEXT_CACHE_SIZE = 32
+_texts: OrderedDict[str, str] = OrderedDict()
+
+
+def remember_text(content: bytes, text: str) -> None:
+    key = hashlib.sha256(content).hexdigest()
+    _texts[key] = text
+    _texts.move_to_end(key)
+    while len(_texts) > _TEXT_CACHE_SIZE:
+        _texts.popitem(last=False)
+
+
+def worker_text(raw: RawDocument, criteria: Criteria) -> str | None:
+    """In an extraction worker: a payer document's text, from the parse its extraction just
+    cached; None for other documents (nothing verifies them) or when it cannot be had."""
+    if not is_payer(criteria):
+        return None
+    try:
+        return _parsed_text(raw.content, raw.content_type, raw.key)
+    except Exception:  # the criteria stand; the parent parses again if it must
+        return None
+
+
+def _parsed_text(content: bytes, content_type: str, key: str) -> str:
     return document_text(parse_cached(content, content_type, document_id=key))
+
+
+def _text(content: bytes, content_type: str, key: str) -> str:
+    known = _texts.get(hashlib.sha256(content).hexdigest())
+    return known if known is not None else _parsed_text(content, content_type, key)
 
 
 def texts(raw: RawDocument, old_payload: OldPayload) -> Texts | None:
