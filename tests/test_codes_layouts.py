@@ -104,3 +104,13 @@ def test_a_page_long_clause_needs_its_code_word_near_the_code() -> None:
 def test_an_icd10_code_split_after_its_dot_is_joined() -> None:
     text = "ICD-10 codes not covered for indications listed in the CPB:\nG30. 0 - G30.9 Alzheimer's"
     assert set(_codes(("genotyping for cyp2d6", text))) == {"G30.0", "G30.9"}
+
+
+def test_a_navigation_line_naming_the_revision_history_does_not_end_the_list() -> None:
+    text = (
+        "Criteria | Codes | Revision History microsatellite instability 81458\n"
+        "Solid organ neoplasm, genomic sequence analysis panel; DNA analysis 81458\n"
+        "Solid organ neoplasm, genomic sequence analysis panel; DNA and RNA analysis 81459\n"
+        "Solid organ neoplasm, genomic sequence analysis panel; copy number variants 81462"
+    )
+    assert {"81458", "81459", "81462"} <= set(_codes(("symgene 79 ngs cancer panel", text)))

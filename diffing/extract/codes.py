@@ -362,7 +362,7 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
     listing = False
     rows: list[CodeRow] = []
     for line in lines:
-        if _is_heading(line) and _HISTORY_NAME.search(line):
+        if _HISTORY_HEADING.match(line):
             break  # a history table run into the section: its codes are logged, not listed
         in_list = is_table or code_section or listing
         found = _table_line_codes(line, short_rows=is_table)
@@ -391,6 +391,14 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
     return rows
 
 
+# A line that is only a history heading ("History", "Policy History/Revision Information"); a
+# page's navigation line ("Criteria | Codes | Revision History …") is not one.
+_HISTORY_HEADING = re.compile(
+    r"^\s*(?:(?:policy|revision|review|document|publication|approval)\s+history"
+    r"(?:\s*/\s*revision information)?|history|revisions?|change log|revision information)"
+    r"\s*:?\s*$",
+    re.IGNORECASE,
+)
 _SIBLING_DISTANCE = 10
 
 
