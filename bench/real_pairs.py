@@ -303,6 +303,7 @@ def main() -> int:
                     "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "commit": _commit(),
                     "cores": os.cpu_count(),
+                    "loadavg": [round(x, 2) for x in os.getloadavg()],
                     "document_codes": args.document_codes,
                     "totals": totals,
                     "pairs": [dataclasses.asdict(r) for r in results],

@@ -19,6 +19,7 @@ from monitor.templating import template_environment
 from notifications.select import CHECKLIST_KIND, group_label, rank
 
 SEVERITIES = ("high", "medium", "low")
+UNVERIFIED = "unverified"  # diffing.model.Severity.UNVERIFIED: shown apart, never an alert
 TITLE_CHARS = 160
 VALUE_CHARS = 300
 EVIDENCE_CHARS = 500
@@ -74,6 +75,9 @@ class ChangeView:
     evidence: str
     change_url: str
     source_url: str | None
+    # For an unverified claim, why the two texts contradict it with each text's evidence
+    # (`diffing.verify`), when the record carries it.
+    contradiction: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +124,23 @@ def _view(pending: PendingChange, api: ApiConfig, now: dt.datetime) -> ChangeVie
         evidence=clip(change.evidence, EVIDENCE_CHARS),
         change_url=change_page_url(api, change.id, now=now),
         source_url=_safe_url(change.url),
+        contradiction=clip(_contradiction(pending), EVIDENCE_CHARS),
+    )
+
+
+def _contradiction(pending: PendingChange) -> str | None:
+    value = getattr(pending.change, "contradiction", None)
+    return value if isinstance(value, str) else None
+
+
+def split_unverified(
+    changes: Sequence[PendingChange],
+) -> tuple[list[PendingChange], list[PendingChange]]:
+    """(changes to report, unverified claims): claims the two versions' texts contradict are
+    an extraction error, not a policy change, so they never count as changes."""
+    return (
+        [p for p in changes if p.change.severity != UNVERIFIED],
+        [p for p in changes if p.change.severity == UNVERIFIED],
     )
 
 
@@ -173,8 +194,12 @@ def split_facts(
 def subject_for(changes: Sequence[PendingChange], *, alert: bool, today: dt.date) -> str:
     """ "3 high, 5 medium changes — Acme Health, Novitas" (issuers by weight, three at most).
     Counts facts: a checklist change restating a listed change is not counted again."""
+    changes, unverified = split_unverified(changes)
     changes, _ = split_facts(changes)
+    claims = f"{len(unverified)} unverified claim{'' if len(unverified) == 1 else 's'}"
     if not changes:
+        if unverified:
+            return clip(f"No policy changes, {claims} — digest of {today.isoformat()}", 180)
         return f"No policy changes — digest of {today.isoformat()}"
     counts = {s: sum(1 for p in changes if p.change.severity == s) for s in SEVERITIES}
     parts = [f"{n} {s}" for s, n in counts.items() if n]
@@ -188,7 +213,8 @@ def subject_for(changes: Sequence[PendingChange], *, alert: bool, today: dt.date
     if len(ordered) > 3:
         issuers += f" +{len(ordered) - 3} more"
     prefix = "Alert: " if alert else ""
-    return clip(f"{prefix}{', '.join(parts)} {noun} — {issuers}", SUBJECT_CHARS)
+    apart = f" (+{claims})" if unverified else ""
+    return clip(f"{prefix}{', '.join(parts)} {noun}{apart} — {issuers}", SUBJECT_CHARS)
 
 
 def render_email(name: str, context: Mapping[str, object]) -> tuple[str, str]:
@@ -210,8 +236,10 @@ def render_changes(
     max_changes: int = 200,
 ) -> RenderedEmail:
     """The digest (kind "digest") or alert (kind "alert") email for `changes`."""
-    # One entry per fact in the severity groups; every checklist change also in its own section.
-    regular, checklists = split_facts(changes)
+    # One entry per fact in the severity groups; every checklist change also in its own section;
+    # unverified claims in theirs, after the changes and never in an issuer's count.
+    reported, unverified = split_unverified(changes)
+    regular, checklists = split_facts(reported)
     regular.sort(key=lambda p: (-rank(p.change.severity), p.event_id))
     shown, hidden = regular[:max_changes], len(regular) - min(len(regular), max_changes)
     context = {
@@ -221,8 +249,12 @@ def render_changes(
         "subject": subject_for(changes, alert=kind == "alert", today=now.date()),
         "groups": group(shown, api, now),
         "checklists": [_view(p, api, now) for p in checklists],
+        "unverified": [
+            _view(p, api, now)
+            for p in sorted(unverified, key=lambda p: (p.change.document_id, p.change.id))
+        ][:max_changes],
         "hidden": hidden,
-        "total": len(changes),
+        "total": len(reported),
         "feed_url": api.public_url.rstrip("/") + "/changes",
     }
     text, html = render_email("changes", context)

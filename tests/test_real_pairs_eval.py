@@ -56,3 +56,21 @@ def test_no_forbidden_or_contradicted_claim_is_published(bench, key: str) -> Non
         *run.texts,
     )
     assert all(v.verified for v in rechecked)
+
+
+# Pairs where extraction once made claims the texts contradict (layouts fixed in
+# diffing/extract/codes.py): none may be made again, not even as `unverified`.
+ONCE_CONTRADICTED = (
+    "molina_molina-genetic-testing-051",  # "HER-2, K20" read as a diagnosis
+    "UHC_molecular_oncology_solid_tumor_eff20250401_vs_eff20260101",  # "of 30000 … loci"
+    "CARELON_somatic_tumor_testing_eff20250323_vs_eff20251005",  # history in the codes section
+    "AETNA_cpb0715_pharmacogenetic_print2025_vs_html20260322",  # code lists under test headings
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ONCE_CONTRADICTED)
+def test_the_texts_contradict_no_claim(bench, key: str) -> None:  # type: ignore[no-untyped-def]
+    pair = next(p for p in bench.load_pairs() if p.key == key)
+    run = bench.run_pipeline(pair.before, pair.after, pair.key, use_document_codes=False)
+    assert [v.reason for v in run.verdicts if not v.verified] == []

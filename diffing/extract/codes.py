@@ -26,7 +26,12 @@ _HCPCS = r"[A-V]\d{4}"
 _ICD10 = r"[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?"
 _ANY = rf"(?:{_CPT}|{_HCPCS}|{_ICD10})"
 _BEFORE = r"(?<![\w.$/\-#])"
-_AFTER = r"(?![\w/]|\.\d|-[A-Za-z]|\s*(?:mg|mcg|ml|mL|units?|%|percent)\b)"
+# A code followed by a lone capital letter ("G1244 E", "A1555 G genotyping") is a protein or
+# nucleotide variant whose last letter a capture split off, not a code and a description.
+_AFTER = (
+    r"(?![\w/]|\.\d|-[A-Za-z]|\s*(?:mg|mcg|ml|mL|units?|%|percent)\b"
+    r"|\s[A-Z](?:\s*$|[,;)]|\s+[a-z]))"
+)
 _RANGE_JOIN = r"\s*(?:-|–|through|thru|to)\s*"
 _CLAUSES = re.compile(r";\s*|(?<=[a-z)])\.\s+")
 
@@ -135,22 +140,52 @@ def codes_in_prose(text: str, *, in_code_list: bool = False) -> list[CodeMention
     """Codes named in a sentence, clause by clause. Outside a code list the clause must speak of
     codes, and an ICD-10 code without its dot must be called a diagnosis ("B12" is a vitamin)."""
     out: list[CodeMention] = []
-    for clause in _CLAUSES.split(text):
+    for clause in _CLAUSES.split(_joined_dots(text)):
         if not in_code_list and not CODE_KEYWORDS.search(clause):
             continue
-        says_icd = bool(re.search(r"\bICD|\bdiagnos", clause, re.IGNORECASE))
-        for mention in _mentions(clause, _CODE_OR_RANGE):
-            dotless_icd = mention.system is CodeSystem.ICD10 and "." not in mention.code
-            if dotless_icd and not (in_code_list or says_icd):
+        for match in _CODE_OR_RANGE.finditer(clause):
+            if _COUNTS.search(clause, max(0, match.start() - 20), match.start()):
+                continue  # "analysis of 30000 DNA methylation loci" counts, it lists no code
+            # A clause as long as a page (a PDL captured as one line) does not speak of codes
+            # as a whole: the word "code" or "diagnosis" must come just before this one.
+            scope = clause if len(clause) <= _MAX_CLAUSE_CHARS else _reach(clause, match.start())
+            if not in_code_list and not CODE_KEYWORDS.search(scope):
                 continue
-            if mention not in out:
-                out.append(CodeMention(system=mention.system, code=mention.code, clause=clause))
+            says_icd = bool(_SAYS_ICD.search(scope))
+            for code in _expand(match.group("low"), match.group("high")):
+                system = code_system(code)
+                if system is None:
+                    continue
+                dotless_icd = system is CodeSystem.ICD10 and "." not in code
+                if dotless_icd and not (in_code_list or says_icd):
+                    continue
+                mention = CodeMention(system=system, code=code, clause=clause)
+                if mention not in out:
+                    out.append(mention)
     return out
+
+
+_MAX_CLAUSE_CHARS = 400
+_COUNTS = re.compile(r"(?<!\bcode )(?<!\bcodes )\b(?:of|than|about|approximately|least)\s*$")
+# "G30. 0 - G30.9": a capture split an ICD-10 code after its dot.
+_SPLIT_DOT = re.compile(r"(?<![\w.])([A-Z]\d[0-9A-Z])\. (?=\d[0-9A-Z]{0,3}\b)")
+
+
+def _joined_dots(text: str) -> str:
+    return _SPLIT_DOT.sub(lambda m: m.group(1) + ".", text)
+
+
+_KEYWORD_REACH = 150  # characters before a code in a long clause where its keyword must be
+_SAYS_ICD = re.compile(r"\bICD|\bdiagnos", re.IGNORECASE)
+
+
+def _reach(clause: str, start: int) -> str:
+    return clause[max(0, start - _KEYWORD_REACH) : start]
 
 
 def leading_codes(line: str) -> tuple[list[CodeMention], str] | None:
     """The codes a code-list line starts with and the description after them, or None."""
-    match = _LEADING_CODES.match(line)
+    match = _LEADING_CODES.match(_joined_dots(line))
     if match is None:
         return None
     return list(_mentions(match.group("codes"), _CODE_OR_RANGE)), match.group("rest").strip()
@@ -322,14 +357,24 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
     code_section = bool(_CODE_SECTION_NAME.search(name))
     flag = default
     is_table = sum(1 for line in lines if _table_line_codes(line)) >= MIN_TABLE_LINES
+    # Under a heading naming a code set ("CPT codes not covered for indications listed in the
+    # CPB:") the lines are a code list, however few and whatever the section is called.
+    listing = False
     rows: list[CodeRow] = []
     for line in lines:
+        if _HISTORY_HEADING.match(line):
+            break  # a history table run into the section: its codes are logged, not listed
+        in_list = is_table or code_section or listing
         found = _table_line_codes(line, short_rows=is_table)
-        codes, description = found if found and (is_table or code_section) else ([], "")
+        codes, description = found if found and in_list else ([], "")
         known = {m.code for m in codes}
-        extra = codes_in_prose(line, in_code_list=code_section)
-        if is_table:
-            extra += _embedded(line)
+        extra = codes_in_prose(line, in_code_list=code_section or listing)
+        if in_list:
+            extra += _embedded(line) + _siblings(codes, description)
+        if codes and all(m.system is CodeSystem.HCPCS for m in codes):
+            # A procedure's description names genes and markers ("HER-2, K20"), never
+            # diagnoses: ICD-10-shaped words in it are no codes.
+            extra = [m for m in extra if m.system is not CodeSystem.ICD10]
         for mention in extra:
             if mention.code not in known:
                 known.add(mention.code)
@@ -339,7 +384,37 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
             rows.extend(_rows(codes, description, line_flag, line))
         elif line.strip() and not _looks_like_header((line,)):
             flag = _next_flag(line, flag, default)
+            if _is_heading(line) and _NAMES_A_CODE_SET.search(line):
+                listing = True
+            elif not _is_heading(line):
+                listing = False
     return rows
+
+
+# A line that is only a history heading ("History", "Policy History/Revision Information"); a
+# page's navigation line ("Criteria | Codes | Revision History …") is not one.
+_HISTORY_HEADING = re.compile(
+    r"^\s*(?:(?:policy|revision|review|document|publication|approval)\s+history"
+    r"(?:\s*/\s*revision information)?|history|revisions?|change log|revision information)"
+    r"\s*:?\s*$",
+    re.IGNORECASE,
+)
+_SIBLING_DISTANCE = 10
+
+
+def _siblings(codes: list[CodeMention], description: str) -> list[CodeMention]:
+    """Codes a reflowed code list ran into the previous code's description: "88360 Morphometric
+    analysis …; manual 88361 using computer-assisted technology". Only a number next to the
+    line's own code counts, so counts and sizes in a description ("30000 loci") stay out."""
+    leading = [c.code for c in codes if c.code.isdigit()]
+    out: list[CodeMention] = []
+    for match in re.finditer(r"(?<![\w.,/-])(\d{5})(?![\w.,/%-])", description):
+        number = match.group(1)
+        if any(
+            abs(int(number) - int(code)) <= _SIBLING_DISTANCE and number != code for code in leading
+        ):
+            out.append(CodeMention(system=CodeSystem.HCPCS, code=number))
+    return out
 
 
 _MAX_HEADING_WORDS = 14
@@ -367,10 +442,19 @@ _BOTH = re.compile(r"\bcovered\s+(?:or|and|/)\s+non-?covered\b", re.IGNORECASE)
 _CODE_SECTION_NAME = re.compile(r"\bcod(?:es|ing)\b|\bCPT\b|\bHCPCS\b|\bICD", re.IGNORECASE)
 
 
+# A number a description counts with ("analysis of 30000 DNA methylation loci") follows one
+# of these words; a code a reflowed table ran into the line follows the end of a description.
+_COUNTED = re.compile(
+    r"\b(?:of|to|than|and|or|by|with|from|for|at|in|over|under|up|about|approximately|least)\s*$"
+)
+
+
 def _embedded(line: str) -> list[CodeMention]:
     known: set[str] = set()
     out: list[CodeMention] = []
     for match in _EMBEDDED.finditer(line):
+        if match.group("code") and _COUNTED.search(line, max(0, match.start() - 20), match.start()):
+            continue
         code = match.group("code") or match.group("paren")
         system = code_system(code)
         if system is not None and code not in known:

@@ -121,7 +121,7 @@ def drug_names(text: str) -> list[DrugName]:
         generic = match.group("generic")
         drug_class = stem_class(generic.split()[0])
         if drug_class is not None:
-            add(generic.split()[0], drug_class, match.group("brand"))
+            add(generic.split()[0], drug_class, _brand(match.group("brand")))
     for match in _STEM_WORD.finditer(text):
         drug_class = stem_class(match.group(0))
         if drug_class is not None:
@@ -129,3 +129,17 @@ def drug_names(text: str) -> list[DrugName]:
     for term in find_terms(text, DRUGS):
         add(term.canonical, term.term.drug_class, None)
     return list(found.values())
+
+
+# A table cell read without its borders glues the brand to the cell before it: "NSCLCMETTabrecta",
+# "Breast CancerPIK3CAPiqray", "ATM\nLynparza". The brand is the capitalised word at the end.
+_GLUED_BRAND = re.compile(r"(?:(?<=[A-Z0-9])|(?<=\s))(?P<brand>[A-Z][a-z][a-z0-9-]*)$")
+
+
+def _brand(text: str) -> str:
+    brand = " ".join(text.split())
+    if re.search(r"[A-Z0-9][A-Z][a-z]", brand) or "\n" in text:
+        glued = _GLUED_BRAND.search(brand)
+        if glued:
+            return glued.group("brand")
+    return brand
