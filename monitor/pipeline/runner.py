@@ -414,27 +414,20 @@ class _Extraction:
         raw, listed, future = self.pending.pop(0)
         future.add_done_callback(_retrieve)
         try:
-            outcome: Extracted | str | Exception = await asyncio.wait_for(
-                asyncio.shield(future), self.timeout
-            )
+            outcome = await asyncio.wait_for(asyncio.shield(future), self.timeout)
         except TimeoutError:
             self._replace_workers()
-            return (
-                raw,
-                None,
-                f"parsing took longer than {self.timeout:g} s; gave up (retried next run)",
-            )
+            return raw, None, self._timed_out()
         except BrokenProcessPool:
             # Every document in flight sees the pool break; run this one again alone, in a
             # pool of its own, to learn whether it is the one that kills its worker.
             self._replace_workers()
-            outcome = await self._alone(raw)
-            if isinstance(outcome, TimeoutError):
+            alone = await self._alone(raw)
+            if isinstance(alone, TimeoutError):
                 return raw, None, self._timed_out()
-            if isinstance(outcome, Exception):
+            if isinstance(alone, Exception):
                 return raw, None, "extraction worker died on this document (retried next run)"
-        if isinstance(outcome, Exception):  # not reached: handled above
-            raise outcome
+            outcome = alone
         if isinstance(outcome, str):  # the extraction's error message
             return _publish(store, ctx, raw, listed, outcome)
         criteria, text = outcome
