@@ -13,10 +13,15 @@ from collections import Counter
 from collections.abc import Set as AbstractSet
 
 from diffing.diff_payer import payer_changes
-from diffing.model import Change, ChangeKind, CodeRef, Criteria, PolicyDiff, Severity
+from diffing.model import Change, ChangeKind, CodeRef, Criteria, PolicyDiff, Section, Severity
 from diffing.parse.sections import CONTEXT, section_roles
 from diffing.rows import row_changes
-from diffing.severity import code_change_severity, date_change_severity, text_change_severity
+from diffing.severity import (
+    code_change_severity,
+    coverage_change_severity,
+    date_change_severity,
+    text_change_severity,
+)
 from diffing.text import sentences
 
 _DATE_FIELDS = ("effective_date", "retirement_date", "notice_end_date")
@@ -56,11 +61,42 @@ def _code_evidence(code: CodeRef) -> str:
     return " ".join(parts)
 
 
+def _coverage_evidence(before: CodeRef, after: CodeRef) -> str:
+    """The code as each version lists it: once when both say the same, else old then new."""
+    old, new = _code_evidence(before), _code_evidence(after)
+    if old == new:
+        return f"{new} (was {before.table}, now {after.table})"
+    return f"old text ({before.table}): {old} | new text ({after.table}): {new}"
+
+
+def _coverage_moves(
+    removed: AbstractSet[tuple[str, str]],
+    added: AbstractSet[tuple[str, str]],
+    old_codes: dict[tuple[str, str], CodeRef],
+    new_codes: dict[tuple[str, str], CodeRef],
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """Removed (table, code) keys whose code entered the other coverage list of the same code
+    system: {removed key: added key}."""
+    entered = {(new_codes[k].system, new_codes[k].code): k for k in added}
+    moves: dict[tuple[str, str], tuple[str, str]] = {}
+    for key in removed:
+        code = old_codes[key]
+        target = entered.get((code.system, code.code))
+        if target is not None and new_codes[target].flag is not code.flag:
+            moves[key] = target
+    return moves
+
+
 def _code_changes(old: Criteria, new: Criteria, effective: dt.date | None) -> list[Change]:
     old_codes = {(c.table, c.code): c for c in old.codes}
     new_codes = {(c.table, c.code): c for c in new.codes}
+    removed = old_codes.keys() - new_codes.keys()
+    added = new_codes.keys() - old_codes.keys()
+    # A code that left "not covered" and entered "covered" (or back) is one coverage change,
+    # not a removal plus an addition: both texts list it, in different lists.
+    moves = _coverage_moves(removed, added, old_codes, new_codes)
     changes: list[Change] = []
-    for key in sorted(old_codes.keys() - new_codes.keys()):
+    for key in sorted(removed - moves.keys()):
         code = old_codes[key]
         changes.append(
             Change(
@@ -73,7 +109,7 @@ def _code_changes(old: Criteria, new: Criteria, effective: dt.date | None) -> li
                 effective_date=effective,
             )
         )
-    for key in sorted(new_codes.keys() - old_codes.keys()):
+    for key in sorted(added - set(moves.values())):
         code = new_codes[key]
         changes.append(
             Change(
@@ -83,6 +119,19 @@ def _code_changes(old: Criteria, new: Criteria, effective: dt.date | None) -> li
                 after=code.code,
                 severity=code_change_severity(ChangeKind.CODE_ADDED, code),
                 evidence=_code_evidence(code),
+                effective_date=effective,
+            )
+        )
+    for key in sorted(moves):
+        before, after = old_codes[key], new_codes[moves[key]]
+        changes.append(
+            Change(
+                kind=ChangeKind.CODE_COVERAGE_CHANGED,
+                field=after.code,
+                before=before.table,
+                after=after.table,
+                severity=coverage_change_severity(before, after),
+                evidence=_coverage_evidence(before, after),
                 effective_date=effective,
             )
         )
@@ -133,6 +182,31 @@ def _masked(sentences: list[str]) -> Counter[str]:
 
 def _dates(sentences: list[str]) -> list[str]:
     return [m.group(0) for s in sentences for m in _DATE.finditer(s)]
+
+
+def _history_sentences(text: str) -> set[str]:
+    """Sentences that `text` writes only on dated-entry lines: a revision-history entry
+    ("<date> - The purpose of this change request is … No policy is changed. (TN 123)") is
+    history however many sentences it runs to, and a sentence it shares with criteria lines is
+    not."""
+    dated: set[str] = set()
+    undated: set[str] = set()
+    for line in text.split("\n"):
+        (dated if _DATED_ENTRY.match(line) else undated).update(sentences(line))
+    return dated - undated
+
+
+def _only_history(
+    removed: list[str], added: list[str], before: Section | None, after: Section | None
+) -> bool:
+    """Whether every changed sentence is a dated entry, or part of one (a revision-history or
+    transmittal line, a listing's "9/3/2025 <policy title>"): it records a change, it makes
+    none."""
+    if all(_DATED_ENTRY.match(x) for x in removed + added):
+        return True
+    old = _history_sentences(before.text) if before and removed else set()
+    new = _history_sentences(after.text) if after and added else set()
+    return all(x in old for x in removed) and all(x in new for x in added)
 
 
 def _section_changes(
@@ -186,10 +260,8 @@ def _section_changes(
                 before=" ".join(removed[:_MAX_SENTENCES_SHOWN]) or None,
                 after=" ".join(added[:_MAX_SENTENCES_SHOWN]) or None,
                 severity=(
-                    # Every changed sentence a dated entry (a revision-history line, a listing's
-                    # "9/3/2025 <policy title>"): it records a change, it makes none.
                     Severity.NOISE
-                    if all(_DATED_ENTRY.match(x) for x in removed + added)
+                    if _only_history(removed, added, before_section, after_section)
                     else Severity.LOW
                     if roles.get(name) == CONTEXT
                     else text_change_severity(removed, added)

@@ -34,6 +34,11 @@ class ChangeKind(StrEnum):
     CODE_ADDED = "code_added"
     CODE_REMOVED = "code_removed"
     CODE_GROUP_CHANGED = "code_group_changed"
+    # The same code left one coverage list of a document and entered the other list of the same
+    # code system (not covered -> covered, or covered -> not covered): one change, `field` the
+    # code, `before`/`after` the tables ("hcpcs_noncovered" -> "hcpcs"). `code_group_changed`
+    # stays the move between numbered groups of one table (CMS Article ICD-10 groups).
+    CODE_COVERAGE_CHANGED = "code_coverage_changed"
     DATE_CHANGED = "date_changed"
     TITLE_CHANGED = "title_changed"
     SECTION_CHANGED = "section_changed"

@@ -2,8 +2,12 @@
 
 high   covered code removed (CPT/HCPCS or ICD-10 covered): claims with it start to deny
 high   non-covered code added (ICD-10 non-covered): a diagnosis newly excluded
+high   code moved from a covered list to the non-covered list of the same code system
+       (`code_coverage_changed`): claims with it start to deny, like a covered code removed
 high   document retired, or a retirement date set where there was none
 medium covered code added or non-covered code removed: coverage widened
+medium code moved from the non-covered list to a covered list (`code_coverage_changed`): coverage
+       widened, scored like a covered code added (nothing that was paid starts to deny)
 medium modifier added or removed; code moved to another group (changes how to code a claim)
 medium status changed (other than retirement); upcoming version (future effective date)
 medium effective date changed; retirement date changed or cleared
@@ -53,6 +57,14 @@ def code_change_severity(kind: ChangeKind, code: CodeRef) -> Severity:
         kind is ChangeKind.CODE_ADDED and code.flag is CoverageFlag.NONCOVERED
     )
     return Severity.HIGH if restricts else Severity.MEDIUM
+
+
+def coverage_change_severity(before: CodeRef, after: CodeRef) -> Severity:
+    """The same code moved from `before`'s list to `after`'s: high when it is no longer covered,
+    medium when it became covered (as for a covered code removed / added)."""
+    if after.flag is CoverageFlag.NONCOVERED and before.flag is not CoverageFlag.NONCOVERED:
+        return Severity.HIGH
+    return Severity.MEDIUM
 
 
 def date_change_severity(field: str, before: object, after: object) -> Severity:

@@ -95,8 +95,9 @@ def _applied(verdict: Verdict) -> Change:
 
 
 def _moved_codes(changes: Iterable[Change]) -> set[str]:
-    """Codes removed from one table and added to another (a coverage flag changed): both
-    texts name them by design."""
+    """Codes removed from one table and added to another: both texts name them by design.
+    (`diffing.diff` reports a move between the covered and non-covered lists of one code
+    system as one `code_coverage_changed`; this covers any other pairing, e.g. older diffs.)"""
     removed = {c.before for c in changes if c.kind is ChangeKind.CODE_REMOVED and c.before}
     added = {c.after for c in changes if c.kind is ChangeKind.CODE_ADDED and c.after}
     return removed & added
@@ -118,6 +119,8 @@ def _verdict(change: Change, old_text: str, new_text: str, moved: set[str]) -> V
             return _contradicted(
                 change, f"{change.after} was already listed in the old text", found, None
             )
+    elif kind is ChangeKind.CODE_COVERAGE_CHANGED and change.field:
+        return _coverage_verdict(change, old_text, new_text)
     elif kind is ChangeKind.DRUG_REMOVED and change.before:
         found = find_phrase(new_text, _word_pattern(change.before))
         if found:
@@ -135,6 +138,21 @@ def _verdict(change: Change, old_text: str, new_text: str, moved: set[str]) -> V
         if patterns is not None:
             return _check_values(change, old_text, new_text, *patterns)
     return Verdict(change=change, verified=True)
+
+
+def _coverage_verdict(change: Change, old_text: str, new_text: str) -> Verdict:
+    """A code moved between a document's coverage lists is listed by both texts (under another
+    heading in each): contradicted when either text does not name it at all. Which list a line
+    belongs to is the extraction's reading; the texts alone cannot check it."""
+    assert change.field is not None
+    code = change.field
+    old = find_code(old_text, code, count_removals=True)
+    new = find_code(new_text, code, count_removals=True)
+    if new is None:
+        return _contradicted(change, f"{code} does not occur in the new text", old, None)
+    if old is None:
+        return _contradicted(change, f"{code} does not occur in the old text", None, new)
+    return Verdict(change=change, verified=True, old_evidence=old, new_evidence=new)
 
 
 def _contradicted(change: Change, why: str, old: str | None, new: str | None) -> Verdict:

@@ -38,6 +38,14 @@ _WRITTEN = re.compile(
 DURATION_FIELDS = frozenset({"min_duration_days"})
 DURATION_KINDS = frozenset({"approval_period_changed"})
 _STEP_DAYS = re.compile(r">= (\d{1,5}) days\b")
+# A `code_coverage_changed` names the code tables a code moved between (`CodeRef.table`).
+COVERAGE_KIND = "code_coverage_changed"
+_COVERAGE_LISTS = {
+    "hcpcs": "covered (CPT/HCPCS)",
+    "hcpcs_noncovered": "not covered (CPT/HCPCS)",
+    "icd10_covered": "covered (ICD-10)",
+    "icd10_noncovered": "not covered (ICD-10)",
+}
 
 
 def _in_days(amount: int, unit: str) -> set[int]:
@@ -76,12 +84,15 @@ def duration(days: int, written: str | None = None) -> str:
 def value_as_written(
     kind: str, field: str | None, value: str | None, evidence: str | None
 ) -> str | None:
-    """A change's before or after value with its durations in the policy's unit; other values
-    unchanged. `evidence` is the change's evidence (the policy sentence)."""
+    """A change's before or after value with its durations in the policy's unit, a coverage
+    change's code tables as lists ("not covered (CPT/HCPCS)"); other values unchanged.
+    `evidence` is the change's evidence (the policy sentence)."""
     if value is None:
         return None
     if (kind in DURATION_KINDS or field in DURATION_FIELDS) and value.isdigit():
         return duration(int(value), evidence)
+    if kind == COVERAGE_KIND:
+        return _COVERAGE_LISTS.get(value, value)
     if kind in ("step_therapy_added", "step_therapy_removed"):
         return _STEP_DAYS.sub(
             lambda m: f"for at least {duration(int(m.group(1)), evidence)}", value
