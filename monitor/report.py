@@ -26,6 +26,7 @@ _KIND_LABEL = {
     "code_added": "code added",
     "code_removed": "code removed",
     "code_group_changed": "code moved to another group",
+    "code_coverage_changed": "code coverage changed",
     "date_changed": "date changed",
     "title_changed": "title changed",
     "section_changed": "text changed",
@@ -71,6 +72,7 @@ _FIELD_LABEL = {
 # Kinds whose evidence sentence is worth a line of its own in the report.
 _QUOTE_EVIDENCE = frozenset(
     {
+        "code_coverage_changed",
         "step_therapy_added",
         "step_therapy_removed",
         "step_therapy_changed",

@@ -21,7 +21,7 @@ from diffing.model import (
     Severity,
 )
 from diffing.verify import verdicts, verify_diff
-from monitor.report import describe, kind_label
+from monitor.report import describe, grouped_report, kind_label
 from monitor.store.core import ChangeRecord
 from monitor.wording import value_as_written
 
@@ -239,6 +239,12 @@ def test_a_report_line_names_the_code_and_both_lists() -> None:
     assert kind_label("code_coverage_changed") == "code coverage changed"
     line = describe(_record())
     assert line == "code coverage changed (0999U): not covered (CPT/HCPCS) → covered (CPT/HCPCS)"
+
+
+def test_the_grouped_report_quotes_the_code_as_listed() -> None:
+    report = grouped_report([_record(severity="high")], title="Changes")
+    assert "HIGH    code coverage changed (0999U)" in report
+    assert "            0999U widget variant analysis" in report
 
 
 # --- dated history lines --------------------------------------------------------------------
