@@ -62,11 +62,10 @@ def _code_evidence(code: CodeRef) -> str:
 
 
 def _coverage_evidence(before: CodeRef, after: CodeRef) -> str:
-    """The code as each version lists it: once when both say the same, else old then new."""
+    """The code as the new version lists it (the line the change page finds), and as the old
+    one did when that reads otherwise."""
     old, new = _code_evidence(before), _code_evidence(after)
-    if old == new:
-        return f"{new} (was {before.table}, now {after.table})"
-    return f"old text ({before.table}): {old} | new text ({after.table}): {new}"
+    return new if old == new else f"{new} (before: {old})"
 
 
 def _coverage_moves(
