@@ -35,6 +35,7 @@ CHECKED_KINDS = frozenset(
     {
         ChangeKind.CODE_ADDED,
         ChangeKind.CODE_REMOVED,
+        ChangeKind.CODE_COVERAGE_CHANGED,
         ChangeKind.STEP_THERAPY_CHANGED,
         ChangeKind.THRESHOLD_CHANGED,
         ChangeKind.AGE_LIMIT_CHANGED,
