@@ -156,3 +156,27 @@ def test_an_extraction_collapse_is_a_run_error_not_a_change_or_a_hold(store: Sto
     assert result.error is not None and "extraction collapsed" in result.error
     assert "14 old codes" in result.error
     assert not [r for r in rows(store) if r[0] == "code_removed"]
+
+
+def test_a_coverage_change_alone_is_checked_against_the_texts(store: Store) -> None:
+    """A diff whose only claim is a coverage change is still verified (CHECKED_KINDS)."""
+    publish_version = Publisher(store)
+    moved = "81413"
+    listed = [c for c in CODES if c != moved]
+
+    def with_moved(flag: CoverageFlag) -> Criteria:
+        found = criteria(listed)
+        code = CodeRef(system=CodeSystem.HCPCS, flag=flag, code=moved, group=0)
+        return Criteria(**{**_fields(found), "codes": found.codes | {code}})
+
+    publish_version(policy_text(CODES, note="v1"), with_moved(CoverageFlag.NONCOVERED))
+    # The new text no longer lists 81413 at all: "now covered" is a claim it contradicts.
+    result = publish_version(policy_text(listed, note="v2"), with_moved(CoverageFlag.COVERED))
+    [change] = [r for r in rows(store) if r[0] == "code_coverage_changed"]
+    assert change[1] == "unverified"
+    assert result.unverified == 1
+    assert events(store) == 0
+
+
+def _fields(found: Criteria) -> dict[str, object]:
+    return {name: getattr(found, name) for name in found.__dataclass_fields__}
