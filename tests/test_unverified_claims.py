@@ -15,14 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from alembic import command
 from api_support import serving
 from notify_support import Inbox, body_html, body_text, config_for, smtp_server
+from sqlalchemy import inspect, text
 
 from diffing.model import CodeRef, CodeSystem, CoverageFlag, Criteria, RawDocument, Section
 from monitor.cli.main import main
 from monitor.config import QuarantineConfig
 from monitor.pipeline.publish import PublishContext, PublishResult, publish
 from monitor.store.core import ChangeRecord, Store
+from monitor.store.db import _alembic_config, make_engine
 from monitor.store.outbox import NotifyStore
 from notifications.sender import Sender
 from sources.base import ListedDocument
@@ -272,3 +275,28 @@ def test_a_digest_of_claims_only_is_sent_and_says_no_policy_changes(store: Store
     assert str(digest["Subject"]).startswith("No policy changes, 1 unverified claim — digest of ")
     assert "Contradicted:" in body_text(digest)
     assert [d.kind for d in NotifyStore(store).deliveries()] == ["digest"]
+
+
+def test_migration_0011_adds_nullable_columns_and_keeps_changes_immutable(
+    database_url: str,
+) -> None:
+    """From revision 0010 the columns are added in place (nullable: older changes have
+    neither), so the database still refuses to update a published change."""
+    engine = make_engine(database_url)
+    try:
+        config = _alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0010")
+        assert "contradiction" not in {c["name"] for c in inspect(engine).get_columns("changes")}
+    finally:
+        engine.dispose()
+    store = Store.open(database_url)  # migrates to the head
+    try:
+        columns = {c["name"]: c for c in inspect(store.engine).get_columns("changes")}
+        assert columns["claimed_severity"]["nullable"] and columns["contradiction"]["nullable"]
+        _two_versions(store)
+        with pytest.raises(Exception, match="immutable"), store.engine.begin() as connection:
+            connection.execute(text("UPDATE changes SET contradiction = 'x'"))
+    finally:
+        store.close()

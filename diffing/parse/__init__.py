@@ -61,7 +61,7 @@ _PRINTED_ALIKE: ContextVar[tuple[PageEdges, ...]] = ContextVar("printed_alike", 
 @contextmanager
 def printed_alike(*references: PageEdges) -> Iterator[None]:
     """Inside the block, every `parse_document` also takes `references` (page edges of documents
-    printed the same way) as it takes `related`.
+    printed the same way) as it takes `related`; an inner block's references replace them.
 
     How the pipeline hands an extraction worker the previous version's page edges: the source
     kind's extraction sits between the worker and the parser and passes no references itself.

@@ -410,7 +410,9 @@ class _Extraction:
         known = already_published(store, ctx, raw, listed)
         if known is not None:
             return [(raw, known, None)]
-        self.references[raw.key] = previous_reference(store, ctx.source_id, raw.key)
+        self.references[raw.key] = previous_reference(
+            store, ctx.source_id, raw.key, baseline=ctx.baseline
+        )
         future = self._start(raw)  # may replace self.pending: look it up afterwards
         self.pending.append((raw, listed, future))
         done: list[Done] = []

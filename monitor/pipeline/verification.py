@@ -117,9 +117,14 @@ def extract_printed_alike(
         return criteria, worker_text(raw, criteria, reference)
 
 
-def previous_reference(store: Store, source_id: int, key: str) -> PageEdges:
+def previous_reference(
+    store: Store, source_id: int, key: str, *, baseline: bool = False
+) -> PageEdges:
     """In the parent: the page edges to parse a new version of `key` with (its previous
-    version's reference); () for a new document or when none was kept."""
+    version's reference); () for a new document or when none was kept. A baseline run does
+    not look: its documents are new (a thousand lookups that find nothing, saved)."""
+    if baseline:
+        return ()
     try:
         return latest_page_edges(store, source_id, key)
     except MonitorError as exc:  # a reference is an aid: parse without it
