@@ -65,8 +65,10 @@ def printed_alike(*references: PageEdges) -> Iterator[None]:
 
     How the pipeline hands an extraction worker the previous version's page edges: the source
     kind's extraction sits between the worker and the parser and passes no references itself.
-    The result depends on them, so a cache of parses must not outlive the block it was filled
-    in (the workers' caches live as long as one run's extraction of one document)."""
+    The result depends on them, and `diffing.payer`'s cache is keyed on the bytes alone: a
+    worker lives for one run and meets a document's bytes once, but the same bytes under two
+    documents' keys get the first one's parse (keying that cache on the references too would
+    end it)."""
     token = _PRINTED_ALIKE.set(tuple(r for r in references if r))
     try:
         yield
