@@ -212,7 +212,17 @@ def describe(change: ChangeRecord, width: int = 70) -> str:
         shown = before_after(change, width)
         detail = f": {shown}" if shown else ""
     same = f" [same fact as change {change.same_fact_as}]" if change.same_fact_as else ""
-    return f"{label}{where}{detail}{same}"
+    return f"{label}{where}{detail}{same}{_contradicted(change, width)}"
+
+
+def _contradicted(change: ChangeRecord, width: int) -> str:
+    """For an unverified claim: what it claimed and why the texts contradict it."""
+    if change.severity != UNVERIFIED:
+        return ""
+    parts = [f"claimed {change.claimed_severity}"] if change.claimed_severity else []
+    if change.contradiction:
+        parts.append(f"contradicted: {_clip(change.contradiction, 2 * width)}")
+    return f" [{'; '.join(parts)}]" if parts else ""
 
 
 def _terminal_width() -> int:

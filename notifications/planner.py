@@ -4,6 +4,12 @@ the digest schedule), and per-webhook and per-notifier (Apprise) change batches.
 Each consumer ("alert:NAME", "digest:NAME", "webhook:NAME", "notifier:NAME") claims the events
 it covered in the transaction that writes its message (see `monitor.store.outbox`), so a crash
 between reading and writing loses nothing, and two instances never write the same message.
+
+Unverified claims (changes the two versions' texts contradict: an extraction error, not a
+policy change) are never news: alerts, webhooks and notifiers claim their events without
+sending them. A digest lists them in a section of their own, apart from the changes and never
+counted among them (its subject counts them apart), to the profiles that would have received
+the claim had the texts confirmed it (its filters, judged at the claimed severity).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -22,7 +28,7 @@ from monitor.links import change_page_url
 from monitor.store.outbox import Cursor, NewMessage, NotifyStore, PendingChange
 from notifications.apprise_notify import CHANNEL as APPRISE_CHANNEL
 from notifications.apprise_notify import chat_text, recipient_label
-from notifications.render import RenderedEmail, render_changes
+from notifications.render import UNVERIFIED, RenderedEmail, render_changes
 from notifications.select import effective_profiles, group_label, matches
 
 log = logging.getLogger("policy_monitor.notifications")
@@ -62,6 +68,18 @@ def email_message(
         change_ids=tuple(p.change.id for p in changes),
         recipients=profile.addresses,
     )
+
+
+def is_claim(pending: PendingChange) -> bool:
+    """An unverified claim: shown apart in digests, never sent as news."""
+    return pending.change.severity == UNVERIFIED
+
+
+def as_claimed(pending: PendingChange) -> PendingChange:
+    """An unverified claim as it would have been published had the texts confirmed it (for
+    choosing the digests that list it; never rendered)."""
+    claimed = pending.change.claimed_severity or "low"
+    return replace(pending, change=replace(pending.change, severity=claimed))
 
 
 def latest_slot(schedule: Schedule, after: dt.datetime, now: dt.datetime) -> dt.datetime | None:
@@ -116,7 +134,7 @@ class Planner:
         pending = self.notify.pending(cursor)
         if not pending:
             return None
-        wanted = [p for p in pending if matches(filters, p, min_severity=floor)]
+        wanted = [p for p in pending if not is_claim(p) and matches(filters, p, min_severity=floor)]
         window = dt.timedelta(seconds=self.config.notifications.alert_window_seconds)
         if wanted:
             newest = max(p.created_at for p in wanted)
@@ -216,8 +234,14 @@ class Planner:
     ) -> tuple[Cursor, list[PendingChange], list[PendingChange]]:
         cursor = self._digest_cursor(profile, now)
         pending = self.notify.pending(cursor)
-        wanted = [p for p in pending if matches(profile, p, min_severity=profile.min_severity)]
-        return cursor, pending, wanted
+        floor = profile.min_severity
+        wanted = [p for p in pending if not is_claim(p) and matches(profile, p, min_severity=floor)]
+        claims = [
+            p
+            for p in pending
+            if is_claim(p) and matches(profile, as_claimed(p), min_severity=floor)
+        ]
+        return cursor, pending, wanted + claims
 
     def preview(self, profile: RecipientProfile, now: dt.datetime) -> RenderedEmail:
         """The digest `profile` would get now, without writing anything."""

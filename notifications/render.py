@@ -75,8 +75,9 @@ class ChangeView:
     evidence: str
     change_url: str
     source_url: str | None
-    # For an unverified claim, why the two texts contradict it with each text's evidence
-    # (`diffing.verify`), when the record carries it.
+    # For an unverified claim (`diffing.verify`): the severity it claimed, and why the two
+    # texts contradict it with each text's evidence, when the record carries them.
+    claimed_severity: str = ""
     contradiction: str = ""
 
 
@@ -124,13 +125,9 @@ def _view(pending: PendingChange, api: ApiConfig, now: dt.datetime) -> ChangeVie
         evidence=clip(change.evidence, EVIDENCE_CHARS),
         change_url=change_page_url(api, change.id, now=now),
         source_url=_safe_url(change.url),
-        contradiction=clip(_contradiction(pending), EVIDENCE_CHARS),
+        claimed_severity=(change.claimed_severity or "") if change.severity == UNVERIFIED else "",
+        contradiction=clip(change.contradiction, EVIDENCE_CHARS),
     )
-
-
-def _contradiction(pending: PendingChange) -> str | None:
-    value = getattr(pending.change, "contradiction", None)
-    return value if isinstance(value, str) else None
 
 
 def split_unverified(

@@ -12,7 +12,9 @@ change, so stored versions are re-parsed rather than reported as changed.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from diffing.model import PolicyDocument
 from diffing.parse.html import parse_html
@@ -28,8 +30,11 @@ __all__ = [
     "PARSER_VERSION",
     "PREAMBLE",
     "SECTION_SYNONYMS",
+    "PageEdges",
     "detect_format",
     "parse_document",
+    "printed_alike",
+    "reference_edges",
     "section_name",
 ]
 
@@ -43,6 +48,46 @@ _HTML_MARKERS = re.compile(
 )
 _ANY_TAG = re.compile(rb"<[a-zA-Z!/][^>]{0,200}>")
 _SNIFF_BYTES = 8192
+
+# A light reference to a document printed the same way: each page's first and last lines as
+# printed (`PolicyDocument.page_edges`), without the document itself.
+PageEdges = tuple[tuple[str, ...], ...]
+# Pages kept of a reference: running lines sit on every page, so a sample finds them as well
+# as all 300 pages would, at a fraction of what is sent to a worker and stored.
+REFERENCE_PAGES = 16
+_PRINTED_ALIKE: ContextVar[tuple[PageEdges, ...]] = ContextVar("printed_alike", default=())
+
+
+@contextmanager
+def printed_alike(*references: PageEdges) -> Iterator[None]:
+    """Inside the block, every `parse_document` also takes `references` (page edges of documents
+    printed the same way) as it takes `related`; an inner block's references replace them.
+
+    How the pipeline hands an extraction worker the previous version's page edges: the source
+    kind's extraction sits between the worker and the parser and passes no references itself.
+    The result depends on them, and `diffing.payer`'s cache is keyed on the bytes alone: a
+    worker lives for one run and meets a document's bytes once, but the same bytes under two
+    documents' keys get the first one's parse (keying that cache on the references too would
+    end it)."""
+    token = _PRINTED_ALIKE.set(tuple(r for r in references if r))
+    try:
+        yield
+    finally:
+        _PRINTED_ALIKE.reset(token)
+
+
+def reference_edges(document: PolicyDocument, inherited: PageEdges = ()) -> PageEdges:
+    """The reference the next version of `document` is to be parsed with: its own page edges
+    when it has two pages or more (sampled to `REFERENCE_PAGES`), else `inherited` (the
+    reference it was parsed with), so a run of one-page re-prints keeps knowing the running
+    lines of the last print that had pages enough to show them."""
+    edges = document.page_edges
+    if len(edges) < 2:
+        return inherited
+    if len(edges) <= REFERENCE_PAGES:
+        return edges
+    step = len(edges) / REFERENCE_PAGES
+    return tuple(edges[int(i * step)] for i in range(REFERENCE_PAGES))
 
 
 def detect_format(content: bytes, content_type: str) -> str | None:
@@ -88,7 +133,10 @@ def parse_document(
     """
     if not content.strip():
         raise ParseError(document_id, "empty document")
-    references = tuple(doc.page_edges for doc in related if doc.page_edges)
+    references = (
+        *(doc.page_edges for doc in related if doc.page_edges),
+        *_PRINTED_ALIKE.get(),  # `printed_alike`
+    )
     kind = detect_format(content, content_type)
     if kind == "pdf":
         return parse_pdf(

@@ -188,9 +188,10 @@ def running_lines(
     A line counts when its digit-blind form sits among the first or last `zone` lines of at
     least half the pages (and at least two). `references` are other documents printed the same
     way (the previous version of this document, other documents of the same source): a line
-    also counts when it sits at the same edge of at least half the pages of one of them (of
-    two pages or more), so a one-page document loses the header its siblings share, while the
-    title at the top of both versions of a one-page policy stays.
+    also counts when it sits at the same edge of at least half the pages of one of them, and
+    of two at least, so a one-page document loses the header its siblings share, while the
+    title at the top of both versions of a one-page policy, and the first lines of text on
+    one page of a two-page reference, stay.
     """
     need = max(2, (len(pages) + 1) // 2)
     top, bottom = _edge_keys(pages, zone) if len(pages) >= 2 else (Counter(), Counter())
@@ -199,7 +200,7 @@ def running_lines(
         # A one-page reference cannot tell its header from its first lines of text.
         if len(reference) >= 2:
             ref_top, ref_bottom = _edge_keys(reference, zone)
-            shared.append((ref_top, ref_bottom, (len(reference) + 1) // 2))
+            shared.append((ref_top, ref_bottom, max(2, (len(reference) + 1) // 2)))
     if not top and not shared:
         return set()
     found: set[tuple[int, int]] = set()

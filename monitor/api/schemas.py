@@ -168,6 +168,16 @@ class ChangeOut(_Model):
     previous_version: str | None
     evidence: str | None = Field(description="The sentence the change was found in")
     baseline: bool = Field(description="Listed by the source's first run; never alerted")
+    claimed_severity: SeverityName | None = Field(
+        None,
+        description="For an `unverified` change (a claim the two versions' texts contradict: "
+        "an extraction error, never alerted), the severity it claimed; null otherwise",
+    )
+    contradiction: str | None = Field(
+        None,
+        description="For an `unverified` change, why the texts contradict it, with the "
+        "evidence from each text; null otherwise",
+    )
     flags: list[NoticeFlag] = Field(
         description="`short_notice`: takes effect fewer than the source's `notice_days` after "
         "it was first seen (`detected_at`); `retroactive`: took effect before it was first seen"

@@ -28,7 +28,14 @@ from monitor.pipeline.publish import (
     publish,
     publish_withdrawals,
 )
-from monitor.pipeline.verification import remember_text, worker_text
+from monitor.pipeline.verification import (
+    PageEdges,
+    WorkerText,
+    extract_printed_alike,
+    keep_reference,
+    previous_reference,
+    remember_text,
+)
 from monitor.progress import Progress
 from monitor.store.core import RunCounts, Store
 from monitor.store.publishing import remember_validators
@@ -313,24 +320,23 @@ def limit_worker_memory(limit: int = WORKER_ADDRESS_SPACE_BYTES) -> None:
 
 
 # What a worker sends back: the criteria and, for a payer document, its text (which the
-# publishing transaction checks the changes against), or the error message.
-Extracted = tuple[Criteria, str | None]
+# publishing transaction checks the changes against) and page edges, or the error message.
+Extracted = tuple[Criteria, WorkerText | None]
 
 
 def extract_or_error(
-    extract: Callable[[RawDocument], Criteria], raw: RawDocument
+    extract: Callable[[RawDocument], Criteria], raw: RawDocument, reference: PageEdges = ()
 ) -> Extracted | str:
     """Run in a worker process: criteria and text, or the error message (exceptions with custom
     constructors do not survive pickling). The text comes from the parse the extraction just
     did (cached in this process), so this process parses the document once, not the parent
     a second time to verify its changes."""
     try:
-        criteria = extract(raw)
+        return extract_printed_alike(extract, raw, reference)
     except MonitorError as exc:
         return str(exc)
     except Exception as exc:  # a parser bug must not take the run down
         return f"extraction failed: {type(exc).__name__}: {exc}"
-    return criteria, worker_text(raw, criteria)
 
 
 def _retrieve(future: asyncio.Future[Extracted | str]) -> None:
@@ -358,6 +364,7 @@ class _Extraction:
         # sending the criteria of a full baseline back cost this process more than extracting
         # them, so they stay inline.)
         self.use_workers = kind.isolated_extract
+        self.references: dict[str, PageEdges] = {}  # by document key: its previous page edges
 
     def _new_pool(self) -> ProcessPoolExecutor:
         workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
@@ -381,7 +388,10 @@ class _Extraction:
         if self.pool is None:
             self.pool = self._new_pool()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.pool, extract_or_error, self.kind.extract, raw)
+        reference = self.references.get(raw.key, ())
+        future = loop.run_in_executor(
+            self.pool, extract_or_error, self.kind.extract, raw, reference
+        )
         future.add_done_callback(_retrieve)  # failures are reported by the run, not by asyncio
         return future
 
@@ -400,6 +410,9 @@ class _Extraction:
         known = already_published(store, ctx, raw, listed)
         if known is not None:
             return [(raw, known, None)]
+        self.references[raw.key] = previous_reference(
+            store, ctx.source_id, raw.key, baseline=ctx.baseline
+        )
         future = self._start(raw)  # may replace self.pending: look it up afterwards
         self.pending.append((raw, listed, future))
         done: list[Done] = []
@@ -433,6 +446,7 @@ class _Extraction:
         criteria, text = outcome
         if text is not None:
             remember_text(raw.content, text)
+            keep_reference(store, raw.content, text)
         return _publish(store, ctx, raw, listed, criteria)
 
     def _timed_out(self) -> str:
@@ -445,7 +459,8 @@ class _Extraction:
             initializer=limit_worker_memory,
         )
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(pool, extract_or_error, self.kind.extract, raw)
+        reference = self.references.get(raw.key, ())
+        future = loop.run_in_executor(pool, extract_or_error, self.kind.extract, raw, reference)
         future.add_done_callback(_retrieve)
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout)

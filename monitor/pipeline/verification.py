@@ -7,6 +7,11 @@ version whose text still lists most of the old codes while extraction found few 
 extraction failure recorded against the run, not a rewrite to quarantine or mass removals.
 
 Only payer documents are checked: CMS code tables arrive as structured data, not as text.
+
+The extraction workers also parse a payer document with a light reference to its previous
+version (that version's page edges, kept in the store; `diffing.parse.printed_alike`), so a
+one-page re-print loses the running header and footer its previous print showed on every page;
+they send back the reference the next version is to be parsed with.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from diffing.model import Change, ChangeKind, Criteria, PolicyDiff, RawDocument
+from diffing.parse import PageEdges, printed_alike, reference_edges
 from diffing.payer import parse_cached
 from diffing.verify import (
     COLLAPSE_FOUND_SHARE,
@@ -27,6 +33,8 @@ from diffing.verify import (
     verify_diff,
 )
 from monitor.errors import MonitorError
+from monitor.store.core import Store
+from monitor.store.page_edges import latest_page_edges, save_page_edges
 
 log = logging.getLogger("policy_monitor.verify")
 
@@ -64,23 +72,73 @@ _TEXT_CACHE_SIZE = 32
 _texts: OrderedDict[str, str] = OrderedDict()
 
 
+class WorkerText(str):
+    """A payer document's text as an extraction worker sends it back (the publishing checks
+    the changes against it), with `reference`: the page edges its next version is to be parsed
+    with. A `str`, so whatever took the text before takes it still."""
+
+    reference: PageEdges
+
+    def __new__(cls, text: str, reference: PageEdges = ()) -> WorkerText:
+        made = super().__new__(cls, text)
+        made.reference = reference
+        return made
+
+
 def remember_text(content: bytes, text: str) -> None:
     key = hashlib.sha256(content).hexdigest()
-    _texts[key] = text
+    _texts[key] = str(text)
     _texts.move_to_end(key)
     while len(_texts) > _TEXT_CACHE_SIZE:
         _texts.popitem(last=False)
 
 
-def worker_text(raw: RawDocument, criteria: Criteria) -> str | None:
+def worker_text(
+    raw: RawDocument, criteria: Criteria, reference: PageEdges = ()
+) -> WorkerText | None:
     """In an extraction worker: a payer document's text, from the parse its extraction just
-    cached; None for other documents (nothing verifies them) or when it cannot be had."""
+    cached (with `reference`, the previous version's page edges), and the reference for its
+    next version; None for other documents (nothing verifies them) or when it cannot be had."""
     if not is_payer(criteria):
         return None
     try:
-        return _parsed_text(raw.content, raw.content_type, raw.key)
+        document = parse_cached(raw.content, raw.content_type, document_id=raw.key)
+        return WorkerText(document_text(document), reference_edges(document, reference))
     except Exception:  # the criteria stand; the parent parses again if it must
         return None
+
+
+def extract_printed_alike(
+    extract: Callable[[RawDocument], Criteria], raw: RawDocument, reference: PageEdges = ()
+) -> tuple[Criteria, WorkerText | None]:
+    """In an extraction worker: `extract(raw)` parsing with `reference` (the previous version's
+    page edges), and what goes back beside the criteria (`worker_text`)."""
+    with printed_alike(reference):
+        criteria = extract(raw)
+        return criteria, worker_text(raw, criteria, reference)
+
+
+def previous_reference(
+    store: Store, source_id: int, key: str, *, baseline: bool = False
+) -> PageEdges:
+    """In the parent: the page edges to parse a new version of `key` with (its previous
+    version's reference); () for a new document or when none was kept. A baseline run does
+    not look: its documents are new (a thousand lookups that find nothing, saved)."""
+    if baseline:
+        return ()
+    try:
+        return latest_page_edges(store, source_id, key)
+    except MonitorError as exc:  # a reference is an aid: parse without it
+        log.warning("%s: no page edges of the previous version: %s", key, exc)
+        return ()
+
+
+def keep_reference(store: Store, content: bytes, worker: WorkerText) -> None:
+    """In the parent: keep the reference a worker sent back for the next version."""
+    try:
+        save_page_edges(store, hashlib.sha256(content).hexdigest(), worker.reference)
+    except MonitorError as exc:  # the next version is parsed without it, as before
+        log.warning("could not keep the page edges of a version: %s", exc)
 
 
 def _parsed_text(content: bytes, content_type: str, key: str) -> str:

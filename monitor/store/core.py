@@ -96,6 +96,10 @@ class ChangeRecord:
     previous_version: str | None
     evidence: str | None
     baseline: bool
+    # An `unverified` claim (the two versions' texts contradict it): the severity it claimed,
+    # and why the texts contradict it with each text's evidence. None for every other change.
+    claimed_severity: str | None = None
+    contradiction: str | None = None
     # Read-time wording (monitor.wording) below is kept out of the dataclass fields: the API's
     # answer model repeats exactly the fields, and the words are not stored data.
 
@@ -553,6 +557,8 @@ def _record(
         ),
         evidence=change.evidence,
         baseline=change.baseline,
+        claimed_severity=change.claimed_severity,
+        contradiction=change.contradiction,
     )
     wording = {
         "stated": change.effective_date,

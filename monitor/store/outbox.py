@@ -2,9 +2,12 @@
 API that `notifications/` uses to turn them into messages and deliver those exactly once.
 
 What is announced: changes that are neither baseline (a source's first run lists what exists;
-nothing is news yet) nor `noise` (re-prints, stamps) nor `unverified` (claims the texts
-contradict): `enqueue_changes` writes no event for them, in one INSERT … SELECT so a
-3,500-version baseline costs one cheap statement per version.
+nothing is news yet) nor `noise` (re-prints, stamps): `enqueue_changes` writes no event for
+them, in one INSERT … SELECT so a 3,500-version baseline costs one cheap statement per version.
+An `unverified` change (a claim the two versions' texts contradict: an extraction error, not a
+policy change) does get an event, so that scheduled digests list it in a section of its own;
+it is never news: alerts, webhooks and notifiers claim it without sending it, and a digest
+never counts it among the changes (`notifications.planner`).
 
 Exactly once per (message, recipient):
 - a consumer (a profile's alerts or digest, a webhook) claims the events it covers in the same
@@ -46,7 +49,8 @@ _CHUNK = 500  # ids per IN (…): far below SQLite's and PostgreSQL's parameter 
 
 def enqueue_changes(session: Session, change_ids: Sequence[int]) -> None:
     """Record, inside the publishing transaction, that `change_ids` are to be announced
-    (baseline and noise changes are not: see the module docstring)."""
+    (baseline and noise changes are not; unverified claims only to digests: see the module
+    docstring)."""
     now = utcnow()
     for start in range(0, len(change_ids), _CHUNK):
         chunk = list(change_ids[start : start + _CHUNK])
@@ -56,7 +60,7 @@ def enqueue_changes(session: Session, change_ids: Sequence[int]) -> None:
                 select(ChangeRow.id, literal(now, OutboxEvent.created_at.type)).where(
                     ChangeRow.id.in_(chunk),
                     ChangeRow.baseline.is_(False),
-                    ChangeRow.severity.not_in([Severity.NOISE.value, Severity.UNVERIFIED.value]),
+                    ChangeRow.severity != Severity.NOISE.value,
                 ),
             )
         )

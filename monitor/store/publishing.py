@@ -280,6 +280,8 @@ def add_changes(txn: Transaction, changes: Sequence[Change], origin: ChangeOrigi
             "severity": change.severity.value,
             "evidence": change.evidence,
             "effective_date": change.effective_date,
+            "claimed_severity": change.claimed_severity.value if change.claimed_severity else None,
+            "contradiction": change.contradiction,
         }
         for change in changes
     ]

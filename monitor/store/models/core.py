@@ -153,6 +153,10 @@ class ChangeRow(Base):
     effective_date: Mapped[dt.date | None] = mapped_column(Date)
     detected_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     baseline: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An `unverified` claim (diffing.verify): the severity it claimed, and why the two
+    # versions' texts contradict it with each text's evidence. NULL for every other change.
+    claimed_severity: Mapped[str | None] = mapped_column(String(10))
+    contradiction: Mapped[str | None] = mapped_column(Text)
 
 
 class ListingEntry(Base):
