@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import json
 import threading
 from collections.abc import Iterator
@@ -208,6 +209,20 @@ def test_the_api_answers_the_claimed_severity_and_contradiction(store: Store) ->
         # The default feed (low and up) leaves the claim out, as it leaves noise out.
         default = client.get("/changes").json()["items"]
         assert MISSED not in {i["before"] for i in default}
+
+
+def test_the_change_page_says_the_claim_is_contradicted_and_why(store: Store) -> None:
+    _two_versions(store)
+    claim = _by_code(store.changes(min_severity="noise"))[MISSED]
+    real = _by_code(store.changes(min_severity="noise"))[GONE]
+    with serving(store) as api, api.client() as client:
+        page = client.get(f"/changes/{claim.id}/page")
+        assert page.status_code == 200
+        assert 'id="unverified"' in page.text
+        assert "it would be high if true" in page.text
+        assert html.escape(claim.contradiction or "-", quote=False) in page.text
+        confirmed = client.get(f"/changes/{real.id}/page")
+        assert confirmed.status_code == 200 and 'id="unverified"' not in confirmed.text
 
 
 def test_the_scheduled_digest_carries_the_claim_apart_and_no_alert_or_webhook_does(
