@@ -2,10 +2,11 @@
 
 What the payer re-check's requests cost, client against client, on the fixture payer site
 (``--html-only``, 1,000 CPB pages): the project's `HttpFetcher` over httpx (`policy_client`),
-the same fetcher over aiohttp (`sources.http_aio`, what the re-check uses), and as the floor a
-pool of threads each holding one `http.client` keep-alive connection (no policy, no retries:
-what the network alone costs). Every request carries the page's ETag and must answer 304; six
-at a time, as ``concurrency_per_host = 6``. Wall and CPU time of each round (best of
+the same fetcher over aiohttp (`sources.http_aio`), over a pool of threads with keep-alive
+`http.client` connections (`sources.http_threads`), and as the floor a bare pool of threads each
+holding one `http.client` connection (no policy, no retries: what the network alone costs).
+Every request carries the page's ETag and must answer 304; six at a time, as
+``concurrency_per_host = 6``. Wall and CPU time of each round (best of
 ``--rounds``, the clients alternating); raw figures go to ``bench/results/recheck_http.json``.
 
     python bench/recheck_http.py [--documents 1000] [--rounds 3]
@@ -36,6 +37,7 @@ from fixtures.loopback import spawn_fixture
 from fixtures.payer_site.site import PayerSite
 from sources.http import HttpFetcher, RetryPolicy, policy_client
 from sources.http_aio import AiohttpFetcher, policy_session
+from sources.http_threads import ThreadedFetcher
 from sources.outbound import OutboundPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +113,27 @@ def aiohttp_round(policy: OutboundPolicy, etags: dict[str, str]) -> list[int]:
     return asyncio.run(run())
 
 
+def threaded_fetcher_round(policy: OutboundPolicy, etags: dict[str, str]) -> list[int]:
+    async def run() -> list[int]:
+        fetcher = ThreadedFetcher(
+            source="bench",
+            policy=policy,
+            retry=RetryPolicy(max_retries=0),
+            max_response_bytes=10_000_000,
+            concurrency=CONCURRENCY,
+            timeout_seconds=30.0,
+            headers={"User-Agent": "bench"},
+            deadline_seconds=30.0,
+            redirect_hosts=policy.hosts,
+        )
+        try:
+            return await _through(fetcher, etags)
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(run())
+
+
 def threads_round(_policy: OutboundPolicy, etags: dict[str, str]) -> list[int]:
     work: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
     for item in etags.items():
@@ -144,7 +167,8 @@ def threads_round(_policy: OutboundPolicy, etags: dict[str, str]) -> list[int]:
 CLIENTS: dict[str, Callable[[OutboundPolicy, dict[str, str]], list[int]]] = {
     "httpx (HttpFetcher, policy_client)": httpx_round,
     "aiohttp (AiohttpFetcher, policy_session)": aiohttp_round,
-    "threads + http.client keep-alive (no policy)": threads_round,
+    "threads (ThreadedFetcher, policy connections)": threaded_fetcher_round,
+    "bare threads + http.client keep-alive (no policy)": threads_round,
 }
 
 
@@ -184,7 +208,7 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=10)
     for name, best in figures.items():
-        print(f"{name:46s} {best['wall_s']:6.3f} s wall  {best['cpu_s']:6.3f} s CPU")
+        print(f"{name:50s} {best['wall_s']:6.3f} s wall  {best['cpu_s']:6.3f} s CPU")
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
     ).stdout.strip()
