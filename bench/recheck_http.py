@@ -2,9 +2,11 @@
 
 What the payer re-check's requests cost, client against client, on the fixture payer site
 (``--html-only``, 1,000 CPB pages): the project's `HttpFetcher` over httpx (`policy_client`),
-the same fetcher over aiohttp (`sources.http_aio`), over a pool of threads with keep-alive
-`http.client` connections (`sources.http_threads`), and as the floor a bare pool of threads each
-holding one `http.client` connection (no policy, no retries: what the network alone costs).
+the same fetcher over aiohttp (`sources.http_aio`, what the re-check uses), and as the floor a
+bare pool of threads each holding one `http.client` connection (no policy, no retries: what the
+network alone costs). A third variant, the same fetcher over such a thread pool with
+policy-checked connections (commit dea9e88, ``sources/http_threads.py``), measured 0.67 s wall
+against aiohttp's 0.25 s and was removed.
 Every request carries the page's ETag and must answer 304; six at a time, as
 ``concurrency_per_host = 6``. Wall and CPU time of each round (best of
 ``--rounds``, the clients alternating); raw figures go to ``bench/results/recheck_http.json``.
@@ -37,7 +39,6 @@ from fixtures.loopback import spawn_fixture
 from fixtures.payer_site.site import PayerSite
 from sources.http import HttpFetcher, RetryPolicy, policy_client
 from sources.http_aio import AiohttpFetcher, policy_session
-from sources.http_threads import ThreadedFetcher
 from sources.outbound import OutboundPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,27 +114,6 @@ def aiohttp_round(policy: OutboundPolicy, etags: dict[str, str]) -> list[int]:
     return asyncio.run(run())
 
 
-def threaded_fetcher_round(policy: OutboundPolicy, etags: dict[str, str]) -> list[int]:
-    async def run() -> list[int]:
-        fetcher = ThreadedFetcher(
-            source="bench",
-            policy=policy,
-            retry=RetryPolicy(max_retries=0),
-            max_response_bytes=10_000_000,
-            concurrency=CONCURRENCY,
-            timeout_seconds=30.0,
-            headers={"User-Agent": "bench"},
-            deadline_seconds=30.0,
-            redirect_hosts=policy.hosts,
-        )
-        try:
-            return await _through(fetcher, etags)
-        finally:
-            await fetcher.aclose()
-
-    return asyncio.run(run())
-
-
 def threads_round(_policy: OutboundPolicy, etags: dict[str, str]) -> list[int]:
     work: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
     for item in etags.items():
@@ -167,7 +147,6 @@ def threads_round(_policy: OutboundPolicy, etags: dict[str, str]) -> list[int]:
 CLIENTS: dict[str, Callable[[OutboundPolicy, dict[str, str]], list[int]]] = {
     "httpx (HttpFetcher, policy_client)": httpx_round,
     "aiohttp (AiohttpFetcher, policy_session)": aiohttp_round,
-    "threads (ThreadedFetcher, policy connections)": threaded_fetcher_round,
     "bare threads + http.client keep-alive (no policy)": threads_round,
 }
 
