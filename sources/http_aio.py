@@ -167,10 +167,11 @@ class AiohttpFetcher(HttpFetcher):
             raise _Retryable(FetchError(self.source, shown, detail), None) from exc
         except aiohttp.ClientError as exc:
             # Refused connections, resets, a body cut short (ClientPayloadError), bad framing.
-            detail = str(exc) or _PLAIN.get(type(exc).__name__, "transport error")
-            raise _Retryable(
-                FetchError(self.source, shown, f"{type(exc).__name__}: {detail}"), None
-            ) from exc
+            name = type(exc).__name__
+            plain = _PLAIN.get(name)
+            # aiohttp's own text ("<ContentLengthError: 400, ...>") does not say what happened.
+            detail = f"{plain} ({exc})" if plain and str(exc) else plain or str(exc) or "error"
+            raise _Retryable(FetchError(self.source, shown, f"{name}: {detail}"), None) from exc
 
     async def _read(
         self, shown: str, response: aiohttp.ClientResponse, not_modified: bool
