@@ -12,8 +12,8 @@ tree, from ``wait4``) of each, their ratios, and whether the project reported ev
 change; raw figures go to ``bench/results/vs_urlwatch.json``.
 
 With ``--against DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/base REV``)
-that code runs too, right after this one in every round on its own database, so a change is
-measured against its base in the same run, under the same load.
+that code runs too, next to this one in every round on its own database (every other run
+starts with it), so a change is measured against its base in the same run, under the same load.
 
     python bench/vs_urlwatch.py [--documents 1000] [--repeat 1] [--against DIR]
 """
@@ -216,7 +216,9 @@ def caught(
     return len(planted) - len(missed), len(planted), missed, unplanted
 
 
-def one_run(documents: int, against: Path | None = None) -> dict[str, object]:
+def one_run(
+    documents: int, against: Path | None = None, *, base_first: bool = False
+) -> dict[str, object]:
     urlwatch = urlwatch_binary()
     server, base_url = spawn_fixture(
         "fixtures.payer_site",
@@ -245,7 +247,8 @@ def one_run(documents: int, against: Path | None = None) -> dict[str, object]:
                     _get(base_url + f"/_control/scenario?name={scenario}", "POST")
                 theirs = measure(uw_args, env={**os.environ, "PYTHONPATH": str(ROOT)})
                 figures: dict[str, object] = {"urlwatch": asdict(theirs)}
-                for name, root in roots.items():
+                order = list(roots.items())
+                for name, root in reversed(order) if base_first else order:
                     ours = measure(
                         [cli, "--config", str(configs[name]), "check"],
                         env={**os.environ, "PYTHONPATH": str(root)},
@@ -298,7 +301,9 @@ def main() -> int:
     runs = []
     for repeat in range(args.repeat):
         load = os.getloadavg()
-        run = one_run(args.documents, args.against)
+        # With --against, every other run starts with the base: load drifts within a run.
+        run = one_run(args.documents, args.against, base_first=repeat % 2 == 1)
+        run["base_first"] = repeat % 2 == 1
         run["loadavg_before"] = list(load)
         runs.append(run)
         print(f"run {repeat + 1} (load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
