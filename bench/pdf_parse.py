@@ -6,19 +6,27 @@ of one parse. Target on a 2-core machine (issue 17): median <= 0.2 s. The machin
 CPU time and the load average are recorded with each result, in
 bench/results/pdf_parse.json (date, commit, cores, load average, figures).
 
-    python bench/pdf_parse.py [--runs N] [--results PATH]
+With ``--extractors`` it also times (fastest CPU time of ``--runs``) what the glyphs alone cost
+through each extractor on the same PDF: the project's pdfminer glyph device
+(`diffing.parse.pdf_glyphs.read_page`), pypdfium2 per character (text, box and font size: the
+least the line building needs) and pypdfium2's plain page text (no geometry, so no lines,
+headings, paragraphs or tables as the parser builds them).
+
+    python bench/pdf_parse.py [--runs N] [--results PATH] [--extractors]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from diffing.parse import parse_document
@@ -32,6 +40,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--extractors", action="store_true", help="time the glyph extractors")
     args = parser.parse_args()
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -46,8 +55,9 @@ def main() -> int:
         parse_document(pdf, "application/pdf", document_id="bench-20-pages")
         wall.append(time.perf_counter() - started)
         cpu.append(time.process_time() - started_cpu)
+    extractors = _extractors(pdf, args.runs) if args.extractors else None
     load_after = os.getloadavg()
-    figures = {
+    figures: dict[str, object] = {
         "pages": document.pages,
         "pdf_bytes": len(pdf),
         "runs": args.runs,
@@ -62,6 +72,10 @@ def main() -> int:
         f"fastest {figures['fastest_seconds']:.3f} s; load average {load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after"
     )
+    if extractors is not None:
+        figures["glyph_extractors_fastest_cpu_seconds"] = extractors
+        for name, seconds in extractors.items():
+            print(f"  {name:60s} {seconds:.3f} s CPU")
     record = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit,
@@ -74,6 +88,55 @@ def main() -> int:
     args.results.write_text(json.dumps(record, indent=1) + "\n")
     print(f"-> {args.results}")
     return 0
+
+
+def _fastest_cpu(run: Callable[[], object], runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        started = time.process_time()
+        run()
+        best = min(best, time.process_time() - started)
+    return round(best, 4)
+
+
+def _extractors(pdf: bytes, runs: int) -> dict[str, float]:
+    import ctypes
+
+    import pdfplumber
+    import pypdfium2
+    import pypdfium2.raw as pdfium
+
+    from diffing.parse.pdf_glyphs import read_page
+
+    def pdfminer_device() -> None:
+        with pdfplumber.open(io.BytesIO(pdf)) as document:
+            for page in document.pages:
+                read_page(document.rsrcmgr, page.page_obj)
+
+    def pdfium_chars() -> None:
+        left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+        for page in pypdfium2.PdfDocument(pdf):
+            textpage = page.get_textpage()  # held: its handle closes with it
+            text = textpage.raw
+            count = pdfium.FPDFText_CountChars(text)
+            assert count > 0, "no characters: the text page was closed"
+            for index in range(count):
+                pdfium.FPDFText_GetUnicode(text, index)
+                pdfium.FPDFText_GetCharBox(text, index, left, right, bottom, top)
+                pdfium.FPDFText_GetFontSize(text, index)
+
+    def pdfium_text() -> None:
+        for page in pypdfium2.PdfDocument(pdf):
+            page.get_textpage().get_text_range()
+
+    return {
+        "whole parse (parse_document)": _fastest_cpu(
+            lambda: parse_document(pdf, "application/pdf", document_id="bench-20-pages"), runs
+        ),
+        "pdfminer glyph device (pdf_glyphs.read_page)": _fastest_cpu(pdfminer_device, runs),
+        "pypdfium2 per character (text, box, size)": _fastest_cpu(pdfium_chars, runs),
+        "pypdfium2 page text (no geometry)": _fastest_cpu(pdfium_text, runs),
+    }
 
 
 if __name__ == "__main__":

@@ -11,7 +11,11 @@ temporary SQLite database. Wall time and peak RSS (the largest process of each t
 tree, from ``wait4``) of each, their ratios, and whether the project reported every planted
 change; raw figures go to ``bench/results/vs_urlwatch.json``.
 
-    python bench/vs_urlwatch.py [--documents 1000] [--repeat 1]
+With ``--against DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/base REV``)
+that code runs too, next to this one in every round on its own database (every other run
+starts with it), so a change is measured against its base in the same run, under the same load.
+
+    python bench/vs_urlwatch.py [--documents 1000] [--repeat 1] [--against DIR]
 """
 
 from __future__ import annotations
@@ -178,7 +182,9 @@ def _reports(planted: ExpectedPayerChange, row: dict[str, str | None]) -> bool:
     return row["before"] == planted.before
 
 
-def caught(config: Path, documents: int) -> tuple[int, int, list[str], list[str]]:
+def caught(
+    config: Path, documents: int, root: Path = ROOT
+) -> tuple[int, int, list[str], list[str]]:
     """(planted changes the project reported, planted, the missed ones, documents with
     changes reported that were not planted) after round 2."""
     output = subprocess.run(
@@ -196,7 +202,7 @@ def caught(config: Path, documents: int) -> tuple[int, int, list[str], list[str]
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(root)},
     ).stdout
     rows = [json.loads(line) for line in output.splitlines() if line]
     planted = scale_week2_changes(documents, html_only=True)
@@ -210,7 +216,9 @@ def caught(config: Path, documents: int) -> tuple[int, int, list[str], list[str]
     return len(planted) - len(missed), len(planted), missed, unplanted
 
 
-def one_run(documents: int) -> dict[str, object]:
+def one_run(
+    documents: int, against: Path | None = None, *, base_first: bool = False
+) -> dict[str, object]:
     urlwatch = urlwatch_binary()
     server, base_url = spawn_fixture(
         "fixtures.payer_site",
@@ -222,31 +230,40 @@ def one_run(documents: int) -> dict[str, object]:
         "--warm",
         cwd=str(ROOT),
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    roots = {"project": ROOT} if against is None else {"project": ROOT, "against": against}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-vs-urlwatch-") as scratch:
             directory = Path(scratch)
             urls = document_urls(base_url, documents)
             uw_args = [str(urlwatch), *write_urlwatch_files(directory, urls)]
-            config = write_project_config(directory, base_url, documents)
+            configs = {}
+            for name in roots:
+                (directory / name).mkdir()
+                configs[name] = write_project_config(directory / name, base_url, documents)
             cli = str(Path(sys.executable).parent / "policy-monitor")
-            project = [cli, "--config", str(config), "check"]
             rounds: dict[str, dict[str, object]] = {}
             for number, scenario in ((1, "week1"), (2, "week2")):
                 if scenario != "week1":
                     _get(base_url + f"/_control/scenario?name={scenario}", "POST")
-                theirs = measure(uw_args, env=env)
-                ours = measure(project, env=env)
-                rounds[str(number)] = {
-                    "urlwatch": asdict(theirs),
-                    "project": asdict(ours),
-                    "ratio": ours.seconds / theirs.seconds,
-                }
-            got, planted, missed, unplanted = caught(config, documents)
+                theirs = measure(uw_args, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                figures: dict[str, object] = {"urlwatch": asdict(theirs)}
+                order = list(roots.items())
+                for name, root in reversed(order) if base_first else order:
+                    ours = measure(
+                        [cli, "--config", str(configs[name]), "check"],
+                        env={**os.environ, "PYTHONPATH": str(root)},
+                    )
+                    figures[name] = asdict(ours)
+                    figures["ratio" if name == "project" else f"ratio_{name}"] = (
+                        ours.seconds / theirs.seconds
+                    )
+                rounds[str(number)] = figures
+            results = {name: caught(configs[name], documents, root) for name, root in roots.items()}
     finally:
         server.terminate()
         server.wait(timeout=10)
-    return {
+    got, planted, missed, unplanted = results["project"]
+    run: dict[str, object] = {
         "rounds": rounds,
         "planted_changes": planted,
         "caught_changes": got,
@@ -254,6 +271,15 @@ def one_run(documents: int) -> dict[str, object]:
         "documents_with_unplanted_changes": unplanted,
         "urls": len(urls),
     }
+    if against is not None:
+        got, planted, missed, unplanted = results["against"]
+        run["against"] = {
+            "tree": str(against),
+            "caught_changes": got,
+            "missed": missed,
+            "documents_with_unplanted_changes": unplanted,
+        }
+    return run
 
 
 def _commit() -> str:
@@ -268,11 +294,16 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="side-by-side runs, one after another"
     )
+    parser.add_argument(
+        "--against", type=Path, help="another checkout to run in the same rounds (its base)"
+    )
     args = parser.parse_args()
     runs = []
     for repeat in range(args.repeat):
         load = os.getloadavg()
-        run = one_run(args.documents)
+        # With --against, every other run starts with the base: load drifts within a run.
+        run = one_run(args.documents, args.against, base_first=repeat % 2 == 1)
+        run["base_first"] = repeat % 2 == 1
         run["loadavg_before"] = list(load)
         runs.append(run)
         print(f"run {repeat + 1} (load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})")
@@ -284,12 +315,24 @@ def main() -> int:
                 f"{theirs['peak_rss_mb']:4.0f} MB | project {ours['seconds']:5.2f} s "
                 f"{ours['peak_rss_mb']:4.0f} MB | ratio {figures['ratio']:.2f}x"
             )
+            if "against" in figures:
+                base = figures["against"]
+                print(
+                    f"      against {args.against}: {base['seconds']:5.2f} s "
+                    f"{base['peak_rss_mb']:4.0f} MB | ratio {figures['ratio_against']:.2f}x"
+                )
         print(
             f"  planted changes caught: {run['caught_changes']}/{run['planted_changes']}; "
             f"documents with changes not planted: {len(run['documents_with_unplanted_changes'])}"  # type: ignore[arg-type]
         )
         for line in run["missed"]:  # type: ignore[attr-defined]
             print(f"    missed: {line}")
+        if "against" in run:
+            base_run = run["against"]
+            print(
+                f"  against: caught {base_run['caught_changes']}/{run['planted_changes']}, "  # type: ignore[index]
+                f"not planted {len(base_run['documents_with_unplanted_changes'])}"  # type: ignore[index]
+            )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -303,6 +346,7 @@ def main() -> int:
                 "documents": args.documents,
                 "urlwatch_version": URLWATCH_VERSION,
                 "project_settings": {"download_delay_seconds": 0.0, "concurrency_per_host": 6},
+                "against": str(args.against) if args.against else None,
                 "runs": runs,
             },
             indent=2,
