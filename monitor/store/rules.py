@@ -139,10 +139,21 @@ def rule_values(
 
 
 def insert_rule_values(session: Session, values: Sequence[RuleValues]) -> int:
-    """Write rows made by `rule_values`, straight to the driver with one executemany."""
+    """Write rows made by `rule_values`, straight to the driver: one executemany, or on
+    PostgreSQL (psycopg) one COPY, its bulk-loading path."""
     if not values:
         return 0
     connection = session.connection()
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        columns = ", ".join(_INSERT_COLUMNS)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY {RuleRowModel.__tablename__} ({columns}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return len(values)
     marker = "?" if connection.dialect.name == "sqlite" else "%s"
     sql = (
         f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
