@@ -220,19 +220,49 @@ def test_the_batcher_publishes_when_full_when_overdue_and_when_flushed(
 ) -> None:
     batched, _alone = stores
     clock = _Clock()
-    batcher = Batcher(batched, _context(batched, baseline=True), size=2, max_wait=1.0, clock=clock)
-    assert batcher.add(*DOCUMENTS[0]) == []
-    assert not batcher.overdue()
-    done = batcher.add(*DOCUMENTS[1])  # full: both published
-    assert [raw.key for raw, _r, _e in done] == ["L1", "L2"]
-    assert batcher.add(*DOCUMENTS[2]) == []
-    clock.now += 1.5
-    assert batcher.overdue()  # waited too long: the runner flushes it at the next tick
-    assert [raw.source_version for raw, _r, _e in batcher.flush()] == ["2"]
-    assert batcher.flush() == []
-    assert batcher.add(*DOCUMENTS[3]) == []
-    assert [raw.key for raw, _r, _e in batcher.flush()] == ["L3"]
+
+    async def scenario() -> None:
+        async with Batcher(
+            batched, _context(batched, baseline=True), size=2, max_wait=1.0, clock=clock
+        ) as batcher:
+            assert await batcher.add(*DOCUMENTS[0]) == []
+            assert not batcher.overdue()
+            done = await batcher.add(*DOCUMENTS[1])  # full: both published
+            assert [raw.key for raw, _r, _e in done] == ["L1", "L2"]
+            assert await batcher.add(*DOCUMENTS[2]) == []
+            clock.now += 1.5
+            assert batcher.overdue()  # waited too long: the runner flushes it at the next tick
+            assert [raw.source_version for raw, _r, _e in await batcher.flush()] == ["2"]
+            assert await batcher.flush() == []
+            assert await batcher.add(*DOCUMENTS[3]) == []
+            assert [raw.key for raw, _r, _e in await batcher.flush()] == ["L3"]
+
+    asyncio.run(scenario())
     assert len(_content(batched)["versions"]) == 4
+
+
+def test_batches_published_in_a_thread_come_back_in_order_and_complete(
+    stores: tuple[Store, Store],
+) -> None:
+    batched, alone = stores
+
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+        async with Batcher(
+            batched, _context(batched, baseline=False), size=1, background=True
+        ) as batcher:
+            for raw, listed in DOCUMENTS:
+                seen += [
+                    f"{r.key}/{r.source_version}" for r, _res, _e in await batcher.add(raw, listed)
+                ]
+            seen += [f"{r.key}/{r.source_version}" for r, _res, _e in await batcher.flush()]
+        return seen
+
+    assert asyncio.run(scenario()) == ["L1/1", "L2/1", "L2/2", "L3/4"]
+    one_ctx = _context(alone, baseline=False)
+    for raw, listed in DOCUMENTS:
+        publish(alone, one_ctx, raw, listed)
+    assert _content(batched) == _content(alone)
 
 
 def test_ticking_reports_quiet_spells_without_interrupting_the_source() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from diffing.model import Criteria, RawDocument
@@ -30,7 +31,11 @@ T = TypeVar("T")
 
 
 class Batcher:
-    """Fetched documents waiting to be published together."""
+    """Fetched documents waiting to be published together.
+
+    With `background`, a full batch is published in a thread of its own while the run goes on
+    fetching (the database's C code and the HTTP client then overlap); one batch at a time,
+    in order, so a document's versions are still published in the order they came."""
 
     def __init__(
         self,
@@ -40,6 +45,7 @@ class Batcher:
         size: int = BATCH_SIZE,
         max_bytes: int = BATCH_BYTES,
         max_wait: float = BATCH_WAIT_SECONDS,
+        background: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -51,29 +57,62 @@ class Batcher:
         self.pending: list[Pending] = []
         self._bytes = 0
         self._since = 0.0
+        self._thread = ThreadPoolExecutor(max_workers=1) if background else None
+        self._running: asyncio.Future[list[Published]] | None = None
 
-    def add(
+    async def __aenter__(self) -> Batcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._running is not None:  # a run that ended abnormally: let the batch finish
+            await asyncio.gather(self._running, return_exceptions=True)
+            self._running = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+
+    async def add(
         self, raw: RawDocument, listed: ListedDocument, criteria: Criteria | str | None = None
     ) -> list[Published]:
         """Queue one document (with its criteria or extraction error from a worker, if any);
-        the results of a batch when this completed one, else nothing yet."""
+        the results of the batches finished meanwhile, if any."""
         if not self.pending:
             self._since = self._clock()
         self.pending.append(Pending(raw=raw, listed=listed, criteria=criteria))
         self._bytes += len(raw.content)
         if len(self.pending) >= self.size or self._bytes >= self.max_bytes or self.overdue():
-            return self.flush()
-        return []
+            return await self.flush(wait=False)
+        return self._finished()
 
     def overdue(self) -> bool:
         return bool(self.pending) and self._clock() - self._since >= self.max_wait
 
-    def flush(self) -> list[Published]:
-        """Publish what is waiting (one transaction) and return its results."""
-        if not self.pending:
+    async def flush(self, *, wait: bool = True) -> list[Published]:
+        """Publish what is waiting (one transaction). The results of every batch finished by
+        now; with `wait` (the end of a run), of every batch, this one included."""
+        done: list[Published] = []
+        if self._running is not None and (wait or self.pending):
+            done.extend(await self._running)  # one batch at a time, in order
+            self._running = None
+        if self.pending:
+            items, self.pending, self._bytes = self.pending, [], 0
+            if self._thread is None:
+                done.extend(publish_batch(self.store, self.ctx, items))
+            else:
+                loop = asyncio.get_running_loop()
+                self._running = loop.run_in_executor(
+                    self._thread, publish_batch, self.store, self.ctx, items
+                )
+        if wait and self._running is not None:
+            done.extend(await self._running)
+            self._running = None
+        return done + self._finished()
+
+    def _finished(self) -> list[Published]:
+        """The results of the batch in the thread, if it is done."""
+        if self._running is None or not self._running.done():
             return []
-        items, self.pending, self._bytes = self.pending, [], 0
-        return publish_batch(self.store, self.ctx, items)
+        running, self._running = self._running, None
+        return running.result()
 
 
 async def ticking(items: AsyncIterator[T], seconds: float) -> AsyncGenerator[T | None]:

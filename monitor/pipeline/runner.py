@@ -136,14 +136,22 @@ async def run_source(
         lost_lock: str | None = None
         timeout = float(getattr(config.options, "parse_timeout_seconds", DEFAULT_EXTRACT_TIMEOUT))
         isolated = config.source_kind.isolated_extract
-        batch = Batcher(store, ctx, size=ISOLATED_BATCH_SIZE if isolated else BATCH_SIZE)
         async with (
+            # Inline extraction (CMS, MCD): batches are published in a thread while the run
+            # fetches. Worker extraction (payer) publishes in this thread: the texts its
+            # workers send back wait in this thread's cache (monitor.pipeline.verification).
+            Batcher(
+                store,
+                ctx,
+                size=ISOLATED_BATCH_SIZE if isolated else BATCH_SIZE,
+                background=not isolated,
+            ) as batch,
             _Extraction(config.source_kind, batch, timeout=timeout) as extraction,
             aclosing(ticking(source.fetch(wanted), batch.max_wait)) as fetched,
         ):
             async for result in fetched:
                 if result is None or batch.overdue():  # publish what waited long enough
-                    for done in batch.flush():
+                    for done in await batch.flush(wait=False):
                         tally.published(*done)
                     if result is None:
                         continue
@@ -161,7 +169,7 @@ async def run_source(
                 tally.published(*done)
             # What waits was fetched while the lock was held (each document was asked about):
             # published, as the documents in flight in the workers are, and then the run stops.
-            for done in batch.flush():
+            for done in await batch.flush():
                 tally.published(*done)
         counts = tally.counts
         if lost_lock:
@@ -396,7 +404,7 @@ class _Extraction:
         self, store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
     ) -> list[Done]:
         if not self.use_workers:
-            return self.batch.add(raw, listed)
+            return await self.batch.add(raw, listed)
         known = already_published(store, ctx, raw, listed)
         if known is not None:
             return [(raw, known, None)]
@@ -432,11 +440,11 @@ class _Extraction:
                 return [(raw, None, "extraction worker died on this document (retried next run)")]
             outcome = alone
         if isinstance(outcome, str):  # the extraction's error message
-            return self.batch.add(raw, listed, outcome)
+            return await self.batch.add(raw, listed, outcome)
         criteria, text = outcome
         if text is not None:
             remember_text(raw.content, text)
-        return self.batch.add(raw, listed, criteria)
+        return await self.batch.add(raw, listed, criteria)
 
     def _timed_out(self) -> str:
         return f"parsing took longer than {self.timeout:g} s; gave up (retried next run)"
