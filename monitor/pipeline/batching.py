@@ -20,7 +20,7 @@ from monitor.pipeline.publish import Pending, PublishContext, Published, publish
 from monitor.store.core import Store
 from sources.base import ListedDocument
 
-BATCH_SIZE = 64  # documents per publishing transaction
+BATCH_SIZE = 32  # documents per publishing transaction (one more may wait while it is written)
 # With extraction in worker processes (payer documents), fewer: each one's text waits in
 # monitor.pipeline.verification's cache (32 texts) until its batch is published.
 ISOLATED_BATCH_SIZE = 16

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -274,7 +275,7 @@ def _publish_together(
     # 1. What is stored already (or held for review): those bytes are not extracted again.
     with store.session() as txn:
         state = load_batch_state(txn, ctx.source_id, keys, baseline=ctx.baseline)
-    new: list[tuple[int, Pending, Criteria]] = []
+    new: list[tuple[int, Pending, Criteria | None]] = []
     settled: list[tuple[int, Pending]] = []  # stored or rejected already: listing memory only
     for i, item, sha256 in todo:
         raw, source_version = item.raw, item.raw.source_version or ""
@@ -313,10 +314,14 @@ def _publish_together(
     published: list[tuple[int, RawDocument, PublishResult]] = []
     with store.session() as txn:
         lock_change_feed(txn)  # first, before any other lock: see lock_change_feed
-        batch = Batch(state=load_batch_state(txn, ctx.source_id, keys, baseline=ctx.baseline))
+        state = load_batch_state(txn, ctx.source_id, keys, baseline=ctx.baseline)
+        counted = Counter(item.raw.key for _i, item, _criteria in new)
+        batch = Batch(state=state, repeated=frozenset(k for k, n in counted.items() if n > 1))
         for _i, item in settled:
             batch.writes.listings.append(listing_row(ctx.source_id, item.listed, item.raw))
-        for i, item, criteria in new:
+        for n, (i, item, criteria) in enumerate(new):
+            new[n] = (i, item, None)  # each version's criteria are let go once it is written
+            assert criteria is not None
             result = publish_in_transaction(txn, ctx, item.raw, item.listed, criteria, batch=batch)
             published.append((i, item.raw, result))
             _trace_step("uncommitted", item.raw, result)
@@ -469,7 +474,8 @@ def publish_in_transaction(
     if state is not None:
         stored = StoredVersion(version_id, source_version, version_number, sha256)
         state.versions.setdefault(document_id, []).append(stored)
-        state.criteria[version_id] = criteria
+        if batch is not None and raw.key in batch.repeated:  # compared with later in the batch
+            state.criteria[version_id] = criteria
     # What the version says, derived in the same transaction: rule rows, PA checklists and,
     # for a bulletin, what it mentions.
     rules = rule_values(
@@ -534,6 +540,7 @@ class Batch:
 
     state: BatchState
     writes: DeferredWrites = dataclasses.field(default_factory=DeferredWrites)
+    repeated: frozenset[str] = frozenset()  # keys with more than one version in the batch
 
 
 def _remember(
