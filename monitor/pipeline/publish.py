@@ -11,7 +11,8 @@ import datetime as dt
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -27,15 +28,22 @@ from monitor.store.bulletins import index_bulletin
 from monitor.store.checklists import publish_checklists
 from monitor.store.core import Store, utcnow
 from monitor.store.publishing import (
+    BatchState,
     ChangeOrigin,
+    DeferredWrites,
+    StoredDocument,
     StoredVersion,
     add_changes,
     add_document,
     add_version,
+    change_rows,
     failed_in_baseline,
     find_document,
+    known_in,
     known_version,
     listed_states,
+    listing_row,
+    load_batch_state,
     load_criteria,
     load_payload,
     lock_change_feed,
@@ -46,8 +54,16 @@ from monitor.store.publishing import (
     stored_versions,
     update_document,
 )
-from monitor.store.quarantine import REJECTED, Held, find_open, find_open_for, hold, supersede
-from monitor.store.rules import insert_rule_rows
+from monitor.store.quarantine import (
+    PENDING,
+    REJECTED,
+    Held,
+    find_open,
+    find_open_for,
+    hold,
+    supersede,
+)
+from monitor.store.rules import insert_rule_values, rule_values
 from monitor.store.types import Transaction
 from sources.base import ListedDocument
 
@@ -104,14 +120,6 @@ def _previous_version(
     return max(versions, key=lambda v: v.id, default=None)
 
 
-def _known_in(versions: list[StoredVersion], source_version: str, sha256: str) -> int | None:
-    """`known_version` over versions already loaded."""
-    same = [v for v in versions if v.source_version == source_version]
-    if not source_version:
-        same = [max(same, key=lambda v: v.id)] if same else []
-    return next((v.id for v in same if v.content_sha256 == sha256), None)
-
-
 def already_published(
     store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
 ) -> PublishResult | None:
@@ -127,12 +135,17 @@ def already_published(
 
 
 def _held_result(
-    txn: Transaction, ctx: PublishContext, raw: RawDocument, listed: ListedDocument, held: Held
+    txn: Transaction,
+    ctx: PublishContext,
+    raw: RawDocument,
+    listed: ListedDocument,
+    held: Held,
+    batch: Batch | None = None,
 ) -> PublishResult:
     """These bytes are quarantined already: pending, still held (no second row); rejected,
     the reviewer's answer stands and they count as unchanged."""
     if held.status == REJECTED:
-        remember_listing(txn, ctx.source_id, listed, raw)
+        _remember(txn, ctx, listed, raw, batch)
         return PublishResult(outcome=Outcome.UNCHANGED)
     return PublishResult(
         outcome=Outcome.QUARANTINED,
@@ -184,14 +197,150 @@ def publish(
 def _trace(event: str, raw: RawDocument, result: PublishResult) -> None:
     """Test hook, off unless POLICY_MONITOR_TRACE_FILE is set: notes each publishing step so
     tests/test_kill_resume.py can tell where a kill -9 landed; with
-    POLICY_MONITOR_TRACE_HOLD_SECONDS the transaction stays open, rows written, that long."""
+    POLICY_MONITOR_TRACE_HOLD_SECONDS the transaction stays open, rows written, that long
+    (a batch holds once, after its last version: the whole batch is uncommitted then)."""
+    _trace_step(event, raw, result)
+    if event == "uncommitted":
+        _trace_hold()
+
+
+def _trace_hold() -> None:
+    if os.environ.get("POLICY_MONITOR_TRACE_FILE"):
+        time.sleep(float(os.environ.get("POLICY_MONITOR_TRACE_HOLD_SECONDS") or 0))
+
+
+# One publishing result: the document, what publishing it did, or why it failed (the same
+# shape as the runner's).
+Published = tuple[RawDocument, PublishResult | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A fetched document waiting for its batch: its criteria when a worker extracted them
+    already (None: extracted here), or the message of the extraction that failed."""
+
+    raw: RawDocument
+    listed: ListedDocument
+    criteria: Criteria | str | None = None
+
+
+def publish_batch(store: Store, ctx: PublishContext, items: Sequence[Pending]) -> list[Published]:
+    """Publish `items` in order, all in ONE transaction: the results, in the same order.
+
+    Each version is decided exactly as `publish` decides it alone (the batch's state follows
+    what the batch wrote, so a second version of one document compares with the first), but
+    lookups are one query per batch and the rows nothing reads back (rule rows, changes,
+    listing memory) are written with one statement each at its end. A kill at any point
+    rolls back the whole batch; the listing memory is part of it, so the next run fetches
+    and publishes every version of it again, once. If the batch fails (a database error,
+    anything but a failed extraction), it is rolled back and its documents are published one
+    by one with `publish`, so one bad document costs the others nothing.
+    """
+    results: list[Published | None] = [None] * len(items)
+    todo: list[tuple[int, Pending, str]] = []
+    for i, item in enumerate(items):
+        if isinstance(item.criteria, str):  # the extraction failed in a worker process
+            results[i] = (
+                item.raw,
+                PublishResult(outcome=Outcome.ERROR, error=item.criteria),
+                item.criteria,
+            )
+        else:
+            todo.append((i, item, hashlib.sha256(item.raw.content).hexdigest()))
+    if todo:
+        try:
+            for i, done in _publish_together(store, ctx, todo):
+                results[i] = done
+        except MonitorError:
+            # Rolled back, nothing of it stored: one transaction per document, as `publish`.
+            for i, item, _sha256 in todo:
+                results[i] = _publish_alone(store, ctx, item)
+    return [done for done in results if done is not None]
+
+
+def _publish_alone(store: Store, ctx: PublishContext, item: Pending) -> Published:
+    criteria = item.criteria if isinstance(item.criteria, Criteria) else None
+    try:
+        result = publish(store, ctx, item.raw, item.listed, criteria=criteria)
+    except MonitorError as exc:
+        return item.raw, None, str(exc)
+    return item.raw, result, result.error
+
+
+def _publish_together(
+    store: Store, ctx: PublishContext, todo: Sequence[tuple[int, Pending, str]]
+) -> list[tuple[int, Published]]:
+    keys = {item.raw.key for _i, item, _sha in todo}
+    done: list[tuple[int, Published]] = []
+    # 1. What is stored already (or held for review): those bytes are not extracted again.
+    with store.session() as txn:
+        state = load_batch_state(txn, ctx.source_id, keys, baseline=ctx.baseline)
+    new: list[tuple[int, Pending, Criteria | None]] = []
+    settled: list[tuple[int, Pending]] = []  # stored or rejected already: listing memory only
+    for i, item, sha256 in todo:
+        raw, source_version = item.raw, item.raw.source_version or ""
+        document = state.documents.get(raw.key)
+        versions = state.versions.get(document.id, []) if document is not None else []
+        known = known_in(versions, source_version, sha256)
+        if known is not None:
+            settled.append((i, item))
+            done.append(
+                (i, (raw, PublishResult(outcome=Outcome.UNCHANGED, version_id=known), None))
+            )
+            continue
+        held = _held_in(state, document.id, source_version, sha256) if document else None
+        if held is not None:
+            if held.status == REJECTED:
+                settled.append((i, item))
+                done.append((i, (raw, PublishResult(outcome=Outcome.UNCHANGED), None)))
+            else:
+                result = PublishResult(
+                    outcome=Outcome.QUARANTINED,
+                    error=f"still held for review (quarantine #{held.id}): {held.reason}",
+                )
+                done.append((i, (raw, result, result.error)))
+            continue
+        criteria = item.criteria
+        if criteria is None:
+            try:
+                criteria = ctx.extract(raw)
+            except MonitorError as exc:
+                error = PublishResult(outcome=Outcome.ERROR, error=str(exc))
+                done.append((i, (raw, error, error.error)))
+                continue
+        assert isinstance(criteria, Criteria)
+        new.append((i, item, criteria))
+    # 2. One transaction: lock, look again under the lock, publish in order, write the rest.
+    published: list[tuple[int, RawDocument, PublishResult]] = []
+    with store.session() as txn:
+        lock_change_feed(txn)  # first, before any other lock: see lock_change_feed
+        state = load_batch_state(txn, ctx.source_id, keys, baseline=ctx.baseline)
+        counted = Counter(item.raw.key for _i, item, _criteria in new)
+        batch = Batch(state=state, repeated=frozenset(k for k, n in counted.items() if n > 1))
+        for _i, item in settled:
+            batch.writes.listings.append(listing_row(ctx.source_id, item.listed, item.raw))
+        for n, (i, item, criteria) in enumerate(new):
+            new[n] = (i, item, None)  # each version's criteria are let go once it is written
+            assert criteria is not None
+            result = publish_in_transaction(txn, ctx, item.raw, item.listed, criteria, batch=batch)
+            published.append((i, item.raw, result))
+            _trace_step("uncommitted", item.raw, result)
+        batch.writes.write(txn)
+        if published:
+            _trace_hold()
+    for i, raw, result in published:
+        _trace_step("committed", raw, result)
+        done.append((i, (raw, result, result.error)))
+    return done
+
+
+def _trace_step(event: str, raw: RawDocument, result: PublishResult) -> None:
+    """`_trace` without the hold (a batch holds once, after its last version)."""
     path = os.environ.get("POLICY_MONITOR_TRACE_FILE")
     if path:
         with open(path, "a", encoding="utf-8") as trace:
             line = f"{os.getpid()} {event} {result.outcome} {raw.key} {raw.source_version or '-'}"
             trace.write(line + "\n")
-        if event == "uncommitted":
-            time.sleep(float(os.environ.get("POLICY_MONITOR_TRACE_HOLD_SECONDS") or 0))
 
 
 def publish_in_transaction(
@@ -200,31 +349,53 @@ def publish_in_transaction(
     raw: RawDocument,
     listed: ListedDocument,
     criteria: Criteria,
+    *,
+    batch: Batch | None = None,
 ) -> PublishResult:
     """`publish` of criteria already extracted, inside the caller's transaction (a
-    reviewer's approval publishes with its decision)."""
-    lock_change_feed(txn)  # first, before any other lock: see lock_change_feed
+    reviewer's approval publishes with its decision). With `batch` (`publish_batch`), what
+    is stored is looked up in the batch's state, the change feed is locked already, and the
+    rows nothing reads back are written at the end of the batch."""
+    if batch is None:
+        lock_change_feed(txn)  # first, before any other lock: see lock_change_feed
     sha256 = hashlib.sha256(raw.content).hexdigest()
     now = utcnow()
     title = criteria.title or raw.title
-    document = find_document(txn, ctx.source_id, raw.key)
+    state = batch.state if batch is not None else None
+    if state is not None:
+        document = state.documents.get(raw.key)
+    else:
+        document = find_document(txn, ctx.source_id, raw.key)
     versions: list[StoredVersion] = []
     if document is None:
         document_id = add_document(txn, ctx.source_id, raw, title=title, first_seen_at=now)
+        if state is not None:
+            state.documents[raw.key] = StoredDocument(id=document_id, title=title, url=raw.url)
     else:
         document_id = document.id
-        versions = stored_versions(txn, document_id)
+        if state is not None:
+            versions = list(state.versions.get(document_id, ()))
+        else:
+            versions = stored_versions(txn, document_id)
     source_version = raw.source_version or ""
-    known = _known_in(versions, source_version, sha256)  # published meanwhile elsewhere
+    known = known_in(versions, source_version, sha256)  # published meanwhile elsewhere
     if known is not None:
-        remember_listing(txn, ctx.source_id, listed, raw)
+        _remember(txn, ctx, listed, raw, batch)
         return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
-    held = find_open(txn, document_id, source_version, sha256) if versions else None
+    held = _find_held(txn, document_id, source_version, sha256, state) if versions else None
     if held is not None:
-        return _held_result(txn, ctx, raw, listed, held)
+        return _held_result(txn, ctx, raw, listed, held, batch)
 
     previous = _previous_version(versions, listed.version_number)
-    if document is None and not ctx.baseline and failed_in_baseline(txn, ctx.source_id, raw.key):
+    if (
+        document is None
+        and not ctx.baseline
+        and (
+            raw.key in state.failed_in_baseline
+            if state is not None
+            else failed_in_baseline(txn, ctx.source_id, raw.key)
+        )
+    ):
         # Listed by the baseline but not fetched then (an outage, a fault): its first version
         # is the baseline's late arrival, not news, and is not alerted as a new document.
         ctx = dataclasses.replace(ctx, baseline=True)
@@ -232,7 +403,10 @@ def publish_in_transaction(
     version_number = listed.version_number
     if version_number is None:
         version_number = 1 + max((v.version_number or 0 for v in versions), default=0)
-    old_criteria = load_criteria(txn, previous.id) if previous is not None else None
+    old_criteria: Criteria | None = None
+    if previous is not None:
+        cached = state.criteria.get(previous.id) if state is not None else None
+        old_criteria = cached if cached is not None else load_criteria(txn, previous.id)
 
     def old_payload() -> tuple[bytes, str]:
         assert previous is not None
@@ -268,6 +442,10 @@ def publish_in_transaction(
                 old_items=assessment.old_items,
                 dropped_items=assessment.dropped_items,
             )
+            if state is not None:
+                key = (document_id, source_version, sha256)
+                state.held.setdefault(key, (hold_id, PENDING, assessment.reason))
+                state.pending_holds.add(document_id)
             return PublishResult(
                 outcome=Outcome.QUARANTINED,
                 error=f"held for review (quarantine #{hold_id}): {assessment.reason}",
@@ -291,10 +469,16 @@ def publish_in_transaction(
         extractor=ctx.extractor_name,
         run_id=ctx.run_id,
         published_at=now,
+        deferred=batch.writes if batch is not None else None,
     )
+    if state is not None:
+        stored = StoredVersion(version_id, source_version, version_number, sha256)
+        state.versions.setdefault(document_id, []).append(stored)
+        if batch is not None and raw.key in batch.repeated:  # compared with later in the batch
+            state.criteria[version_id] = criteria
     # What the version says, derived in the same transaction: rule rows, PA checklists and,
     # for a bulletin, what it mentions.
-    insert_rule_rows(
+    rules = rule_values(
         txn,
         flatten(criteria),
         version_id=version_id,
@@ -303,6 +487,10 @@ def publish_in_transaction(
         version_number=version_number,
         published_at=now,
     )
+    if batch is not None:
+        batch.writes.rules.extend(rules)
+    else:
+        insert_rule_values(txn, rules)
     checklist_changes = publish_checklists(
         txn,
         criteria,
@@ -326,18 +514,62 @@ def publish_in_transaction(
         baseline=ctx.baseline,
         detected_at=now,
     )
-    add_changes(txn, [_as_published(change, ctx) for change in changes], origin)
+    published = [_as_published(change, ctx) for change in changes]
+    if batch is not None:
+        batch.writes.changes.extend(change_rows(published, origin))
+    else:
+        add_changes(txn, published, origin)
     if document is not None and (document.title, document.url) != (title, raw.url):
         update_document(txn, document_id, title=title, url=raw.url)
-    if previous is not None:
+        if state is not None:
+            state.documents[raw.key] = StoredDocument(id=document_id, title=title, url=raw.url)
+    if previous is not None and (state is None or document_id in state.pending_holds):
         supersede(txn, document_id, listed.version_number)  # held versions it replaces
-    remember_listing(txn, ctx.source_id, listed, raw)
+    _remember(txn, ctx, listed, raw, batch)
     return PublishResult(
         outcome=Outcome.NEW if previous is None else Outcome.CHANGED,
         version_id=version_id,
         changes=len(changes),
         unverified=unverified_count(changes),
     )
+
+
+@dataclass(slots=True)
+class Batch:
+    """A publishing batch's state and the rows it writes at its end (`publish_batch`)."""
+
+    state: BatchState
+    writes: DeferredWrites = dataclasses.field(default_factory=DeferredWrites)
+    repeated: frozenset[str] = frozenset()  # keys with more than one version in the batch
+
+
+def _remember(
+    txn: Transaction,
+    ctx: PublishContext,
+    listed: ListedDocument,
+    raw: RawDocument,
+    batch: Batch | None,
+) -> None:
+    if batch is not None:
+        batch.writes.listings.append(listing_row(ctx.source_id, listed, raw))
+    else:
+        remember_listing(txn, ctx.source_id, listed, raw)
+
+
+def _find_held(
+    txn: Transaction, document_id: int, source_version: str, sha256: str, state: BatchState | None
+) -> Held | None:
+    if state is None:
+        return find_open(txn, document_id, source_version, sha256)
+    return _held_in(state, document_id, source_version, sha256)
+
+
+def _held_in(state: BatchState, document_id: int, source_version: str, sha256: str) -> Held | None:
+    found = state.held.get((document_id, source_version, sha256))
+    if found is None:
+        return None
+    hold_id, status, reason = found
+    return Held(id=hold_id, status=status, reason=reason)
 
 
 def _as_published(change: Change, ctx: PublishContext) -> Change:

@@ -15,17 +15,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 
 from diffing.model import Criteria, RawDocument
 from monitor.config import QuarantineConfig, SourceConfig
 from monitor.errors import MonitorError
+from monitor.pipeline.batching import BATCH_SIZE, ISOLATED_BATCH_SIZE, Batcher, ticking
 from monitor.pipeline.publish import (
     Outcome,
     PublishContext,
     PublishResult,
     already_published,
-    publish,
     publish_withdrawals,
 )
 from monitor.pipeline.verification import (
@@ -141,8 +142,26 @@ async def run_source(
             progress.start(len(wanted))
         lost_lock: str | None = None
         timeout = float(getattr(config.options, "parse_timeout_seconds", DEFAULT_EXTRACT_TIMEOUT))
-        async with _Extraction(config.source_kind, timeout=timeout) as extraction:
-            async for result in source.fetch(wanted):
+        isolated = config.source_kind.isolated_extract
+        async with (
+            # Inline extraction (CMS, MCD): batches are published in a thread while the run
+            # fetches. Worker extraction (payer) publishes in this thread: the texts its
+            # workers send back wait in this thread's cache (monitor.pipeline.verification).
+            Batcher(
+                store,
+                ctx,
+                size=ISOLATED_BATCH_SIZE if isolated else BATCH_SIZE,
+                background=not isolated,
+            ) as batch,
+            _Extraction(config.source_kind, batch, timeout=timeout) as extraction,
+            aclosing(ticking(source.fetch(wanted), batch.max_wait)) as fetched,
+        ):
+            async for result in fetched:
+                if result is None or batch.overdue():  # publish what waited long enough
+                    for done in await batch.flush(wait=False):
+                        tally.published(*done)
+                    if result is None:
+                        continue
                 if still_holding is not None and not still_holding():
                     lost_lock = LOST_LOCK
                     break
@@ -154,6 +173,10 @@ async def run_source(
                 for done in await extraction.submit(store, ctx, result, listed_doc):
                     tally.published(*done)
             for done in await extraction.drain(store, ctx):
+                tally.published(*done)
+            # What waits was fetched while the lock was held (each document was asked about):
+            # published, as the documents in flight in the workers are, and then the run stops.
+            for done in await batch.flush():
                 tally.published(*done)
         counts = tally.counts
         if lost_lock:
@@ -284,24 +307,6 @@ class _Tally:
 Done = tuple[RawDocument, PublishResult | None, str | None]
 
 
-def _publish(
-    store: Store,
-    ctx: PublishContext,
-    raw: RawDocument,
-    listed: ListedDocument,
-    criteria: Criteria | str | None = None,
-) -> Done:
-    if isinstance(criteria, str):  # the extraction failed in a worker process
-        return raw, PublishResult(outcome=Outcome.ERROR, error=criteria), criteria
-    try:
-        # Criteria from a worker: `already_published` looked these bytes up before they were
-        # sent there, and the publishing transaction looks again under the change-feed lock.
-        result = publish(store, ctx, raw, listed, criteria=criteria, checked=criteria is not None)
-        return raw, result, result.error
-    except MonitorError as exc:
-        return raw, None, str(exc)
-
-
 # Address space of an extraction worker (it starts at ~110 MB): a document that would need
 # more (a decompression bomb the inflate budget missed, a pathological table) ends that one
 # extraction with a MemoryError instead of the host's memory.
@@ -353,8 +358,11 @@ class _Extraction:
     are replaced (a stuck pdfminer cannot be interrupted otherwise) and the documents that were
     waiting are submitted again, so nothing else of the run is lost."""
 
-    def __init__(self, kind: SourceKind, *, timeout: float = DEFAULT_EXTRACT_TIMEOUT) -> None:
+    def __init__(
+        self, kind: SourceKind, batch: Batcher, *, timeout: float = DEFAULT_EXTRACT_TIMEOUT
+    ) -> None:
         self.kind = kind
+        self.batch = batch  # where extracted documents wait to be published
         self.timeout = timeout
         self.pool: ProcessPoolExecutor | None = None
         self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Extracted | str]]] = []
@@ -410,7 +418,7 @@ class _Extraction:
         self, store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
     ) -> list[Done]:
         if not self.use_workers:
-            return [_publish(store, ctx, raw, listed)]
+            return await self.batch.add(raw, listed)
         known = already_published(store, ctx, raw, listed)
         if known is not None:
             return [(raw, known, None)]
@@ -421,37 +429,40 @@ class _Extraction:
         self.pending.append((raw, listed, future))
         done: list[Done] = []
         while len(self.pending) >= self.limit:
-            done.append(await self._next(store, ctx))
+            done.extend(await self._next(store, ctx))
         return done
 
     async def drain(self, store: Store, ctx: PublishContext) -> list[Done]:
-        return [await self._next(store, ctx) for _ in range(len(self.pending))]
+        done: list[Done] = []
+        for _ in range(len(self.pending)):
+            done.extend(await self._next(store, ctx))
+        return done
 
-    async def _next(self, store: Store, ctx: PublishContext) -> Done:
+    async def _next(self, store: Store, ctx: PublishContext) -> list[Done]:
         raw, listed, future = self.pending.pop(0)
         future.add_done_callback(_retrieve)
         try:
             outcome = await asyncio.wait_for(asyncio.shield(future), self.timeout)
         except TimeoutError:
             self._replace_workers()
-            return raw, None, self._timed_out()
+            return [(raw, None, self._timed_out())]
         except BrokenProcessPool:
             # Every document in flight sees the pool break; run this one again alone, in a
             # pool of its own, to learn whether it is the one that kills its worker.
             self._replace_workers()
             alone = await self._alone(raw)
             if isinstance(alone, TimeoutError):
-                return raw, None, self._timed_out()
+                return [(raw, None, self._timed_out())]
             if isinstance(alone, Exception):
-                return raw, None, "extraction worker died on this document (retried next run)"
+                return [(raw, None, "extraction worker died on this document (retried next run)")]
             outcome = alone
         if isinstance(outcome, str):  # the extraction's error message
-            return _publish(store, ctx, raw, listed, outcome)
+            return await self.batch.add(raw, listed, outcome)
         criteria, text = outcome
         if text is not None:
             remember_text(raw.content, text)
             keep_reference(store, raw.content, text)
-        return _publish(store, ctx, raw, listed, criteria)
+        return await self.batch.add(raw, listed, criteria)
 
     def _timed_out(self) -> str:
         return f"parsing took longer than {self.timeout:g} s; gave up (retried next run)"

@@ -56,12 +56,6 @@ def publish_checklists(
     """Store this version's checklists (inside the publishing transaction) and return the
     feed changes against the previous version's checklists."""
     built = {c.subject: c for c in build_checklists(criteria)}
-    identities = {
-        row.subject: row
-        for row in session.scalars(
-            select(ChecklistModel).where(ChecklistModel.document_id == document_id)
-        )
-    }
     previous: dict[str, Checklist] = {}
     if previous_version_id is not None:
         for subject, removed, data in session.execute(
@@ -73,6 +67,14 @@ def publish_checklists(
         ):
             if not removed:
                 previous[subject] = checklist_from_dict(json.loads(data))
+    if not built and not previous:
+        return []  # nothing to store or compare (most CMS versions): no query more
+    identities = {
+        row.subject: row
+        for row in session.scalars(
+            select(ChecklistModel).where(ChecklistModel.document_id == document_id)
+        )
+    }
     changes: list[Change] = []
     for subject in [*built, *(s for s in previous if s not in built)]:
         checklist = built.get(subject)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Table, insert, select, text, update
 
 from diffing.model import Change, Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
@@ -29,7 +30,9 @@ from monitor.store.models.core import (
     RunError,
     SourceRun,
 )
+from monitor.store.models.quarantine import OPEN_STATUSES, PENDING, QuarantinedVersion
 from monitor.store.outbox import enqueue_changes
+from monitor.store.rules import RuleValues, insert_rule_values
 from monitor.store.types import Transaction
 from sources.base import ListedDocument, Validators
 
@@ -176,6 +179,128 @@ def failed_in_baseline(txn: Transaction, source_id: int, key: str) -> bool:
     )
 
 
+# -- a batch of versions ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BatchState:
+    """What a publishing batch knows of its documents, loaded with a few queries for the whole
+    batch and kept current as the batch writes (a document added, a version published), so
+    no version costs a query to look up what the batch knows already."""
+
+    documents: dict[str, StoredDocument]  # by key
+    versions: dict[int, list[StoredVersion]]  # by document id
+    # (document id, source version, sha256) -> (quarantine id, status, reason)
+    held: dict[tuple[int, str, str], tuple[int, str, str]]
+    pending_holds: set[int]  # documents with a pending quarantine row
+    failed_in_baseline: set[str]  # keys a baseline run recorded an error for
+    criteria: dict[int, Criteria] = dataclasses.field(default_factory=dict)  # published here
+
+
+def load_batch_state(
+    txn: Transaction, source_id: int, keys: Collection[str], *, baseline: bool
+) -> BatchState:
+    """`BatchState` of the documents `keys` of `source_id` (four queries, whatever the size)."""
+    wanted = sorted(set(keys))
+    documents: dict[str, StoredDocument] = {}
+    for start in range(0, len(wanted), _IN_CHUNK):
+        for found in txn.execute(
+            select(Document.id, Document.key, Document.title, Document.url).where(
+                Document.source_id == source_id, Document.key.in_(wanted[start : start + _IN_CHUNK])
+            )
+        ):
+            documents[found.key] = StoredDocument(id=found.id, title=found.title, url=found.url)
+    ids = sorted(d.id for d in documents.values())
+    versions: dict[int, list[StoredVersion]] = {}
+    held: dict[tuple[int, str, str], tuple[int, str, str]] = {}
+    pending: set[int] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        for version in txn.execute(
+            select(
+                DocumentVersion.document_id,
+                DocumentVersion.id,
+                DocumentVersion.source_version,
+                DocumentVersion.version_number,
+                DocumentVersion.content_sha256,
+            )
+            .where(DocumentVersion.document_id.in_(chunk))
+            .order_by(DocumentVersion.id)
+        ):
+            versions.setdefault(version[0], []).append(StoredVersion(*version[1:]))
+        for row in txn.execute(
+            select(
+                QuarantinedVersion.document_id,
+                QuarantinedVersion.source_version,
+                QuarantinedVersion.content_sha256,
+                QuarantinedVersion.id,
+                QuarantinedVersion.status,
+                QuarantinedVersion.reason,
+            )
+            .where(
+                QuarantinedVersion.document_id.in_(chunk),
+                QuarantinedVersion.status.in_(OPEN_STATUSES),
+            )
+            .order_by(QuarantinedVersion.id)
+        ):
+            held.setdefault((row[0], row[1], row[2]), (row[3], row[4], row[5]))
+            if row[4] == PENDING:
+                pending.add(row[0])
+    failed: set[str] = set()
+    new_keys = [key for key in wanted if key not in documents]
+    if not baseline and new_keys:
+        for start in range(0, len(new_keys), _IN_CHUNK):
+            failed.update(
+                txn.scalars(
+                    select(RunError.document_key)
+                    .join(SourceRun, RunError.run_id == SourceRun.id)
+                    .where(
+                        SourceRun.source_id == source_id,
+                        SourceRun.baseline.is_(True),
+                        RunError.document_key.in_(new_keys[start : start + _IN_CHUNK]),
+                    )
+                    .distinct()
+                )
+            )
+    return BatchState(
+        documents=documents,
+        versions=versions,
+        held=held,
+        pending_holds=pending,
+        failed_in_baseline={key for key in failed if key is not None},
+    )
+
+
+_IN_CHUNK = 500  # ids or keys per IN list (SQLite allows 32,766 parameters; PostgreSQL more)
+
+
+def known_in(versions: Sequence[StoredVersion], source_version: str, sha256: str) -> int | None:
+    """`known_version` over versions already loaded."""
+    same = [v for v in versions if v.source_version == source_version]
+    if not source_version:
+        same = [max(same, key=lambda v: v.id)] if same else []
+    return next((v.id for v in same if v.content_sha256 == sha256), None)
+
+
+@dataclass(slots=True)
+class DeferredWrites:
+    """The rows of a batch that nothing in the batch reads back, written at its end with one
+    statement each: criteria, rule rows, changes (with their outbox rows), listing memory."""
+
+    criteria: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    rules: list[RuleValues] = dataclasses.field(default_factory=list)
+    changes: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    listings: list[dict[str, object]] = dataclasses.field(default_factory=list)
+
+    def write(self, txn: Transaction) -> None:
+        if self.criteria:
+            txn.connection().execute(insert(cast(Table, CriteriaRow.__table__)), self.criteria)
+        insert_rule_values(txn, self.rules)
+        insert_change_rows(txn, self.changes)
+        write_listings(txn, self.listings)
+        self.criteria, self.rules, self.changes, self.listings = [], [], [], []
+
+
 # -- writing a version -----------------------------------------------------------------------
 
 
@@ -202,19 +327,21 @@ def update_document(txn: Transaction, document_id: int, *, title: str, url: str)
 
 def store_payload(txn: Transaction, raw: RawDocument, sha256: str) -> None:
     """The fetched bytes, content-addressed (stored once however many rows refer to them)."""
-    insert_ignoring_duplicates(
-        txn,
-        Payload,
-        [
-            {
-                "sha256": sha256,
-                "size": len(raw.content),
-                "compression": "zlib",
-                "data": compress(raw.content),
-            }
-        ],
-        keys=["sha256"],
-    )
+    store_payloads(txn, [(raw.content, sha256)])
+
+
+def store_payloads(txn: Transaction, payloads: Sequence[tuple[bytes, str]]) -> None:
+    """Several payloads (content, sha256) with one statement; each stored once."""
+    rows = {
+        sha256: {
+            "sha256": sha256,
+            "size": len(content),
+            "compression": "zlib",
+            "data": compress(content),
+        }
+        for content, sha256 in payloads
+    }
+    insert_ignoring_duplicates(txn, Payload, list(rows.values()), keys=["sha256"])
 
 
 def add_version(
@@ -229,8 +356,10 @@ def add_version(
     extractor: str,
     run_id: int,
     published_at: dt.datetime,
+    deferred: DeferredWrites | None = None,
 ) -> int:
-    """The version row and its criteria (the payload is stored by `store_payload`)."""
+    """The version row and its criteria (the payload is stored by `store_payload`); with
+    `deferred`, the criteria row is written at the end of the batch."""
     version_id = txn.execute(
         insert(DocumentVersion)
         .values(
@@ -251,26 +380,28 @@ def add_version(
         .returning(DocumentVersion.id)
     ).scalar_one()
     criteria_json = criteria_to_json(criteria)
-    txn.execute(
-        insert(CriteriaRow).values(
-            version_id=version_id,
-            extractor=extractor,
-            sha256=hashlib.sha256(criteria_json).hexdigest(),
-            data=compress(criteria_json),
-        )
-    )
+    row = {
+        "version_id": version_id,
+        "extractor": extractor,
+        "sha256": hashlib.sha256(criteria_json).hexdigest(),
+        "data": compress(criteria_json),
+    }
+    if deferred is not None:
+        deferred.criteria.append(row)
+    else:
+        txn.execute(insert(CriteriaRow).values(**row))
     return version_id
 
 
 def add_changes(txn: Transaction, changes: Sequence[Change], origin: ChangeOrigin) -> list[int]:
     """Insert change rows and, in the same transaction, the outbox rows announcing them."""
-    if not changes:
-        return []
-    # Normally held already (publish paths take it first); re-taking a held lock is a no-op,
-    # and a path that forgot it is still kept in order here.
-    lock_change_feed(txn)
+    return insert_change_rows(txn, change_rows(changes, origin))
+
+
+def change_rows(changes: Sequence[Change], origin: ChangeOrigin) -> list[dict[str, object]]:
+    """The rows of `changes`, for `insert_change_rows` (a batch gathers those of its versions)."""
     base = dataclasses.asdict(origin)
-    rows = [
+    return [
         {
             **base,
             "kind": change.kind.value,
@@ -285,7 +416,20 @@ def add_changes(txn: Transaction, changes: Sequence[Change], origin: ChangeOrigi
         }
         for change in changes
     ]
-    change_ids = list(txn.scalars(insert(ChangeRow).returning(ChangeRow.id), rows))
+
+
+def insert_change_rows(txn: Transaction, rows: Sequence[Mapping[str, object]]) -> list[int]:
+    """Insert change rows (one multi-row statement) and the outbox rows announcing them."""
+    if not rows:
+        return []
+    # Normally held already (publish paths take it first); re-taking a held lock is a no-op,
+    # and a path that forgot it is still kept in order here.
+    lock_change_feed(txn)
+    # In the order given: change ids follow the order the versions were published in.
+    # Core, not the ORM's bulk insert: its per-row bookkeeping cost more than the rows.
+    table = cast(Table, ChangeRow.__table__)
+    statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    change_ids = list(txn.connection().execute(statement, list(rows)).scalars())
     enqueue_changes(txn, change_ids)
     return change_ids
 
@@ -297,20 +441,29 @@ def remember_listing(
     txn: Transaction, source_id: int, listed: ListedDocument, raw: RawDocument
 ) -> None:
     """What the listing said, and the validators for the next conditional GET."""
+    write_listings(txn, [listing_row(source_id, listed, raw)])
+
+
+def listing_row(source_id: int, listed: ListedDocument, raw: RawDocument) -> dict[str, object]:
+    return {
+        "source_id": source_id,
+        "key": listed.key,
+        "source_version": listed.source_version,
+        "fingerprint": listed.fingerprint,
+        "last_seen_at": utcnow(),
+        "etag": raw.etag,
+        "last_modified": raw.meta("last_modified"),
+    }
+
+
+def write_listings(txn: Transaction, rows: Sequence[Mapping[str, object]]) -> None:
+    """Insert or update listing rows; of two rows for the same (source, key, version) the
+    later one stands (one statement may not touch a row twice on PostgreSQL)."""
+    latest = {(r["source_id"], r["key"], r["source_version"]): r for r in rows}
     insert_ignoring_duplicates(
         txn,
         ListingEntry,
-        [
-            {
-                "source_id": source_id,
-                "key": listed.key,
-                "source_version": listed.source_version,
-                "fingerprint": listed.fingerprint,
-                "last_seen_at": utcnow(),
-                "etag": raw.etag,
-                "last_modified": raw.meta("last_modified"),
-            }
-        ],
+        list(latest.values()),
         keys=["source_id", "key", "source_version"],
         update=["fingerprint", "last_seen_at", "etag", "last_modified"],
     )

@@ -86,27 +86,48 @@ def insert_rule_rows(
     version_number: int,
     published_at: dt.datetime,
 ) -> int:
-    """Insert one version's rows with one executemany (a CMS Article can have 10,000 codes).
+    """Insert one version's rows with one executemany (a CMS Article can have 10,000 codes)."""
+    values = rule_values(
+        session,
+        rows,
+        version_id=version_id,
+        document_id=document_id,
+        source_id=source_id,
+        version_number=version_number,
+        published_at=published_at,
+    )
+    return insert_rule_values(session, values)
 
-    Straight to the driver, as tuples: SQLAlchemy's per-row parameter processing was most of a
+
+RuleValues = tuple[object, ...]  # one rule row as the driver takes it (`_INSERT_COLUMNS`)
+
+
+def rule_values(
+    session: Session,
+    rows: Sequence[RuleRow],
+    *,
+    version_id: int,
+    document_id: int,
+    source_id: int,
+    version_number: int,
+    published_at: dt.datetime,
+) -> list[RuleValues]:
+    """One version's rows as driver tuples, for `insert_rule_values` (a publishing batch
+    gathers the rows of all its versions and writes them with one executemany).
+
+    Tuples, not SQLAlchemy parameters: SQLAlchemy's per-row parameter processing was most of a
     full CMS baseline's rule-row cost (half a million rows; bench/cms_full_scale.py). On SQLite
     the values are written the way SQLAlchemy's Date and DateTime types store them.
     """
     if not rows:
-        return 0
-    connection = session.connection()
-    sqlite = connection.dialect.name == "sqlite"
-    marker = "?" if sqlite else "%s"
-    sql = (
-        f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
-        f"VALUES ({', '.join([marker] * len(_INSERT_COLUMNS))})"
-    )
+        return []
+    sqlite = session.get_bind().dialect.name == "sqlite"
     fixed: tuple[object, ...] = (version_id, document_id, source_id, version_number, published_at)
     if sqlite:
         fixed = tuple(_sqlite_value(v) for v in fixed)
     # One attrgetter call per row for the plain fields (C, not ten million Python calls for a
     # full CMS baseline); only the kind and the two dates need converting.
-    values = []
+    values: list[RuleValues] = []
     for row in rows:
         effective: object = row.effective_from
         retired: object = row.retired_on
@@ -114,7 +135,31 @@ def insert_rule_rows(
             effective = row.effective_from.isoformat() if row.effective_from else None
             retired = row.retired_on.isoformat() if row.retired_on else None
         values.append((*fixed, row.kind.value, effective, retired, *_PLAIN(row)))
-    connection.exec_driver_sql(sql, values)
+    return values
+
+
+def insert_rule_values(session: Session, values: Sequence[RuleValues]) -> int:
+    """Write rows made by `rule_values`, straight to the driver: one executemany, or on
+    PostgreSQL (psycopg) one COPY, its bulk-loading path."""
+    if not values:
+        return 0
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        columns = ", ".join(_INSERT_COLUMNS)
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(f"COPY {RuleRowModel.__tablename__} ({columns}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return len(values)
+    marker = "?" if connection.dialect.name == "sqlite" else "%s"
+    sql = (
+        f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(_INSERT_COLUMNS))})"
+    )
+    connection.exec_driver_sql(sql, list(values))
     return len(values)
 
 
