@@ -11,12 +11,11 @@ them, whatever its section headings say.
 
 from __future__ import annotations
 
-import functools
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from diffing.extract import icd10cm
 from diffing.model import CodeRef, CodeSystem, CoverageFlag, PolicyDocument, Table
 
 MAX_RANGE_EXPANSION = 50  # "11400-11446" becomes 47 codes; wider ranges keep their two ends
@@ -76,21 +75,10 @@ def code_system(code: str) -> CodeSystem | None:
     return None
 
 
-@functools.cache
-def _icd10cm() -> object:
-    with warnings.catch_warnings():
-        # The package reads its data with importlib.resources' legacy API at import.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import simple_icd_10_cm
-
-    return simple_icd_10_cm
-
-
-@functools.lru_cache(maxsize=65536)
 def is_icd10cm(code: str) -> bool:
-    """Whether `code` (with or without its dot) is a category or code of ICD-10-CM."""
-    module = _icd10cm()
-    return bool(module.is_valid_item(code))  # type: ignore[attr-defined]
+    """Whether `code` (with or without its dot) is a category or code of ICD-10-CM (the code set
+    of `simple_icd_10_cm`, shipped as a compact file: `diffing.extract.icd10cm`)."""
+    return icd10cm.is_valid_item(code)
 
 
 def coverage_flag(heading: str) -> CoverageFlag | None:
