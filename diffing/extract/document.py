@@ -24,6 +24,7 @@ from diffing.extract.dates import (
     revisions_from_lines,
     revisions_from_table,
 )
+from diffing.extract.drugs import drug_names
 from diffing.extract.sentences import SentenceContext, SentenceFacts, extract_sentence, named_phase
 from diffing.extract.steps import ALL_OF, StepLead
 from diffing.extract.vocabulary import DRUGS, INDICATIONS, find_terms, word_set
@@ -35,6 +36,7 @@ from diffing.model import (
     CoverageFlag,
     Criteria,
     DrugMention,
+    Evidence,
     PolicyDocument,
     PriorAuth,
     RevisionEntry,
@@ -76,6 +78,14 @@ _HEADING_WORDS = word_set(
 )
 _CRITERION_END = re.compile(r"[.;]\s*$|[;,]\s*(?:and|or)\s*$", re.IGNORECASE)
 _MAX_LIST_ITEM_WORDS = 18
+_EVIDENCE_CHARS = 240
+# Context sections that cite drugs (studies, guidelines, references) rather than list the
+# products the policy concerns.
+_CITING = re.compile(
+    r"reference|bibliograph|literature|evidence|rationale|stud(?:y|ies)|trial|discussion"
+    r"|guideline|summary|supplemental",
+    re.IGNORECASE,
+)
 
 
 def extract_document(
@@ -87,6 +97,7 @@ def extract_document(
 ) -> Criteria:
     walker = _Walker(primary_drug=_primary_drug(document))
     walker.drugs.extend(extract_sentence(document.title).drugs)
+    walker.name_drugs(document.title, section=None, page=None)
     names = [s.name for s in document.sections]
     kinds = dict(zip(names, (_KIND_OF_ROLE[r] for r in section_roles(names)), strict=True))
     for section in document.sections:
@@ -217,6 +228,7 @@ class _Walker:
     lead_kind: str | None = None
     lead_steps: list[int] = field(default_factory=list)
     drugs: list[DrugMention] = field(default_factory=list)
+    named_drugs: list[DrugMention] = field(default_factory=list)  # by `drug_names`
     steps: list[StepTherapy] = field(default_factory=list)
     prior_auth: list[PriorAuth] = field(default_factory=list)
     approvals: list[ApprovalPeriod] = field(default_factory=list)
@@ -275,11 +287,18 @@ class _Walker:
         if kind == "codes":
             return  # codes come from `document_codes`, wherever the document lists them
         if kind == "skipped":
+            # A regulatory-status or background section lists the products a policy concerns
+            # as "Brand (generic)"; evidence and references only cite drugs.
+            if not _CITING.search(section.name):
+                for line_start, line in _lines(section.text):
+                    page = section.page_at(line_start)
+                    self.name_drugs(line, section=section.name, page=page, paired_only=True)
             return
         heading = _heading(section.name) or _Heading(drug=None, indications=(), phase=None)
         self._apply_heading(heading, section=True)
         for line_start, line in _lines(section.text):
             self._read_line(section, line_start, line)
+            self.name_drugs(line, section=section.name, page=section.page_at(line_start))
         self._close_lead()
 
     def _read_line(self, section: Section, line_start: int, line: str) -> None:
@@ -321,7 +340,10 @@ class _Walker:
             self.revisions.extend(revisions_from_table(table))
         elif is_code_table(table):
             return
-        elif kind == "criteria":
+        if is_list_table(table) or kind == "criteria":
+            for row in table.rows:
+                self.name_drugs(" | ".join(row), section=table.section, page=table.page)
+        if kind == "criteria":
             for row in table.rows:
                 for cell in row:
                     for sentence in sentences(cell):
@@ -329,6 +351,19 @@ class _Walker:
                             drug=self.drug, section=table.section, page=table.page
                         )
                         self._add(extract_sentence(sentence, context))
+
+    def name_drugs(
+        self, text: str, *, section: str | None, page: int | None, paired_only: bool = False
+    ) -> None:
+        """The drugs a line names by a USAN stem or a "Brand (generic)" pair (`drug_names`),
+        beyond the dictionary the sentence reader knows; only the pairs when `paired_only`."""
+        for found in drug_names(text):
+            if paired_only and not (found.brand or _in_parentheses(found.name, text)):
+                continue
+            evidence = Evidence(sentence=text.strip()[:_EVIDENCE_CHARS], page=page, section=section)
+            self.named_drugs.append(
+                DrugMention(name=found.name, drug_class=found.drug_class, evidence=evidence)
+            )
 
     def _add(self, facts: SentenceFacts) -> None:
         self.drugs.extend(facts.drugs)
@@ -370,7 +405,7 @@ class _Walker:
             sections=document.sections,
             payer=payer,
             policy_number=policy_number,
-            drugs=_first_per_key(self.drugs),
+            drugs=_first_per_key(self.drugs + self.named_drugs),
             step_therapy=_merged_steps(self.steps),
             prior_auth=_first_per_key(self.prior_auth),
             approval_periods=_first_per_key(self.approvals),
@@ -384,6 +419,12 @@ class _Walker:
                 if document.content_type == "xlsx" or (is_list_table(t) and not is_code_table(t))
             ),
         )
+
+
+def _in_parentheses(name: str, text: str) -> bool:
+    """Whether `text` writes the generic in parentheses after a word, as a brand's generic
+    ("…Krazati (adagrasib)" with the brand glued to the cell before it)."""
+    return bool(re.search(rf"\w[®™]?\s*\((?:fam-|ado-)?{re.escape(name)}\b", text, re.IGNORECASE))
 
 
 _Keyed = TypeVar("_Keyed", DrugMention, PriorAuth, ApprovalPeriod, Threshold, AgeLimit)

@@ -24,6 +24,8 @@ STEMS: tuple[tuple[str, str], ...] = (
     ("lisib", "PI3K inhibitor"),
     ("degib", "hedgehog pathway inhibitor"),
     ("zomib", "proteasome inhibitor"),
+    ("rasib", "KRAS inhibitor"),
+    ("estrant", "estrogen receptor antagonist"),
     ("nib", "kinase inhibitor"),
     ("ximab", "chimeric monoclonal antibody"),
     ("zumab", "humanized monoclonal antibody"),
@@ -79,15 +81,17 @@ _NOT_DRUGS = frozenset(
         "bromide",
     }
 )
+# Antibody-drug conjugates carry a prefix before the antibody: "fam-trastuzumab deruxtecan".
+_CONJUGATE_PREFIX = re.compile(r"^(?:fam|ado)-", re.IGNORECASE)
 _STEM_WORD = re.compile(
-    r"(?<![\w-])([A-Za-z][a-z]+(?:" + "|".join(stem for stem, _ in STEMS) + r"))"
+    r"(?<![\w-])(?:(?:fam|ado)-)?([A-Za-z][a-z]+(?:" + "|".join(stem for stem, _ in STEMS) + r"))"
     r"(?:-[a-z]{4})?(?![\w])",
     re.IGNORECASE,
 )
 # "Brand (generic)", "Brand® (generic-xxxx)": the brand names the generic.
 _BRAND_GENERIC = re.compile(
     r"(?<![\w-])(?P<brand>[A-Z][A-Za-z0-9-]{2,}(?:\s[A-Z][A-Za-z0-9-]+)?)\s*[®™]?\s*"
-    r"\((?P<generic>[a-z][a-z]+(?:[\s-][a-z]+)?)\)"
+    r"\((?P<generic>[a-z][a-z]+(?:[\s-][a-z]+){0,3})\)"
 )
 
 
@@ -100,7 +104,7 @@ class DrugName:
 
 def stem_class(word: str) -> str | None:
     """The class a generic name's USAN stem gives, or None when the word is no generic name."""
-    lower = word.lower()
+    lower = _CONJUGATE_PREFIX.sub("", word.lower())
     base = re.sub(r"-[a-z]{4}$", "", lower)  # biosimilar suffix: "infliximab-dyyb"
     if len(base) < _MIN_LENGTH or base in _NOT_DRUGS:
         return None
@@ -112,7 +116,7 @@ def drug_names(text: str) -> list[DrugName]:
     found: dict[str, DrugName] = {}
 
     def add(name: str, drug_class: str | None, brand: str | None) -> None:
-        name = re.sub(r"-[a-z]{4}$", "", name.lower())
+        name = re.sub(r"-[a-z]{4}$", "", _CONJUGATE_PREFIX.sub("", name.lower()))
         known = found.get(name)
         if known is None or (brand and not known.brand):
             found[name] = DrugName(name=name, drug_class=drug_class, brand=brand)
