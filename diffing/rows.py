@@ -57,8 +57,10 @@ def status_column(table: Table) -> int | None:
     """The column whose filled cells are mostly PDL statuses ("P", "N", "NR", "Preferred" …,
     preferred and non-preferred both present), or None."""
     width = max((len(row) for row in table.rows), default=0)
+    header = table.rows[0] if table.rows else ()
+    body = [row for row in table.rows if row != header]  # the header and its page repeats
     for column in range(width):
-        values = [row[column] for row in table.rows if column < len(row) and row[column]]
+        values = [row[column] for row in body if column < len(row) and row[column]]
         statuses = [v.lower() for v in values if _STATUS.fullmatch(v)]
         if (
             len(statuses) >= _MIN_STATUS_ROWS
