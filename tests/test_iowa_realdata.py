@@ -12,6 +12,8 @@ from types import ModuleType
 
 import pytest
 
+from diffing.model import ChangeKind, Severity
+
 ROOT = Path(__file__).resolve().parents[1]
 REALDATA = ROOT.parent / "shared" / "realdata"
 KEY = "IA_ia_2025-03-19_vs_2025-06-18"
@@ -35,6 +37,12 @@ def test_the_iowa_pdl_reports_its_drug_rows(bench: ModuleType) -> None:
     assert result.missed == []
     assert result.published_forbidden == []
     assert result.contradicted == 0
+    removed = {
+        c.before
+        for c in run.verified.changes
+        if c.kind is ChangeKind.TABLE_ROW_REMOVED and c.severity is not Severity.UNVERIFIED
+    }
+    assert set(pair.label["must_report_removed_rows"]) <= removed
     kinds = Counter(c.kind.value for c in run.verified.changes)
     # Tens of rows changed in a half-year update, not thousands (links, pagination, case).
     assert 50 <= kinds["table_row_added"] + kinds["table_row_removed"] <= 400
