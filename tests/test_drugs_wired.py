@@ -165,3 +165,40 @@ def test_an_added_drug_the_old_text_already_named_is_unverified() -> None:
     )
     assert not verdict.verified
     assert verdict.old_evidence and "Quelvora" in verdict.reason
+
+
+def test_citations_code_descriptions_and_biochemistry_words_name_no_drug() -> None:
+    document = _policy(
+        title="Widget testing",
+        criteria=(
+            "Testing is covered before quelratinib therapy.\n"
+            "81999 WIDG1 (widget gene 1) (e.g., acquired zorbatinib resistance), gene analysis\n"
+            "12. Smith J, et al. Outcomes with fendraciclib in widget cancer. J Widg. "
+            "2021;22(3):1-9.\n"
+            "Widget propeptide assay, plasma."
+        ),
+    )
+    assert set(_names(document)) == {"quelratinib"}
+
+
+def test_a_drug_is_found_whichever_section_a_capture_puts_it_in() -> None:
+    # The same paragraph under a criteria heading in one capture and under a background
+    # heading in another (PDF and text captures split sections differently).
+    paragraph = "Regimens such as fendraciclib plus trevanparib are approved."
+    in_criteria = _policy(title="T", criteria=paragraph)
+    in_background = PolicyDocument(
+        title="T",
+        content_type="text",
+        sections=(
+            Section(name="coverage criteria", text="Covered when medically necessary."),
+            Section(name="background", text=paragraph),
+        ),
+    )
+    assert (
+        set(_names(in_criteria))
+        == set(_names(in_background))
+        == {
+            "fendraciclib",
+            "trevanparib",
+        }
+    )

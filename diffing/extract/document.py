@@ -79,13 +79,15 @@ _HEADING_WORDS = word_set(
 _CRITERION_END = re.compile(r"[.;]\s*$|[;,]\s*(?:and|or)\s*$", re.IGNORECASE)
 _MAX_LIST_ITEM_WORDS = 18
 _EVIDENCE_CHARS = 240
-# Context sections that cite drugs (studies, guidelines, references) rather than list the
-# products the policy concerns.
-_CITING = re.compile(
-    r"reference|bibliograph|literature|evidence|rationale|stud(?:y|ies)|trial|discussion"
-    r"|guideline|summary|supplemental",
-    re.IGNORECASE,
-)
+# Sections that only cite drugs (a bibliography) or log them (a history), citations wherever they
+# are ("Smith J, et al. … treated with dabrafenib. Lancet Oncol. 2021;22(3)") and code
+# descriptions ("81170 ABL1 … e.g., acquired imatinib … resistance") name no drug the policy
+# concerns.
+_CITATIONS = re.compile(r"reference|bibliograph|citation|literature|sources", re.IGNORECASE)
+_CITATION = re.compile(r"\bet al\b|\bdoi\s*[:.]|\b(?:19|20)\d\d\s*;\s*\d+", re.IGNORECASE)
+_CITATION_REACH = (200, 150)  # characters before and after a drug name
+_CODE = re.compile(r"(?<![\w.])(?:\d{4}[0-9A-Z]|[A-Z]\d{4})(?![\w.])")
+_CODE_REACH = 120  # characters before a drug name in which a code makes it a code description
 
 
 def extract_document(
@@ -97,14 +99,58 @@ def extract_document(
 ) -> Criteria:
     walker = _Walker(primary_drug=_primary_drug(document))
     walker.drugs.extend(extract_sentence(document.title).drugs)
-    walker.name_drugs(document.title, section=None, page=None)
     names = [s.name for s in document.sections]
     kinds = dict(zip(names, (_KIND_OF_ROLE[r] for r in section_roles(names)), strict=True))
     for section in document.sections:
         walker.read_section(section, kinds[section.name])
     for table in document.tables:
         walker.read_table(table, kinds.get(table.section or "", _section_kind(table.section or "")))
+    walker.drugs.extend(_named_drugs(document, kinds))
     return walker.criteria(document, document_id=document_id, payer=payer, version=version)
+
+
+def _named_drugs(document: PolicyDocument, kinds: dict[str, str]) -> list[DrugMention]:
+    """Every drug the document names by a USAN stem or a "Brand (generic)" pair (`drug_names`):
+    its title, sections and tables, bibliographies, histories, citations and code descriptions
+    excepted. Read over the whole document, not the criteria sections only: which section a
+    paragraph falls in (and whether a code list is a table) differs between a PDF and a text
+    capture of the same policy."""
+    blocks: list[tuple[str, str | None, int | None]] = [(document.title, None, None)]
+    for section in document.sections:
+        if kinds[section.name] == "history" or _CITATIONS.search(section.name):
+            continue
+        blocks.extend(
+            (line, section.name, section.page_at(start)) for start, line in _lines(section.text)
+        )
+    for table in document.tables:
+        if is_history_table(table):
+            continue
+        blocks.extend((" | ".join(row), table.section, table.page) for row in table.rows)
+    out: list[DrugMention] = []
+    for text, where, page in blocks:
+        for found in drug_names(text):
+            at = _own_mention(text, found.name)
+            if at is None:
+                continue
+            sentence = text[max(0, at - _EVIDENCE_CHARS // 2) : at + _EVIDENCE_CHARS // 2].strip()
+            evidence = Evidence(sentence=sentence, page=page, section=where)
+            out.append(DrugMention(name=found.name, drug_class=found.drug_class, evidence=evidence))
+    return out
+
+
+def _own_mention(text: str, name: str) -> int | None:
+    """Offset of the first mention of `name` (or of a dictionary brand of it) that is neither
+    in a code's description nor in a citation, or None."""
+    mentions = [m.start() for m in re.finditer(re.escape(name), text, re.IGNORECASE)]
+    mentions += [m.start for m in find_terms(text, DRUGS) if m.canonical == name]
+    for at in sorted(mentions) or [0]:
+        before, after = _CITATION_REACH
+        if _CODE.search(text, max(0, at - _CODE_REACH), at):
+            continue
+        if _CITATION.search(text[max(0, at - before) : at + after]):
+            continue
+        return at
+    return None
 
 
 def _primary_drug(document: PolicyDocument) -> str | None:
@@ -228,7 +274,6 @@ class _Walker:
     lead_kind: str | None = None
     lead_steps: list[int] = field(default_factory=list)
     drugs: list[DrugMention] = field(default_factory=list)
-    named_drugs: list[DrugMention] = field(default_factory=list)  # by `drug_names`
     steps: list[StepTherapy] = field(default_factory=list)
     prior_auth: list[PriorAuth] = field(default_factory=list)
     approvals: list[ApprovalPeriod] = field(default_factory=list)
@@ -287,18 +332,11 @@ class _Walker:
         if kind == "codes":
             return  # codes come from `document_codes`, wherever the document lists them
         if kind == "skipped":
-            # A regulatory-status or background section lists the products a policy concerns
-            # as "Brand (generic)"; evidence and references only cite drugs.
-            if not _CITING.search(section.name):
-                for line_start, line in _lines(section.text):
-                    page = section.page_at(line_start)
-                    self.name_drugs(line, section=section.name, page=page, paired_only=True)
             return
         heading = _heading(section.name) or _Heading(drug=None, indications=(), phase=None)
         self._apply_heading(heading, section=True)
         for line_start, line in _lines(section.text):
             self._read_line(section, line_start, line)
-            self.name_drugs(line, section=section.name, page=section.page_at(line_start))
         self._close_lead()
 
     def _read_line(self, section: Section, line_start: int, line: str) -> None:
@@ -340,10 +378,7 @@ class _Walker:
             self.revisions.extend(revisions_from_table(table))
         elif is_code_table(table):
             return
-        if is_list_table(table) or kind == "criteria":
-            for row in table.rows:
-                self.name_drugs(" | ".join(row), section=table.section, page=table.page)
-        if kind == "criteria":
+        elif kind == "criteria":
             for row in table.rows:
                 for cell in row:
                     for sentence in sentences(cell):
@@ -351,19 +386,6 @@ class _Walker:
                             drug=self.drug, section=table.section, page=table.page
                         )
                         self._add(extract_sentence(sentence, context))
-
-    def name_drugs(
-        self, text: str, *, section: str | None, page: int | None, paired_only: bool = False
-    ) -> None:
-        """The drugs a line names by a USAN stem or a "Brand (generic)" pair (`drug_names`),
-        beyond the dictionary the sentence reader knows; only the pairs when `paired_only`."""
-        for found in drug_names(text):
-            if paired_only and not (found.brand or _in_parentheses(found.name, text)):
-                continue
-            evidence = Evidence(sentence=text.strip()[:_EVIDENCE_CHARS], page=page, section=section)
-            self.named_drugs.append(
-                DrugMention(name=found.name, drug_class=found.drug_class, evidence=evidence)
-            )
 
     def _add(self, facts: SentenceFacts) -> None:
         self.drugs.extend(facts.drugs)
@@ -405,7 +427,7 @@ class _Walker:
             sections=document.sections,
             payer=payer,
             policy_number=policy_number,
-            drugs=_first_per_key(self.drugs + self.named_drugs),
+            drugs=_first_per_key(self.drugs),
             step_therapy=_merged_steps(self.steps),
             prior_auth=_first_per_key(self.prior_auth),
             approval_periods=_first_per_key(self.approvals),
@@ -419,12 +441,6 @@ class _Walker:
                 if document.content_type == "xlsx" or (is_list_table(t) and not is_code_table(t))
             ),
         )
-
-
-def _in_parentheses(name: str, text: str) -> bool:
-    """Whether `text` writes the generic in parentheses after a word, as a brand's generic
-    ("…Krazati (adagrasib)" with the brand glued to the cell before it)."""
-    return bool(re.search(rf"\w[®™]?\s*\((?:fam-|ado-)?{re.escape(name)}\b", text, re.IGNORECASE))
 
 
 _Keyed = TypeVar("_Keyed", DrugMention, PriorAuth, ApprovalPeriod, Threshold, AgeLimit)

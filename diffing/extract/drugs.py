@@ -83,6 +83,8 @@ _NOT_DRUGS = frozenset(
 )
 # Antibody-drug conjugates carry a prefix before the antibody: "fam-trastuzumab deruxtecan".
 _CONJUGATE_PREFIX = re.compile(r"^(?:fam|ado)-", re.IGNORECASE)
+# Biochemistry words that end like the peptide stem: "propeptide", "polynucleotide".
+_NOT_DRUG_ENDINGS = ("peptide", "nucleotide")
 _STEM_WORD = re.compile(
     r"(?<![\w-])(?:(?:fam|ado)-)?([A-Za-z][a-z]+(?:" + "|".join(stem for stem, _ in STEMS) + r"))"
     r"(?:-[a-z]{4})?(?![\w])",
@@ -106,7 +108,7 @@ def stem_class(word: str) -> str | None:
     """The class a generic name's USAN stem gives, or None when the word is no generic name."""
     lower = _CONJUGATE_PREFIX.sub("", word.lower())
     base = re.sub(r"-[a-z]{4}$", "", lower)  # biosimilar suffix: "infliximab-dyyb"
-    if len(base) < _MIN_LENGTH or base in _NOT_DRUGS:
+    if len(base) < _MIN_LENGTH or base in _NOT_DRUGS or base.endswith(_NOT_DRUG_ENDINGS):
         return None
     return next((cls for stem, cls in STEMS if base.endswith(stem)), None)
 
