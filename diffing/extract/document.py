@@ -79,15 +79,9 @@ _HEADING_WORDS = word_set(
 _CRITERION_END = re.compile(r"[.;]\s*$|[;,]\s*(?:and|or)\s*$", re.IGNORECASE)
 _MAX_LIST_ITEM_WORDS = 18
 _EVIDENCE_CHARS = 240
-# Sections that only cite drugs (a bibliography) or log them (a history), citations wherever they
-# are ("Smith J, et al. … treated with dabrafenib. Lancet Oncol. 2021;22(3)") and code
-# descriptions ("81170 ABL1 … e.g., acquired imatinib … resistance") name no drug the policy
-# concerns.
-_CITATIONS = re.compile(r"reference|bibliograph|citation|literature|sources", re.IGNORECASE)
-_CITATION = re.compile(r"\bet al\b|\bdoi\s*[:.]|\b(?:19|20)\d\d\s*;\s*\d+", re.IGNORECASE)
-_CITATION_REACH = (200, 150)  # characters before and after a drug name
-_CODE = re.compile(r"(?<![\w.])(?:\d{4}[0-9A-Z]|[A-Z]\d{4})(?![\w.])")
-_CODE_REACH = 120  # characters before a drug name in which a code makes it a code description
+# Where a sentence ends in text whose line breaks are spaces; a table cell ends one too.
+_SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z0-9(\[])|\s\|\s")
+_SENTENCE_REACH = 300
 
 
 def extract_document(
@@ -105,52 +99,53 @@ def extract_document(
         walker.read_section(section, kinds[section.name])
     for table in document.tables:
         walker.read_table(table, kinds.get(table.section or "", _section_kind(table.section or "")))
-    walker.drugs.extend(_named_drugs(document, kinds))
+    walker.drugs.extend(_named_drugs(document))
     return walker.criteria(document, document_id=document_id, payer=payer, version=version)
 
 
-def _named_drugs(document: PolicyDocument, kinds: dict[str, str]) -> list[DrugMention]:
-    """Every drug the document names by a USAN stem or a "Brand (generic)" pair (`drug_names`):
-    its title, sections and tables, bibliographies, histories, citations and code descriptions
-    excepted. Read over the whole document, not the criteria sections only: which section a
-    paragraph falls in (and whether a code list is a table) differs between a PDF and a text
-    capture of the same policy."""
-    blocks: list[tuple[str, str | None, int | None]] = [(document.title, None, None)]
-    for section in document.sections:
-        if kinds[section.name] == "history" or _CITATIONS.search(section.name):
-            continue
-        blocks.extend(
-            (line, section.name, section.page_at(start)) for start, line in _lines(section.text)
-        )
-    for table in document.tables:
-        if is_history_table(table):
-            continue
-        blocks.extend((" | ".join(row), table.section, table.page) for row in table.rows)
+def _named_drugs(document: PolicyDocument) -> list[DrugMention]:
+    """Every drug the document names by a USAN stem, a "Brand (generic)" pair or the dictionary
+    (`drug_names`), anywhere: title, sections and tables. Not the criteria sections only: which
+    section a paragraph falls in, and whether a code list is a table, differs between a PDF and
+    a text capture of the same policy, and a drug claim is checked against the whole text
+    (`diffing.verify.verify_drug_claim`), so the set read must be the whole text's."""
+    # Line breaks read as spaces: a PDF and a text capture break lines differently.
+    blocks: list[tuple[str, Section | None, str | None, int | None]] = [
+        (document.title, None, None, None)
+    ]
+    blocks.extend((s.text.replace("\n", " "), s, s.name, None) for s in document.sections)
+    blocks.extend(
+        (" | ".join(row), None, table.section, table.page)
+        for table in document.tables
+        for row in table.rows
+    )
     out: list[DrugMention] = []
-    for text, where, page in blocks:
+    for text, paged, where, page in blocks:
         for found in drug_names(text):
-            at = _own_mention(text, found.name)
-            if at is None:
-                continue
-            sentence = text[max(0, at - _EVIDENCE_CHARS // 2) : at + _EVIDENCE_CHARS // 2].strip()
-            evidence = Evidence(sentence=sentence, page=page, section=where)
+            at = _first_mention(text, found.name)
+            evidence = Evidence(
+                sentence=_sentence_around(text, at)[:_EVIDENCE_CHARS].strip(),
+                page=paged.page_at(at) if paged is not None else page,
+                section=where,
+            )
             out.append(DrugMention(name=found.name, drug_class=found.drug_class, evidence=evidence))
     return out
 
 
-def _own_mention(text: str, name: str) -> int | None:
-    """Offset of the first mention of `name` (or of a dictionary brand of it) that is neither
-    in a code's description nor in a citation, or None."""
+def _first_mention(text: str, name: str) -> int:
+    """Offset of the first mention of `name` or of a dictionary brand of it (0 if neither)."""
     mentions = [m.start() for m in re.finditer(re.escape(name), text, re.IGNORECASE)]
     mentions += [m.start for m in find_terms(text, DRUGS) if m.canonical == name]
-    for at in sorted(mentions) or [0]:
-        before, after = _CITATION_REACH
-        if _CODE.search(text, max(0, at - _CODE_REACH), at):
-            continue
-        if _CITATION.search(text[max(0, at - before) : at + after]):
-            continue
-        return at
-    return None
+    return min(mentions, default=0)
+
+
+def _sentence_around(text: str, at: int) -> str:
+    low, high = max(0, at - _SENTENCE_REACH), min(len(text), at + _SENTENCE_REACH)
+    start = low
+    for match in _SENTENCE_END.finditer(text, low, at):
+        start = match.end()
+    end = _SENTENCE_END.search(text, at, high)
+    return text[start : end.start() + 1 if end else high]
 
 
 def _primary_drug(document: PolicyDocument) -> str | None:

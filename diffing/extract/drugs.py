@@ -61,6 +61,7 @@ STEMS: tuple[tuple[str, str], ...] = (
     ("apine", "antipsychotic"),
 )
 _MIN_LENGTH = 7
+_MAX_LENGTH = 20  # longer is two words glued ("chlorambucilobinutuzumab")
 # Ordinary words that end like a stem.
 _NOT_DRUGS = frozenset(
     {
@@ -108,7 +109,9 @@ def stem_class(word: str) -> str | None:
     """The class a generic name's USAN stem gives, or None when the word is no generic name."""
     lower = _CONJUGATE_PREFIX.sub("", word.lower())
     base = re.sub(r"-[a-z]{4}$", "", lower)  # biosimilar suffix: "infliximab-dyyb"
-    if len(base) < _MIN_LENGTH or base in _NOT_DRUGS or base.endswith(_NOT_DRUG_ENDINGS):
+    if not _MIN_LENGTH <= len(base) <= _MAX_LENGTH:
+        return None
+    if base in _NOT_DRUGS or base.endswith(_NOT_DRUG_ENDINGS):
         return None
     return next((cls for stem, cls in STEMS if base.endswith(stem)), None)
 
