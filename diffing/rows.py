@@ -45,6 +45,11 @@ _LINK_CELL = re.compile(r"(?:https?://|www\.)\S*(?:\s+\S+)*", re.IGNORECASE)
 _FLAG_CELL = re.compile(r"[A-Z]{1,2}|\d{1,4}|[A-Z](?:,\s*[A-Z])+")
 
 
+def is_link_cell(cell: str) -> bool:
+    """Whether a table cell holds only a link target (a PA form's URL)."""
+    return bool(_LINK_CELL.fullmatch(cell))
+
+
 def is_list_table(table: Table) -> bool:
     """Whether a table lists drugs with their status (its header names them, or it has a
     status column), so its rows are diffed one by one."""
@@ -81,7 +86,7 @@ def table_rows(tables: Iterable[Table]) -> tuple[TableRow, ...]:
         for row in table.rows:
             if column is not None and not (column < len(row) and _STATUS.fullmatch(row[column])):
                 continue
-            cells = tuple("" if _LINK_CELL.fullmatch(cell) else cell for cell in row)
+            cells = tuple("" if is_link_cell(cell) else cell for cell in row)
             if any(cells):
                 out.append(TableRow(table=table.section or "", cells=cells))
     return tuple(out)

@@ -53,7 +53,7 @@ from diffing.parse.sections import (
     section_role,
     section_roles,
 )
-from diffing.rows import is_list_table, table_rows
+from diffing.rows import is_link_cell, is_list_table, table_rows
 from diffing.text import sentences
 
 DOC_TYPE = "payer_policy"
@@ -105,7 +105,8 @@ def extract_document(
 
 def _named_drugs(document: PolicyDocument) -> list[DrugMention]:
     """Every drug the document names by a USAN stem, a "Brand (generic)" pair or the dictionary
-    (`drug_names`), anywhere: title, sections and tables. Not the criteria sections only: which
+    (`drug_names`), anywhere: title, sections and tables (link targets excepted: a PA form's
+    file name is no mention). Not the criteria sections only: which
     section a paragraph falls in, and whether a code list is a table, differs between a PDF and
     a text capture of the same policy, and a drug claim is checked against the whole text
     (`diffing.verify.verify_drug_claim`), so the set read must be the whole text's."""
@@ -115,7 +116,12 @@ def _named_drugs(document: PolicyDocument) -> list[DrugMention]:
     ]
     blocks.extend((s.text.replace("\n", " "), s, s.name, None) for s in document.sections)
     blocks.extend(
-        (" | ".join(row), None, table.section, table.page)
+        (
+            " | ".join(cell for cell in row if not is_link_cell(cell)),
+            None,
+            table.section,
+            table.page,
+        )
         for table in document.tables
         for row in table.rows
     )
