@@ -201,3 +201,12 @@ def test_a_drug_is_found_whichever_section_a_capture_puts_it_in() -> None:
             "trevanparib",
         }
     )
+
+
+def test_a_pa_form_link_names_no_drug() -> None:
+    pdl = _policy(
+        title="Widget agents",
+        criteria="Preferred agents need no PA.",
+        rows=(("Trevlyn", "Preferred", "https://pdl.example.org/forms/Trevanparib-abcd%20PA.pdf"),),
+    )
+    assert "trevanparib" not in _names(pdl)
