@@ -13,6 +13,11 @@ From batch 3 on, held-out sentences live in bench/heldout/*.json, each committed
 change it prompts. Every run scores them; the first score of each file is kept in
 bench/results/extract_accuracy.json (never overwritten), next to the latest.
 
+Drugs are also measured on whole real documents (issue 13): `Criteria.drugs` of the documents
+listed in tests/realdata/drug_counts.toml against the hand count written there before measuring
+(an FEP oncology policy, Ohio Medicaid PDL pages), when ../shared/realdata is present; the
+figures go to the same results file under "document_drugs".
+
     python bench/extract_accuracy.py [--golden PATH] [--misses]
 """
 
@@ -21,7 +26,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +39,10 @@ DEFAULT_GOLDEN = Path(__file__).resolve().parent.parent / "tests/golden/extract_
 HELDOUT = Path(__file__).resolve().parent / "heldout"
 RESULTS = Path(__file__).resolve().parent / "results" / "extract_accuracy.json"
 TARGET = 0.95
+ROOT = Path(__file__).resolve().parent.parent
+DRUG_COUNTS = ROOT / "tests" / "realdata" / "drug_counts.toml"
+REALDATA = ROOT.parent / "shared" / "realdata"
+_CONTENT_TYPES = {".pdf": "text/plain", ".md": "text/markdown"}  # .pdf captures are text
 
 
 def _table(title: str, cases: Sequence[GoldenCase]) -> list[str]:
@@ -88,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(_table(title, subset)))
         print()
     _keep_scores(heldout)
+    _document_drugs()
     if args.misses:
         print(
             "\n".join(_misses([*cases, *(c for b in heldout.values() for c in b)])) or "no misses"
@@ -125,6 +137,50 @@ def _keep_scores(heldout: dict[str, list[GoldenCase]]) -> None:
               f"(precision/recall) at {first['commit']}, now {figures['precision']}/"
               f"{figures['recall']}")  # fmt: skip
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(kept, indent=1) + "\n")
+
+
+def _document_drugs() -> None:
+    """`Criteria.drugs` of real documents against their hand counts; figures kept as the
+    latest under "document_drugs" in the results file."""
+    from diffing.extract import extract_criteria
+    from diffing.payer import parse_cached
+
+    if not REALDATA.exists():
+        print(f"document drugs: skipped, no real data at {REALDATA}")
+        return
+    figures: list[dict[str, object]] = []
+    print("document drugs (Criteria.drugs vs a hand count written before measuring):")
+    for label in tomllib.loads(DRUG_COUNTS.read_text("utf-8"))["document"]:
+        path = REALDATA / label["path"]
+        document = parse_cached(path.read_bytes(), _CONTENT_TYPES[path.suffix], document_id="d")
+        found = {d.name for d in extract_criteria(document, document_id="d").drugs}
+        hand = set(label["drugs"])
+        figures.append(
+            {
+                "document": label["path"],
+                "hand": len(hand),
+                "found": len(found),
+                "correct": len(found & hand),
+                "extra": sorted(found - hand),
+                "missed": sorted(hand - found),
+            }
+        )
+        print(f"  {path.name[:60]:<60} hand {len(hand):>3}  found {len(found):>3}  "
+              f"correct {len(found & hand):>3}  extra {sorted(found - hand)}  "
+              f"missed {sorted(hand - found)}")  # fmt: skip
+    kept = json.loads(RESULTS.read_text("utf-8")) if RESULTS.exists() else {}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    kept["document_drugs"] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "extractor": EXTRACTOR_VERSION,
+        "cores": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "documents": figures,
+    }
     RESULTS.write_text(json.dumps(kept, indent=1) + "\n")
 
 

@@ -134,7 +134,11 @@ def run_pipeline(before: Path, after: Path, key: str, *, use_document_codes: boo
 
 
 def _value(change: Change) -> str:
-    if change.kind in (ChangeKind.CODE_REMOVED, ChangeKind.DRUG_REMOVED):
+    if change.kind in (
+        ChangeKind.CODE_REMOVED,
+        ChangeKind.DRUG_REMOVED,
+        ChangeKind.TABLE_ROW_REMOVED,
+    ):
         return f"{change.kind.value}:{change.before}"
     if change.kind is ChangeKind.CODE_COVERAGE_CHANGED:  # field: the code; before/after: lists
         return f"{change.kind.value}:{change.field}"

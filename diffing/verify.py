@@ -121,18 +121,8 @@ def _verdict(change: Change, old_text: str, new_text: str, moved: set[str]) -> V
             )
     elif kind is ChangeKind.CODE_COVERAGE_CHANGED and change.field:
         return _coverage_verdict(change, old_text, new_text)
-    elif kind is ChangeKind.DRUG_REMOVED and change.before:
-        found = find_phrase(new_text, _word_pattern(change.before))
-        if found:
-            return _contradicted(
-                change, f"{change.before} is still named in the new text", None, found
-            )
-    elif kind is ChangeKind.DRUG_ADDED and change.after:
-        found = find_phrase(old_text, _word_pattern(change.after))
-        if found:
-            return _contradicted(
-                change, f"{change.after} was already named in the old text", found, None
-            )
+    elif kind in (ChangeKind.DRUG_ADDED, ChangeKind.DRUG_REMOVED):
+        return verify_drug_claim(change, old_text, new_text)
     elif change.before and change.after:
         patterns = _value_patterns(change)
         if patterns is not None:
@@ -153,6 +143,56 @@ def _coverage_verdict(change: Change, old_text: str, new_text: str) -> Verdict:
     if old is None:
         return _contradicted(change, f"{code} does not occur in the old text", None, new)
     return Verdict(change=change, verified=True, old_evidence=old, new_evidence=new)
+
+
+def verify_drug_claim(change: Change, old_text: str, new_text: str) -> Verdict:
+    """A `drug_removed` whose drug the new text still names, or a `drug_added` the old text
+    already named, is contradicted. The drug counts as named by its generic (a biosimilar
+    suffix or an antibody-conjugate prefix allowed) or by any brand either text or the change's
+    evidence pairs with it ("Ibrance (palbociclib)"), or the dictionary knows for it."""
+    removed = change.kind is ChangeKind.DRUG_REMOVED
+    name = change.before if removed else change.after
+    if not name:
+        return Verdict(change=change, verified=True)
+    other = new_text if removed else old_text
+    for label, pattern in _drug_patterns(name, (old_text, new_text, change.evidence or "")):
+        found = find_phrase(other, pattern)
+        if found:
+            why = (
+                f"{label} is still named in the new text"
+                if removed
+                else f"{label} was already named in the old text"
+            )
+            return _contradicted(
+                change, why, None if removed else found, found if removed else None
+            )
+    return Verdict(change=change, verified=True)
+
+
+def _drug_patterns(name: str, texts: Iterable[str]) -> list[tuple[str, re.Pattern[str]]]:
+    """(label, pattern) for a generic name and every brand of it: "Brand (generic)" pairs in
+    `texts`, and the extractor dictionary's aliases."""
+    from diffing.extract.vocabulary import DRUGS
+
+    generic = re.escape(name)
+    patterns = [
+        (
+            name,
+            re.compile(
+                rf"(?<![\w-])(?:(?:fam|ado)-)?{generic}(?:-[a-z]{{4}})?(?![\w-])", re.IGNORECASE
+            ),
+        )
+    ]
+    # The brand is capitalised (case-sensitive); the generic in any case.
+    pair = re.compile(
+        rf"(?<![\w-])([A-Z][A-Za-z0-9-]{{2,}})\s*[®™]?\s*\(\s*(?i:(?:fam|ado)-)?(?i:{generic})\b"
+    )
+    brands = {re.escape(m.group(1)) for text in texts for m in pair.finditer(text)}
+    brands |= {alias for term in DRUGS if term.canonical == name for alias in term.aliases[1:]}
+    for brand in sorted(brands):
+        label = brand.replace("\\", "")
+        patterns.append((label, re.compile(rf"(?<![\w-]){brand}(?![\w-])", re.IGNORECASE)))
+    return patterns
 
 
 def _contradicted(change: Change, why: str, old: str | None, new: str | None) -> Verdict:
@@ -248,11 +288,6 @@ def _threshold_pattern(measure: str, value: str) -> re.Pattern[str]:
         rf"\b{name}\b[^\n.;]{{0,60}}?(?<![\d.]){number}|(?<![\d.]){number}[^\n.;]{{0,40}}?\b{name}\b",
         re.IGNORECASE,
     )
-
-
-def _word_pattern(name: str) -> re.Pattern[str]:
-    words = r"[\s-]+".join(re.escape(w) for w in name.split())
-    return re.compile(rf"(?<![\w-]){words}(?![\w-])", re.IGNORECASE)
 
 
 def code_pattern(code: str) -> re.Pattern[str]:

@@ -25,7 +25,7 @@ _LAZY = {
 
 # Bump when a change to the extractor can change its output for the same document, so stored
 # criteria from an older extractor are not diffed against a newer one as if the policy changed.
-EXTRACTOR_VERSION = "1.2"
+EXTRACTOR_VERSION = "1.3"
 
 __all__ = [
     "EXTRACTOR_VERSION",

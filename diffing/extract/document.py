@@ -24,6 +24,7 @@ from diffing.extract.dates import (
     revisions_from_lines,
     revisions_from_table,
 )
+from diffing.extract.drugs import drug_names
 from diffing.extract.sentences import SentenceContext, SentenceFacts, extract_sentence, named_phase
 from diffing.extract.steps import ALL_OF, StepLead
 from diffing.extract.vocabulary import DRUGS, INDICATIONS, find_terms, word_set
@@ -35,6 +36,7 @@ from diffing.model import (
     CoverageFlag,
     Criteria,
     DrugMention,
+    Evidence,
     PolicyDocument,
     PriorAuth,
     RevisionEntry,
@@ -51,7 +53,7 @@ from diffing.parse.sections import (
     section_role,
     section_roles,
 )
-from diffing.rows import is_list_table, table_rows
+from diffing.rows import is_link_cell, is_list_table, table_rows
 from diffing.text import sentences
 
 DOC_TYPE = "payer_policy"
@@ -76,6 +78,10 @@ _HEADING_WORDS = word_set(
 )
 _CRITERION_END = re.compile(r"[.;]\s*$|[;,]\s*(?:and|or)\s*$", re.IGNORECASE)
 _MAX_LIST_ITEM_WORDS = 18
+_EVIDENCE_CHARS = 240
+# Where a sentence ends in text whose line breaks are spaces; a table cell ends one too.
+_SENTENCE_END = re.compile(r"[.!?]\s+(?=[A-Z0-9(\[])|\s\|\s")
+_SENTENCE_REACH = 300
 
 
 def extract_document(
@@ -93,7 +99,59 @@ def extract_document(
         walker.read_section(section, kinds[section.name])
     for table in document.tables:
         walker.read_table(table, kinds.get(table.section or "", _section_kind(table.section or "")))
+    walker.drugs.extend(_named_drugs(document))
     return walker.criteria(document, document_id=document_id, payer=payer, version=version)
+
+
+def _named_drugs(document: PolicyDocument) -> list[DrugMention]:
+    """Every drug the document names by a USAN stem, a "Brand (generic)" pair or the dictionary
+    (`drug_names`), anywhere: title, sections and tables (link targets excepted: a PA form's
+    file name is no mention). Not the criteria sections only: which
+    section a paragraph falls in, and whether a code list is a table, differs between a PDF and
+    a text capture of the same policy, and a drug claim is checked against the whole text
+    (`diffing.verify.verify_drug_claim`), so the set read must be the whole text's."""
+    # Line breaks read as spaces: a PDF and a text capture break lines differently.
+    blocks: list[tuple[str, Section | None, str | None, int | None]] = [
+        (document.title, None, None, None)
+    ]
+    blocks.extend((s.text.replace("\n", " "), s, s.name, None) for s in document.sections)
+    blocks.extend(
+        (
+            " | ".join(cell for cell in row if not is_link_cell(cell)),
+            None,
+            table.section,
+            table.page,
+        )
+        for table in document.tables
+        for row in table.rows
+    )
+    out: list[DrugMention] = []
+    for text, paged, where, page in blocks:
+        for found in drug_names(text):
+            at = _first_mention(text, found.name)
+            evidence = Evidence(
+                sentence=_sentence_around(text, at)[:_EVIDENCE_CHARS].strip(),
+                page=paged.page_at(at) if paged is not None else page,
+                section=where,
+            )
+            out.append(DrugMention(name=found.name, drug_class=found.drug_class, evidence=evidence))
+    return out
+
+
+def _first_mention(text: str, name: str) -> int:
+    """Offset of the first mention of `name` or of a dictionary brand of it (0 if neither)."""
+    mentions = [m.start() for m in re.finditer(re.escape(name), text, re.IGNORECASE)]
+    mentions += [m.start for m in find_terms(text, DRUGS) if m.canonical == name]
+    return min(mentions, default=0)
+
+
+def _sentence_around(text: str, at: int) -> str:
+    low, high = max(0, at - _SENTENCE_REACH), min(len(text), at + _SENTENCE_REACH)
+    start = low
+    for match in _SENTENCE_END.finditer(text, low, at):
+        start = match.end()
+    end = _SENTENCE_END.search(text, at, high)
+    return text[start : end.start() + 1 if end else high]
 
 
 def _primary_drug(document: PolicyDocument) -> str | None:

@@ -24,6 +24,8 @@ STEMS: tuple[tuple[str, str], ...] = (
     ("lisib", "PI3K inhibitor"),
     ("degib", "hedgehog pathway inhibitor"),
     ("zomib", "proteasome inhibitor"),
+    ("rasib", "KRAS inhibitor"),
+    ("estrant", "estrogen receptor antagonist"),
     ("nib", "kinase inhibitor"),
     ("ximab", "chimeric monoclonal antibody"),
     ("zumab", "humanized monoclonal antibody"),
@@ -59,6 +61,7 @@ STEMS: tuple[tuple[str, str], ...] = (
     ("apine", "antipsychotic"),
 )
 _MIN_LENGTH = 7
+_MAX_LENGTH = 20  # longer is two words glued ("chlorambucilobinutuzumab")
 # Ordinary words that end like a stem.
 _NOT_DRUGS = frozenset(
     {
@@ -79,15 +82,19 @@ _NOT_DRUGS = frozenset(
         "bromide",
     }
 )
+# Antibody-drug conjugates carry a prefix before the antibody: "fam-trastuzumab deruxtecan".
+_CONJUGATE_PREFIX = re.compile(r"^(?:fam|ado)-", re.IGNORECASE)
+# Biochemistry words that end like the peptide stem: "propeptide", "polynucleotide".
+_NOT_DRUG_ENDINGS = ("peptide", "nucleotide")
 _STEM_WORD = re.compile(
-    r"(?<![\w-])([A-Za-z][a-z]+(?:" + "|".join(stem for stem, _ in STEMS) + r"))"
+    r"(?<![\w-])(?:(?:fam|ado)-)?([A-Za-z][a-z]+(?:" + "|".join(stem for stem, _ in STEMS) + r"))"
     r"(?:-[a-z]{4})?(?![\w])",
     re.IGNORECASE,
 )
 # "Brand (generic)", "Brand® (generic-xxxx)": the brand names the generic.
 _BRAND_GENERIC = re.compile(
     r"(?<![\w-])(?P<brand>[A-Z][A-Za-z0-9-]{2,}(?:\s[A-Z][A-Za-z0-9-]+)?)\s*[®™]?\s*"
-    r"\((?P<generic>[a-z][a-z]+(?:[\s-][a-z]+)?)\)"
+    r"\((?P<generic>[a-z][a-z]+(?:[\s-][a-z]+){0,3})\)"
 )
 
 
@@ -100,9 +107,11 @@ class DrugName:
 
 def stem_class(word: str) -> str | None:
     """The class a generic name's USAN stem gives, or None when the word is no generic name."""
-    lower = word.lower()
+    lower = _CONJUGATE_PREFIX.sub("", word.lower())
     base = re.sub(r"-[a-z]{4}$", "", lower)  # biosimilar suffix: "infliximab-dyyb"
-    if len(base) < _MIN_LENGTH or base in _NOT_DRUGS:
+    if not _MIN_LENGTH <= len(base) <= _MAX_LENGTH:
+        return None
+    if base in _NOT_DRUGS or base.endswith(_NOT_DRUG_ENDINGS):
         return None
     return next((cls for stem, cls in STEMS if base.endswith(stem)), None)
 
@@ -112,7 +121,7 @@ def drug_names(text: str) -> list[DrugName]:
     found: dict[str, DrugName] = {}
 
     def add(name: str, drug_class: str | None, brand: str | None) -> None:
-        name = re.sub(r"-[a-z]{4}$", "", name.lower())
+        name = re.sub(r"-[a-z]{4}$", "", _CONJUGATE_PREFIX.sub("", name.lower()))
         known = found.get(name)
         if known is None or (brand and not known.brand):
             found[name] = DrugName(name=name, drug_class=drug_class, brand=brand)

@@ -44,6 +44,8 @@ CHECKED_KINDS = frozenset(
         ChangeKind.CODE_ADDED,
         ChangeKind.CODE_REMOVED,
         ChangeKind.CODE_COVERAGE_CHANGED,
+        ChangeKind.DRUG_ADDED,
+        ChangeKind.DRUG_REMOVED,
         ChangeKind.STEP_THERAPY_CHANGED,
         ChangeKind.THRESHOLD_CHANGED,
         ChangeKind.AGE_LIMIT_CHANGED,
