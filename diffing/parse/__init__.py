@@ -17,11 +17,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from diffing.model import PolicyDocument
-from diffing.parse.html import parse_html
-from diffing.parse.pdf import parse_pdf
 from diffing.parse.plain import parse_text
 from diffing.parse.sections import KNOWN_SECTIONS, PREAMBLE, SECTION_SYNONYMS, section_name
-from diffing.parse.xlsx import is_xlsx, parse_xlsx
 from monitor.errors import ParseError
 
 __all__ = [
@@ -138,14 +135,23 @@ def parse_document(
         *_PRINTED_ALIKE.get(),  # `printed_alike`
     )
     kind = detect_format(content, content_type)
+    # The format parsers (pdfplumber, bs4 and trafilatura, openpyxl) load on first use: what
+    # only compares or verifies stored documents (`diffing.diff`, the publishing path) imports
+    # this package for its section names and must not pay for them.
     if kind == "pdf":
+        from diffing.parse.pdf import parse_pdf
+
         return parse_pdf(
             content, document_id=document_id, max_pages=max_pages, references=references
         )
     if kind == "html":
+        from diffing.parse.html import parse_html
+
         return parse_html(content, document_id=document_id)
     if kind == "text":
         return parse_text(content, document_id=document_id, references=references)
+    from diffing.parse.xlsx import is_xlsx, parse_xlsx
+
     if is_xlsx(content):
         return parse_xlsx(content, document_id=document_id)
     raise ParseError(
