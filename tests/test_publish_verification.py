@@ -15,11 +15,15 @@ import pytest
 from sqlalchemy import func, select
 
 from diffing.model import CodeRef, CodeSystem, CoverageFlag, Criteria, RawDocument, Section
+from diffing.parse import PARSER_VERSION
 from monitor.config import QuarantineConfig
+from monitor.pipeline import verification
 from monitor.pipeline.publish import Outcome, PublishContext, PublishResult, publish
+from monitor.pipeline.verification import remember_text
 from monitor.store.core import Store
-from monitor.store.models.core import ChangeRow
+from monitor.store.models.core import ChangeRow, DocumentVersion, Payload
 from monitor.store.models.notify import OutboxEvent
+from monitor.store.publishing import load_payload_text
 from sources.base import ListedDocument
 
 TODAY = dt.date(2026, 11, 12)
@@ -179,3 +183,38 @@ def test_a_coverage_change_alone_is_checked_against_the_texts(store: Store) -> N
 
 def _fields(found: Criteria) -> dict[str, object]:
     return {name: getattr(found, name) for name in found.__dataclass_fields__}
+
+
+def test_the_previous_versions_text_is_kept_with_its_payload_and_verified_against(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a worker parsed is stored with the payload; the next version's claims are checked
+    against it without parsing the previous bytes again (and parsed when none was kept)."""
+    publish_version = Publisher(store)
+    first = policy_text(CODES, note="v1")
+    remember_text(first, first.decode())  # as the extraction worker sends it back
+    publish_version(first, criteria(CODES))
+    with store.session() as session:
+        kept = session.scalars(select(Payload.text_parser).where(Payload.text.is_not(None)))
+        assert list(kept) == [PARSER_VERSION]
+
+    def no_parse(content: bytes, content_type: str, key: str) -> str:
+        raise AssertionError("the previous version was parsed again")
+
+    monkeypatch.setattr(verification, "_parsed_text", no_parse)
+    second = policy_text(CODES, note="v2")
+    remember_text(second, second.decode())
+    result = publish_version(second, criteria([c for c in CODES if c != "81413"]))
+    assert result.unverified == 1  # 81413 is still in the new text: checked, from stored texts
+
+
+def test_a_text_from_another_parser_version_is_not_used(store: Store) -> None:
+    publish_version = Publisher(store)
+    first = policy_text(CODES, note="v1")
+    remember_text(first, "a text that lists no codes at all")
+    publish_version(first, criteria(CODES))
+    with store.session() as session:
+        version_id = session.scalar(select(DocumentVersion.id))
+        assert version_id is not None
+        assert load_payload_text(session, version_id, PARSER_VERSION) is not None
+        assert load_payload_text(session, version_id, "an older parser") is None

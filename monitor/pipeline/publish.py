@@ -19,11 +19,18 @@ from enum import StrEnum
 from diffing.diff import diff_criteria
 from diffing.mentions import BULLETIN_DOC_TYPE
 from diffing.model import Change, ChangeKind, Criteria, PolicyDiff, RawDocument, Severity
+from diffing.parse import PARSER_VERSION
 from diffing.rules import flatten
 from monitor.config import QuarantineConfig
 from monitor.errors import MonitorError, PublishError
 from monitor.pipeline.guard import assess
-from monitor.pipeline.verification import collapse_reason, is_payer, unverified_count, verified
+from monitor.pipeline.verification import (
+    collapse_reason,
+    is_payer,
+    known_text,
+    unverified_count,
+    verified,
+)
 from monitor.store.bulletins import index_bulletin
 from monitor.store.checklists import publish_checklists
 from monitor.store.core import Store, utcnow
@@ -46,6 +53,7 @@ from monitor.store.publishing import (
     load_batch_state,
     load_criteria,
     load_payload,
+    load_payload_text,
     lock_change_feed,
     mark_listed_again,
     mark_missing,
@@ -412,18 +420,27 @@ def publish_in_transaction(
         assert previous is not None
         return load_payload(txn, previous.id)
 
+    def old_text() -> str | None:
+        assert previous is not None
+        return load_payload_text(txn, previous.id, PARSER_VERSION)
+
+    def keep_payload() -> None:
+        # With the text the worker parsed the bytes to: the next version is verified against it.
+        parsed = known_text(sha256) if is_payer(criteria) else None
+        store_payload(txn, raw, sha256, parsed_text=parsed, parser=PARSER_VERSION)
+
     if previous is not None and old_criteria is not None and is_payer(criteria):
-        collapsed = collapse_reason(old_criteria, criteria, raw, old_payload)
+        collapsed = collapse_reason(old_criteria, criteria, raw, old_payload, old_text)
         if collapsed is not None:
             # Not a policy change and not for a reviewer: the parser failed on the new layout.
             # The run records it; the next run fetches and extracts it again.
-            store_payload(txn, raw, sha256)
+            keep_payload()
             return PublishResult(outcome=Outcome.ERROR, error=collapsed)
     guard = ctx.quarantine if ctx.quarantine is not None and ctx.quarantine.enabled else None
     if previous is not None and old_criteria is not None and guard is not None:
         assessment = assess(old_criteria, criteria, guard)
         if assessment is not None:
-            store_payload(txn, raw, sha256)
+            keep_payload()
             hold_id = hold(
                 txn,
                 raw,
@@ -452,12 +469,12 @@ def publish_in_transaction(
             )
     diff = (ctx.diff or diff_criteria)(old_criteria, criteria, today=ctx.today)
     if previous is not None and is_payer(criteria):
-        diff = verified(diff, raw, old_payload)
+        diff = verified(diff, raw, old_payload, old_text)
     changes = diff.changes
     if previous is not None and not changes:
         changes = (NOISE_ONLY,)  # new bytes, same criteria and text: kept, never alerted
 
-    store_payload(txn, raw, sha256)
+    keep_payload()
     version_id = add_version(
         txn,
         raw,

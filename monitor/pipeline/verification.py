@@ -55,6 +55,7 @@ CHECKED_KINDS = frozenset(
 )
 
 OldPayload = Callable[[], tuple[bytes, str]]  # the previous version's bytes and content type
+OldText = Callable[[], str | None]  # the previous version's text as stored, if it was kept
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -147,35 +148,50 @@ def _parsed_text(content: bytes, content_type: str, key: str) -> str:
     return document_text(parse_cached(content, content_type, document_id=key))
 
 
+def known_text(sha256: str) -> str | None:
+    """The text an extraction worker sent back for the bytes with this sha256, if still held
+    (publishing keeps it with the payload: the next version is verified against it)."""
+    return _texts.get(sha256)
+
+
 def _text(content: bytes, content_type: str, key: str) -> str:
     known = _texts.get(hashlib.sha256(content).hexdigest())
     return known if known is not None else _parsed_text(content, content_type, key)
 
 
-def texts(raw: RawDocument, old_payload: OldPayload) -> Texts | None:
+def texts(
+    raw: RawDocument, old_payload: OldPayload, old_text: OldText | None = None
+) -> Texts | None:
     """Both versions' text, or None when either cannot be parsed here (then nothing is
-    demoted: the worker parsed the new one, so this is a rare, logged failure)."""
+    demoted: the worker parsed the new one, so this is a rare, logged failure). `old_text`:
+    the previous version's text as stored with its payload (parsed again when it has none)."""
     try:
-        old_content, old_type = old_payload()
-        return Texts(
-            old=_text(old_content, old_type, raw.key),
-            new=_text(raw.content, raw.content_type, raw.key),
-        )
+        stored = old_text() if old_text is not None else None
+        if stored is None:
+            old_content, old_type = old_payload()
+            stored = _text(old_content, old_type, raw.key)
+        return Texts(old=stored, new=_text(raw.content, raw.content_type, raw.key))
     except MonitorError as exc:
         log.warning("%s: could not re-read the texts to verify its changes: %s", raw.key, exc)
         return None
 
 
-def verified(diff: PolicyDiff, raw: RawDocument, old_payload: OldPayload) -> PolicyDiff:
+def verified(
+    diff: PolicyDiff, raw: RawDocument, old_payload: OldPayload, old_text: OldText | None = None
+) -> PolicyDiff:
     """`diff` with every claim the two texts contradict demoted to `unverified`."""
     if not any(change.kind in CHECKED_KINDS for change in diff.changes):
         return diff
-    pair = texts(raw, old_payload)
+    pair = texts(raw, old_payload, old_text)
     return diff if pair is None else verify_diff(diff, pair.old, pair.new)
 
 
 def collapse_reason(
-    old: Criteria, new: Criteria, raw: RawDocument, old_payload: OldPayload
+    old: Criteria,
+    new: Criteria,
+    raw: RawDocument,
+    old_payload: OldPayload,
+    old_text: OldText | None = None,
 ) -> str | None:
     """Why the new version's extraction, not the policy, lost the codes (None when it did
     not). Cheap unless the code count fell by half or more."""
@@ -183,7 +199,7 @@ def collapse_reason(
     new_count = len({code.code for code in new.codes})
     if old_count < COLLAPSE_MIN_CODES or new_count >= COLLAPSE_FOUND_SHARE * old_count:
         return None
-    pair = texts(raw, old_payload)
+    pair = texts(raw, old_payload, old_text)
     if pair is None:
         return None
     return extraction_collapsed(pair.old, pair.new, old, new)

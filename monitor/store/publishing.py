@@ -162,6 +162,19 @@ def load_payload(txn: Transaction, version_id: int) -> tuple[bytes, str]:
     return decompress(payload.data), version.content_type
 
 
+def load_payload_text(txn: Transaction, version_id: int, parser: str) -> str | None:
+    """The text a stored version's bytes were parsed to by parser version `parser`; None when
+    none was kept (or an older parser made it)."""
+    row = txn.execute(
+        select(Payload.text, Payload.text_parser)
+        .join(DocumentVersion, DocumentVersion.content_sha256 == Payload.sha256)
+        .where(DocumentVersion.id == version_id)
+    ).one_or_none()
+    if row is None or row.text is None or row.text_parser != parser:
+        return None
+    return decompress(row.text).decode()
+
+
 def failed_in_baseline(txn: Transaction, source_id: int, key: str) -> bool:
     """Did a baseline run of this source record an error for document `key`?"""
     return (
@@ -325,19 +338,37 @@ def update_document(txn: Transaction, document_id: int, *, title: str, url: str)
     txn.execute(update(Document).where(Document.id == document_id).values(title=title, url=url))
 
 
-def store_payload(txn: Transaction, raw: RawDocument, sha256: str) -> None:
-    """The fetched bytes, content-addressed (stored once however many rows refer to them)."""
-    store_payloads(txn, [(raw.content, sha256)])
+def store_payload(
+    txn: Transaction,
+    raw: RawDocument,
+    sha256: str,
+    *,
+    parsed_text: str | None = None,
+    parser: str | None = None,
+) -> None:
+    """The fetched bytes, content-addressed (stored once however many rows refer to them),
+    with the text they were parsed to when it is known (`parser`: the parser's version)."""
+    texts = {sha256: (parsed_text, parser)} if parsed_text is not None else None
+    store_payloads(txn, [(raw.content, sha256)], texts=texts)
 
 
-def store_payloads(txn: Transaction, payloads: Sequence[tuple[bytes, str]]) -> None:
-    """Several payloads (content, sha256) with one statement; each stored once."""
+def store_payloads(
+    txn: Transaction,
+    payloads: Sequence[tuple[bytes, str]],
+    *,
+    texts: Mapping[str, tuple[str, str | None]] | None = None,
+) -> None:
+    """Several payloads (content, sha256) with one statement; each stored once. `texts`: by
+    sha256, the text a payload was parsed to and the parser version that made it."""
+    known = texts or {}
     rows = {
         sha256: {
             "sha256": sha256,
             "size": len(content),
             "compression": "zlib",
             "data": compress(content),
+            "text": compress(known[sha256][0].encode()) if sha256 in known else None,
+            "text_parser": known[sha256][1] if sha256 in known else None,
         }
         for content, sha256 in payloads
     }

@@ -96,6 +96,11 @@ class Payload(Base):
     size: Mapped[int] = mapped_column(Integer)
     compression: Mapped[str] = mapped_column(String(10))
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # The payer document's text as the extraction worker parsed it (zlib-compressed UTF-8) and
+    # the parser version that made it: the next version's changes are verified against it
+    # without parsing these bytes again. NULL when not known (CMS data, stored before 0013).
+    text: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    text_parser: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
 class DocumentVersion(Base):
