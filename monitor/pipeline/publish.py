@@ -26,11 +26,11 @@ from monitor.errors import MonitorError, PublishError
 from monitor.pipeline.guard import assess
 from monitor.pipeline.verification import (
     collapse_reason,
-    is_payer,
     known_text,
     unverified_count,
     verified,
 )
+from monitor.pipeline.worker import is_payer
 from monitor.store.bulletins import index_bulletin
 from monitor.store.checklists import publish_checklists
 from monitor.store.core import Store, utcnow

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 
-from diffing.model import Criteria, RawDocument
+from diffing.model import RawDocument
 from monitor.config import QuarantineConfig, SourceConfig
 from monitor.errors import MonitorError
 from monitor.pipeline.batching import BATCH_SIZE, ISOLATED_BATCH_SIZE, Batcher, ticking
@@ -29,13 +29,12 @@ from monitor.pipeline.publish import (
     already_published,
     publish_withdrawals,
 )
-from monitor.pipeline.verification import (
+from monitor.pipeline.verification import keep_reference, previous_reference, remember_text
+from monitor.pipeline.worker import (
+    Extracted,
     PageEdges,
-    WorkerText,
-    extract_printed_alike,
-    keep_reference,
-    previous_reference,
-    remember_text,
+    extract_or_error,
+    limit_worker_memory,
 )
 from monitor.progress import Progress
 from monitor.store.core import RunCounts, Store
@@ -305,43 +304,6 @@ class _Tally:
 
 
 Done = tuple[RawDocument, PublishResult | None, str | None]
-
-
-# Address space of an extraction worker (it starts at ~110 MB): a document that would need
-# more (a decompression bomb the inflate budget missed, a pathological table) ends that one
-# extraction with a MemoryError instead of the host's memory.
-WORKER_ADDRESS_SPACE_BYTES = 2 * 1024**3
-
-
-def limit_worker_memory(limit: int = WORKER_ADDRESS_SPACE_BYTES) -> None:
-    """Initializer of every extraction worker process: RLIMIT_AS of `limit` bytes."""
-    try:
-        import resource
-    except ImportError:  # not on this platform (Windows): no limit
-        return
-    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    chosen = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (chosen, hard))
-
-
-# What a worker sends back: the criteria and, for a payer document, its text (which the
-# publishing transaction checks the changes against) and page edges, or the error message.
-Extracted = tuple[Criteria, WorkerText | None]
-
-
-def extract_or_error(
-    extract: Callable[[RawDocument], Criteria], raw: RawDocument, reference: PageEdges = ()
-) -> Extracted | str:
-    """Run in a worker process: criteria and text, or the error message (exceptions with custom
-    constructors do not survive pickling). The text comes from the parse the extraction just
-    did (cached in this process), so this process parses the document once, not the parent
-    a second time to verify its changes."""
-    try:
-        return extract_printed_alike(extract, raw, reference)
-    except MonitorError as exc:
-        return str(exc)
-    except Exception as exc:  # a parser bug must not take the run down
-        return f"extraction failed: {type(exc).__name__}: {exc}"
 
 
 def _retrieve(future: asyncio.Future[Extracted | str]) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from diffing.model import Change, ChangeKind, Criteria, PolicyDiff, RawDocument
-from diffing.parse import PageEdges, printed_alike, reference_edges
+from diffing.parse import PageEdges
 from diffing.payer import parse_cached
 from diffing.verify import (
     COLLAPSE_FOUND_SHARE,
@@ -33,6 +33,7 @@ from diffing.verify import (
     verify_diff,
 )
 from monitor.errors import MonitorError
+from monitor.pipeline.worker import WorkerText
 from monitor.store.core import Store
 from monitor.store.page_edges import latest_page_edges, save_page_edges
 
@@ -64,28 +65,11 @@ class Texts:
     new: str
 
 
-def is_payer(criteria: Criteria) -> bool:
-    return criteria.payer is not None
-
-
 # Texts the extraction workers sent back, by the sha256 of the document's bytes: the new
 # version's text is then not parsed a second time here, and in a long-running daemon the next
 # version finds its predecessor's text too. Bounded (texts of long PDFs run to megabytes).
 _TEXT_CACHE_SIZE = 32
 _texts: OrderedDict[str, str] = OrderedDict()
-
-
-class WorkerText(str):
-    """A payer document's text as an extraction worker sends it back (the publishing checks
-    the changes against it), with `reference`: the page edges its next version is to be parsed
-    with. A `str`, so whatever took the text before takes it still."""
-
-    reference: PageEdges
-
-    def __new__(cls, text: str, reference: PageEdges = ()) -> WorkerText:
-        made = super().__new__(cls, text)
-        made.reference = reference
-        return made
 
 
 def remember_text(content: bytes, text: str) -> None:
@@ -94,31 +78,6 @@ def remember_text(content: bytes, text: str) -> None:
     _texts.move_to_end(key)
     while len(_texts) > _TEXT_CACHE_SIZE:
         _texts.popitem(last=False)
-
-
-def worker_text(
-    raw: RawDocument, criteria: Criteria, reference: PageEdges = ()
-) -> WorkerText | None:
-    """In an extraction worker: a payer document's text, from the parse its extraction just
-    cached (with `reference`, the previous version's page edges), and the reference for its
-    next version; None for other documents (nothing verifies them) or when it cannot be had."""
-    if not is_payer(criteria):
-        return None
-    try:
-        document = parse_cached(raw.content, raw.content_type, document_id=raw.key)
-        return WorkerText(document_text(document), reference_edges(document, reference))
-    except Exception:  # the criteria stand; the parent parses again if it must
-        return None
-
-
-def extract_printed_alike(
-    extract: Callable[[RawDocument], Criteria], raw: RawDocument, reference: PageEdges = ()
-) -> tuple[Criteria, WorkerText | None]:
-    """In an extraction worker: `extract(raw)` parsing with `reference` (the previous version's
-    page edges), and what goes back beside the criteria (`worker_text`)."""
-    with printed_alike(reference):
-        criteria = extract(raw)
-        return criteria, worker_text(raw, criteria, reference)
 
 
 def previous_reference(
