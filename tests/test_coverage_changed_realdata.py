@@ -5,28 +5,20 @@ transmittal-history line. Skipped without ../shared/realdata."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
+from realdata_support import real_pairs_bench
 
 from diffing.model import ChangeKind, Severity
 
-ROOT = Path(__file__).resolve().parents[1]
-REALDATA = ROOT.parent / "shared" / "realdata"
 AETNA = "AETNA_cpb0715_pharmacogenetic_print2025_vs_html20260322"
 NCD = "cms_cms-ncd-90-2"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    if not REALDATA.exists():
-        pytest.skip(f"real data not present at {REALDATA}")
-    sys.path.insert(0, str(ROOT / "bench"))
-    import real_pairs
-
-    return real_pairs
+    return real_pairs_bench()
 
 
 @pytest.mark.slow

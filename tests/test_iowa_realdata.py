@@ -5,26 +5,18 @@ slow (two large PDFs)."""
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from pathlib import Path
 from types import ModuleType
 
 import pytest
+from realdata_support import real_pairs_bench
 
-ROOT = Path(__file__).resolve().parents[1]
-REALDATA = ROOT.parent / "shared" / "realdata"
 KEY = "IA_ia_2025-03-19_vs_2025-06-18"
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    if not REALDATA.exists():
-        pytest.skip(f"real data not present at {REALDATA}")
-    sys.path.insert(0, str(ROOT / "bench"))
-    import real_pairs
-
-    return real_pairs
+    return real_pairs_bench()
 
 
 @pytest.mark.slow

@@ -4,13 +4,11 @@ Only the pairs that parse in seconds; bench/real_pairs.py runs all of them."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from types import ModuleType
 
 import pytest
+from realdata_support import real_pairs_bench
 
-ROOT = Path(__file__).resolve().parents[1]
-REALDATA = ROOT.parent / "shared" / "realdata"
 FAST = (
     "kaiser_kaiser-wa-genetic-screening",
     "excellus_excellus-ctdna-liquid-biopsy",
@@ -21,13 +19,8 @@ FAST = (
 
 
 @pytest.fixture(scope="module")
-def bench():  # type: ignore[no-untyped-def]
-    if not REALDATA.exists():
-        pytest.skip(f"real data not present at {REALDATA}")
-    sys.path.insert(0, str(ROOT / "bench"))
-    import real_pairs
-
-    return real_pairs
+def bench() -> ModuleType:
+    return real_pairs_bench()
 
 
 def test_every_pair_has_a_label(bench) -> None:  # type: ignore[no-untyped-def]
