@@ -77,6 +77,11 @@ SECOND_REPRINT = _pdf([PAGE_ONE + PAGE_TWO], header_y=10, footer_y=258, stamp="P
 class Site:
     pdf: bytes
     requests: list[str] = field(default_factory=list)
+    others: dict[str, bytes] = field(default_factory=dict)  # more policies, by path
+
+    def index(self) -> bytes:
+        links = "".join(f'<a href="{path}">{path}</a>' for path in self.others)
+        return INDEX.replace("</body>", links + "</body>").encode()
 
 
 @pytest.fixture
@@ -87,8 +92,9 @@ def site() -> Iterator[tuple[Site, str]]:
         def do_GET(self) -> None:
             served.requests.append(self.path)
             pages = {
-                "/index.html": ("text/html", INDEX.encode()),
+                "/index.html": ("text/html", served.index()),
                 PDF_PATH: ("application/pdf", served.pdf),
+                **{path: ("application/pdf", pdf) for path, pdf in served.others.items()},
             }
             if self.path not in pages:
                 self.send_response(404)
@@ -136,8 +142,8 @@ def _run(store: Store, base_url: str) -> RunSummary:
     return summary
 
 
-def _changes(store: Store, run_id: int) -> list[ChangeRecord]:
-    return [c for c in store.changes(run_id=run_id) if c.document_id.endswith("tralzena.pdf")]
+def _changes(store: Store, run_id: int, document: str = "tralzena.pdf") -> list[ChangeRecord]:
+    return [c for c in store.changes(run_id=run_id) if c.document_id.endswith(document)]
 
 
 def test_the_reprint_alone_would_keep_the_header_the_previous_version_tells_apart() -> None:
@@ -176,5 +182,44 @@ def test_a_one_page_reprint_reports_nothing_but_noise(
         changes = _changes(store, third.run_id)
         assert [(c.kind, c.severity) for c in changes] == [("noise_only", "noise")]
         assert store.count(PageEdgesRow) == 3  # each one-page print hands the reference on
+    finally:
+        store.close()
+
+
+NEW_PATH = "/policies/drug/velmora.pdf"
+NEW_BODY = [
+    "Velmora (novalimab)",
+    "",
+    "Coverage Criteria",
+    "Novalimab is covered for moderate-to-severe plaque psoriasis.",
+    "The member has tried phototherapy for 12 weeks.",
+    "Initial authorization is for 12 months.",
+]
+
+
+def test_a_new_one_page_policy_is_parsed_with_a_sibling_reference(
+    database_url: str, site: tuple[Site, str]
+) -> None:
+    """A policy that appears later, printed on one page, has no previous version: it is parsed
+    with the page edges of another document of the same source (printed on two pages), so its
+    running header and footer are furniture from its first version on, and its re-print on two
+    pages (where they repeat) reports nothing but noise."""
+    served, base_url = site
+    store = Store.open(database_url)
+    try:
+        _run(store, base_url)  # baseline: the two-page Tralzena print, edges kept
+        served.others[NEW_PATH] = _pdf(
+            [NEW_BODY], header_y=12, footer_y=252, stamp="Page {page} Printed 11/02/2026"
+        )
+        second = _run(store, base_url)
+        assert second.counts.new_versions == 1
+        # Re-printed on two pages: now its own header and footer repeat and are furniture.
+        served.others[NEW_PATH] = _pdf(
+            [NEW_BODY[:4], NEW_BODY[4:]], header_y=8, footer_y=265, stamp="Page {page} of 2"
+        )
+        third = _run(store, base_url)
+        assert third.counts.new_versions == 1
+        changes = _changes(store, third.run_id, "velmora.pdf")
+        assert [(c.kind, c.severity) for c in changes] == [("noise_only", "noise")]
     finally:
         store.close()

@@ -35,7 +35,7 @@ from diffing.verify import (
 from monitor.errors import MonitorError
 from monitor.pipeline.worker import WorkerText
 from monitor.store.core import Store
-from monitor.store.page_edges import latest_page_edges, save_page_edges
+from monitor.store.page_edges import latest_page_edges, save_page_edges, sibling_page_edges
 
 log = logging.getLogger("policy_monitor.verify")
 
@@ -83,13 +83,17 @@ def remember_text(content: bytes, text: str) -> None:
 def previous_reference(
     store: Store, source_id: int, key: str, *, baseline: bool = False
 ) -> PageEdges:
-    """In the parent: the page edges to parse a new version of `key` with (its previous
-    version's reference); () for a new document or when none was kept. A baseline run does
-    not look: its documents are new (a thousand lookups that find nothing, saved)."""
+    """In the parent: the page edges to parse a new version of `key` with: its previous
+    version's reference or, for a document that has none (new, or its versions printed before
+    references were kept), the latest one of another document of the same source printed on
+    two pages or more (the payer prints its running header and footer alike). () when none was
+    kept. A baseline run does not look: its documents are new and nothing is kept yet (a
+    thousand lookups that find nothing, saved)."""
     if baseline:
         return ()
     try:
-        return latest_page_edges(store, source_id, key)
+        own = latest_page_edges(store, source_id, key)
+        return own if own else sibling_page_edges(store, source_id, key)
     except MonitorError as exc:  # a reference is an aid: parse without it
         log.warning("%s: no page edges of the previous version: %s", key, exc)
         return ()

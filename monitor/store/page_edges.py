@@ -44,3 +44,22 @@ def latest_page_edges(store: Store, source_id: int, key: str) -> PageEdges:
     if data is None:
         return ()
     return tuple(tuple(str(line) for line in page) for page in json.loads(decompress(data)))
+
+
+def sibling_page_edges(store: Store, source_id: int, key: str) -> PageEdges:
+    """For a document seen for the first time: the page edges kept for the latest version of
+    another document of the same source that was printed on two pages or more (the same
+    payer's running header and footer); () when none was kept."""
+    latest = (
+        select(PageEdgesRow.data)
+        .join(DocumentVersion, DocumentVersion.content_sha256 == PageEdgesRow.content_sha256)
+        .join(Document, DocumentVersion.document_id == Document.id)
+        .where(Document.source_id == source_id, Document.key != key, PageEdgesRow.pages >= 2)
+        .order_by(DocumentVersion.id.desc())
+        .limit(1)
+    )
+    with store.session() as s:
+        data = s.scalar(latest)
+    if data is None:
+        return ()
+    return tuple(tuple(str(line) for line in page) for page in json.loads(decompress(data)))
