@@ -516,3 +516,21 @@ def test_runs_as_a_process_with_control_endpoints() -> None:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_the_demos_truncated_pdf_renders_first_without_a_deadlock() -> None:
+    """The truncated PDF is cut from Tremfya's body: asked for before Tremfya was ever rendered
+    (a race in the demo, whose two payers run together), it renders that body under the same
+    lock. A plain Lock deadlocked there and every later download of the site timed out."""
+    script = (
+        "from fixtures.payer_site.site import PayerSite, body\n"
+        "from fixtures.payer_site.demo_extras import BROKEN_PDF_PATH\n"
+        "resource = PayerSite().lookup('week1', BROKEN_PDF_PATH)\n"
+        "assert resource is not None\n"
+        "print(len(body(resource).data))\n"
+    )
+    done = subprocess.run(  # a fresh process: nothing rendered yet
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip()) > 1000
