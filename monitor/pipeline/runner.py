@@ -19,6 +19,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, replace
 
 from diffing.model import RawDocument
+from diffing.parse import detect_format
 from monitor.config import QuarantineConfig, SourceConfig
 from monitor.errors import MonitorError
 from monitor.pipeline.batching import BATCH_SIZE, ISOLATED_BATCH_SIZE, Batcher, ticking
@@ -385,7 +386,11 @@ class _Extraction:
         if known is not None:
             return [(raw, known, None)]
         self.references[raw.key] = previous_reference(
-            store, ctx.source_id, raw.key, baseline=ctx.baseline
+            store,
+            ctx.source_id,
+            raw.key,
+            baseline=ctx.baseline,
+            printed=detect_format(raw.content, raw.content_type) in {"pdf", "text"},
         )
         future = self._start(raw)  # may replace self.pending: look it up afterwards
         self.pending.append((raw, listed, future))

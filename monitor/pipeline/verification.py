@@ -81,15 +81,16 @@ def remember_text(content: bytes, text: str) -> None:
 
 
 def previous_reference(
-    store: Store, source_id: int, key: str, *, baseline: bool = False
+    store: Store, source_id: int, key: str, *, baseline: bool = False, printed: bool = True
 ) -> PageEdges:
     """In the parent: the page edges to parse a new version of `key` with: its previous
     version's reference or, for a document that has none (new, or its versions printed before
     references were kept), the latest one of another document of the same source printed on
     two pages or more (the payer prints its running header and footer alike). () when none was
     kept. A baseline run does not look: its documents are new and nothing is kept yet (a
-    thousand lookups that find nothing, saved)."""
-    if baseline:
+    thousand lookups that find nothing, saved); nor does a document that is not `printed`
+    (HTML, spreadsheets: no pages, so no running lines to match)."""
+    if baseline or not printed:
         return ()
     try:
         own = latest_page_edges(store, source_id, key)
