@@ -10,15 +10,14 @@ import datetime as dt
 import io
 import json
 import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from http_support import QuietHandler, loopback_http
 from notify_support import cms_doc, config_for, icd, later, payer_doc, publish_version
 
 from monitor.cli.main import main
@@ -46,27 +45,15 @@ class Receiver:
 def receiver() -> Iterator[Receiver]:
     seen = Receiver()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+            body = self.read_body()
             seen.posts.append((self.path, json.loads(body), self.headers.get("Authorization")))
-            status = 503 if len(seen.posts) <= seen.failures_first else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.send_body(503 if len(seen.posts) <= seen.failures_first else 200)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    seen.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback_http(Handler) as base_url:
+        seen.port = int(base_url.rsplit(":", 1)[1])
         yield seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

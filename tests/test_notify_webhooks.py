@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from http_support import QuietHandler, loopback_http
 from notify_support import cms_doc, config_for, icd, later, publish_version
 
 from monitor.errors import ConfigError
@@ -36,28 +35,18 @@ class Receiver:
 def receiver() -> Iterator[tuple[Receiver, str]]:
     seen = Receiver()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+            body = self.read_body()
             expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
             valid = hmac.compare_digest(expected, self.headers["X-Policy-Monitor-Signature"])
             seen.posts.append((body, valid, self.headers["X-Policy-Monitor-Delivery"]))
-            status = 503 if len(seen.posts) <= seen.failures_first else (200 if valid else 401)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.send_body(
+                503 if len(seen.posts) <= seen.failures_first else (200 if valid else 401)
+            )
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield seen, f"http://127.0.0.1:{server.server_address[1]}/hooks/policy"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_http(Handler) as base_url:
+        yield seen, f"{base_url}/hooks/policy"
 
 
 @pytest.fixture

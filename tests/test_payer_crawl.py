@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
+from http_support import QuietHandler, loopback_http
 
 from diffing.model import RawDocument
 from monitor.config import parse_config
@@ -40,49 +39,31 @@ PAGES: dict[str, tuple[str, bytes]] = {
 }
 
 
-class _Site(BaseHTTPRequestHandler):
+class _Site(QuietHandler):
     requests: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         type(self).requests.append(self.path)
         if self.path == "/policies/broken.pdf":
-            self.send_response(500)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.send_body(500)
             return
         if self.path not in PAGES:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.send_body(404)
             return
         content_type, body = PAGES[self.path]
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if self.path == "/policies/a.txt" and self.headers.get("If-None-Match") == etag:
-            self.send_response(304)
-            self.send_header("ETag", etag)
-            self.end_headers()
+            self.send_body(304, headers={"ETag": etag})
             return
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if self.path == "/policies/a.txt":
-            self.send_header("ETag", etag)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        headers = {"ETag": etag} if self.path == "/policies/a.txt" else {}
+        self.send_body(200, body, content_type=content_type, headers=headers)
 
 
 @pytest.fixture
 def site() -> Iterator[str]:
     _Site.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with loopback_http(_Site) as base_url:
+        yield base_url
 
 
 def _source(site: str, **options: object) -> PayerPoliciesSource:

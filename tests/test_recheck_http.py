@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import http.server
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import pytest
+from http_support import QuietHandler, loopback_http
 
 from fixtures.loopback import Fault
 from fixtures.probes import HTML, ProbeSite
@@ -159,35 +158,23 @@ def test_a_body_over_the_limit_is_refused(site: ProbeSite) -> None:
     assert isinstance(error, ResponseTooLarge)
 
 
-class _GzipHandler(http.server.BaseHTTPRequestHandler):
+class _GzipHandler(QuietHandler):
     """Answers every GET with a small gzip body that inflates to 2 MB."""
 
     body = gzip.compress(b"\0" * 2_000_000)
 
     def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
+        self.send_body(
+            200, self.body, content_type="text/html", headers={"Content-Encoding": "gzip"}
+        )
 
 
 def test_a_compressed_body_is_held_to_the_limit_as_it_inflates(site: ProbeSite) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _GzipHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with loopback_http(_GzipHandler) as base_url:
         assert len(_GzipHandler.body) < 4096  # the declared length passes the limit
-        bomb = f"http://127.0.0.1:{server.server_address[1]}/bomb.html"
+        bomb = f"{base_url}/bomb.html"
         error = _error(site, bomb, also=(bomb,), max_bytes=64 * 1024)
         assert isinstance(error, ResponseTooLarge)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_trickled_body_hits_the_deadline(site: ProbeSite) -> None:

@@ -8,13 +8,12 @@ A real crawl of a local HTTP server, the real extraction workers, SQLite and Pos
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fpdf import FPDF
+from http_support import QuietHandler, loopback_http
 
 from diffing.parse import parse_document, reference_edges
 from monitor.config import parse_config
@@ -88,7 +87,7 @@ class Site:
 def site() -> Iterator[tuple[Site, str]]:
     served = Site(pdf=TWO_PAGES)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             served.requests.append(self.path)
             pages = {
@@ -97,28 +96,13 @@ def site() -> Iterator[tuple[Site, str]]:
                 **{path: ("application/pdf", pdf) for path, pdf in served.others.items()},
             }
             if self.path not in pages:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.send_body(404)
                 return
             content_type, body = pages[self.path]
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_body(200, body, content_type=content_type)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_http(Handler) as base_url:
+        yield served, base_url
 
 
 def _run(store: Store, base_url: str) -> RunSummary:

@@ -10,14 +10,13 @@ import datetime as dt
 import hashlib
 import html
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from alembic import command
 from api_support import serving
+from http_support import QuietHandler, loopback_http
 from notify_support import Inbox, body_html, body_text, config_for, smtp_server
 from sqlalchemy import inspect, text
 
@@ -133,24 +132,13 @@ def hook_url() -> Iterator[tuple[list[bytes], str]]:
     """A webhook endpoint on loopback that records each POST's body."""
     posts: list[bytes] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            posts.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            posts.append(self.read_body())
+            self.send_body(200)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield posts, f"http://127.0.0.1:{server.server_address[1]}/hooks/policy"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with loopback_http(Handler) as base_url:
+        yield posts, f"{base_url}/hooks/policy"
 
 
 def test_the_claim_and_its_contradiction_are_stored_and_read_back(store: Store) -> None:
