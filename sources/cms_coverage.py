@@ -18,13 +18,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from diffing.cms import BUNDLE_CONTENT_TYPE, MCD_VIEW, display_id, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import FetchError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
-from sources.http import HttpFetcher, RetryPolicy, policy_client
+from sources.http import HttpFetcher, RetryPolicy
+from sources.http_aio import AiohttpFetcher, policy_session
 from sources.options import CMS_API_BASE_URL, CmsCoverageOptions
 from sources.outbound import OutboundPolicy
 
@@ -55,7 +56,8 @@ ARTICLE_TABLES = {
 LICENSE_PATH = "/v1/metadata/license-agreement/"
 MAX_REPORT_PAGES = 1000
 # A whole response (head and body) must arrive within this many times `timeout_seconds`, which
-# httpx applies to each connect and read: a body trickled slowly would otherwise never time out.
+# the client applies to each connect and read: a body trickled slowly would otherwise never time
+# out.
 DEADLINE_FACTOR = 4
 
 
@@ -135,28 +137,30 @@ class CmsCoverageSource:
         *,
         name: str,
         options: CmsCoverageOptions,
-        client: httpx.AsyncClient | None = None,
+        session: aiohttp.ClientSession | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.name = name
         self.options = options
         self._base = options.base_url.rstrip("/")
-        self._own_client = client is None
         # Only the API's own host, port and (after DNS) public addresses, unless the base URL
-        # is an IP literal; a redirect elsewhere is a per-document error.
+        # is an IP literal; a redirect elsewhere is a per-document error. aiohttp, not httpx:
+        # a full baseline is some 14,000 small requests, and httpx's CPU per request (about
+        # 1 ms) was a third of the run (bench/cms_full_scale.py).
         policy = OutboundPolicy.for_source([self._base], internal_hosts=options.internal_hosts)
-        self._client = client or policy_client(
-            policy,
-            timeout=httpx.Timeout(options.timeout_seconds),
-            headers={"User-Agent": options.user_agent, "Accept": "application/json"},
-            limits=httpx.Limits(
-                max_connections=options.concurrency, max_keepalive_connections=options.concurrency
-            ),
-        )
-        self._http = HttpFetcher(
+
+        def own_session() -> aiohttp.ClientSession:  # made in the run's event loop
+            return policy_session(
+                policy,
+                timeout_seconds=options.timeout_seconds,
+                headers={"User-Agent": options.user_agent, "Accept": "application/json"},
+                max_connections=options.concurrency,
+            )
+
+        self._http = AiohttpFetcher(
             source=name,
-            client=self._client,
+            session=session or own_session,
             concurrency=options.concurrency,
             max_response_bytes=options.max_response_bytes,
             sleep=sleep,
@@ -179,8 +183,7 @@ class CmsCoverageSource:
         return self._http.request_count
 
     async def aclose(self) -> None:
-        if self._own_client:
-            await self._client.aclose()
+        await self._http.aclose()
 
     # -- listing ---------------------------------------------------------------------------
 
