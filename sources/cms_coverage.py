@@ -243,15 +243,24 @@ class CmsCoverageSource:
         for versions in by_key.values():
             versions.sort(key=lambda d: (d.version_number or 0, d.source_version))
             groups.put_nowait(versions)
-        results: asyncio.Queue[FetchResult | None] = asyncio.Queue()
+        # Bounded: when publishing is slower than fetching, the workers wait here instead of
+        # holding every fetched document in memory (with aiohttp, fetching runs well ahead).
+        results: asyncio.Queue[FetchResult | None] = asyncio.Queue(
+            maxsize=2 * self.options.concurrency
+        )
 
         async def worker() -> None:
+            cancelled = False
             try:
                 while not groups.empty():
                     for item in groups.get_nowait():
                         await results.put(await self._fetch_one(item))
+            except asyncio.CancelledError:
+                cancelled = True  # the consumer is gone: nobody waits for the end marker
+                raise
             finally:
-                await results.put(None)
+                if not cancelled:
+                    await results.put(None)
 
         workers = [
             asyncio.create_task(worker())

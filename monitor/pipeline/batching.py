@@ -3,8 +3,13 @@ per transaction (`monitor.pipeline.publish.publish_batch`).
 
 A batch is published when it holds `size` documents or `max_bytes` of content, when its
 oldest document has waited `max_wait` seconds (so a slow source still publishes as it goes),
-and at the end of the run. A kill loses at most the batch being written: its listing memory is
-part of the same transaction, so the next run fetches and publishes those versions again.
+and at the end of the run. While the previous batch is still being written (in the background),
+the next one goes on gathering, up to `max_size` documents or `max_bytes`: when publishing is
+slower than fetching, batches grow and there are fewer, larger transactions (on SQLite each
+commit rewrites the index pages the batch touched; a full CMS baseline's half a million rule
+rows took half the time in 400-document transactions that they took in 32-document ones).
+A kill loses at most the batch being written: its listing memory is part of the same
+transaction, so the next run fetches and publishes those versions again.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from monitor.pipeline.publish import Pending, PublishContext, Published, publish
 from monitor.store.core import Store
 from sources.base import ListedDocument
 
-BATCH_SIZE = 32  # documents per publishing transaction (one more may wait while it is written)
+BATCH_SIZE = 32  # documents per publishing transaction, at least (unless the run waits or ends)
+# The most that gather while the previous batch is written (group commit; see the docstring).
+MAX_BATCH_SIZE = 256
 # With extraction in worker processes (payer documents), fewer: each one's text waits in
 # monitor.pipeline.verification's cache (32 texts) until its batch is published.
 ISOLATED_BATCH_SIZE = 16
@@ -43,6 +50,7 @@ class Batcher:
         ctx: PublishContext,
         *,
         size: int = BATCH_SIZE,
+        max_size: int = MAX_BATCH_SIZE,
         max_bytes: int = BATCH_BYTES,
         max_wait: float = BATCH_WAIT_SECONDS,
         background: bool = False,
@@ -51,6 +59,7 @@ class Batcher:
         self.store = store
         self.ctx = ctx
         self.size = max(1, size)
+        self.max_size = max(self.size, max_size)
         self.max_bytes = max_bytes
         self.max_wait = max_wait
         self._clock = clock
@@ -79,12 +88,25 @@ class Batcher:
             self._since = self._clock()
         self.pending.append(Pending(raw=raw, listed=listed, criteria=criteria))
         self._bytes += len(raw.content)
+        if self._writing():  # gather while the previous batch is written, up to the limits
+            if len(self.pending) < self.max_size and self._bytes < self.max_bytes:
+                return []
+            return await self.flush(wait=False)
         if len(self.pending) >= self.size or self._bytes >= self.max_bytes or self.overdue():
             return await self.flush(wait=False)
         return self._finished()
 
     def overdue(self) -> bool:
-        return bool(self.pending) and self._clock() - self._since >= self.max_wait
+        """Waited long enough to be published, and nothing is being written meanwhile (what
+        waits then is published as soon as the previous batch is written)."""
+        return (
+            bool(self.pending)
+            and not self._writing()
+            and self._clock() - self._since >= self.max_wait
+        )
+
+    def _writing(self) -> bool:
+        return self._running is not None and not self._running.done()
 
     async def flush(self, *, wait: bool = True) -> list[Published]:
         """Publish what is waiting (one transaction). The results of every batch finished by
