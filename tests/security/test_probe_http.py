@@ -1,6 +1,6 @@
-"""The httpx sources (CMS Coverage API, MCD exports) against hostile servers: a redirect to
-another host is refused before connecting, a name that resolves to loopback is refused after
-DNS, and a trickling server hits the whole-download deadline."""
+"""The API and export sources (CMS Coverage API over aiohttp, MCD exports over httpx) against
+hostile servers: a redirect to another host is refused before connecting, a name that resolves
+to loopback is refused after DNS, and a trickling server hits the whole-download deadline."""
 
 from __future__ import annotations
 
