@@ -16,6 +16,7 @@ from monitor.wording import NOTICE_FLAGS
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.store.records import ChangeRecord
 
 # Only the parser and the light leaves load at start-up: `--help` and the read commands answer
 # in a fifth of a second. Each command imports what it runs (the pipeline, Scrapy, the parsers).
@@ -258,40 +259,34 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_changes(config: Config, args: argparse.Namespace) -> int:
-    from monitor.report import change_to_json, table
-    from monitor.store.core import ChangeRecord, Store
+    # Plain SQL, not the ORM: on SQLite the listing loads no SQLAlchemy at all.
+    from monitor.store.plain_reads import read_changes
 
-    store = Store.open_read_only(config.database.url, notice_days=config.notice_days())
-    try:
-        records = store.changes(
-            since=args.since,
-            source=args.source,
-            document_like=args.document,
-            include_baseline=not args.no_baseline,
-            limit=args.limit,
-            min_severity=args.min_severity,
-            newest_first=True,
-            flag=args.flag,
-        )
-        unverified: list[ChangeRecord] = []
-        if args.format != "json" and args.min_severity not in ("noise", "unverified"):
-            # Claims the texts contradict are never mixed with the changes, but never hidden.
-            unverified = [
-                r
-                for r in store.changes(
-                    since=args.since,
-                    source=args.source,
-                    document_like=args.document,
-                    include_baseline=not args.no_baseline,
-                    limit=args.limit,
-                    min_severity="noise",
-                    newest_first=True,
-                    flag=args.flag,
-                )
-                if r.severity == "unverified"
-            ]
-    finally:
-        store.close()
+    records, unverified = read_changes(
+        config.database.url,
+        notice_days=config.notice_days(),
+        since=args.since,
+        source=args.source,
+        document_like=args.document,
+        include_baseline=not args.no_baseline,
+        limit=args.limit,
+        min_severity=args.min_severity,
+        newest_first=True,
+        flag=args.flag,
+        # Claims the texts contradict are never mixed with the changes, but never hidden.
+        unverified_too=args.format != "json" and args.min_severity not in ("noise", "unverified"),
+    )
+    print_changes(records, unverified, args)
+    return 0
+
+
+def print_changes(
+    records: Sequence[ChangeRecord], unverified: Sequence[ChangeRecord], args: argparse.Namespace
+) -> None:
+    """What `changes` prints for `records` (newest first) and the `unverified` claims kept
+    apart from them."""
+    from monitor.report import change_to_json, table
+
     if args.min_severity == "unverified":
         records = [r for r in records if r.severity == "unverified"]
     if args.format == "json":
@@ -308,7 +303,6 @@ def cmd_changes(config: Config, args: argparse.Namespace) -> int:
             "(an extraction error, not a policy change; never alerted):"
         )
         print(table(unverified))
-    return 0
 
 
 def cmd_sources(config: Config, _args: argparse.Namespace) -> int:
