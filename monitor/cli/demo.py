@@ -51,54 +51,66 @@ def _fixed(day: dt.date) -> Callable[[], dt.date]:
 def _config(
     database: Path, cms_url: str, mcd_url: str, payer_url: str, mac: MacSitesFixture, smtp_port: int
 ) -> Config:
+    return parse_config(
+        config_table(f"sqlite:///{database}", cms_url, mcd_url, payer_url, mac, smtp_port)
+    )
+
+
+def config_table(
+    database_url: str,
+    cms_url: str,
+    mcd_url: str,
+    payer_url: str,
+    mac: MacSitesFixture,
+    smtp_port: int,
+) -> dict[str, Any]:
+    """The demo's config (as TOML would give it) for fixture servers at these addresses."""
     mac_feed = tomllib.loads(mac.config_sources(prefix="demo-"))["sources"][0]
     mac_feed["name"] = MAC_SOURCE
-    return parse_config(
-        {
-            "database": {"url": f"sqlite:///{database}"},
-            "email": {
-                "host": "127.0.0.1",
-                "port": smtp_port,
-                "from_address": "policy-monitor@demo.invalid",
+    return {
+        "database": {"url": database_url},
+        "email": {
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "from_address": "policy-monitor@demo.invalid",
+        },
+        # The MCD export source watches the same documents as the API source (it is there
+        # to reconcile), so the digest leaves it out rather than list each change twice.
+        "recipients": [
+            {
+                "name": "compliance",
+                "addresses": ["compliance@demo.invalid"],
+                "sources": [CMS_SOURCE, PAYER_SOURCE, SECOND_PAYER_SOURCE, MAC_SOURCE],
+            }
+        ],
+        "sources": [
+            {
+                "name": CMS_SOURCE,
+                "kind": "cms_coverage",
+                "base_url": cms_url,
+                "backoff_seconds": 0.1,
             },
-            # The MCD export source watches the same documents as the API source (it is there
-            # to reconcile), so the digest leaves it out rather than list each change twice.
-            "recipients": [
-                {
-                    "name": "compliance",
-                    "addresses": ["compliance@demo.invalid"],
-                    "sources": [CMS_SOURCE, PAYER_SOURCE, SECOND_PAYER_SOURCE, MAC_SOURCE],
-                }
-            ],
-            "sources": [
-                {
-                    "name": CMS_SOURCE,
-                    "kind": "cms_coverage",
-                    "base_url": cms_url,
-                    "backoff_seconds": 0.1,
-                },
-                {"name": MCD_SOURCE, "kind": "mcd_downloads", "base_url": mcd_url},
-                {
-                    "name": PAYER_SOURCE,
-                    "kind": "payer_policies",
-                    "payer": "Acme Health",
-                    "start_urls": [payer_url + UHC_INDEX_PATH, payer_url + AETNA_INDEX_PATH],
-                    "allow": ["/policies/drug/", "/cpb/medical/data/"],
-                    "download_delay_seconds": 0.0,
-                },
-                # A second payer's two documents, listed explicitly: a Dupixent policy whose
-                # week-2 revision takes effect in two weeks, and a truncated PDF.
-                {
-                    "name": SECOND_PAYER_SOURCE,
-                    "kind": "payer_policies",
-                    "payer": DEMO_PAYER,
-                    "documents": [payer_url + path for path in DEMO_DOCUMENT_PATHS],
-                    "download_delay_seconds": 0.0,
-                },
-                mac_feed,
-            ],
-        }
-    )
+            {"name": MCD_SOURCE, "kind": "mcd_downloads", "base_url": mcd_url},
+            {
+                "name": PAYER_SOURCE,
+                "kind": "payer_policies",
+                "payer": "Acme Health",
+                "start_urls": [payer_url + UHC_INDEX_PATH, payer_url + AETNA_INDEX_PATH],
+                "allow": ["/policies/drug/", "/cpb/medical/data/"],
+                "download_delay_seconds": 0.0,
+            },
+            # A second payer's two documents, listed explicitly: a Dupixent policy whose
+            # week-2 revision takes effect in two weeks, and a truncated PDF.
+            {
+                "name": SECOND_PAYER_SOURCE,
+                "kind": "payer_policies",
+                "payer": DEMO_PAYER,
+                "documents": [payer_url + path for path in DEMO_DOCUMENT_PATHS],
+                "download_delay_seconds": 0.0,
+            },
+            mac_feed,
+        ],
+    }
 
 
 def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
@@ -130,7 +142,7 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
                     for fixture in (cms, mcd, payers, macs):
                         fixture.set_scenario(week)
                     today = scenario_named(week).today
-                    summaries = asyncio.run(_run_week(config, store, today))
+                    summaries = asyncio.run(run_week(config, store, today))
                     for source, summary in zip(config.sources, summaries, strict=True):
                         print(f"{week}: {summary.line()}")
                         if summary.outcome == "failed":
@@ -153,7 +165,7 @@ def run_demo(*, keep: str | None = None, scale: str = "sample") -> int:
     return 0
 
 
-async def _run_week(config: Config, store: Store, today: dt.date) -> list[RunSummary]:
+async def run_week(config: Config, store: Store, today: dt.date) -> list[RunSummary]:
     """Every source's run of one week, together (as the daemon runs them): most of a payer
     run is waiting for its crawl's child process, which need not hold up the others."""
     runs = [

@@ -2,6 +2,8 @@
 
 A SQLite file is created mode 0600 (it holds reviews and what signs links; SQLite gives its WAL
 and shared-memory files the same mode). No error message shows a database URL's password.
+SQLAlchemy loads when an engine is made: the plain read path (`monitor.store.plain_reads`) opens
+a SQLite file and checks its schema with this module and the stdlib driver alone.
 """
 
 from __future__ import annotations
@@ -13,20 +15,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
-
 from monitor.errors import StoreError
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def safe_url(url: str) -> str:
     """`url` with its password as ***, for messages."""
+    from sqlalchemy.engine import make_url
+
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # not even a URL: show its scheme only
@@ -36,6 +40,8 @@ def safe_url(url: str) -> str:
 def scrub(text: str, url: str) -> str:
     """`text` (a driver's or SQLAlchemy's message) without the password of `url`, in the
     forms a message may quote it: as written, percent-decoded, and the whole URL."""
+    from sqlalchemy.engine import make_url
+
     try:
         password = make_url(url).password
     except Exception:
@@ -49,6 +55,9 @@ def scrub(text: str, url: str) -> str:
 
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30})
@@ -123,6 +132,8 @@ def schema_head() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The schema revision stamped in the database (Alembic's `alembic_version` table)."""
+    from sqlalchemy import inspect, text
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None
@@ -145,7 +156,7 @@ def upgrade(engine: Engine) -> None:
         from alembic.script import ScriptDirectory
 
         script = ScriptDirectory.from_config(_alembic_config())
-        if current is not None and script.get_revision(current) is None:
+        if current is not None and not _known(script, current):
             raise StoreError(
                 f"database schema revision {current!r} is newer than this program knows "
                 f"(head {script.get_current_head()!r}); upgrade policy-monitor"
@@ -168,6 +179,17 @@ def upgrade(engine: Engine) -> None:
         raise
 
 
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    """Whether this program's migrations include `revision` (Alembic raises for one it cannot
+    find rather than answering None)."""
+    from alembic.util import CommandError
+
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 class DatabaseMissing(StoreError):
     """A read-only command found no database file where the config says it is."""
 
@@ -182,41 +204,53 @@ def sqlite_path(url: str) -> Path | None:
     return Path(path)
 
 
-def make_read_only_engine(url: str) -> Engine:
-    """An engine that never writes: a SQLite file opened read-only (it must exist; nothing is
-    created beside it, so a read-only directory works), other databases as they are."""
+def existing_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL, which a read-only command needs to exist (raises
+    DatabaseMissing); None for other databases and in-memory ones."""
     path = sqlite_path(url)
-    if path is None:
-        return make_engine(url)
-    if not path.is_file():
+    if path is not None and not path.is_file():
         raise DatabaseMissing(
             f"no database at {path} (from [database] url {url!r}); run 'policy-monitor check' "
             f"to create it, or pass the --config that names the right one"
         )
+    return path
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the SQLite file `path` (which exists): nothing is created
+    beside it, so a read-only directory works."""
     import sqlite3
 
     uri = path.resolve().as_uri()
+    connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError as exc:
+        connection.close()
+        if "readonly" not in str(exc) and "unable to open" not in str(exc):
+            raise
+    # A WAL database in a directory we cannot write: SQLite cannot create the -shm file
+    # beside it. No writer can be at work there either (it would have created it), so the
+    # file is read as immutable.
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30)
 
-    def connect() -> sqlite3.Connection:
-        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
-        try:
-            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            return connection
-        except sqlite3.OperationalError as exc:
-            connection.close()
-            if "readonly" not in str(exc) and "unable to open" not in str(exc):
-                raise
-        # A WAL database in a directory we cannot write: SQLite cannot create the -shm file
-        # beside it. No writer can be at work there either (it would have created it), so the
-        # file is read as immutable.
-        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30)
 
-    engine = create_engine("sqlite://", creator=connect)
-    event.listen(engine, "connect", _sqlite_read_pragmas)
+def make_read_only_engine(url: str) -> Engine:
+    """An engine that never writes: a SQLite file opened read-only (it must exist; nothing is
+    created beside it, so a read-only directory works), other databases as they are."""
+    path = existing_sqlite_file(url)
+    if path is None:
+        return make_engine(url)
+    from sqlalchemy import create_engine, event
+
+    resolved = path.resolve()  # now: a later chdir does not move the database
+    engine = create_engine("sqlite://", creator=lambda: connect_read_only(resolved))
+    event.listen(engine, "connect", sqlite_read_pragmas)
     return engine
 
 
-def _sqlite_read_pragmas(dbapi_connection: Any, _record: object) -> None:
+def sqlite_read_pragmas(dbapi_connection: Any, _record: object = None) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA mmap_size=1073741824")
@@ -225,6 +259,8 @@ def _sqlite_read_pragmas(dbapi_connection: Any, _record: object) -> None:
 
 def check_schema(engine: Engine, where: str) -> None:
     """Refuse a database whose schema is not this program's: missing, behind or newer."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     head = schema_head()
     try:
         current = current_revision(engine)
@@ -242,7 +278,7 @@ def check_schema(engine: Engine, where: str) -> None:
             f"database {where} has no policy-monitor schema; run 'policy-monitor db upgrade' "
             f"(or 'policy-monitor check') first"
         )
-    if script.get_revision(current) is None:
+    if not _known(script, current):
         raise StoreError(
             f"database schema revision {current!r} of {where} is newer than this program knows "
             f"(head {head!r}); upgrade policy-monitor"
