@@ -9,16 +9,12 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from difflib import SequenceMatcher
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     # Types only: `changes` renders without loading the checklist code or Jinja.
-    from monitor.store import core, records
     from monitor.store.checklists import ChecklistRecord
-
-    # The ORM read's records and the plain-SQL read's (monitor.store.plain_reads): one class
-    # once `monitor.store.core` takes its ChangeRecord from `monitor.store.records`.
-    ChangeRecord: TypeAlias = core.ChangeRecord | records.ChangeRecord
+    from monitor.store.records import ChangeRecord
 
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 UNVERIFIED = "unverified"  # diffing.model.Severity.UNVERIFIED: shown apart, never alerted

@@ -11,7 +11,6 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 
 from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,16 +38,14 @@ from monitor.store.models.core import (
     SourceRow,
     SourceRun,
 )
-from monitor.store.types import as_utc
-from monitor.wording import (
-    DEFAULT_NOTICE_DAYS,
-    NOTICE_FLAGS,
-    change_effective_date,
-    not_stated,
-    notice_flags,
-    notice_text,
-    value_as_written,
+from monitor.store.records import (
+    CHECKLIST_CHANGED,
+    ChangeRecord,
+    VersionLabel,
+    change_record,
+    same_facts,
 )
+from monitor.wording import DEFAULT_NOTICE_DAYS, NOTICE_FLAGS
 from sources.base import Validators
 
 
@@ -74,101 +71,6 @@ class RunCounts:
     changes: int = 0
     errors: int = 0
     requests: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChangeRecord:
-    """A change as the CLI and the API show it (the DESIGN.md JSON fields and a few more)."""
-
-    id: int
-    source: str
-    document_id: str
-    title: str
-    kind: str
-    field: str | None
-    before: str | None
-    after: str | None
-    severity: str
-    effective_date: dt.date | None
-    detected_at: dt.datetime
-    url: str
-    version: str
-    previous_version: str | None
-    evidence: str | None
-    baseline: bool
-    # An `unverified` claim (the two versions' texts contradict it): the severity it claimed,
-    # and why the texts contradict it with each text's evidence. None for every other change.
-    claimed_severity: str | None = None
-    contradiction: str | None = None
-    # Read-time wording (monitor.wording) below is kept out of the dataclass fields: the API's
-    # answer model repeats exactly the fields, and the words are not stored data.
-
-    def _read(self, name: str) -> object:
-        return self.__dict__.get("_wording", {}).get(name)
-
-    @property
-    def stated_effective_date(self) -> dt.date | None:
-        """The date stored with the change (the document's), even when it is not the change's."""
-        value = self._read("stated")
-        return value if isinstance(value, dt.date) else self.effective_date
-
-    @property
-    def same_fact_as(self) -> int | None:
-        """For a checklist change restating a criterion change of the same version, that
-        change's id (the record then carries its severity)."""
-        value = self._read("same_fact_as")
-        return value if isinstance(value, int) else None
-
-    @property
-    def stored_severity(self) -> str:
-        """The severity stored at publish time (metrics count it); `severity` is the fact's."""
-        value = self._read("stored_severity")
-        return value if isinstance(value, str) else self.severity
-
-    @property
-    def before_text(self) -> str | None:
-        """`before` with durations as the policy wrote them ("8 weeks" for 56)."""
-        return value_as_written(self.kind, self.field, self.before, self.evidence)
-
-    @property
-    def after_text(self) -> str | None:
-        return value_as_written(self.kind, self.field, self.after, self.evidence)
-
-    @property
-    def first_seen(self) -> dt.date:
-        return self.detected_at.date()
-
-    @property
-    def effective_note(self) -> str:
-        """ "" when the change has its effective date, else what to say instead."""
-        return "" if self.effective_date else not_stated(self.first_seen)
-
-    @property
-    def effective_text(self) -> str:
-        """ "2026-03-01", or "effective date not stated; first seen 2026-03-02"."""
-        return self.effective_date.isoformat() if self.effective_date else self.effective_note
-
-    @property
-    def notice_days(self) -> int:
-        """The notice its source should give (`notice_days` of the source's config)."""
-        value = self._read("notice_days")
-        return value if isinstance(value, int) else DEFAULT_NOTICE_DAYS
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        """("short_notice",) or ("retroactive",) when the change gave less notice than its
-        source's `notice_days` from when it was first seen; () otherwise, with no date, or
-        for a baseline change (first seen when the monitor started, not when it was issued)."""
-        if self.baseline:
-            return ()
-        return notice_flags(self.effective_date, self.first_seen, self.notice_days)
-
-    @property
-    def flag_notes(self) -> tuple[str, ...]:
-        """The flags as people read them ("short notice: effective 13 days after first seen")."""
-        if self.effective_date is None:
-            return ()
-        return tuple(notice_text(f, self.effective_date, self.first_seen) for f in self.flags)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -519,7 +421,14 @@ class Store:
         return out
 
 
-CHECKLIST_CHANGED = "checklist_changed"
+def _label(version: DocumentVersion) -> VersionLabel:
+    return VersionLabel(
+        title=version.title,
+        url=version.url,
+        source_version=version.source_version,
+        version_number=version.version_number,
+        effective_date=version.effective_date,
+    )
 
 
 def _record(
@@ -532,100 +441,29 @@ def _record(
     *,
     notice_days: int = DEFAULT_NOTICE_DAYS,
 ) -> ChangeRecord:
-    effective = change_effective_date(
-        change.effective_date,
-        prev.effective_date if prev is not None else None,
-        has_previous=prev is not None,
-        detected=as_utc(change.detected_at).date(),
-    )
-    record = ChangeRecord(
-        id=change.id,
+    return change_record(
+        change,
         source=source_name,
         document_id=key,
-        title=version.title,
-        kind=change.kind,
-        field=change.field,
-        before=change.before,
-        after=change.after,
-        severity=fact[1] if fact else change.severity,
-        effective_date=effective,
-        detected_at=as_utc(change.detected_at),
-        url=version.url,
-        version=version.source_version or str(version.version_number or ""),
-        previous_version=(
-            (prev.source_version or str(prev.version_number or "")) if prev is not None else None
-        ),
-        evidence=change.evidence,
+        version=_label(version),
+        previous=_label(prev) if prev is not None else None,
+        stated_effective_date=change.effective_date,
+        detected_at=change.detected_at,
         baseline=change.baseline,
         claimed_severity=change.claimed_severity,
         contradiction=change.contradiction,
+        fact=fact,
+        notice_days=notice_days,
     )
-    wording = {
-        "stated": change.effective_date,
-        "same_fact_as": fact[0] if fact else None,
-        "stored_severity": change.severity,
-        "notice_days": notice_days,
-    }
-    object.__setattr__(record, "_wording", wording)  # frozen: set once, here
-    return record
-
-
-def _tokens(text: str | None) -> list[str]:
-    return [t.strip(",;:()[]\"'").lower() for t in (text or "").split()]
-
-
-def _changed_words(before: str | None, after: str | None) -> tuple[set[str], set[str]]:
-    """The words `after` dropped from `before`, and the words it added."""
-    old, new = _tokens(before), _tokens(after)
-    removed: set[str] = set()
-    added: set[str] = set()
-    for op, i1, i2, j1, j2 in SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        if op in ("delete", "replace"):
-            removed.update(old[i1:i2])
-        if op in ("insert", "replace"):
-            added.update(new[j1:j2])
-    return removed - {""}, added - {""}
 
 
 def _same_facts(session: Session, changes: Sequence[ChangeRow]) -> dict[int, tuple[int, str]]:
-    """For each checklist change of `changes` that restates a criterion change of the same
-    document version (the words it drops are the criterion's before, the words it adds its
-    after: "8 weeks" -> "12 weeks" against min_duration_days 56 -> 84), that change's id and
-    severity."""
-    checklist = [c for c in changes if c.kind == CHECKLIST_CHANGED and c.before and c.after]
-    if not checklist:
-        return {}
-    siblings: dict[int, list[ChangeRow]] = {}
-    for row in session.scalars(
-        select(ChangeRow)
-        .where(
-            ChangeRow.version_id.in_({c.version_id for c in checklist}),
-            ChangeRow.kind != CHECKLIST_CHANGED,
-        )
-        .order_by(ChangeRow.id)
-    ):
-        siblings.setdefault(row.version_id, []).append(row)
-    out: dict[int, tuple[int, str]] = {}
-    for change in checklist:
-        removed, added = _changed_words(change.before, change.after)
-        if not removed and not added:
-            continue
-        for sibling in siblings.get(change.version_id, ()):
-            said_before = {
-                *_tokens(sibling.before),
-                *_tokens(value_as_written(sibling.kind, sibling.field, sibling.before, None)),
-                *_tokens(
-                    value_as_written(sibling.kind, sibling.field, sibling.before, sibling.evidence)
-                ),
-            }
-            said_after = {
-                *_tokens(sibling.after),
-                *_tokens(value_as_written(sibling.kind, sibling.field, sibling.after, None)),
-                *_tokens(
-                    value_as_written(sibling.kind, sibling.field, sibling.after, sibling.evidence)
-                ),
-            }
-            if removed <= said_before and added <= said_after:
-                out[change.id] = (sibling.id, sibling.severity)
-                break
-    return out
+    """`records.same_facts` of `changes`, their sibling changes read in `session`."""
+    return same_facts(
+        changes,
+        lambda version_ids: session.scalars(
+            select(ChangeRow)
+            .where(ChangeRow.version_id.in_(version_ids), ChangeRow.kind != CHECKLIST_CHANGED)
+            .order_by(ChangeRow.id)
+        ),
+    )
