@@ -324,8 +324,26 @@ def _compile_all(terms: tuple[Term, ...]) -> _Compiled:
     return anywhere, each
 
 
+# The last searches' results: a document's drugs are looked up in a block (`drug_names`) and
+# then again for each drug it names (where it is first mentioned), in the same block.
+_RECENT: dict[tuple[int, str], tuple[tuple[Term, ...], tuple[TermMatch, ...]]] = {}
+_RECENT_SIZE = 64
+
+
 def find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
     """Non-overlapping mentions of `terms` in `text`, leftmost first, longest on overlap."""
+    key = (id(terms), text)
+    recent = _RECENT.get(key)
+    if recent is not None and recent[0] is terms:
+        return list(recent[1])
+    chosen = _find_terms(text, terms)
+    if len(_RECENT) >= _RECENT_SIZE:
+        del _RECENT[next(iter(_RECENT))]  # the oldest
+    _RECENT[key] = (terms, tuple(chosen))
+    return chosen
+
+
+def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
     anywhere, each = _patterns(terms)
     chosen: list[TermMatch] = []
     position = 0

@@ -402,7 +402,7 @@ def error_page_reason(title: str, text: str) -> str | None:
     The tell-tale phrase must be the title or open one of the first lines of a short page, so
     a policy that mentions "access denied" in a sentence is not refused.
     """
-    visible = sum(1 for c in text if not c.isspace())
+    visible = len("".join(text.split()))  # `str.split` splits at what `str.isspace` is
     title = " ".join(title.lower().split())
     first_lines = [" ".join(line.lower().split()) for line in text.split("\n")[:6]]
     short = visible < 3000

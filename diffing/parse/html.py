@@ -145,9 +145,12 @@ _MAIN_MIN_SHARE = 0.2
 _BOILERPLATE_REPEATS = 3  # the same line this often ("Click here to see …") is the site's
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")  # `str.isalnum` is `\w` less the underscore
+
+
 def _key(text: str) -> str:
     """Letters and digits only: trafilatura spaces inline markup its own way."""
-    return "".join(ch for ch in text.lower() if ch.isalnum())
+    return _NOT_ALNUM.sub("", text.lower())
 
 
 def _main_content(items: list[_Item], markup: str) -> list[_Item]:
@@ -179,7 +182,7 @@ def _main_content(items: list[_Item], markup: str) -> list[_Item]:
         if kind != "table":
             key = _key(text)
             return not key or key in main_key or bool(header_meta(text))
-        cells = [_key(cell) for row in rows for cell in row if _key(cell)]
+        cells = [key for row in rows for cell in row if (key := _key(cell))]
         return sum(cell in main_key for cell in cells) * 2 >= len(cells)
 
     keep = [in_main(item) for item in items]
@@ -257,7 +260,10 @@ def _strip(soup: BeautifulSoup) -> None:
     for tag in _tags(soup, _DROP):
         tag.decompose()
     for tag in _tags(soup):
-        if tag.decomposed or tag.name in _KEEP_TAGS or tag.attrs is None:
+        # `tag.decomposed` of a live tag falls through bs4's `__getattr__` to a search of its
+        # whole subtree for a `<_decomposed>` element: a tenth of the parse. `decompose()`
+        # clears a tag's `__dict__` and sets the flag there.
+        if vars(tag).get("_decomposed") or tag.name in _KEEP_TAGS or tag.attrs is None:
             continue
         tokens = [*(tag.get("class") or []), str(tag.get("id") or "")]
         if tag.get("role") in {"dialog", "alertdialog"}:

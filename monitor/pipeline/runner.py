@@ -43,6 +43,8 @@ from monitor.store.publishing import remember_validators
 from sources.base import FetchFailure, ListedDocument, Source, SourceKind
 
 EXTRACT_WORKERS = 2  # this is a 2-core machine class; parsing is CPU-bound
+# Fetched content sent to the workers and not yet published, past the first two per worker.
+IN_FLIGHT_BYTES = 32 * 1024 * 1024
 DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extraction
 
 log = logging.getLogger("policy_monitor.runner")
@@ -330,6 +332,7 @@ class _Extraction:
         self.pool: ProcessPoolExecutor | None = None
         self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Extracted | str]]] = []
         self.limit = 0
+        self.floor = 0
         # The workers start with the first document that needs them, so a run with nothing new
         # (the usual re-check) starts no process. (CMS bundles were measured in workers too:
         # sending the criteria of a full baseline back cost this process more than extracting
@@ -339,7 +342,12 @@ class _Extraction:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
-        self.limit = 2 * workers
+        # Enough in flight to keep the workers busy while this thread publishes a batch (it
+        # does so in the event loop: ~20 ms a payer document, 16 to a batch); with two per
+        # worker, they sat idle for most of each batch (measured: a third of a 1,000-page
+        # first fetch). Big documents are held back by `IN_FLIGHT_BYTES` instead.
+        self.floor = 2 * workers
+        self.limit = self.floor + ISOLATED_BATCH_SIZE
         return ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -395,7 +403,10 @@ class _Extraction:
         future = self._start(raw)  # may replace self.pending: look it up afterwards
         self.pending.append((raw, listed, future))
         done: list[Done] = []
-        while len(self.pending) >= self.limit:
+        while len(self.pending) >= self.limit or (
+            len(self.pending) >= self.floor
+            and sum(len(raw.content) for raw, _, _ in self.pending) > IN_FLIGHT_BYTES
+        ):
             done.extend(await self._next(store, ctx))
         return done
 
