@@ -24,7 +24,7 @@ from diffing.cms import BUNDLE_CONTENT_TYPE, MCD_VIEW, display_id, make_bundle
 from diffing.model import RawDocument
 from monitor.errors import FetchError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
-from sources.http import HttpFetcher, RetryPolicy
+from sources.fetching import BaseFetcher, RetryPolicy
 from sources.http_aio import AiohttpFetcher, policy_session
 from sources.options import CMS_API_BASE_URL, CmsCoverageOptions
 from sources.outbound import OutboundPolicy
@@ -95,7 +95,7 @@ class LicenseToken:
 
     def __init__(
         self,
-        fetcher: HttpFetcher,
+        fetcher: BaseFetcher,
         url: str,
         lifetime_seconds: float,
         clock: Callable[[], float] = time.monotonic,

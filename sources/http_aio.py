@@ -1,16 +1,16 @@
-"""`HttpFetcher` over aiohttp: the same GET, for many small requests (the payer re-check, the
+"""`BaseFetcher` over aiohttp: the same GET, for many small requests (the payer re-check, the
 CMS Coverage API).
 
-Measured on loopback (1,000 conditional GETs, six at a time, 2-core machine): httpx 2.4-2.9 s
-of wall time (about 1 s of CPU), aiohttp 0.3-0.5 s (0.13-0.25 s of CPU). Everything but the one
-request is `HttpFetcher`'s and unchanged: URLs held to the `OutboundPolicy` before they are
-requested, redirects not followed by the client but hop by hop by `HttpFetcher.get` (each hop
-checked), retries with backoff, a size limit and a whole-response deadline. What httpx's
+Measured on loopback (1,000 conditional GETs, six at a time, 2-core machine): httpx 2.4-2.9 s of
+wall time (about 1 s of CPU), aiohttp 0.3-0.5 s (0.13-0.25 s of CPU). Everything but the one
+request is `BaseFetcher`'s (`sources.fetching`) and unchanged: URLs held to the `OutboundPolicy`
+before they are requested, redirects not followed by the client but hop by hop by `BaseFetcher.get`
+(each hop checked), retries with backoff, a size limit and a whole-response deadline. What httpx's
 `policy_client` does at connect time is done here by `PolicyResolver`: every address a host name
 resolves to is checked when a connection is made (no DNS cache), and the connection goes to a
-checked address. An IP literal is never resolved by aiohttp; `OutboundPolicy.refusal`, which
-every URL passes before it is requested, has checked its address already. Proxy variables are
-ignored (``trust_env=False``): a proxy would connect on our behalf, unchecked.
+checked address. An IP literal is never resolved by aiohttp; `OutboundPolicy.refusal`, which every
+URL passes before it is requested, has checked its address already. Proxy variables are ignored
+(``trust_env=False``): a proxy would connect on our behalf, unchecked.
 
 aiohttp errors are translated here into `FetchError`; nothing above this module sees aiohttp.
 """
@@ -20,21 +20,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from monitor.errors import FetchError, ResponseTooLarge
-from sources.http import (
-    REDIRECT_STATUS,
-    RETRYABLE_STATUS,
-    FetchedBody,
-    HttpFetcher,
-    RetryPolicy,
-    _Retryable,
-    retry_after_seconds,
-)
+from monitor.errors import FetchError
+from sources.fetching import BaseFetcher, FetchedBody, Retryable, RetryPolicy
 from sources.outbound import OutboundPolicy, Refused
 
 CHUNK_BYTES = 64 * 1024
@@ -108,8 +100,8 @@ def policy_session(
     )
 
 
-class AiohttpFetcher(HttpFetcher):
-    """`HttpFetcher` whose one request goes through an aiohttp session (`policy_session`).
+class AiohttpFetcher(BaseFetcher):
+    """`BaseFetcher` whose one request goes through an aiohttp session (`policy_session`).
 
     `session` may be a function that makes one: it is called at the first request, inside the
     event loop (aiohttp refuses to make a session outside one), for a source built before its
@@ -132,7 +124,6 @@ class AiohttpFetcher(HttpFetcher):
     ) -> None:
         super().__init__(
             source=source,
-            client=None,  # type: ignore[arg-type]  # `_get_once` below uses `session` only
             retry=retry,
             max_response_bytes=max_response_bytes,
             concurrency=concurrency,
@@ -178,61 +169,27 @@ class AiohttpFetcher(HttpFetcher):
                     url, params=params, headers=headers, allow_redirects=False
                 ) as response,
             ):
-                return await self._read(shown, response, not_modified)
+                return await self._answer(
+                    shown,
+                    response.status,
+                    response.reason or "",
+                    _headers(response),
+                    response.content.iter_chunked(CHUNK_BYTES),
+                    not_modified,
+                )
         except Refused as exc:  # from PolicyResolver: the address, after DNS
             raise FetchError(
                 self.source, shown, f"refused by the outbound policy: {exc}; not requested"
             ) from exc
         except TimeoutError as exc:  # a read or connect timeout, or the whole deadline
-            detail = (
-                f"timed out: no complete response within {self.deadline_seconds:g} s"
-                if self.deadline_seconds is not None
-                else f"timed out ({type(exc).__name__})"
-            )
-            raise _Retryable(FetchError(self.source, shown, detail), None) from exc
+            raise self._timed_out(shown, exc) from exc
         except aiohttp.ClientError as exc:
             # Refused connections, resets, a body cut short (ClientPayloadError), bad framing.
             name = type(exc).__name__
             plain = _PLAIN.get(name)
             # aiohttp's own text ("<ContentLengthError: 400, ...>") does not say what happened.
             detail = f"{plain} ({exc})" if plain and str(exc) else plain or str(exc) or "error"
-            raise _Retryable(FetchError(self.source, shown, f"{name}: {detail}"), None) from exc
-
-    async def _read(
-        self, shown: str, response: aiohttp.ClientResponse, not_modified: bool
-    ) -> FetchedBody:
-        status = response.status
-        location = response.headers.get("location")
-        headers = _headers(response)
-        if status in REDIRECT_STATUS and location:
-            return FetchedBody(
-                url=shown,
-                status=status,
-                headers=headers,
-                content=b"",
-                location=urljoin(shown, location),
-            )
-        if status == 304 and not_modified:
-            return FetchedBody(url=shown, status=status, headers=headers, content=b"")
-        if status in RETRYABLE_STATUS:
-            raise _Retryable(
-                FetchError(self.source, shown, "server asked to retry", status=status),
-                retry_after_seconds(response.headers.get("retry-after")),
-            )
-        if status >= 300:  # a 3xx without a Location cannot be followed either
-            raise FetchError(self.source, shown, response.reason or "error", status=status)
-        declared = response.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise ResponseTooLarge(self.source, shown, self.max_response_bytes)
-        chunks: list[bytes] = []
-        size = 0
-        # Decompressed chunks: a compressed body is held to the limit as it inflates.
-        async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-            size += len(chunk)
-            if size > self.max_response_bytes:
-                raise ResponseTooLarge(self.source, shown, self.max_response_bytes)
-            chunks.append(chunk)
-        return FetchedBody(url=shown, status=status, headers=headers, content=b"".join(chunks))
+            raise Retryable(FetchError(self.source, shown, f"{name}: {detail}"), None) from exc
 
 
 def _headers(response: aiohttp.ClientResponse) -> dict[str, str]:

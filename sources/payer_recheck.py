@@ -10,7 +10,7 @@ withdraws it in this run. Anything else -- a first fetch, a new link, an index p
 or looks wrong, an off-site link, a robots.txt that now forbids a page -- returns None and the
 caller runs the full crawl, which discovers and records index errors.
 
-Every request goes through `sources.http.HttpFetcher` (over aiohttp, `sources.http_aio`: five
+Every request goes through `sources.fetching.BaseFetcher` (over aiohttp, `sources.http_aio`: five
 times quicker than httpx for these many small requests) with the source's one `OutboundPolicy`:
 URLs checked before they are requested, addresses checked after DNS at connect time, redirects
 checked hop by hop (and, as in the crawl, only to the configured hosts exactly), a size limit and
@@ -36,7 +36,7 @@ import lxml.html
 from diffing.parse.clean import error_page_reason
 from monitor.errors import FetchError
 from sources.base import KnownListing
-from sources.http import FetchedBody, RetryPolicy
+from sources.fetching import FetchedBody, RetryPolicy
 from sources.http_aio import AiohttpFetcher, policy_session
 from sources.outbound import OutboundPolicy
 
