@@ -16,6 +16,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -231,13 +232,15 @@ def _inside(char: Glyph, boxes: Sequence[tuple[float, float, float, float]]) -> 
 
 
 def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
-    """Group glyphs into lines by vertical overlap (so a bullet set a little lower still joins)."""
+    """Group glyphs into lines by vertical overlap (so a bullet set a little lower still joins).
+
+    Glyphs side by side with the same top and bottom (a line's string, usually) are placed
+    together: each would find the same line as the first of them."""
     chars.sort(key=_TOP_THEN_LEFT)
-    # [band top, band bottom, glyphs]: plain lists and locals, this loop sees every glyph
+    # [band top, band bottom, glyphs]: plain lists and locals, this loop sees every run
     groups: list[list[Any]] = []
-    for char in chars:
-        top = char[3]
-        bottom = char[4]
+    for (top, bottom), same in groupby(chars, key=_TOP_BOTTOM):
+        run = list(same)
         height = bottom - top
         target = None
         back = len(groups) - 1
@@ -255,11 +258,13 @@ def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
                 break
             back -= 1
         if target is None:
-            if not char[0].isspace():
-                groups.append([top, bottom, [char]])
+            # a new line from the first printed glyph on (spaces before it belong to none)
+            start = next((i for i, char in enumerate(run) if not char[0].isspace()), None)
+            if start is not None:
+                groups.append([top, bottom, run[start:]])
             continue
-        target[2].append(char)
-        if height > target[1] - target[0] and not char[0].isspace():
+        target[2].extend(run)
+        if height > target[1] - target[0] and not all(char[0].isspace() for char in run):
             target[0] = top
             target[1] = bottom
     lines = [
@@ -268,8 +273,9 @@ def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
     return [line for line in lines if line.text]
 
 
-_TOP_THEN_LEFT = itemgetter(3, 1)  # Glyph.top, Glyph.x0
-_LEFT = itemgetter(1)  # Glyph.x0
+_TOP_THEN_LEFT = itemgetter(TOP, X0)
+_TOP_BOTTOM = itemgetter(TOP, BOTTOM)
+_LEFT = itemgetter(X0)
 
 
 def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
@@ -288,10 +294,11 @@ def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
             continue
         glyphs.append(char)
         if previous is not None:
-            nudge = min(0.5 * (last_x1 - last_x0), 0.15 * size)
-            if text == last_text and abs(x0 - last_x0) < nudge:
+            if text == last_text and abs(x0 - last_x0) < min(
+                0.5 * (last_x1 - last_x0), 0.15 * size
+            ):
                 continue  # the same glyph printed twice to fake bold
-            if spaced or x0 - last_x1 > _WORD_GAP * min(size, last_size):
+            if spaced or x0 - last_x1 > _WORD_GAP * (size if size < last_size else last_size):
                 parts.append(" ")
                 if first_word_end is None:
                     first_word_end = last_x1
