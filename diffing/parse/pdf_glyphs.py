@@ -9,9 +9,9 @@ the tables, on the few pages that have ruling lines.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from itertools import accumulate, repeat
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from pdfminer.converter import PDFLayoutAnalyzer
 from pdfminer.layout import LTContainer, LTItem, LTLine, LTPage, LTRect
@@ -26,7 +26,13 @@ _BOLD = re.compile(r"bold|black|heavy|semibold|demi|,b$|-b$", re.IGNORECASE)
 # the top of the page. A plain tuple: a page has thousands, and a NamedTuple's Python-level
 # constructor was a tenth of reading one.
 Glyph = tuple[str, float, float, float, float, float, bool]
-TEXT, X0, X1, TOP, BOTTOM, SIZE, BOLD = range(7)
+TEXT: Final = 0
+X0: Final = 1
+X1: Final = 2
+TOP: Final = 3
+BOTTOM: Final = 4
+SIZE: Final = 5
+BOLD: Final = 6
 
 
 class PageGlyphs(NamedTuple):
@@ -162,6 +168,8 @@ class _GlyphDevice(PDFLayoutAnalyzer):
                 needcharspace = True
             elif isinstance(obj, bytes):
                 cids = font.decode(obj)
+                if not isinstance(cids, bytearray | tuple):
+                    cids = tuple(cids)  # a CMap decodes lazily: read it once, use it thrice
                 if not charspace and not (wordspace and 32 in cids):
                     # No spacing between glyphs (nearly every string): a list at a time
                     if advances is None:
@@ -172,8 +180,8 @@ class _GlyphDevice(PDFLayoutAnalyzer):
                     if not advances.keys() >= set(cids):
                         for cid in cids:
                             if cid not in advances:
-                                glyph_width = self._learn(cid, font, widths, texts)
-                                advances[cid] = glyph_width * fontsize * scaling
+                                learned = self._learn(cid, font, widths, texts)
+                                advances[cid] = learned * fontsize * scaling
                     x = self._string(cids, x, y, matrix, low, high, bold, advances, texts)
                     continue
                 for cid in cids:
@@ -223,7 +231,7 @@ class _GlyphDevice(PDFLayoutAnalyzer):
 
     def _string(
         self,
-        cids: Sequence[int],
+        cids: bytearray | tuple[int, ...],
         x: float,
         y: float,
         matrix: Any,
