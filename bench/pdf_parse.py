@@ -12,7 +12,11 @@ through each extractor on the same PDF: the project's pdfminer glyph device
 least the line building needs) and pypdfium2's plain page text (no geometry, so no lines,
 headings, paragraphs or tables as the parser builds them).
 
-    python bench/pdf_parse.py [--runs N] [--results PATH] [--extractors]
+With ``--against DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/base main``)
+it also times that checkout's parser on the same PDF in the same run, the two interleaved in
+child processes (``--rounds`` rounds of ``--runs`` parses each), and records both.
+
+    python bench/pdf_parse.py [--runs N] [--results PATH] [--extractors] [--against DIR]
 """
 
 from __future__ import annotations
@@ -41,21 +45,21 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--extractors", action="store_true", help="time the glyph extractors")
+    parser.add_argument("--against", type=Path, help="a checkout to time side by side")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (--against)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    if args.child:
+        print(json.dumps(_time_parses(benchmark_pdf(), args.runs)))
+        return 0
+    commit = _commit(ROOT)
     pdf = benchmark_pdf()
     load_before = os.getloadavg()
-    document = parse_document(pdf, "application/pdf", document_id="bench-20-pages")  # warm-up
-    wall: list[float] = []
-    cpu: list[float] = []
-    for _ in range(args.runs):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        parse_document(pdf, "application/pdf", document_id="bench-20-pages")
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - started_cpu)
+    document = parse_document(pdf, "application/pdf", document_id="bench-20-pages")
+    timed = _time_parses(pdf, args.runs)
+    wall, cpu = timed["wall"], timed["cpu"]
     extractors = _extractors(pdf, args.runs) if args.extractors else None
+    side_by_side = _side_by_side(args.against, args.runs, args.rounds) if args.against else None
     load_after = os.getloadavg()
     figures: dict[str, object] = {
         "pages": document.pages,
@@ -76,6 +80,13 @@ def main() -> int:
         figures["glyph_extractors_fastest_cpu_seconds"] = extractors
         for name, seconds in extractors.items():
             print(f"  {name:60s} {seconds:.3f} s CPU")
+    if side_by_side is not None:
+        figures["side_by_side"] = side_by_side
+        for name, row in side_by_side.items():
+            print(
+                f"  {name:8s} median {row['median_seconds']:.3f} s, CPU median "
+                f"{row['median_cpu_seconds']:.3f} s, fastest {row['fastest_cpu_seconds']:.3f} s"
+            )
     record = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit,
@@ -88,6 +99,55 @@ def main() -> int:
     args.results.write_text(json.dumps(record, indent=1) + "\n")
     print(f"-> {args.results}")
     return 0
+
+
+def _time_parses(pdf: bytes, runs: int) -> dict[str, list[float]]:
+    parse_document(pdf, "application/pdf", document_id="bench-20-pages")  # warm-up
+    wall: list[float] = []
+    cpu: list[float] = []
+    for _ in range(runs):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        parse_document(pdf, "application/pdf", document_id="bench-20-pages")
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
+    return {"wall": wall, "cpu": cpu}
+
+
+def _side_by_side(against: Path, runs: int, rounds: int) -> dict[str, dict[str, object]]:
+    """This checkout and `against`, each parsing in its own child process, taking turns."""
+    checkouts = {"this": ROOT, "against": against.resolve()}
+    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in checkouts}
+    for _ in range(rounds):
+        for name, checkout in checkouts.items():
+            env = {**os.environ, "PYTHONPATH": str(checkout)}
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            child = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--child", "--runs", str(runs)],
+                cwd=checkout,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            for key, values in json.loads(child.stdout).items():
+                times[name][key].extend(values)
+    return {
+        name: {
+            "checkout": str(checkouts[name]),
+            "commit": _commit(checkouts[name]),
+            "runs": len(row["wall"]),
+            "median_seconds": round(statistics.median(row["wall"]), 4),
+            "median_cpu_seconds": round(statistics.median(row["cpu"]), 4),
+            "fastest_cpu_seconds": round(min(row["cpu"]), 4),
+        }
+        for name, row in times.items()
+    }
+
+
+def _commit(checkout: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def _fastest_cpu(run: Callable[[], object], runs: int) -> float:

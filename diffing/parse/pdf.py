@@ -16,6 +16,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
@@ -45,7 +46,18 @@ from diffing.parse.inflate import (
     inflate_budget,
 )
 from diffing.parse.meta import header_meta, merge_meta
-from diffing.parse.pdf_glyphs import Glyph, PageGlyphs, read_page
+from diffing.parse.pdf_glyphs import (
+    BOLD,
+    BOTTOM,
+    SIZE,
+    TEXT,
+    TOP,
+    X0,
+    X1,
+    Glyph,
+    PageGlyphs,
+    read_page,
+)
 from diffing.parse.sections import build_sections, is_known_heading
 from diffing.parse.tables import PdfTable, merge_split_tables, table_rows
 from monitor.errors import ParseError
@@ -198,35 +210,37 @@ def _share_read(page: pdfplumber.page.Page, read: PageGlyphs) -> None:
         {
             "object_type": "char",
             "page_number": page.page_number,
-            "text": glyph.text,
-            "x0": glyph.x0,
-            "x1": glyph.x1,
-            "top": glyph.top,
-            "bottom": glyph.bottom,
-            "doctop": doctop + glyph.top,
-            "width": glyph.x1 - glyph.x0,
-            "height": glyph.bottom - glyph.top,
-            "size": glyph.size,
+            "text": text,
+            "x0": x0,
+            "x1": x1,
+            "top": top,
+            "bottom": bottom,
+            "doctop": doctop + top,
+            "width": x1 - x0,
+            "height": bottom - top,
+            "size": size,
             "upright": True,
         }
-        for glyph in read.printed
+        for text, x0, x1, top, bottom, size, _ in read.printed
     ]
 
 
 def _inside(char: Glyph, boxes: Sequence[tuple[float, float, float, float]]) -> bool:
-    x = (char.x0 + char.x1) / 2
-    y = (char.top + char.bottom) / 2
+    x = (char[X0] + char[X1]) / 2
+    y = (char[TOP] + char[BOTTOM]) / 2
     return any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
 
 
 def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
-    """Group glyphs into lines by vertical overlap (so a bullet set a little lower still joins)."""
+    """Group glyphs into lines by vertical overlap (so a bullet set a little lower still joins).
+
+    Glyphs side by side with the same top and bottom (a line's string, usually) are placed
+    together: each would find the same line as the first of them."""
     chars.sort(key=_TOP_THEN_LEFT)
-    # [band top, band bottom, glyphs]: plain lists and locals, this loop sees every glyph
+    # [band top, band bottom, glyphs]: plain lists and locals, this loop sees every run
     groups: list[list[Any]] = []
-    for char in chars:
-        top = char[3]
-        bottom = char[4]
+    for (top, bottom), same in groupby(chars, key=_TOP_BOTTOM):
+        run = list(same)
         height = bottom - top
         target = None
         back = len(groups) - 1
@@ -244,11 +258,13 @@ def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
                 break
             back -= 1
         if target is None:
-            if not char[0].isspace():
-                groups.append([top, bottom, [char]])
+            # a new line from the first printed glyph on (spaces before it belong to none)
+            start = next((i for i, char in enumerate(run) if not char[0].isspace()), None)
+            if start is not None:
+                groups.append([top, bottom, run[start:]])
             continue
-        target[2].append(char)
-        if height > target[1] - target[0] and not char[0].isspace():
+        target[2].extend(run)
+        if height > target[1] - target[0] and not all(char[0].isspace() for char in run):
             target[0] = top
             target[1] = bottom
     lines = [
@@ -257,8 +273,9 @@ def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
     return [line for line in lines if line.text]
 
 
-_TOP_THEN_LEFT = itemgetter(3, 1)  # Glyph.top, Glyph.x0
-_LEFT = itemgetter(1)  # Glyph.x0
+_TOP_THEN_LEFT = itemgetter(TOP, X0)
+_TOP_BOTTOM = itemgetter(TOP, BOTTOM)
+_LEFT = itemgetter(X0)
 
 
 def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
@@ -268,37 +285,41 @@ def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
     previous: Glyph | None = None
     spaced = False
     glyphs: list[Glyph] = []
+    # the previous glyph's text, x0, x1 and size (locals: this loop sees every glyph)
+    last_text, last_x0, last_x1, last_size = "", 0.0, 0.0, 0.0
     for char in members:
-        text = char.text
+        text, x0, x1, _, _, size, _ = char
         if text.isspace():
             spaced = previous is not None
             continue
         glyphs.append(char)
         if previous is not None:
-            nudge = min(0.5 * (previous.x1 - previous.x0), 0.15 * char.size)
-            if text == previous.text and abs(char.x0 - previous.x0) < nudge:
+            if text == last_text and abs(x0 - last_x0) < min(
+                0.5 * (last_x1 - last_x0), 0.15 * size
+            ):
                 continue  # the same glyph printed twice to fake bold
-            if spaced or char.x0 - previous.x1 > _WORD_GAP * min(char.size, previous.size):
+            if spaced or x0 - last_x1 > _WORD_GAP * (size if size < last_size else last_size):
                 parts.append(" ")
                 if first_word_end is None:
-                    first_word_end = previous.x1
+                    first_word_end = last_x1
         parts.append(text)
         previous = char
+        last_text, last_x0, last_x1, last_size = text, x0, x1, size
         spaced = False
     first = glyphs[0]
-    letters = [c for c in glyphs if c.text.isalpha()] or glyphs
-    sizes = [c.size for c in letters]
+    letters = [c for c in glyphs if c[TEXT].isalpha()] or glyphs
+    sizes = [c[SIZE] for c in letters]
     return _PdfLine(
         text=clean_line("".join(parts)),
         page=page,
-        x0=first.x0,
-        x1=max(c.x1 for c in glyphs),
+        x0=first[X0],
+        x1=max(c[X1] for c in glyphs),
         top=band[0],
         bottom=band[1],
         size=statistics.median_low(sizes),
         min_size=min(sizes),
-        bold=all(c.bold for c in letters),
-        first_word=(first_word_end if first_word_end is not None else glyphs[-1].x1) - first.x0,
+        bold=all(c[BOLD] for c in letters),
+        first_word=(first_word_end if first_word_end is not None else glyphs[-1][X1]) - first[X0],
         chars=len(glyphs),
     )
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from itertools import accumulate, repeat
+from typing import Any, Final, NamedTuple
 
 from pdfminer.converter import PDFLayoutAnalyzer
 from pdfminer.layout import LTContainer, LTItem, LTLine, LTPage, LTRect
@@ -21,16 +22,17 @@ from pdfminer.pdfpage import PDFPage
 _BOLD = re.compile(r"bold|black|heavy|semibold|demi|,b$|-b$", re.IGNORECASE)
 
 
-class Glyph(NamedTuple):
-    """One glyph; `top` and `bottom` are measured down from the top of the page."""
-
-    text: str
-    x0: float
-    x1: float
-    top: float
-    bottom: float
-    size: float
-    bold: bool
+# One glyph: text, x0, x1, top, bottom, size, bold; `top` and `bottom` are measured down from
+# the top of the page. A plain tuple: a page has thousands, and a NamedTuple's Python-level
+# constructor was a tenth of reading one.
+Glyph = tuple[str, float, float, float, float, float, bool]
+TEXT: Final = 0
+X0: Final = 1
+X1: Final = 2
+TOP: Final = 3
+BOTTOM: Final = 4
+SIZE: Final = 5
+BOLD: Final = 6
 
 
 class PageGlyphs(NamedTuple):
@@ -57,6 +59,8 @@ class _GlyphDevice(PDFLayoutAnalyzer):
         # every glyph, which is a large part of its cost.
         self._fonts: dict[int, tuple[bool, float, bool, dict[int, float]]] = {}
         self._texts: dict[int, dict[int, str | None]] = {}  # per font: cid -> text (None: none)
+        # Per font, size and horizontal scaling: cid -> advance (width by size by scaling)
+        self._advances: dict[tuple[int, float, float], dict[int, float]] = {}
 
     def begin_page(self, page: PDFPage, ctm: Any) -> None:
         super().begin_page(page, ctm)
@@ -105,7 +109,7 @@ class _GlyphDevice(PDFLayoutAnalyzer):
         size = y1 - y0
         if not text or size < 1 or x1 < 0 or x0 > self.width or y1 < 0 or y0 > self.height:
             return advance  # invisible specks and text placed off the page
-        self.glyphs.append(Glyph(text, x0, x1, self.height - y1, self.height - y0, size, bold))
+        self.glyphs.append((text, x0, x1, self.height - y1, self.height - y0, size, bold))
         return advance
 
     def render_string_horizontal(
@@ -157,12 +161,30 @@ class _GlyphDevice(PDFLayoutAnalyzer):
         append = self.glyphs.append
         (x, y) = pos
         needcharspace = False
+        advances: dict[int, float] | None = None
         for obj in seq:
             if isinstance(obj, int | float):
                 x -= obj * dxscale
                 needcharspace = True
             elif isinstance(obj, bytes):
-                for cid in font.decode(obj):
+                cids = font.decode(obj)
+                if not isinstance(cids, bytearray | tuple):
+                    cids = tuple(cids)  # a CMap decodes lazily: read it once, use it thrice
+                if not charspace and not (wordspace and 32 in cids):
+                    # No spacing between glyphs (nearly every string): a list at a time
+                    if advances is None:
+                        key = (id(font), fontsize, scaling)
+                        advances = self._advances.get(key)
+                        if advances is None:
+                            advances = self._advances[key] = {}
+                    if not advances.keys() >= set(cids):
+                        for cid in cids:
+                            if cid not in advances:
+                                learned = self._learn(cid, font, widths, texts)
+                                advances[cid] = learned * fontsize * scaling
+                    x = self._string(cids, x, y, matrix, low, high, bold, advances, texts)
+                    continue
+                for cid in cids:
                     if needcharspace:
                         x += charspace
                     glyph_width = widths.get(cid)
@@ -186,12 +208,72 @@ class _GlyphDevice(PDFLayoutAnalyzer):
                         )
                         size = y1 - y0
                         if not (size < 1 or x1 < 0 or x0 > width or y1 < 0 or y0 > height):
-                            append(Glyph(text, x0, x1, height - y1, height - y0, size, bold))
+                            append((text, x0, x1, height - y1, height - y0, size, bold))
                     x += advance
                     if cid == 32 and wordspace:
                         x += wordspace
                     needcharspace = True
         return (x, y)
+
+    def _learn(
+        self, cid: int, font: PDFFont, widths: dict[int, float], texts: dict[int, str | None]
+    ) -> float:
+        """The width of a glyph met for the first time at this size; its text, if not known."""
+        glyph_width = widths.get(cid)
+        if glyph_width is None:
+            glyph_width = widths[cid] = font.char_width(cid)
+        if cid not in texts:
+            try:
+                texts[cid] = font.to_unichr(cid)
+            except PDFUnicodeNotDefined:
+                texts[cid] = None
+        return glyph_width
+
+    def _string(
+        self,
+        cids: bytearray | tuple[int, ...],
+        x: float,
+        y: float,
+        matrix: Any,
+        low: float,
+        high: float,
+        bold: bool,
+        advances: dict[int, float],
+        texts: dict[int, str | None],
+    ) -> float:
+        """The glyphs of one string printed without character or word spacing (upright, neither
+        rotated nor skewed); returns where the next one starts. The glyph loop above, a list at
+        a time: each glyph starts where the one before it ends (the same additions in the same
+        order, so the same boxes), and the string's glyphs share their top, bottom and size."""
+        steps = list(map(advances.__getitem__, cids))
+        starts = list(accumulate(steps, initial=x))
+        end = starts.pop()
+        a, _, _, d, e0, f0 = matrix
+        f = y * d + f0
+        y0, y1 = (f + d * low, f + d * high) if d > 0 else (f + d * high, f + d * low)
+        size = y1 - y0
+        height, width = self.height, self.width
+        if not steps or size < 1 or y1 < 0 or y0 > height:
+            return end
+        if a > 0:
+            lefts = [start * a + e0 for start in starts]
+            rights = [left + a * step for left, step in zip(lefts, steps, strict=True)]
+        else:
+            rights = [start * a + e0 for start in starts]
+            lefts = [right + a * step for right, step in zip(rights, steps, strict=True)]
+        chars = list(map(texts.__getitem__, cids))
+        top, bottom = height - y1, height - y0
+        if all(chars) and min(rights) >= 0 and max(lefts) <= width:
+            self.glyphs.extend(
+                zip(chars, lefts, rights, repeat(top), repeat(bottom), repeat(size), repeat(bold))
+            )
+        else:  # glyphs without text, or partly off the page
+            self.glyphs.extend(
+                (text, x0, x1, top, bottom, size, bold)
+                for text, x0, x1 in zip(chars, lefts, rights, strict=True)
+                if text and not (x1 < 0 or x0 > width)
+            )
+        return end
 
 
 # Word processors print "≥" and "≤" as ">" and "<" underlined by a short rule of their own width.
@@ -214,8 +296,8 @@ def read_page(resources: PDFResourceManager, page: PDFPage) -> PageGlyphs:
         horizontal += 2 if wide and tall else int(wide)
         vertical += 2 if wide and tall else int(tall)
     printed = glyphs = device.glyphs
-    if underlines and any(g.text in _UNDERLINED for g in glyphs):
-        glyphs = [_underlined(g, underlines) if g.text in _UNDERLINED else g for g in glyphs]
+    if underlines and any(g[TEXT] in _UNDERLINED for g in glyphs):
+        glyphs = [_underlined(g, underlines) if g[TEXT] in _UNDERLINED else g for g in glyphs]
     layout = device.cur_item
     assert isinstance(layout, LTPage)  # end_page leaves the page it built
     return PageGlyphs(glyphs, horizontal, vertical, layout, device.height, list(printed))
@@ -223,11 +305,12 @@ def read_page(resources: PDFResourceManager, page: PDFPage) -> PageGlyphs:
 
 def _underlined(glyph: Glyph, underlines: list[tuple[float, float, float]]) -> Glyph:
     """ ">" with a hairline of its own width under it (within its box's lower half) is "≥"."""
-    width = glyph.x1 - glyph.x0
+    text, left, right, glyph_top, glyph_bottom, size, bold = glyph
+    width = right - left
     for x0, x1, top in underlines:
-        same_width = abs(x0 - glyph.x0) <= 1.5 and abs(x1 - glyph.x1) <= 1.5 and x1 - x0 < 2 * width
-        if same_width and glyph.top + glyph.size / 2 <= top <= glyph.bottom + 2:
-            return glyph._replace(text=_UNDERLINED[glyph.text])
+        same_width = abs(x0 - left) <= 1.5 and abs(x1 - right) <= 1.5 and x1 - x0 < 2 * width
+        if same_width and glyph_top + size / 2 <= top <= glyph_bottom + 2:
+            return (_UNDERLINED[text], left, right, glyph_top, glyph_bottom, size, bold)
     return glyph
 
 
