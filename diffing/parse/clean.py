@@ -206,10 +206,12 @@ def running_lines(
     found: set[tuple[int, int]] = set()
     for p, lines in enumerate(pages):
         for i, text in enumerate(lines):
+            at_top, at_bottom = i < zone, i >= len(lines) - zone
+            if not (at_top or at_bottom):
+                continue  # only a page's edge lines can be running lines
             key = furniture_key(text)
             if sum(c.isalnum() for c in key) < 3 and "#" not in key:
                 continue  # "or", "and", "•": too common in criteria lists to call furniture
-            at_top, at_bottom = i < zone, i >= len(lines) - zone
             if (at_top and top[key] >= need) or (at_bottom and bottom[key] >= need):
                 found.add((p, i))
                 continue
