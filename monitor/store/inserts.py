@@ -35,7 +35,9 @@ def insert_ignoring_duplicates(
         tuple(update),
     )
     # RETURNING counts what was written: rowcount is -1 for this statement on psycopg.
-    return len(txn.execute(statement, list(rows)).all())
+    # On the session's connection: a statement on a Table is not the ORM's, and the session's
+    # execute only added its own per-call cost (it does not autoflush a Core statement either).
+    return len(txn.connection().execute(statement, list(rows)).all())
 
 
 @functools.lru_cache(maxsize=64)
