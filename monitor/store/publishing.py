@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Connection, Executable, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Insert, Table, bindparam, insert, select, text, update
 
 from diffing.model import Change, Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
@@ -426,7 +426,7 @@ def _flushed(txn: Transaction) -> Connection:
     return txn.connection()
 
 
-def _prepared_insert(model: type, columns: Sequence[str], *, returning: bool) -> Executable:
+def _prepared_insert(model: type, columns: Sequence[str], *, returning: bool) -> Insert:
     """An INSERT built once, values bound at execution, run on the session's connection: the
     ORM-enabled ``insert(Model).values(...)`` built per call cost a compile-cache key (and the
     ORM's insert bookkeeping) per published version, a quarter of a CMS baseline's GIL time."""
