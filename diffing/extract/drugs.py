@@ -86,11 +86,16 @@ _NOT_DRUGS = frozenset(
 _CONJUGATE_PREFIX = re.compile(r"^(?:fam|ado)-", re.IGNORECASE)
 # Biochemistry words that end like the peptide stem: "propeptide", "polynucleotide".
 _NOT_DRUG_ENDINGS = ("peptide", "nucleotide")
-_STEM_WORD = re.compile(
-    r"(?<![\w-])(?:(?:fam|ado)-)?([A-Za-z][a-z]+(?:" + "|".join(stem for stem, _ in STEMS) + r"))"
-    r"(?:-[a-z]{4})?(?![\w])",
-    re.IGNORECASE,
+# A word that may be a generic name: letters, with an optional conjugate prefix and biosimilar
+# suffix. Which words end in a stem is `_ends_in_stem`'s question, not the pattern's: an
+# alternation of the stems after `[a-z]+` backtracked through every stem at every letter.
+_WORD = re.compile(
+    r"(?<![\w-])(?:(?:fam|ado)-)?([A-Za-z][a-z]++)(?:-[a-z]{4})?(?!\w)", re.IGNORECASE
 )
+_STEM_ENDINGS = tuple(stem for stem, _ in STEMS)
+# The stem pattern itself, for words `str.lower` does not fold as `re.IGNORECASE` does
+# ("ſ", the Kelvin sign, dotted and dotless i).
+_STEM_TAIL = re.compile(r"[A-Za-z][a-z]+(?:" + "|".join(_STEM_ENDINGS) + ")", re.IGNORECASE)
 # "Brand (generic)", "Brand® (generic-xxxx)": the brand names the generic.
 _BRAND_GENERIC = re.compile(
     r"(?<![\w-])(?P<brand>[A-Z][A-Za-z0-9-]{2,}(?:\s[A-Z][A-Za-z0-9-]+)?)\s*[®™]?\s*"
@@ -116,6 +121,16 @@ def stem_class(word: str) -> str | None:
     return next((cls for stem, cls in STEMS if base.endswith(stem)), None)
 
 
+def _ends_in_stem(word: str) -> bool:
+    """Whether `word` (letters only) is two or more letters then a stem, case-insensitively."""
+    if not word.isascii():
+        return _STEM_TAIL.fullmatch(word) is not None
+    lower = word.lower()
+    if not lower.endswith(_STEM_ENDINGS):
+        return False
+    return any(lower.endswith(stem) and len(lower) >= len(stem) + 2 for stem in _STEM_ENDINGS)
+
+
 def drug_names(text: str) -> list[DrugName]:
     """Every drug a text names, once, in order of first mention."""
     found: dict[str, DrugName] = {}
@@ -131,7 +146,9 @@ def drug_names(text: str) -> list[DrugName]:
         drug_class = stem_class(generic.split()[0])
         if drug_class is not None:
             add(generic.split()[0], drug_class, _brand(match.group("brand")))
-    for match in _STEM_WORD.finditer(text):
+    for match in _WORD.finditer(text):
+        if not _ends_in_stem(match.group(1)):
+            continue
         drug_class = stem_class(match.group(0))
         if drug_class is not None:
             add(match.group(1), drug_class, None)

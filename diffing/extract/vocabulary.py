@@ -298,7 +298,35 @@ def _compile(alias: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-])(?:{alias})(?![\w-])", re.IGNORECASE)
 
 
-_Compiled = tuple[re.Pattern[str], tuple[tuple[re.Pattern[str], Term], ...]]
+_Each = tuple[tuple[re.Pattern[str], "Term"], ...]
+
+
+@dataclass(slots=True)
+class _Compiled:
+    """One alternation of every alias (to find where a mention starts) and each alias alone
+    (to find the longest mention starting there), in vocabulary order."""
+
+    anywhere: re.Pattern[str]
+    each: _Each
+    # Alias index → the letter it must start with (None: any start, e.g. a group or a class).
+    first: tuple[str | None, ...]
+    # A mention's first character → the aliases that can start with it, in vocabulary order.
+    by_start: dict[str, _Each]
+
+    def starting_with(self, char: str) -> _Each:
+        chosen = self.by_start.get(char)
+        if chosen is None:
+            # `re.IGNORECASE` decides which characters a letter matches (the Kelvin sign is "k"),
+            # so ask it rather than `str.lower`.
+            chosen = tuple(
+                item
+                for item, letter in zip(self.each, self.first, strict=True)
+                if letter is None or re.fullmatch(re.escape(letter), char, re.IGNORECASE)
+            )
+            self.by_start[char] = chosen
+        return chosen
+
+
 _COMPILED: dict[int, tuple[tuple[Term, ...], _Compiled]] = {}
 
 
@@ -311,17 +339,30 @@ def _patterns(terms: tuple[Term, ...]) -> _Compiled:
     return cached[1]
 
 
+def _first_letter(alias: str) -> str | None:
+    """The character a match of `alias` must start with (compared case-insensitively), when
+    the alias opens with a literal one; None when it opens any other way."""
+    from re import _constants, _parser  # type: ignore[attr-defined]
+
+    parsed = _parser.parse(alias, re.IGNORECASE)
+    if len(parsed) == 0:
+        return None
+    op, value = parsed[0]
+    return chr(value) if op is _constants.LITERAL else None
+
+
 def _compile_all(terms: tuple[Term, ...]) -> _Compiled:
-    """One alternation of every alias (to find where a mention starts) and each alias alone
-    (to find the longest mention starting there)."""
-    each = tuple((_compile(alias), term) for term in terms for alias in term.aliases)
+    aliases = [(alias, term) for term in terms for alias in term.aliases]
     anywhere = re.compile(
-        r"(?<![\w-])(?:"
-        + "|".join(f"(?:{alias})" for term in terms for alias in term.aliases)
-        + r")(?![\w-])",
+        r"(?<![\w-])(?:" + "|".join(f"(?:{alias})" for alias, _ in aliases) + r")(?![\w-])",
         re.IGNORECASE,
     )
-    return anywhere, each
+    return _Compiled(
+        anywhere=anywhere,
+        each=tuple((_compile(alias), term) for alias, term in aliases),
+        first=tuple(_first_letter(alias) for alias, _ in aliases),
+        by_start={},
+    )
 
 
 # The last searches' results: a document's drugs are looked up in a block (`drug_names`) and
@@ -344,13 +385,15 @@ def find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
 
 
 def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
-    anywhere, each = _patterns(terms)
+    compiled = _patterns(terms)
+    anywhere = compiled.anywhere
     chosen: list[TermMatch] = []
     position = 0
     while (found := anywhere.search(text, position)) is not None:
         start = found.start()
         best: TermMatch | None = None
-        for pattern, term in each:
+        # Only the aliases that can start with the mention's first character can match here.
+        for pattern, term in compiled.starting_with(text[start : start + 1]):
             match = pattern.match(text, start)
             if match is not None and (best is None or match.end() > best.end):
                 best = TermMatch(start=start, end=match.end(), term=term, text=match.group(0))
