@@ -1,5 +1,6 @@
-"""What runs in an extraction worker process, and nothing more: spawn workers import this
-module (not the runner, the store or SQLAlchemy), so a worker starts on the parser's imports.
+"""What runs in an extraction worker process, and nothing more: the workers' fork server
+imports this module (not the runner, the store or SQLAlchemy; `monitor.pipeline.warm`), so a
+worker starts on the parser's imports.
 
 A worker extracts a document's criteria, parsing it with a light reference to its previous
 version (that version's page edges; `diffing.parse.printed_alike`), and sends back beside the
