@@ -127,10 +127,12 @@ def test_help_exits_zero_and_names_the_commands(argv: list[str]) -> None:
     assert "usage: policy-monitor" in result.stdout
 
 
-def test_an_extraction_worker_loads_the_parsers_not_the_store() -> None:
-    """Spawned extraction workers import `monitor.pipeline.worker` (the function they run):
-    neither the store, SQLAlchemy, the HTTP clients nor the runner."""
-    loaded = _loaded_after("import monitor.pipeline.worker, sources")
+@pytest.mark.parametrize("imported", ["monitor.pipeline.worker, sources", "monitor.pipeline.warm"])
+def test_an_extraction_worker_loads_the_parsers_not_the_store(imported: str) -> None:
+    """Extraction workers import `monitor.pipeline.worker` (the function they run), and their
+    fork server `monitor.pipeline.warm`: neither the store, SQLAlchemy, the HTTP clients nor
+    the runner."""
+    loaded = _loaded_after(f"import {imported}")
     assert "monitor.pipeline.worker" in loaded
     stays_out = ("sqlalchemy", "alembic", "httpx", "aiohttp", "scrapy", "fastapi", "jinja2")
     assert sorted(name for name in stays_out if name in loaded) == []
