@@ -20,12 +20,23 @@ from diffing.extract.vocabulary import (
 )
 
 
+def _flat(terms: tuple[Term, ...]) -> re.Pattern[str]:
+    """Where a mention starts, as it was found: one flat alternation of every alias."""
+    aliases = [alias for term in terms for alias in term.aliases]
+    return re.compile(
+        r"(?<![\w-])(?:" + "|".join(f"(?:{alias})" for alias in aliases) + r")(?![\w-])",
+        re.IGNORECASE,
+    )
+
+
 def _every_alias(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
-    """The lookup as it was: at each mention, every alias of the vocabulary, longest wins."""
+    """The lookup as it was: at each mention (found by the flat alternation), every alias of
+    the vocabulary, longest wins."""
     compiled = _patterns(terms)
+    anywhere = _flat(terms)
     chosen: list[TermMatch] = []
     position = 0
-    while (found := compiled.anywhere.search(text, position)) is not None:
+    while (found := anywhere.search(text, position)) is not None:
         start = found.start()
         best: TermMatch | None = None
         for pattern, term in compiled.each:
@@ -55,6 +66,19 @@ def test_the_first_letter_shortcut_chooses_what_every_alias_chose(
     text: str, terms: tuple[Term, ...]
 ) -> None:
     assert _find_terms(text, terms) == _every_alias(text, terms)
+
+
+@settings(max_examples=300)
+@given(st.lists(_WORDS, max_size=12).map("".join), st.sampled_from(_VOCABULARIES))
+def test_the_letter_dispatched_alternation_starts_where_the_flat_one_does(
+    text: str, terms: tuple[Term, ...]
+) -> None:
+    """Only where a mention starts is read of the alternation (the aliases decide its end), so
+    from every position the two must find the same next start."""
+    dispatched, flat = _patterns(terms).anywhere, _flat(terms)
+    for position in range(len(text) + 1):
+        one, other = dispatched.search(text, position), flat.search(text, position)
+        assert (one and one.start()) == (other and other.start())
 
 
 def test_a_mention_opening_with_a_group_or_a_case_sensitive_alias_is_still_found() -> None:

@@ -351,16 +351,38 @@ def _first_letter(alias: str) -> str | None:
     return chr(value) if op is _constants.LITERAL else None
 
 
+def _by_first_letter(aliases: list[str], first: tuple[str | None, ...]) -> str:
+    """One alternation of every alias, those that open with the same letter behind one
+    lookahead of that letter: ``(?=d)(?:dupilumab|dupixent)|(?=a)(?:...)|<the others>``.
+
+    The regex engine tries an alternation's branches one by one at each word start; dispatched
+    so, it tries one lookahead per letter and then only that letter's aliases (about half the
+    search time of the flat alternation for the drug vocabulary). It matches where the flat
+    alternation matches: a branch's lookahead is implied by its aliases' first literal (read with
+    the same `re.IGNORECASE`), and the aliases that open any other way are branches of their own.
+    """
+    groups: dict[str, list[str]] = {}
+    others: list[str] = []
+    for alias, letter in zip(aliases, first, strict=True):
+        if letter is None:
+            others.append(f"(?:{alias})")
+        else:
+            groups.setdefault(letter, []).append(f"(?:{alias})")
+    branches = [f"(?={re.escape(letter)})(?:{'|'.join(group)})" for letter, group in groups.items()]
+    return "|".join([*branches, *others])
+
+
 def _compile_all(terms: tuple[Term, ...]) -> _Compiled:
     aliases = [(alias, term) for term in terms for alias in term.aliases]
+    first = tuple(_first_letter(alias) for alias, _ in aliases)
     anywhere = re.compile(
-        r"(?<![\w-])(?:" + "|".join(f"(?:{alias})" for alias, _ in aliases) + r")(?![\w-])",
+        r"(?<![\w-])(?:" + _by_first_letter([a for a, _ in aliases], first) + r")(?![\w-])",
         re.IGNORECASE,
     )
     return _Compiled(
         anywhere=anywhere,
         each=tuple((_compile(alias), term) for alias, term in aliases),
-        first=tuple(_first_letter(alias) for alias, _ in aliases),
+        first=first,
         by_start={},
     )
 
