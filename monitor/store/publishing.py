@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Connection, Insert, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Insert, Select, Table, bindparam, insert, select, text, update
 
 from diffing.model import Change, Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
@@ -128,27 +128,72 @@ def stored_versions(txn: Transaction, document_id: int) -> list[StoredVersion]:
     return [StoredVersion(*row) for row in rows]
 
 
-def known_version(txn: Transaction, source_id: int, raw: RawDocument, sha256: str) -> int | None:
-    """The stored version these bytes already are, or None.
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What `stored_as` found: the document's id (None: not stored) and the version its bytes
+    already are (None: none)."""
+
+    document_id: int | None
+    version_id: int | None
+
+
+def stored_as(txn: Transaction, source_id: int, raw: RawDocument, sha256: str) -> Lookup:
+    """The stored version these bytes already are, with the document's id.
 
     A source's version id (CMS) names a version for good: bytes stored for that (document,
     version) are known whatever was published after them. A document without version ids (a
     payer page) is known only when its *latest* version has these bytes: returning to older
     bytes is a revert, which is a change like any other.
-    """
+
+    One query of statements built once: a payer run asks for each document it fetches, and
+    built per call, the ORM select cost more than the query (the document's id, which the
+    quarantine lookup needs, was a second query)."""
+    statement = _SAME_BYTES if raw.source_version else _LATEST_VERSION
+    row = (
+        _flushed(txn)
+        .execute(
+            statement,
+            {
+                "source_id": source_id,
+                "key": raw.key,
+                "source_version": raw.source_version or "",
+                "sha256": sha256,
+            },
+        )
+        .first()
+    )
+    if row is None:
+        return Lookup(document_id=None, version_id=None)
+    document_id, version_id, stored_sha256 = row
+    known = version_id if version_id is not None and stored_sha256 == sha256 else None
+    return Lookup(document_id=document_id, version_id=known)
+
+
+def _lookup(*, same_bytes: bool) -> Select[tuple[int, int | None, str | None]]:
+    """The document of (source, key) with the stored version of its source version that has
+    these bytes (`same_bytes`: any of them, as a CMS version id names a version for good), or
+    its latest one (a payer page: only the latest counts); the version NULL when none."""
+    documents = cast(Table, Document.__table__)
+    versions = cast(Table, DocumentVersion.__table__)
+    joined = (versions.c.document_id == documents.c.id) & (
+        versions.c.source_version == bindparam("source_version")
+    )
+    if same_bytes:
+        joined = joined & (versions.c.content_sha256 == bindparam("sha256"))
     query = (
-        select(DocumentVersion.id, DocumentVersion.content_sha256)
-        .join(Document, DocumentVersion.document_id == Document.id)
+        select(documents.c.id, versions.c.id, versions.c.content_sha256)
+        .select_from(documents.outerjoin(versions, joined))
         .where(
-            Document.source_id == source_id,
-            Document.key == raw.key,
-            DocumentVersion.source_version == (raw.source_version or ""),
+            documents.c.source_id == bindparam("source_id"),
+            documents.c.key == bindparam("key"),
         )
     )
-    if raw.source_version:
-        return txn.scalar(query.where(DocumentVersion.content_sha256 == sha256).limit(1))
-    latest = txn.execute(query.order_by(DocumentVersion.id.desc()).limit(1)).first()
-    return latest.id if latest is not None and latest.content_sha256 == sha256 else None
+    # Matching versions or one row of NULLs, never both: NULLs sort alike on both backends.
+    return query.limit(1) if same_bytes else query.order_by(versions.c.id.desc()).limit(1)
+
+
+_SAME_BYTES = _lookup(same_bytes=True)
+_LATEST_VERSION = _lookup(same_bytes=False)
 
 
 def load_criteria(txn: Transaction, version_id: int) -> Criteria:
@@ -288,7 +333,7 @@ _IN_CHUNK = 500  # ids or keys per IN list (SQLite allows 32,766 parameters; Pos
 
 
 def known_in(versions: Sequence[StoredVersion], source_version: str, sha256: str) -> int | None:
-    """`known_version` over versions already loaded."""
+    """`stored_as` over versions already loaded."""
     same = [v for v in versions if v.source_version == source_version]
     if not source_version:
         same = [max(same, key=lambda v: v.id)] if same else []
