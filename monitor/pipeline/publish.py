@@ -522,6 +522,8 @@ def publish_in_transaction(
         previous_version_id=previous.id if previous else None,
         published_at=now,
         new_document=document is None,
+        # At the batch's end unless a document comes twice (its second version reads them).
+        deferred=batch.writes.checklists if batch is not None and not batch.repeated else None,
     )
     if raw.doc_type == BULLETIN_DOC_TYPE:
         index_bulletin(

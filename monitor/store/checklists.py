@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -110,6 +111,7 @@ def publish_checklists(
     previous_version_id: int | None,
     published_at: dt.datetime,
     new_document: bool = False,
+    deferred: ChecklistWrites | None = None,
 ) -> list[Change]:
     """Store this version's checklists (inside the publishing transaction) and return the
     feed changes against the previous version's checklists. `new_document`: the document was
@@ -117,14 +119,14 @@ def publish_checklists(
 
     Two statements write a version's checklists whatever their number: the new identities
     (ids returned in order), then one version row per subject, as they were written one
-    subject at a time before (the same ids, the same rows)."""
+    subject at a time before (the same ids, the same rows). With `deferred`, the rows wait
+    there for the end of the publishing batch (`ChecklistWrites`)."""
     built = {c.subject: c for c in build_checklists(criteria)}
     if new_document and not built:
         return []  # nothing to store, and nothing before it to compare with
-    connection = _flushed(session)
     previous: dict[str, Checklist] = {}
     if previous_version_id is not None:
-        for subject, removed, data in connection.execute(
+        for subject, removed, data in _flushed(session).execute(
             _PREVIOUS, {"version_id": previous_version_id}
         ):
             if not removed:
@@ -133,7 +135,7 @@ def publish_checklists(
         return []  # nothing to store or compare (most CMS versions): no query more
     identities: dict[str, tuple[int, int]] = {}  # subject -> (checklist id, highest number)
     if not new_document:
-        for subject, checklist_id, highest in connection.execute(
+        for subject, checklist_id, highest in _flushed(session).execute(
             _IDENTITIES, {"document_id": document_id}
         ):
             identities[subject] = (checklist_id, highest or 0)
@@ -142,56 +144,72 @@ def publish_checklists(
         for subject in [*built, *(s for s in previous if s not in built)]
         if subject in built or subject in identities
     ]
-    created = [subject for subject in subjects if subject not in identities]
-    if created:
-        ids = (
-            connection.execute(
-                _ADD_CHECKLISTS,
-                [
-                    {
-                        "source_id": source_id,
-                        "document_id": document_id,
-                        "subject": subject,
-                        "subject_kind": built[subject].subject_kind,
-                        "payer": built[subject].payer,
-                        "label": built[subject].label,
-                        "created_at": published_at,
-                    }
-                    for subject in created
-                ],
-            )
-            .scalars()
-            .all()
-        )
-        identities.update(
-            (subject, (new_id, 0)) for subject, new_id in zip(created, ids, strict=True)
-        )
-    rows: list[dict[str, object]] = []
+    writes = deferred if deferred is not None else ChecklistWrites()
     changes: list[Change] = []
     for subject in subjects:
         checklist = built.get(subject)
-        checklist_id, highest = identities[subject]
         data = _json(checklist) if checklist is not None else "{}"
-        rows.append(
-            {
-                "checklist_id": checklist_id,
-                "version_id": version_id,
-                "number": highest + 1,
-                "effective_date": criteria.effective_date,
-                "published_at": published_at,
-                "removed": checklist is None,
-                "items": len(checklist.items) if checklist is not None else 0,
-                "sha256": hashlib.sha256(data.encode()).hexdigest(),
-                "data": data,
-            }
-        )
+        row: dict[str, object] = {
+            "version_id": version_id,
+            "effective_date": criteria.effective_date,
+            "published_at": published_at,
+            "removed": checklist is None,
+            "items": len(checklist.items) if checklist is not None else 0,
+            "sha256": hashlib.sha256(data.encode()).hexdigest(),
+            "data": data,
+        }
+        known = identities.get(subject)
+        if known is not None:
+            row["checklist_id"], row["number"] = known[0], known[1] + 1
+            writes.versions.append((row, None))
+        else:
+            assert checklist is not None  # a subject without an identity is a built one
+            row["number"] = 1
+            writes.versions.append((row, len(writes.created)))
+            writes.created.append(
+                {
+                    "source_id": source_id,
+                    "document_id": document_id,
+                    "subject": subject,
+                    "subject_kind": checklist.subject_kind,
+                    "payer": checklist.payer,
+                    "label": checklist.label,
+                    "created_at": published_at,
+                }
+            )
         changes.extend(
             checklist_feed_changes(
                 previous.get(subject), checklist, effective_date=criteria.effective_date
             )
         )
-    connection.execute(_ADD_CHECKLIST_VERSIONS, rows)
+    if deferred is None:
+        writes.write(_flushed(session))
     return changes
+
+
+@dataclass(slots=True)
+class ChecklistWrites:
+    """Checklist rows waiting to be written: the identities to create and the version rows,
+    each with its checklist's id or the index of the identity to create for it. Written in
+    the order they came, so ids are what writing them one by one gave; a publishing batch
+    gathers those of its versions when none of them reads another's back."""
+
+    created: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    versions: list[tuple[dict[str, object], int | None]] = dataclasses.field(default_factory=list)
+
+    def write(self, connection: Connection) -> None:
+        ids: Sequence[int] = ()
+        if self.created:
+            ids = connection.execute(_ADD_CHECKLISTS, self.created).scalars().all()
+            assert len(ids) == len(self.created)
+        rows = []
+        for row, created in self.versions:
+            if created is not None:
+                row["checklist_id"] = ids[created]
+            rows.append(row)
+        if rows:
+            connection.execute(_ADD_CHECKLIST_VERSIONS, rows)
+        self.created, self.versions = [], []
 
 
 def _flushed(session: Session) -> Connection:

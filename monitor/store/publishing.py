@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Insert, Select, Table, bindparam, insert, sel
 
 from diffing.model import Change, Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
+from monitor.store.checklists import ChecklistWrites
 from monitor.store.core import Store, compress, decompress, utcnow
 from monitor.store.inserts import insert_ignoring_duplicates
 from monitor.store.models.core import (
@@ -343,16 +344,22 @@ def known_in(versions: Sequence[StoredVersion], source_version: str, sha256: str
 @dataclass(slots=True)
 class DeferredWrites:
     """The rows of a batch that nothing in the batch reads back, written at its end with one
-    statement each: criteria, rule rows, changes (with their outbox rows), listing memory."""
+    statement each: criteria, checklists, rule rows, changes (with their outbox rows), listing
+    memory."""
 
     criteria: list[dict[str, object]] = dataclasses.field(default_factory=list)
     rules: list[RuleValues] = dataclasses.field(default_factory=list)
     changes: list[dict[str, object]] = dataclasses.field(default_factory=list)
     listings: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    # Written at the end only when no version of the batch reads another's back (see
+    # monitor.pipeline.publish): a document published twice in one batch compares its
+    # checklists with those of its version before.
+    checklists: ChecklistWrites = dataclasses.field(default_factory=ChecklistWrites)
 
     def write(self, txn: Transaction) -> None:
         if self.criteria:
             txn.connection().execute(insert(cast(Table, CriteriaRow.__table__)), self.criteria)
+        self.checklists.write(_flushed(txn))
         insert_rule_values(txn, self.rules)
         insert_change_rows(txn, self.changes)
         write_listings(txn, self.listings)
