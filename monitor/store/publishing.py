@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Connection, Insert, Select, Table, bindparam, insert, select, text, update
 
@@ -260,13 +260,12 @@ def load_batch_state(
     txn: Transaction, source_id: int, keys: Collection[str], *, baseline: bool
 ) -> BatchState:
     """`BatchState` of the documents `keys` of `source_id` (four queries, whatever the size)."""
+    connection = _flushed(txn)
     wanted = sorted(set(keys))
     documents: dict[str, StoredDocument] = {}
     for start in range(0, len(wanted), _IN_CHUNK):
-        for found in txn.execute(
-            select(Document.id, Document.key, Document.title, Document.url).where(
-                Document.source_id == source_id, Document.key.in_(wanted[start : start + _IN_CHUNK])
-            )
+        for found in connection.execute(
+            _BATCH_DOCUMENTS, {"source_id": source_id, "keys": wanted[start : start + _IN_CHUNK]}
         ):
             documents[found.key] = StoredDocument(id=found.id, title=found.title, url=found.url)
     ids = sorted(d.id for d in documents.values())
@@ -274,34 +273,10 @@ def load_batch_state(
     held: dict[tuple[int, str, str], tuple[int, str, str]] = {}
     pending: set[int] = set()
     for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        for version in txn.execute(
-            select(
-                DocumentVersion.document_id,
-                DocumentVersion.id,
-                DocumentVersion.source_version,
-                DocumentVersion.version_number,
-                DocumentVersion.content_sha256,
-            )
-            .where(DocumentVersion.document_id.in_(chunk))
-            .order_by(DocumentVersion.id)
-        ):
+        chunk = {"ids": ids[start : start + _IN_CHUNK]}
+        for version in connection.execute(_BATCH_VERSIONS, chunk):
             versions.setdefault(version[0], []).append(StoredVersion(*version[1:]))
-        for row in txn.execute(
-            select(
-                QuarantinedVersion.document_id,
-                QuarantinedVersion.source_version,
-                QuarantinedVersion.content_sha256,
-                QuarantinedVersion.id,
-                QuarantinedVersion.status,
-                QuarantinedVersion.reason,
-            )
-            .where(
-                QuarantinedVersion.document_id.in_(chunk),
-                QuarantinedVersion.status.in_(OPEN_STATUSES),
-            )
-            .order_by(QuarantinedVersion.id)
-        ):
+        for row in connection.execute(_BATCH_HELD, chunk):
             held.setdefault((row[0], row[1], row[2]), (row[3], row[4], row[5]))
             if row[4] == PENDING:
                 pending.add(row[0])
@@ -310,16 +285,10 @@ def load_batch_state(
     if not baseline and new_keys:
         for start in range(0, len(new_keys), _IN_CHUNK):
             failed.update(
-                txn.scalars(
-                    select(RunError.document_key)
-                    .join(SourceRun, RunError.run_id == SourceRun.id)
-                    .where(
-                        SourceRun.source_id == source_id,
-                        SourceRun.baseline.is_(True),
-                        RunError.document_key.in_(new_keys[start : start + _IN_CHUNK]),
-                    )
-                    .distinct()
-                )
+                connection.execute(
+                    _BATCH_FAILED,
+                    {"source_id": source_id, "keys": new_keys[start : start + _IN_CHUNK]},
+                ).scalars()
             )
     return BatchState(
         documents=documents,
@@ -329,6 +298,53 @@ def load_batch_state(
         failed_in_baseline={key for key in failed if key is not None},
     )
 
+
+def _batch_queries() -> tuple[Select[Any], Select[Any], Select[Any], Select[Any]]:
+    """`load_batch_state`'s queries, built once (IN lists bound at execution): built per
+    batch with the ORM, constructing them cost as much as running them."""
+    documents = cast(Table, Document.__table__)
+    versions = cast(Table, DocumentVersion.__table__)
+    held = cast(Table, QuarantinedVersion.__table__)
+    errors, runs = cast(Table, RunError.__table__), cast(Table, SourceRun.__table__)
+    return (
+        select(documents.c.id, documents.c.key, documents.c.title, documents.c.url).where(
+            documents.c.source_id == bindparam("source_id"),
+            documents.c.key.in_(bindparam("keys", expanding=True)),
+        ),
+        select(
+            versions.c.document_id,
+            versions.c.id,
+            versions.c.source_version,
+            versions.c.version_number,
+            versions.c.content_sha256,
+        )
+        .where(versions.c.document_id.in_(bindparam("ids", expanding=True)))
+        .order_by(versions.c.id),
+        select(
+            held.c.document_id,
+            held.c.source_version,
+            held.c.content_sha256,
+            held.c.id,
+            held.c.status,
+            held.c.reason,
+        )
+        .where(
+            held.c.document_id.in_(bindparam("ids", expanding=True)),
+            held.c.status.in_(list(OPEN_STATUSES)),
+        )
+        .order_by(held.c.id),
+        select(errors.c.document_key)
+        .select_from(errors.join(runs, errors.c.run_id == runs.c.id))
+        .where(
+            runs.c.source_id == bindparam("source_id"),
+            runs.c.baseline.is_(True),
+            errors.c.document_key.in_(bindparam("keys", expanding=True)),
+        )
+        .distinct(),
+    )
+
+
+_BATCH_DOCUMENTS, _BATCH_VERSIONS, _BATCH_HELD, _BATCH_FAILED = _batch_queries()
 
 _IN_CHUNK = 500  # ids or keys per IN list (SQLite allows 32,766 parameters; PostgreSQL more)
 
@@ -521,7 +537,8 @@ def add_changes(txn: Transaction, changes: Sequence[Change], origin: ChangeOrigi
 
 def change_rows(changes: Sequence[Change], origin: ChangeOrigin) -> list[dict[str, object]]:
     """The rows of `changes`, for `insert_change_rows` (a batch gathers those of its versions)."""
-    base = dataclasses.asdict(origin)
+    # By hand: `dataclasses.asdict` deep-copies every field, once per published version.
+    base = {name: getattr(origin, name) for name in _ORIGIN_FIELDS}
     return [
         {
             **base,
@@ -537,6 +554,9 @@ def change_rows(changes: Sequence[Change], origin: ChangeOrigin) -> list[dict[st
         }
         for change in changes
     ]
+
+
+_ORIGIN_FIELDS = tuple(field.name for field in dataclasses.fields(ChangeOrigin))
 
 
 def insert_change_rows(txn: Transaction, rows: Sequence[Mapping[str, object]]) -> list[int]:
