@@ -204,8 +204,17 @@ def stores(database_url: str, tmp_path: Any) -> Iterator[tuple[Store, Store]]:
     alone.close()
 
 
-def test_a_batch_stores_the_checklist_rows_of_one_by_one(stores: tuple[Store, Store]) -> None:
+def test_a_batch_stores_the_checklist_rows_of_one_by_one(
+    stores: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
     batched, alone = stores
+
+    def no_fallback(*args: Any) -> None:
+        raise AssertionError("the batch failed and was published one by one")
+
+    # Each batch is written as one (a failed batch falls back to one-by-one publishing, which
+    # would hide a batch that wrote its rows wrongly).
+    monkeypatch.setattr("monitor.pipeline.publish._publish_alone", no_fallback)
     for n, batch in enumerate(BATCHES):
         versions = [_version(*version) for version in batch]
         ctx = _context(batched, baseline=n == 0)
