@@ -47,7 +47,6 @@ from monitor.store.publishing import (
     failed_in_baseline,
     find_document,
     known_in,
-    known_version,
     listed_states,
     listing_row,
     load_batch_state,
@@ -59,6 +58,7 @@ from monitor.store.publishing import (
     mark_missing,
     remember_listing,
     store_payload,
+    stored_as,
     stored_versions,
     update_document,
 )
@@ -67,7 +67,6 @@ from monitor.store.quarantine import (
     REJECTED,
     Held,
     find_open,
-    find_open_for,
     hold,
     supersede,
 )
@@ -134,12 +133,22 @@ def already_published(
     """UNCHANGED when these bytes are stored for this (document, version) already."""
     sha256 = hashlib.sha256(raw.content).hexdigest()
     with store.session() as txn:
-        known = known_version(txn, ctx.source_id, raw, sha256)
-        if known is None:
-            held = find_open_for(txn, ctx.source_id, raw, sha256)
-            return _held_result(txn, ctx, raw, listed, held) if held else None
+        return _stored_result(txn, ctx, raw, listed, sha256)
+
+
+def _stored_result(
+    txn: Transaction, ctx: PublishContext, raw: RawDocument, listed: ListedDocument, sha256: str
+) -> PublishResult | None:
+    """UNCHANGED (the listing remembered) when these bytes are stored already, the held
+    result when they are quarantined, else None."""
+    found = stored_as(txn, ctx.source_id, raw, sha256)
+    if found.version_id is not None:
         remember_listing(txn, ctx.source_id, listed, raw)
-        return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
+        return PublishResult(outcome=Outcome.UNCHANGED, version_id=found.version_id)
+    if found.document_id is None:  # a new document: nothing of it can be held
+        return None
+    held = find_open(txn, found.document_id, raw.source_version or "", sha256)
+    return _held_result(txn, ctx, raw, listed, held) if held is not None else None
 
 
 def _held_result(
@@ -181,13 +190,9 @@ def publish(
     try:
         if not checked:
             with store.session() as txn:
-                known = known_version(txn, ctx.source_id, raw, sha256)
-                if known is not None:
-                    remember_listing(txn, ctx.source_id, listed, raw)
-                    return PublishResult(outcome=Outcome.UNCHANGED, version_id=known)
-                held = find_open_for(txn, ctx.source_id, raw, sha256)
-                if held is not None:
-                    return _held_result(txn, ctx, raw, listed, held)
+                stored = _stored_result(txn, ctx, raw, listed, sha256)
+            if stored is not None:
+                return stored
         if criteria is None:
             try:
                 criteria = ctx.extract(raw)
@@ -516,6 +521,9 @@ def publish_in_transaction(
         version_id=version_id,
         previous_version_id=previous.id if previous else None,
         published_at=now,
+        new_document=document is None,
+        # At the batch's end unless a document comes twice (its second version reads them).
+        deferred=batch.writes.checklists if batch is not None and not batch.repeated else None,
     )
     if raw.doc_type == BULLETIN_DOC_TYPE:
         index_bulletin(

@@ -8,25 +8,28 @@ it no longer has, so as-of answers follow the document's own versions exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from diffing.checklist import (
+    CHECKLIST_FORMAT,
     Checklist,
     ChecklistChange,
+    ChecklistItem,
     build_checklists,
     checklist_feed_changes,
     checklist_from_dict,
-    checklist_to_dict,
     diff_checklists,
 )
-from diffing.model import Change, Criteria
+from diffing.model import Change, Criteria, Evidence
 from monitor.errors import StoreError
 from monitor.store.core import Store
 from monitor.store.limits import MAX_LIST_ROWS, bounded
@@ -39,8 +42,63 @@ class ChecklistNotFound(StoreError):
     """No checklist (or checklist version) with the id or number asked for."""
 
 
+# The fields of the dataclasses a checklist's JSON is made of, in declaration order.
+_CHECKLIST_FIELDS = tuple(f.name for f in dataclasses.fields(Checklist))
+_ITEM_FIELDS = tuple(f.name for f in dataclasses.fields(ChecklistItem))
+_EVIDENCE_FIELDS = tuple(f.name for f in dataclasses.fields(Evidence))
+_encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def _json(checklist: Checklist) -> str:
-    return json.dumps(checklist_to_dict(checklist), sort_keys=True, ensure_ascii=False)
+    """The canonical JSON of `checklist_to_dict(checklist)`, built field by field: the same
+    text (tests/test_pub_checklists.py holds them equal) without `dataclasses.asdict`, whose
+    recursive deep copy of every item was a third of storing a payer version's checklists.
+    Tuples need no copy into lists: JSON writes both as arrays."""
+    body: dict[str, Any] = {name: getattr(checklist, name) for name in _CHECKLIST_FIELDS}
+    body["items"] = [_item_body(item) for item in checklist.items]
+    body["format"] = CHECKLIST_FORMAT
+    effective = checklist.effective_date
+    body["effective_date"] = effective.isoformat() if effective else None
+    return _encode(body)
+
+
+def _item_body(item: ChecklistItem) -> dict[str, Any]:
+    body = {name: getattr(item, name) for name in _ITEM_FIELDS}
+    evidence = item.evidence
+    if evidence is not None:  # the one dataclass inside an item
+        body["evidence"] = {name: getattr(evidence, name) for name in _EVIDENCE_FIELDS}
+    return body
+
+
+_CHECKLISTS = cast(Table, ChecklistModel.__table__)
+_CHECKLIST_VERSIONS = cast(Table, ChecklistVersionModel.__table__)
+
+# Statements built once, values bound at execution: built per version with the ORM, their
+# constructs and cache keys cost more than the rows they wrote (bench/vs_urlwatch.py round 1).
+# The same SQL as the ORM's select (row order included: removed subjects follow it).
+_PREVIOUS = (
+    select(_CHECKLISTS.c.subject, _CHECKLIST_VERSIONS.c.removed, _CHECKLIST_VERSIONS.c.data)
+    .select_from(
+        _CHECKLIST_VERSIONS.join(
+            _CHECKLISTS, _CHECKLIST_VERSIONS.c.checklist_id == _CHECKLISTS.c.id
+        )
+    )
+    .where(_CHECKLIST_VERSIONS.c.version_id == bindparam("version_id"))
+)
+# Each checklist of a document with its highest version number (None: none yet).
+_IDENTITIES = (
+    select(_CHECKLISTS.c.subject, _CHECKLISTS.c.id, func.max(_CHECKLIST_VERSIONS.c.number))
+    .select_from(
+        _CHECKLISTS.outerjoin(
+            _CHECKLIST_VERSIONS, _CHECKLIST_VERSIONS.c.checklist_id == _CHECKLISTS.c.id
+        )
+    )
+    .where(_CHECKLISTS.c.document_id == bindparam("document_id"))
+    .group_by(_CHECKLISTS.c.id, _CHECKLISTS.c.subject)
+)
+# In the order given, so the ids come back in the order of the rows.
+_ADD_CHECKLISTS = insert(_CHECKLISTS).returning(_CHECKLISTS.c.id, sort_by_parameter_order=True)
+_ADD_CHECKLIST_VERSIONS = insert(_CHECKLIST_VERSIONS)
 
 
 def publish_checklists(
@@ -52,79 +110,114 @@ def publish_checklists(
     version_id: int,
     previous_version_id: int | None,
     published_at: dt.datetime,
+    new_document: bool = False,
+    deferred: ChecklistWrites | None = None,
 ) -> list[Change]:
     """Store this version's checklists (inside the publishing transaction) and return the
-    feed changes against the previous version's checklists."""
+    feed changes against the previous version's checklists. `new_document`: the document was
+    added in this transaction, so it has no checklists yet (not looked up).
+
+    Two statements write a version's checklists whatever their number: the new identities
+    (ids returned in order), then one version row per subject, as they were written one
+    subject at a time before (the same ids, the same rows). With `deferred`, the rows wait
+    there for the end of the publishing batch (`ChecklistWrites`)."""
     built = {c.subject: c for c in build_checklists(criteria)}
+    if new_document and not built:
+        return []  # nothing to store, and nothing before it to compare with
     previous: dict[str, Checklist] = {}
     if previous_version_id is not None:
-        for subject, removed, data in session.execute(
-            select(
-                ChecklistModel.subject, ChecklistVersionModel.removed, ChecklistVersionModel.data
-            )
-            .join(ChecklistModel, ChecklistVersionModel.checklist_id == ChecklistModel.id)
-            .where(ChecklistVersionModel.version_id == previous_version_id)
+        for subject, removed, data in _flushed(session).execute(
+            _PREVIOUS, {"version_id": previous_version_id}
         ):
             if not removed:
                 previous[subject] = checklist_from_dict(json.loads(data))
     if not built and not previous:
         return []  # nothing to store or compare (most CMS versions): no query more
-    identities = {
-        row.subject: row
-        for row in session.scalars(
-            select(ChecklistModel).where(ChecklistModel.document_id == document_id)
-        )
-    }
+    identities: dict[str, tuple[int, int]] = {}  # subject -> (checklist id, highest number)
+    if not new_document:
+        for subject, checklist_id, highest in _flushed(session).execute(
+            _IDENTITIES, {"document_id": document_id}
+        ):
+            identities[subject] = (checklist_id, highest or 0)
+    subjects = [
+        subject
+        for subject in [*built, *(s for s in previous if s not in built)]
+        if subject in built or subject in identities
+    ]
+    writes = deferred if deferred is not None else ChecklistWrites()
     changes: list[Change] = []
-    for subject in [*built, *(s for s in previous if s not in built)]:
+    for subject in subjects:
         checklist = built.get(subject)
-        identity = identities.get(subject)
-        if identity is None:
-            if checklist is None:
-                continue
-            checklist_id = session.execute(
-                insert(ChecklistModel)
-                .values(
-                    source_id=source_id,
-                    document_id=document_id,
-                    subject=subject,
-                    subject_kind=checklist.subject_kind,
-                    payer=checklist.payer,
-                    label=checklist.label,
-                    created_at=published_at,
-                )
-                .returning(ChecklistModel.id)
-            ).scalar_one()
-        else:
-            checklist_id = identity.id
-        number = 1 + (
-            session.scalar(
-                select(func.max(ChecklistVersionModel.number)).where(
-                    ChecklistVersionModel.checklist_id == checklist_id
-                )
-            )
-            or 0
-        )
         data = _json(checklist) if checklist is not None else "{}"
-        session.execute(
-            insert(ChecklistVersionModel).values(
-                checklist_id=checklist_id,
-                version_id=version_id,
-                number=number,
-                effective_date=criteria.effective_date,
-                published_at=published_at,
-                removed=checklist is None,
-                items=len(checklist.items) if checklist is not None else 0,
-                sha256=hashlib.sha256(data.encode()).hexdigest(),
-                data=data,
+        row: dict[str, object] = {
+            "version_id": version_id,
+            "effective_date": criteria.effective_date,
+            "published_at": published_at,
+            "removed": checklist is None,
+            "items": len(checklist.items) if checklist is not None else 0,
+            "sha256": hashlib.sha256(data.encode()).hexdigest(),
+            "data": data,
+        }
+        known = identities.get(subject)
+        if known is not None:
+            row["checklist_id"], row["number"] = known[0], known[1] + 1
+            writes.versions.append((row, None))
+        else:
+            assert checklist is not None  # a subject without an identity is a built one
+            row["number"] = 1
+            writes.versions.append((row, len(writes.created)))
+            writes.created.append(
+                {
+                    "source_id": source_id,
+                    "document_id": document_id,
+                    "subject": subject,
+                    "subject_kind": checklist.subject_kind,
+                    "payer": checklist.payer,
+                    "label": checklist.label,
+                    "created_at": published_at,
+                }
             )
-        )
         changes.extend(
             checklist_feed_changes(
                 previous.get(subject), checklist, effective_date=criteria.effective_date
             )
         )
+    if deferred is None:
+        writes.write(_flushed(session))
     return changes
+
+
+@dataclass(slots=True)
+class ChecklistWrites:
+    """Checklist rows waiting to be written: the identities to create and the version rows,
+    each with its checklist's id or the index of the identity to create for it. Written in
+    the order they came, so ids are what writing them one by one gave; a publishing batch
+    gathers those of its versions when none of them reads another's back."""
+
+    created: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    versions: list[tuple[dict[str, object], int | None]] = dataclasses.field(default_factory=list)
+
+    def write(self, connection: Connection) -> None:
+        ids: Sequence[int] = ()
+        if self.created:
+            ids = connection.execute(_ADD_CHECKLISTS, self.created).scalars().all()
+            assert len(ids) == len(self.created)
+        rows = []
+        for row, created in self.versions:
+            if created is not None:
+                row["checklist_id"] = ids[created]
+            rows.append(row)
+        if rows:
+            connection.execute(_ADD_CHECKLIST_VERSIONS, rows)
+        self.created, self.versions = [], []
+
+
+def _flushed(session: Session) -> Connection:
+    """The session's connection once its pending objects are written, as the session's own
+    execute of an ORM statement would have done first."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ import datetime as dt
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Connection, Insert, Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Insert, Select, Table, bindparam, insert, select, text, update
 
 from diffing.model import Change, Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
+from monitor.store.checklists import ChecklistWrites
 from monitor.store.core import Store, compress, decompress, utcnow
 from monitor.store.inserts import insert_ignoring_duplicates
 from monitor.store.models.core import (
@@ -128,27 +129,72 @@ def stored_versions(txn: Transaction, document_id: int) -> list[StoredVersion]:
     return [StoredVersion(*row) for row in rows]
 
 
-def known_version(txn: Transaction, source_id: int, raw: RawDocument, sha256: str) -> int | None:
-    """The stored version these bytes already are, or None.
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What `stored_as` found: the document's id (None: not stored) and the version its bytes
+    already are (None: none)."""
+
+    document_id: int | None
+    version_id: int | None
+
+
+def stored_as(txn: Transaction, source_id: int, raw: RawDocument, sha256: str) -> Lookup:
+    """The stored version these bytes already are, with the document's id.
 
     A source's version id (CMS) names a version for good: bytes stored for that (document,
     version) are known whatever was published after them. A document without version ids (a
     payer page) is known only when its *latest* version has these bytes: returning to older
     bytes is a revert, which is a change like any other.
-    """
+
+    One query of statements built once: a payer run asks for each document it fetches, and
+    built per call, the ORM select cost more than the query (the document's id, which the
+    quarantine lookup needs, was a second query)."""
+    statement = _SAME_BYTES if raw.source_version else _LATEST_VERSION
+    row = (
+        _flushed(txn)
+        .execute(
+            statement,
+            {
+                "source_id": source_id,
+                "key": raw.key,
+                "source_version": raw.source_version or "",
+                "sha256": sha256,
+            },
+        )
+        .first()
+    )
+    if row is None:
+        return Lookup(document_id=None, version_id=None)
+    document_id, version_id, stored_sha256 = row
+    known = version_id if version_id is not None and stored_sha256 == sha256 else None
+    return Lookup(document_id=document_id, version_id=known)
+
+
+def _lookup(*, same_bytes: bool) -> Select[tuple[int, int | None, str | None]]:
+    """The document of (source, key) with the stored version of its source version that has
+    these bytes (`same_bytes`: any of them, as a CMS version id names a version for good), or
+    its latest one (a payer page: only the latest counts); the version NULL when none."""
+    documents = cast(Table, Document.__table__)
+    versions = cast(Table, DocumentVersion.__table__)
+    joined = (versions.c.document_id == documents.c.id) & (
+        versions.c.source_version == bindparam("source_version")
+    )
+    if same_bytes:
+        joined = joined & (versions.c.content_sha256 == bindparam("sha256"))
     query = (
-        select(DocumentVersion.id, DocumentVersion.content_sha256)
-        .join(Document, DocumentVersion.document_id == Document.id)
+        select(documents.c.id, versions.c.id, versions.c.content_sha256)
+        .select_from(documents.outerjoin(versions, joined))
         .where(
-            Document.source_id == source_id,
-            Document.key == raw.key,
-            DocumentVersion.source_version == (raw.source_version or ""),
+            documents.c.source_id == bindparam("source_id"),
+            documents.c.key == bindparam("key"),
         )
     )
-    if raw.source_version:
-        return txn.scalar(query.where(DocumentVersion.content_sha256 == sha256).limit(1))
-    latest = txn.execute(query.order_by(DocumentVersion.id.desc()).limit(1)).first()
-    return latest.id if latest is not None and latest.content_sha256 == sha256 else None
+    # Matching versions or one row of NULLs, never both: NULLs sort alike on both backends.
+    return query.limit(1) if same_bytes else query.order_by(versions.c.id.desc()).limit(1)
+
+
+_SAME_BYTES = _lookup(same_bytes=True)
+_LATEST_VERSION = _lookup(same_bytes=False)
 
 
 def load_criteria(txn: Transaction, version_id: int) -> Criteria:
@@ -214,13 +260,12 @@ def load_batch_state(
     txn: Transaction, source_id: int, keys: Collection[str], *, baseline: bool
 ) -> BatchState:
     """`BatchState` of the documents `keys` of `source_id` (four queries, whatever the size)."""
+    connection = _flushed(txn)
     wanted = sorted(set(keys))
     documents: dict[str, StoredDocument] = {}
     for start in range(0, len(wanted), _IN_CHUNK):
-        for found in txn.execute(
-            select(Document.id, Document.key, Document.title, Document.url).where(
-                Document.source_id == source_id, Document.key.in_(wanted[start : start + _IN_CHUNK])
-            )
+        for found in connection.execute(
+            _BATCH_DOCUMENTS, {"source_id": source_id, "keys": wanted[start : start + _IN_CHUNK]}
         ):
             documents[found.key] = StoredDocument(id=found.id, title=found.title, url=found.url)
     ids = sorted(d.id for d in documents.values())
@@ -228,34 +273,10 @@ def load_batch_state(
     held: dict[tuple[int, str, str], tuple[int, str, str]] = {}
     pending: set[int] = set()
     for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        for version in txn.execute(
-            select(
-                DocumentVersion.document_id,
-                DocumentVersion.id,
-                DocumentVersion.source_version,
-                DocumentVersion.version_number,
-                DocumentVersion.content_sha256,
-            )
-            .where(DocumentVersion.document_id.in_(chunk))
-            .order_by(DocumentVersion.id)
-        ):
+        chunk = {"ids": ids[start : start + _IN_CHUNK]}
+        for version in connection.execute(_BATCH_VERSIONS, chunk):
             versions.setdefault(version[0], []).append(StoredVersion(*version[1:]))
-        for row in txn.execute(
-            select(
-                QuarantinedVersion.document_id,
-                QuarantinedVersion.source_version,
-                QuarantinedVersion.content_sha256,
-                QuarantinedVersion.id,
-                QuarantinedVersion.status,
-                QuarantinedVersion.reason,
-            )
-            .where(
-                QuarantinedVersion.document_id.in_(chunk),
-                QuarantinedVersion.status.in_(OPEN_STATUSES),
-            )
-            .order_by(QuarantinedVersion.id)
-        ):
+        for row in connection.execute(_BATCH_HELD, chunk):
             held.setdefault((row[0], row[1], row[2]), (row[3], row[4], row[5]))
             if row[4] == PENDING:
                 pending.add(row[0])
@@ -264,16 +285,10 @@ def load_batch_state(
     if not baseline and new_keys:
         for start in range(0, len(new_keys), _IN_CHUNK):
             failed.update(
-                txn.scalars(
-                    select(RunError.document_key)
-                    .join(SourceRun, RunError.run_id == SourceRun.id)
-                    .where(
-                        SourceRun.source_id == source_id,
-                        SourceRun.baseline.is_(True),
-                        RunError.document_key.in_(new_keys[start : start + _IN_CHUNK]),
-                    )
-                    .distinct()
-                )
+                connection.execute(
+                    _BATCH_FAILED,
+                    {"source_id": source_id, "keys": new_keys[start : start + _IN_CHUNK]},
+                ).scalars()
             )
     return BatchState(
         documents=documents,
@@ -284,11 +299,58 @@ def load_batch_state(
     )
 
 
+def _batch_queries() -> tuple[Select[Any], Select[Any], Select[Any], Select[Any]]:
+    """`load_batch_state`'s queries, built once (IN lists bound at execution): built per
+    batch with the ORM, constructing them cost as much as running them."""
+    documents = cast(Table, Document.__table__)
+    versions = cast(Table, DocumentVersion.__table__)
+    held = cast(Table, QuarantinedVersion.__table__)
+    errors, runs = cast(Table, RunError.__table__), cast(Table, SourceRun.__table__)
+    return (
+        select(documents.c.id, documents.c.key, documents.c.title, documents.c.url).where(
+            documents.c.source_id == bindparam("source_id"),
+            documents.c.key.in_(bindparam("keys", expanding=True)),
+        ),
+        select(
+            versions.c.document_id,
+            versions.c.id,
+            versions.c.source_version,
+            versions.c.version_number,
+            versions.c.content_sha256,
+        )
+        .where(versions.c.document_id.in_(bindparam("ids", expanding=True)))
+        .order_by(versions.c.id),
+        select(
+            held.c.document_id,
+            held.c.source_version,
+            held.c.content_sha256,
+            held.c.id,
+            held.c.status,
+            held.c.reason,
+        )
+        .where(
+            held.c.document_id.in_(bindparam("ids", expanding=True)),
+            held.c.status.in_(list(OPEN_STATUSES)),
+        )
+        .order_by(held.c.id),
+        select(errors.c.document_key)
+        .select_from(errors.join(runs, errors.c.run_id == runs.c.id))
+        .where(
+            runs.c.source_id == bindparam("source_id"),
+            runs.c.baseline.is_(True),
+            errors.c.document_key.in_(bindparam("keys", expanding=True)),
+        )
+        .distinct(),
+    )
+
+
+_BATCH_DOCUMENTS, _BATCH_VERSIONS, _BATCH_HELD, _BATCH_FAILED = _batch_queries()
+
 _IN_CHUNK = 500  # ids or keys per IN list (SQLite allows 32,766 parameters; PostgreSQL more)
 
 
 def known_in(versions: Sequence[StoredVersion], source_version: str, sha256: str) -> int | None:
-    """`known_version` over versions already loaded."""
+    """`stored_as` over versions already loaded."""
     same = [v for v in versions if v.source_version == source_version]
     if not source_version:
         same = [max(same, key=lambda v: v.id)] if same else []
@@ -298,16 +360,22 @@ def known_in(versions: Sequence[StoredVersion], source_version: str, sha256: str
 @dataclass(slots=True)
 class DeferredWrites:
     """The rows of a batch that nothing in the batch reads back, written at its end with one
-    statement each: criteria, rule rows, changes (with their outbox rows), listing memory."""
+    statement each: criteria, checklists, rule rows, changes (with their outbox rows), listing
+    memory."""
 
     criteria: list[dict[str, object]] = dataclasses.field(default_factory=list)
     rules: list[RuleValues] = dataclasses.field(default_factory=list)
     changes: list[dict[str, object]] = dataclasses.field(default_factory=list)
     listings: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    # Written at the end only when no version of the batch reads another's back (see
+    # monitor.pipeline.publish): a document published twice in one batch compares its
+    # checklists with those of its version before.
+    checklists: ChecklistWrites = dataclasses.field(default_factory=ChecklistWrites)
 
     def write(self, txn: Transaction) -> None:
         if self.criteria:
             txn.connection().execute(insert(cast(Table, CriteriaRow.__table__)), self.criteria)
+        self.checklists.write(_flushed(txn))
         insert_rule_values(txn, self.rules)
         insert_change_rows(txn, self.changes)
         write_listings(txn, self.listings)
@@ -469,7 +537,8 @@ def add_changes(txn: Transaction, changes: Sequence[Change], origin: ChangeOrigi
 
 def change_rows(changes: Sequence[Change], origin: ChangeOrigin) -> list[dict[str, object]]:
     """The rows of `changes`, for `insert_change_rows` (a batch gathers those of its versions)."""
-    base = dataclasses.asdict(origin)
+    # By hand: `dataclasses.asdict` deep-copies every field, once per published version.
+    base = {name: getattr(origin, name) for name in _ORIGIN_FIELDS}
     return [
         {
             **base,
@@ -485,6 +554,9 @@ def change_rows(changes: Sequence[Change], origin: ChangeOrigin) -> list[dict[st
         }
         for change in changes
     ]
+
+
+_ORIGIN_FIELDS = tuple(field.name for field in dataclasses.fields(ChangeOrigin))
 
 
 def insert_change_rows(txn: Transaction, rows: Sequence[Mapping[str, object]]) -> list[int]:
