@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from diffing.cms_codes import code_ref
 from diffing.extract.codes import codes_in_prose
 from diffing.model import CodePair, CodeRef, CodeSystem, CoverageFlag, Criteria, Section
 from diffing.text import html_to_text, normalize_text, unescape_fully
@@ -86,7 +87,14 @@ def parse_cms_date(value: object) -> dt.date | None:
     """MM/DD/YYYY (CMS), YYYY-MM-DD or YYYYMMDD; "N/A", "" and None mean no date."""
     if value is None:
         return None
-    text = str(value).strip()
+    return _parsed_date(str(value).strip())
+
+
+# Dates recur across documents (a full baseline reads some 20,000, of a few thousand distinct
+# days) and strptime is slow: each distinct text is parsed once. A date is immutable, so the
+# one kept is the one strptime would give; an unrecognised text raises again each time.
+@functools.lru_cache(maxsize=1 << 14)
+def _parsed_date(text: str) -> dt.date | None:
     if not text or text.upper() in {"N/A", "NA", "NULL", "NONE"}:
         return None
     for fmt in ("%m/%d/%Y", "%Y-%m-%d", "%Y%m%d", "%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S"):
@@ -178,25 +186,37 @@ def _group_number(group: object) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
+# Each code table's (system, flag) as a small number: two tables (an Article's and an LCD's
+# HCPCS) share one, and a code is kept once per (system, flag), the first row that names it.
+_TABLE_SHAPES = tuple(
+    list(dict.fromkeys((system, flag) for _t, system, flag, _c, _g in CODE_TABLES)).index(
+        (system, flag)
+    )
+    for _t, system, flag, _c, _g in CODE_TABLES
+)
+
+
 def _codes(tables: Mapping[str, Any]) -> frozenset[CodeRef]:
-    codes: set[CodeRef] = set()
-    add = codes.add
-    for table, system, flag, code_col, group_col in CODE_TABLES:
+    # Half a million rows in a full baseline: duplicates are dropped by a (shape, code) key
+    # before a CodeRef is made (CodeRef's hash is a Python call, the enums' two more), and
+    # each CodeRef is made by `code_ref`.
+    found: dict[tuple[int, str], CodeRef] = {}
+    for (table, system, flag, code_col, group_col), shape in zip(
+        CODE_TABLES, _TABLE_SHAPES, strict=True
+    ):
         for row in tables.get(table) or ():
             code = str(row.get(code_col) or "").strip().upper()
-            if not code:
+            if not code or (shape, code) in found:
                 continue
             description = row.get("long_description") or row.get("description") or ""
-            add(
-                CodeRef(
-                    system=system,
-                    flag=flag,
-                    code=code,
-                    group=_group_number(row.get(group_col)),
-                    description=_clean_description(str(description)),
-                )
+            found[shape, code] = code_ref(
+                system,
+                flag,
+                code,
+                _group_number(row.get(group_col)),
+                _clean_description(str(description)),
             )
-    return frozenset(codes)
+    return frozenset(found.values())
 
 
 def _code_pairs(tables: Mapping[str, Any]) -> frozenset[CodePair]:

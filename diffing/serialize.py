@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from diffing.cms_codes import sorted_codes
 from diffing.model import (
     AgeLimit,
     ApprovalPeriod,
@@ -47,10 +48,6 @@ def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _code_order(code: CodeRef) -> tuple[str, str, str]:
-    return (code.system.value, code.flag.value, code.code)
-
-
 def _item_to_dict(item: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(item):
@@ -79,9 +76,10 @@ def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
         "notice_end_date": _iso(criteria.notice_end_date),
         "contractors": list(criteria.contractors),
         # Compact rows: [system, flag, code, group, description], sorted for a stable hash.
+        # The enum members themselves: StrEnums, which JSON writes as their values (their
+        # `.value`, a Python property, was a tenth of a CMS baseline's serialising).
         "codes": [
-            [c.system.value, c.flag.value, c.code, c.group, c.description]
-            for c in sorted(criteria.codes, key=_code_order)
+            [c.system, c.flag, c.code, c.group, c.description] for c in sorted_codes(criteria.codes)
         ],
         "sections": [
             {"name": s.name, "text": s.text, "pages": [list(p) for p in s.page_offsets]}
