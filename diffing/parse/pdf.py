@@ -16,7 +16,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import compress, groupby
 from operator import itemgetter
 from typing import Any
 
@@ -183,8 +183,13 @@ def _read_page(pdf: pdfplumber.PDF, page: pdfplumber.page.Page) -> _Page:
     tables: list[PdfTable] = []
     boxes: list[tuple[float, float, float, float]] = []
     if read.horizontal_rules >= 3 and read.vertical_rules >= 3:
-        _share_read(page, read)
+        shared = _share_read(page, read)
+        # The finder draws tables from the page's rules alone (its "lines" strategy reads no
+        # characters); each table then reads only the characters inside it.
+        chars = None if shared else page.chars
         for found in page.find_tables():
+            inside = _chars_inside(read, page, found.bbox) if shared else None
+            page.objects["char"] = inside if inside is not None else _within(chars, found.bbox)
             rows = table_rows(found.extract())
             if rows:
                 x0, top, x1, bottom = found.bbox
@@ -195,21 +200,32 @@ def _read_page(pdf: pdfplumber.PDF, page: pdfplumber.page.Page) -> _Page:
     return _Page(page.page_number, _lines(glyphs, page.page_number), tables)
 
 
-def _share_read(page: pdfplumber.page.Page, read: PageGlyphs) -> None:
-    """Give pdfplumber's table finder the page as `read_page` read it (its shapes, and its
-    glyphs as pdfplumber's characters) instead of a second pass of pdfminer over the page,
-    which was a third of a 20-page parse for two pages with tables. Only where the two agree
-    on coordinates (no offset media box, no rotation); elsewhere pdfplumber reads the page."""
+def _share_read(page: pdfplumber.page.Page, read: PageGlyphs) -> bool:
+    """Give pdfplumber's table finder the page as `read_page` read it (its shapes; the glyphs
+    as pdfplumber's characters come later, table by table, from `_chars_inside`) instead of a
+    second pass of pdfminer over the page, which was a third of a 20-page parse for two pages
+    with tables. Only where the two agree on coordinates (no offset media box, no rotation);
+    elsewhere pdfplumber reads the page (and False is returned)."""
     x0, y0 = page.mediabox[0], page.mediabox[1]
     if x0 != 0 or y0 != 0 or page.rotation % 360 or abs(page.height - read.height) > 1e-6:
-        return
+        return False
     page._layout = read.layout
-    objects = page.objects  # the shapes, from the shared layout (it holds no characters)
+    page.objects["char"] = []  # the shared layout holds no characters
+    return True
+
+
+def _chars_inside(
+    read: PageGlyphs, page: pdfplumber.page.Page, bbox: tuple[float, float, float, float]
+) -> list[dict[str, Any]]:
+    """The glyphs as printed, as pdfplumber's characters, whose middle is inside `bbox` (by
+    `Table.extract`'s own test: every character of a row or cell of the table is among them)."""
+    left, top_edge, right, bottom_edge = bbox
     doctop = page.initial_doctop
-    objects["char"] = [
+    number = page.page_number
+    return [
         {
             "object_type": "char",
-            "page_number": page.page_number,
+            "page_number": number,
             "text": text,
             "x0": x0,
             "x1": x1,
@@ -222,6 +238,20 @@ def _share_read(page: pdfplumber.page.Page, read: PageGlyphs) -> None:
             "upright": True,
         }
         for text, x0, x1, top, bottom, size, _ in read.printed
+        if left <= (x0 + x1) / 2 < right and top_edge <= (top + bottom) / 2 < bottom_edge
+    ]
+
+
+def _within(
+    chars: list[dict[str, Any]] | None, bbox: tuple[float, float, float, float]
+) -> list[dict[str, Any]]:
+    """pdfplumber's characters whose middle is inside `bbox`, by `Table.extract`'s test."""
+    left, top, right, bottom = bbox
+    return [
+        char
+        for char in chars or ()
+        if left <= (char["x0"] + char["x1"]) / 2 < right
+        and top <= (char["top"] + char["bottom"]) / 2 < bottom
     ]
 
 
@@ -276,6 +306,10 @@ def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
 _TOP_THEN_LEFT = itemgetter(TOP, X0)
 _TOP_BOTTOM = itemgetter(TOP, BOTTOM)
 _LEFT = itemgetter(X0)
+_RIGHT = itemgetter(X1)
+_TEXT = itemgetter(TEXT)
+_SIZE = itemgetter(SIZE)
+_BOLD = itemgetter(BOLD)
 
 
 def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
@@ -307,18 +341,18 @@ def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
         last_text, last_x0, last_x1, last_size = text, x0, x1, size
         spaced = False
     first = glyphs[0]
-    letters = [c for c in glyphs if c[TEXT].isalpha()] or glyphs
-    sizes = [c[SIZE] for c in letters]
+    letters = list(compress(glyphs, map(str.isalpha, map(_TEXT, glyphs)))) or glyphs
+    sizes = list(map(_SIZE, letters))
     return _PdfLine(
         text=clean_line("".join(parts)),
         page=page,
         x0=first[X0],
-        x1=max(c[X1] for c in glyphs),
+        x1=max(map(_RIGHT, glyphs)),
         top=band[0],
         bottom=band[1],
         size=statistics.median_low(sizes),
         min_size=min(sizes),
-        bold=all(c[BOLD] for c in letters),
+        bold=all(map(_BOLD, letters)),
         first_word=(first_word_end if first_word_end is not None else glyphs[-1][X1]) - first[X0],
         chars=len(glyphs),
     )

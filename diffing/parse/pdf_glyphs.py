@@ -11,13 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from itertools import accumulate, repeat
+from operator import add, mul
 from typing import Any, Final, NamedTuple
 
 from pdfminer.converter import PDFLayoutAnalyzer
 from pdfminer.layout import LTContainer, LTItem, LTLine, LTPage, LTRect
 from pdfminer.pdffont import PDFFont, PDFUnicodeNotDefined
-from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+from pdfminer.pdfinterp import PDFResourceManager
 from pdfminer.pdfpage import PDFPage
+
+from diffing.parse.pdf_content import ContentInterpreter
 
 _BOLD = re.compile(r"bold|black|heavy|semibold|demi|,b$|-b$", re.IGNORECASE)
 
@@ -255,12 +258,13 @@ class _GlyphDevice(PDFLayoutAnalyzer):
         height, width = self.height, self.width
         if not steps or size < 1 or y1 < 0 or y0 > height:
             return end
+        # start * a + e0 and then that + a * step, as above, with C's loops instead of Python's
         if a > 0:
-            lefts = [start * a + e0 for start in starts]
-            rights = [left + a * step for left, step in zip(lefts, steps, strict=True)]
+            lefts = list(map(add, map(mul, starts, repeat(a)), repeat(e0)))
+            rights = list(map(add, lefts, map(mul, repeat(a), steps)))
         else:
-            rights = [start * a + e0 for start in starts]
-            lefts = [right + a * step for right, step in zip(rights, steps, strict=True)]
+            rights = list(map(add, map(mul, starts, repeat(a)), repeat(e0)))
+            lefts = list(map(add, rights, map(mul, repeat(a), steps)))
         chars = list(map(texts.__getitem__, cids))
         top, bottom = height - y1, height - y0
         if all(chars) and min(rights) >= 0 and max(lefts) <= width:
@@ -282,7 +286,7 @@ _UNDERLINED = {">": "≥", "<": "≤"}
 
 def read_page(resources: PDFResourceManager, page: PDFPage) -> PageGlyphs:
     device = _GlyphDevice(resources)
-    PDFPageInterpreter(resources, device).process_page(page)
+    ContentInterpreter(resources, device).process_page(page)
     horizontal = vertical = 0
     underlines: list[tuple[float, float, float]] = []  # x0, x1, top of short hairlines
     for item in _shapes(device.cur_item):
