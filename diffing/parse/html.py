@@ -412,10 +412,10 @@ class _Walker:
     @staticmethod
     def _is_heading_block(tag: _Element) -> bool:
         """`<p><strong>Heading</strong></p>`, or a block reading exactly like a known heading."""
-        text = _text(tag)
-        if not text or len(text) > 100 or text[-1] in ".,;" or re.search(r":\s*\S", text):
-            return False
         if _has(tag, _NOT_IN_HEADINGS):
+            return False  # first: a block of blocks (a page's wrapper) need not be read
+        text = _text(tag)
+        if not text or len(text) > 100 or text[-1] in ".,;" or _COLON_VALUE.search(text):
             return False
         links = "".join(_get_text(a) for a in tag.iterdescendants("a"))
         if links.strip() and clean_line(links) == text:
@@ -442,6 +442,7 @@ def _rows(table: _Element) -> tuple[tuple[str, ...], ...]:
 
 
 _NOT_IN_HEADINGS = ("p", "div", "li", "table", "ul", "ol")
+_COLON_VALUE = re.compile(r":\s*\S")
 
 
 def _text(tag: _Element) -> str:
