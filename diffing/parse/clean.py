@@ -101,6 +101,8 @@ class Paragraph:
 
 def clean_line(text: str) -> str:
     """One line, normalised: symbol-font bullets made plain, spaces and quotes straightened."""
+    if text.isascii():  # no private-use glyph, soft hyphen or dash to mend: most HTML lines
+        return normalize_text(text.replace("\n", " "))
     text = _LEADING_PRIVATE_USE.sub(r"\1• ", text)
     text = _PRIVATE_USE.sub("", text)
     ends_soft = text.rstrip().endswith(_SOFT_HYPHEN)

@@ -25,14 +25,17 @@ of the walker's text it is ignored: the rules alone are safer than a wrong main 
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 import trafilatura
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
-from bs4.element import Declaration, Doctype, ProcessingInstruction
+from bs4.dammit import EncodingDetector
+from lxml import etree
+from lxml.etree import _Element
+from trafilatura.settings import Extractor
 
 from diffing.model import PolicyDocument, Table
 from diffing.parse.clean import Paragraph, clean_line, error_page_reason, is_stamp
@@ -102,55 +105,38 @@ _DATE_KEYS = frozenset({"last_review", "next_review", "effective_date", "publish
 _HEADER_CHARS = 4000
 
 
-def parse_html(content: bytes, *, document_id: str) -> PolicyDocument:
-    with warnings.catch_warnings():
-        # bs4 warns about markup that "looks like a URL/filename"; the content decides, not it.
-        warnings.simplefilter("ignore")
-        soup = BeautifulSoup(content, "lxml")
-    title = _title(soup)
-    meta = _meta_tags(soup)
-    _strip(soup)
-    items = list(_Walker(title).walk(soup.body or soup))
-    body_text = "\n".join(text for kind, text, _ in items if kind != "table")
-    table_text = "\n".join(" ".join(row) for _, _, rows in items for row in rows)
-    reason = error_page_reason(title, f"{body_text}\n{table_text}".strip())
-    if reason:
-        raise ParseError(document_id, f"looks like an error page: {reason}")
-
-    items = _main_content(items, str(soup))
-    paragraphs: list[Paragraph] = []
-    pending: list[tuple[int, tuple[tuple[str, ...], ...]]] = []
-    for kind, text, rows in items:
-        if kind == "table":
-            pending.append((len(paragraphs) - 1, rows))
-        else:
-            paragraphs.append(Paragraph(text=text, heading=kind == "heading"))
-    sections, owner = build_sections(paragraphs, keep={i for i, _ in pending if i >= 0})
-    tables = tuple(
-        Table(rows=rows, page=None, section=owner[i] if i >= 0 else None) for i, rows in pending
-    )
-    if not title:
-        title = next((p.text for p in paragraphs if p.heading), "")
-    return PolicyDocument(
-        title=title,
-        content_type="html",
-        sections=sections,
-        tables=tables,
-        meta=merge_meta(meta, header_meta(body_text[:_HEADER_CHARS])),
-    )
-
-
-_Item = tuple[str, str, tuple[tuple[str, ...], ...]]
 _MAIN_MIN_SHARE = 0.2
 _BOILERPLATE_REPEATS = 3  # the same line this often ("Click here to see …") is the site's
 
 
 _NOT_ALNUM = re.compile(r"[\W_]+")  # `str.isalnum` is `\w` less the underscore
+_ALNUM = re.compile(r"[^\W_]")
+
+
+_NOT_ALNUM_ASCII = bytes(b for b in range(128) if not chr(b).isalnum())
 
 
 def _key(text: str) -> str:
     """Letters and digits only: trafilatura spaces inline markup its own way."""
+    if text.isascii():  # the same, at a tenth of the cost
+        return text.lower().encode().translate(None, _NOT_ALNUM_ASCII).decode()
     return _NOT_ALNUM.sub("", text.lower())
+
+
+@functools.cache
+def _extractor() -> Extractor:
+    """The options `trafilatura.extract` builds from ``include_tables=True,
+    include_comments=False, include_links=False, favor_recall=True, deduplicate=False``, built
+    once: building them is a tenth of an extraction. Never changed by an extraction; their
+    date limit (today) only bounds the metadata search, which is off."""
+    return Extractor(
+        output_format="txt",
+        tables=True,
+        comments=False,
+        links=False,
+        recall=True,
+        dedup=False,
+    )
 
 
 def _main_content(items: list[_Item], markup: str) -> list[_Item]:
@@ -163,14 +149,7 @@ def _main_content(items: list[_Item], markup: str) -> list[_Item]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        main = trafilatura.extract(
-            markup,
-            include_tables=True,
-            include_comments=False,
-            include_links=False,
-            favor_recall=True,
-            deduplicate=False,
-        )
+        main = trafilatura.extract(markup, options=_extractor())
     if not main:
         return items
     main_key = _key(main)
@@ -201,24 +180,100 @@ def _main_content(items: list[_Item], markup: str) -> list[_Item]:
     return chosen if chosen_size >= _MAIN_MIN_SHARE * size else items
 
 
-def _title(soup: BeautifulSoup) -> str:
-    text = clean_line(soup.title.get_text(" ")) if soup.title else ""
+_Item = tuple[str, str, tuple[tuple[str, ...], ...]]
+
+
+def parse_html(content: bytes, *, document_id: str) -> PolicyDocument:
+    root = _parse_tree(content)
+    title = _title(root)
+    meta = _meta_tags(root)
+    body: _Element | None = None
+    if root is not None:
+        _strip(root)
+        body = next(root.iter("body"), root)
+    items = [] if body is None else _Walker(title).walk(body)
+    body_text = "\n".join(text for kind, text, _ in items if kind != "table")
+    table_text = "\n".join(" ".join(row) for _, _, rows in items for row in rows)
+    reason = error_page_reason(title, f"{body_text}\n{table_text}".strip())
+    if reason:
+        raise ParseError(document_id, f"looks like an error page: {reason}")
+
+    assert root is not None  # a page without a tree has no text: refused above
+    items = _main_content(items, etree.tostring(root, method="html", encoding="unicode"))
+    paragraphs: list[Paragraph] = []
+    pending: list[tuple[int, tuple[tuple[str, ...], ...]]] = []
+    for kind, text, rows in items:
+        if kind == "table":
+            pending.append((len(paragraphs) - 1, rows))
+        else:
+            paragraphs.append(Paragraph(text=text, heading=kind == "heading"))
+    sections, owner = build_sections(paragraphs, keep={i for i, _ in pending if i >= 0})
+    tables = tuple(
+        Table(rows=rows, page=None, section=owner[i] if i >= 0 else None) for i, rows in pending
+    )
+    if not title:
+        title = next((p.text for p in paragraphs if p.heading), "")
+    return PolicyDocument(
+        title=title,
+        content_type="html",
+        sections=sections,
+        tables=tables,
+        meta=merge_meta(meta, header_meta(body_text[:_HEADER_CHARS])),
+    )
+
+
+_PARSER_ERRORS = (UnicodeDecodeError, LookupError, etree.ParserError)
+
+
+def _parse_tree(content: bytes) -> _Element | None:
+    """The page's element tree, as bs4's lxml builder reads it (which the walker was written
+    against): the first encoding bs4's detector proposes that libxml2 accepts, the bytes fed in
+    one piece. None for a page with no element at all."""
+    detector = EncodingDetector(content, is_html=True)
+    for encoding in detector.encodings:
+        parser = etree.HTMLParser(recover=True, encoding=encoding)
+        try:
+            parser.feed(detector.markup)
+        except _PARSER_ERRORS:
+            continue
+        try:
+            root: _Element | None = parser.close()
+        except etree.XMLSyntaxError:
+            return None  # nothing to build a tree of ("Document is empty")
+        except _PARSER_ERRORS:
+            continue
+        return root
+    return None
+
+
+def _get_text(node: _Element, separator: str = "") -> str:
+    """bs4's ``get_text(separator)``: the text pieces under `node`, comments left out."""
+    return separator.join(node.itertext())
+
+
+def _first(root: _Element | None, name: str) -> _Element | None:
+    return None if root is None else next(root.iter(name), None)
+
+
+def _title(root: _Element | None) -> str:
+    title = _first(root, "title")
+    text = clean_line(_get_text(title, " ")) if title is not None else ""
+    if not text and root is not None:
+        og = next((m for m in root.iter("meta") if m.get("property") == "og:title"), None)
+        text = clean_line(og.get("content") or "") if og is not None else ""
     if not text:
-        og = soup.find("meta", attrs={"property": "og:title"})
-        text = clean_line(str(og.get("content") or "")) if isinstance(og, Tag) else ""
-    if not text:
-        h1 = soup.find("h1")
-        text = clean_line(h1.get_text(" ")) if isinstance(h1, Tag) else ""
+        h1 = _first(root, "h1")
+        text = clean_line(_get_text(h1, " ")) if h1 is not None else ""
     if " | " in text:
         text = text.rsplit(" | ", 1)[0]  # "Physical Therapy - … | Aetna": the site name goes
     return _TITLE_SUFFIX.sub("", text).strip()
 
 
-def _meta_tags(soup: BeautifulSoup) -> list[tuple[str, str]]:
-    found = []
-    for tag in soup.find_all("meta"):
-        name = str(tag.get("name") or "").strip()
-        value = clean_line(str(tag.get("content") or ""))
+def _meta_tags(root: _Element | None) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for tag in () if root is None else root.iter("meta"):
+        name = (tag.get("name") or "").strip()
+        value = clean_line(tag.get("content") or "")
         key = _META_KEYS.get(name.lower())
         if key is None and name.lower().startswith("aet."):
             key = re.sub(r"(?<!^)(?=[A-Z])", "_", name[4:]).lower()
@@ -233,50 +288,63 @@ def _meta_tags(soup: BeautifulSoup) -> list[tuple[str, str]]:
     return found
 
 
-def _tags(root: Tag, names: frozenset[str] | None = None) -> list[Tag]:
-    """The elements under `root` in document order (named `names`, when given): what
-    ``find_all(names)`` returns, without bs4's filter machinery, which was a third of the
-    parse (measured on the fixture site's CPB pages)."""
-    return [
-        node
-        for node in root.descendants
-        if isinstance(node, Tag) and (names is None or node.name in names)
-    ]
+def _has(root: _Element, names: Iterable[str]) -> bool:
+    """Whether an element named `names` is under `root`."""
+    return next(root.iterdescendants(*names), None) is not None
 
 
-def _has(root: Tag, names: frozenset[str]) -> bool:
-    """Whether an element named `names` is under `root` (``root.find(names) is not None``)."""
-    return any(isinstance(node, Tag) and node.name in names for node in root.descendants)
+def _remove(node: _Element) -> None:
+    """Take `node` out of the tree, leaving the text that follows it in place (lxml keeps
+    that text, the tail, on the node; bs4 keeps it as a string of the parent)."""
+    parent = node.getparent()
+    if parent is None:
+        return
+    if node.tail:
+        previous = node.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + node.tail
+        else:
+            parent.text = (parent.text or "") + node.tail
+    parent.remove(node)
 
 
-_MARKUP_ONLY = (Comment, Doctype, Declaration, ProcessingInstruction)
 _DROP = frozenset(_DROP_TAGS)
-_MAIN_HEADINGS = frozenset({"h1", "h2", "main", "article"})
+_MAIN_HEADINGS = ("h1", "h2", "main", "article")
+_CLASS_TOKEN = re.compile(r"\S+")  # how bs4 splits a class attribute
 
 
-def _strip(soup: BeautifulSoup) -> None:
-    for node in [n for n in soup.descendants if isinstance(n, _MARKUP_ONLY)]:
-        node.extract()
-    for tag in _tags(soup, _DROP):
-        tag.decompose()
-    for tag in _tags(soup):
-        # `tag.decomposed` of a live tag falls through bs4's `__getattr__` to a search of its
-        # whole subtree for a `<_decomposed>` element: a tenth of the parse. `decompose()`
-        # clears a tag's `__dict__` and sets the flag there.
-        if vars(tag).get("_decomposed") or tag.name in _KEEP_TAGS or tag.attrs is None:
-            continue
-        tokens = [*(tag.get("class") or []), str(tag.get("id") or "")]
-        if tag.get("role") in {"dialog", "alertdialog"}:
-            tag.decompose()  # a pop-up ("You are now leaving the Aetna website")
-            continue
-        hidden = tag.has_attr("hidden") or "display:none" in str(tag.get("style", "")).replace(
-            " ", ""
-        )
-        # Class names are a guess; never drop what holds the page's main headings.
-        if (hidden or any(_CHROME.search(t) for t in tokens if t)) and not _has(
-            tag, _MAIN_HEADINGS
-        ):
-            tag.decompose()
+def _strip(root: _Element) -> None:
+    for node in list(root.iter(etree.Comment, etree.ProcessingInstruction, etree.Entity)):
+        _remove(node)
+    for node in list(root.iter(*_DROP)):
+        _remove(node)
+    _strip_chrome(root)
+
+
+# Only an element with one of these attributes can be chrome by `_is_chrome`.
+_MARKED = etree.XPath("//*[@role or @class or @id or @hidden or @style]")
+
+
+def _strip_chrome(root: _Element) -> None:
+    """Drop pop-ups, hidden blocks and what class names call chrome.
+
+    Each element is judged on the tree as it stands before any of them goes: what a judgement
+    reads (the element's attributes and what is under it) no removal of another element can
+    change, except one under an element that goes too."""
+    chrome = [tag for tag in _MARKED(root) if tag.tag not in _KEEP_TAGS and _is_chrome(tag)]
+    for tag in chrome:
+        _remove(tag)
+
+
+def _is_chrome(tag: _Element) -> bool:
+    if tag.get("role") in {"dialog", "alertdialog"}:
+        return True  # a pop-up ("You are now leaving the Aetna website")
+    tokens = [*_CLASS_TOKEN.findall(tag.get("class") or ""), tag.get("id") or ""]
+    hidden = tag.get("hidden") is not None or "display:none" in (tag.get("style") or "").replace(
+        " ", ""
+    )
+    # Class names are a guess; never drop what holds the page's main headings.
+    return (hidden or any(_CHROME.search(t) for t in tokens if t)) and not _has(tag, _MAIN_HEADINGS)
 
 
 class _Walker:
@@ -288,105 +356,109 @@ class _Walker:
         # a place in the same page: a line of nothing else is a table-of-contents entry.
         self.buffer: list[tuple[str, bool]] = []
         self.title_seen = False
+        self.items: list[_Item] = []
 
-    def walk(self, root: Tag) -> Iterator[tuple[str, str, tuple[tuple[str, ...], ...]]]:
-        yield from self._visit(root, False)
-        yield from self._flush()
+    def walk(self, root: _Element) -> list[_Item]:
+        self._visit(root, False)
+        self._flush()
+        return self.items
 
-    def _flush(self) -> Iterator[tuple[str, str, tuple[tuple[str, ...], ...]]]:
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
         text = clean_line("".join(piece for piece, _ in self.buffer))
         toc_entry = all(linked for piece, linked in self.buffer if piece.strip())
         self.buffer.clear()
-        if text and any(ch.isalnum() for ch in text) and not is_stamp(text) and not toc_entry:
-            yield ("text", text, ())
+        if text and _ALNUM.search(text) and not is_stamp(text) and not toc_entry:
+            self.items.append(("text", text, ()))
 
-    def _visit(
-        self, node: Tag, linked: bool
-    ) -> Iterator[tuple[str, str, tuple[tuple[str, ...], ...]]]:
-        for child in node.children:
-            if isinstance(child, NavigableString):
-                self.buffer.append((_SPACE.sub(" ", str(child)), linked))
-                continue
-            if not isinstance(child, Tag):
-                continue
-            name = child.name
+    def _visit(self, node: _Element, linked: bool) -> None:
+        if node.text:
+            self.buffer.append((_SPACE.sub(" ", node.text), linked))
+        for child in node:
+            name = child.tag
             if name == "br":
-                yield from self._flush()
+                self._flush()
             elif name in _HEADINGS or (name in {"p", "div"} and self._is_heading_block(child)):
-                yield from self._flush()
-                yield from self._heading(name, _text(child))
+                self._flush()
+                self._heading(name, _text(child))
             elif name == "table" and _is_data_table(child):
-                yield from self._flush()
-                caption = next(iter(_tags(child, _CAPTION)), None)
-                heading = None if caption is None else next(iter(_tags(caption, _HEADINGS)), None)
+                self._flush()
+                caption = next(child.iterdescendants("caption"), None)
+                heading = (
+                    None if caption is None else next(caption.iterdescendants(*_HEADINGS), None)
+                )
                 if heading is not None:
-                    yield from self._heading(heading.name, _text(heading))
+                    self._heading(heading.tag, _text(heading))
                 rows = _rows(child)
                 if rows:
-                    yield ("table", "", rows)
+                    self.items.append(("table", "", rows))
             elif name in _BLOCKS or name == "table":
-                yield from self._flush()
-                yield from self._visit(child, linked)
-                yield from self._flush()
+                self._flush()
+                self._visit(child, linked)
+                self._flush()
             else:
-                in_page = name == "a" and str(child.get("href") or "").startswith("#")
-                yield from self._visit(child, linked or in_page)
+                in_page = name == "a" and (child.get("href") or "").startswith("#")
+                self._visit(child, linked or in_page)
+            if child.tail:
+                self.buffer.append((_SPACE.sub(" ", child.tail), linked))
 
-    def _heading(
-        self, name: str, text: str
-    ) -> Iterator[tuple[str, str, tuple[tuple[str, ...], ...]]]:
+    def _heading(self, name: str, text: str) -> None:
         if name == "h1" and not self.title_seen and text.lower() == self.title:
             self.title_seen = True  # the page title again, not a section
         elif text and not is_stamp(text):  # "Table Of Contents" is no section
-            yield ("heading", text, ())
+            self.items.append(("heading", text, ()))
 
     @staticmethod
-    def _is_heading_block(tag: Tag) -> bool:
+    def _is_heading_block(tag: _Element) -> bool:
         """`<p><strong>Heading</strong></p>`, or a block reading exactly like a known heading."""
-        text = _text(tag)
-        if not text or len(text) > 100 or text[-1] in ".,;" or re.search(r":\s*\S", text):
-            return False
         if _has(tag, _NOT_IN_HEADINGS):
+            return False  # first: a block of blocks (a page's wrapper) need not be read
+        text = _text(tag)
+        if not text or len(text) > 100 or text[-1] in ".,;" or _COLON_VALUE.search(text):
             return False
-        links = "".join(a.get_text() for a in _tags(tag, _LINKS))
+        links = "".join(_get_text(a) for a in tag.iterdescendants("a"))
         if links.strip() and clean_line(links) == text:
             return False  # a link (to a section, a popup), not a heading
-        strong = "".join(b.get_text() for b in _tags(tag, _STRONG))
+        strong = "".join(_get_text(b) for b in tag.iterdescendants("strong", "b"))
         return clean_line(strong).rstrip(":") == text.rstrip(":") or is_known_heading(text)
 
 
-def _is_data_table(table: Tag) -> bool:
-    if _has(table, _TABLE):
+def _is_data_table(table: _Element) -> bool:
+    if _has(table, ("table",)):
         return False  # a layout table: its cells are read as ordinary blocks
-    rows = _tags(table, _ROW)
-    widest = max((len(_tags(tr, _CELLS)) for tr in rows), default=0)
+    rows = list(table.iterdescendants("tr"))
+    widest = max((sum(1 for _ in tr.iterdescendants("td", "th")) for tr in rows), default=0)
     return widest >= 2 and len(rows) >= 2
 
 
-def _rows(table: Tag) -> tuple[tuple[str, ...], ...]:
+def _rows(table: _Element) -> tuple[tuple[str, ...], ...]:
     rows = []
-    for tr in _tags(table, _ROW):
-        cells = tuple(_text(cell) for cell in _tags(tr, _CELLS))
+    for tr in table.iterdescendants("tr"):
+        cells = tuple(_text(cell) for cell in tr.iterdescendants("td", "th"))
         if any(cells):
             rows.append(cells)
     return tuple(rows)
 
 
-_CAPTION = frozenset({"caption"})
-_NOT_IN_HEADINGS = frozenset({"p", "div", "li", "table", "ul", "ol"})
-_LINKS = frozenset({"a"})
-_STRONG = frozenset({"strong", "b"})
-_TABLE = frozenset({"table"})
-_ROW = frozenset({"tr"})
-_CELLS = frozenset({"td", "th"})
+_NOT_IN_HEADINGS = ("p", "div", "li", "table", "ul", "ol")
+_COLON_VALUE = re.compile(r":\s*\S")
 
 
-def _text(tag: Tag) -> str:
+def _text(tag: _Element) -> str:
     """Clean text of an element: inline markup joins words, block markup separates them."""
     parts: list[str] = []
-    for node in tag.descendants:
-        if isinstance(node, NavigableString):
-            parts.append(str(node))
-        elif isinstance(node, Tag) and node.name in _INLINE_BREAKS:
-            parts.append(" ")
+    _collect(tag, parts)
     return clean_line(_SPACE.sub(" ", "".join(parts)))
+
+
+def _collect(node: _Element, parts: list[str]) -> None:
+    """The text under `node` in document order, a space where an element breaks the line."""
+    if node.text:
+        parts.append(node.text)
+    for child in node:
+        if child.tag in _INLINE_BREAKS:
+            parts.append(" ")
+        _collect(child, parts)
+        if child.tail:
+            parts.append(child.tail)

@@ -44,6 +44,10 @@ _DATE_LABELS: tuple[tuple[str, str], ...] = (
         r"|(?<!next )(?<!anticipated )review\s+date",
     ),
 )
+_DATE_LABEL_PATTERNS = tuple(
+    (key, re.compile(f"(?:{label}){_SEPARATOR}", re.IGNORECASE)) for key, label in _DATE_LABELS
+)
+_LEADING_SEPARATOR = re.compile(r"^[\s:#.…\-–]*")
 _NUMBER_LABEL = re.compile(
     r"(?:(?:medical\s+|clinical\s+|coverage\s+|reimbursement\s+)?policy|guideline|bulletin|cpb)"
     r"\s*(?:number|no\.?|#)|(?:^|\n)\s*number(?=\s*:)",
@@ -87,15 +91,15 @@ def parse_date(text: str) -> str | None:
 def header_meta(text: str) -> list[tuple[str, str]]:
     """Facts stated in a header block, first occurrence of each key."""
     found: dict[str, str] = {}
-    for key, label in _DATE_LABELS:
-        for match in re.finditer(f"(?:{label}){_SEPARATOR}", text, re.IGNORECASE):
+    for key, label in _DATE_LABEL_PATTERNS:
+        for match in label.finditer(text):
             value = parse_date(text[match.end() : match.end() + 40])
             if value:
                 found.setdefault(key, value)
                 break
     for match in _NUMBER_LABEL.finditer(text):
         rest = text[match.end() : match.end() + 60]
-        rest = re.sub(r"^[\s:#.…\-–]*", "", rest)
+        rest = _LEADING_SEPARATOR.sub("", rest)
         number = _NUMBER_VALUE.match(rest)
         if number and any(ch.isdigit() for ch in number.group(0)):
             found.setdefault("policy_number", number.group(0))
