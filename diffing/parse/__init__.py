@@ -135,7 +135,7 @@ def parse_document(
         *_PRINTED_ALIKE.get(),  # `printed_alike`
     )
     kind = detect_format(content, content_type)
-    # The format parsers (pdfplumber, bs4 and trafilatura, openpyxl) load on first use: what
+    # The format parsers (pdfplumber, lxml and trafilatura, openpyxl) load on first use: what
     # only compares or verifies stored documents (`diffing.diff`, the publishing path) imports
     # this package for its section names and must not pay for them.
     if kind == "pdf":
