@@ -3,16 +3,14 @@ compiled the extractor's vocabularies (`monitor.pipeline.warm`)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from diffing.model import RawDocument
 from monitor.pipeline.runner import WARM_MODULE, start_workers_early, worker_context
-from monitor.pipeline.warm import WARM_PAGE
+from monitor.pipeline.warm import warm_document
 from monitor.pipeline.worker import extract_printed_alike
 from sources import SOURCE_KINDS
 
@@ -58,16 +56,7 @@ def test_worker_context_is_the_fork_server_with_the_warm_module() -> None:
 def test_the_warm_page_walks_the_extractor() -> None:
     """The warm-up page must keep reaching the parts it is there to warm: if the extractor
     stopped finding its criteria, the warm-up would silently warm nothing."""
-    raw = RawDocument(
-        source="warm",
-        key="/warm-up",
-        url="http://127.0.0.1/warm-up",
-        content=WARM_PAGE,
-        content_type="text/html",
-        fetched_at=dt.datetime.now(dt.UTC),
-        source_meta=(("payer", "Warm-up"),),
-    )
-    criteria, text = extract_printed_alike(SOURCE_KINDS["payer_policies"].extract, raw)
+    criteria, text = extract_printed_alike(SOURCE_KINDS["payer_policies"].extract, warm_document())
     assert [d.name for d in criteria.drugs] == ["dupilumab"]
     assert criteria.step_therapy
     assert criteria.approval_periods

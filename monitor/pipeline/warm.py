@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from diffing.model import RawDocument
+
 # A small policy page in the style the payers publish: it walks the HTML parse, the criteria
 # extractor (drug, diagnosis, step therapy, severity, prescriber, approval period, codes) and
 # the criteria tree, so their lazy imports run and their patterns are compiled here.
@@ -40,24 +42,27 @@ a topical calcineurin inhibitor; and</li>
 """
 
 
+def warm_document() -> RawDocument:
+    """`WARM_PAGE` as a payer source would hand it to a worker."""
+    return RawDocument(
+        source="warm",
+        key="/warm-up",
+        url="http://127.0.0.1/warm-up",
+        content=WARM_PAGE,
+        content_type="text/html",
+        fetched_at=dt.datetime.now(dt.UTC),
+        source_meta=(("payer", "Warm-up"),),
+    )
+
+
 def warm() -> None:
     """Parse and extract `WARM_PAGE` as a worker would, and load the PDF parser."""
     try:
-        from diffing.model import RawDocument
         from diffing.parse import pdf  # noqa: F401  (pdfplumber, pdfminer)
         from monitor.pipeline.worker import extract_printed_alike
         from sources import SOURCE_KINDS
 
-        raw = RawDocument(
-            source="warm",
-            key="/warm-up",
-            url="http://127.0.0.1/warm-up",
-            content=WARM_PAGE,
-            content_type="text/html",
-            fetched_at=dt.datetime.now(dt.UTC),
-            source_meta=(("payer", "Warm-up"),),
-        )
-        extract_printed_alike(SOURCE_KINDS["payer_policies"].extract, raw)
+        extract_printed_alike(SOURCE_KINDS["payer_policies"].extract, warm_document())
     except Exception:  # best effort: see the module docstring
         return
 
