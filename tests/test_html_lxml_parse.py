@@ -118,3 +118,13 @@ def test_header_meta_compiled_labels() -> None:
         ("next_review", "2026-05-01"),
         ("policy_number", "2026D0045A"),
     ]
+
+
+def test_extractor_options_carry_todays_date_limit() -> None:
+    """Built once a day: a process running past midnight does not keep yesterday's options
+    (the CI run that crossed midnight found the cached options a day behind `extract`'s)."""
+    import datetime as dt
+
+    options = _extractor()
+    assert options is _extractor()
+    assert options.date_params["max_date"] == dt.date.today().isoformat()

@@ -25,6 +25,7 @@ of the walker's text it is ignored: the rules alone are safer than a wrong main 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import warnings
@@ -123,12 +124,18 @@ def _key(text: str) -> str:
     return _NOT_ALNUM.sub("", text.lower())
 
 
-@functools.cache
 def _extractor() -> Extractor:
     """The options `trafilatura.extract` builds from ``include_tables=True,
     include_comments=False, include_links=False, favor_recall=True, deduplicate=False``, built
-    once: building them is a tenth of an extraction. Never changed by an extraction; their
-    date limit (today) only bounds the metadata search, which is off."""
+    once a day: building them is a tenth of an extraction. Never changed by an extraction.
+    Their date limit is today (local time, as trafilatura sets it), so a process that runs past
+    midnight builds them again rather than keep yesterday's (it only bounds the metadata
+    search, which is off, but the options stay exactly what `extract` would build)."""
+    return _extractor_of(dt.date.today())
+
+
+@functools.lru_cache(maxsize=1)
+def _extractor_of(day: dt.date) -> Extractor:
     return Extractor(
         output_format="txt",
         tables=True,
