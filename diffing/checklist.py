@@ -590,17 +590,32 @@ def checklist_feed_changes(
 
 
 def checklist_to_dict(checklist: Checklist) -> dict[str, Any]:
-    """Plain JSON-able form (what the store keeps and the API returns)."""
-    body = dataclasses.asdict(checklist)
+    """Plain JSON-able form (what the store keeps and the API returns), key for key what
+    `dataclasses.asdict` gave, built field by field: its recursive deep copy of every item was
+    a third of storing a payer version's checklists. An item's evidence is the one dataclass
+    inside a checklist."""
+    body: dict[str, Any] = {f.name: getattr(checklist, f.name) for f in _CHECKLIST_FIELDS}
+    body["items"] = tuple(_item_to_dict(item) for item in checklist.items)
     body["format"] = CHECKLIST_FORMAT
     body["effective_date"] = (
         checklist.effective_date.isoformat() if checklist.effective_date else None
     )
-    for item in body["items"]:
-        item["codes"] = list(item["codes"])
-        item["alternatives"] = list(item["alternatives"])
     body["outline"] = list(checklist.outline)
     return body
+
+
+def _item_to_dict(item: ChecklistItem) -> dict[str, Any]:
+    body: dict[str, Any] = {f.name: getattr(item, f.name) for f in _ITEM_FIELDS}
+    body["codes"] = list(item.codes)
+    body["alternatives"] = list(item.alternatives)
+    if item.evidence is not None:
+        body["evidence"] = {f.name: getattr(item.evidence, f.name) for f in _EVIDENCE_FIELDS}
+    return body
+
+
+_CHECKLIST_FIELDS = dataclasses.fields(Checklist)
+_ITEM_FIELDS = dataclasses.fields(ChecklistItem)
+_EVIDENCE_FIELDS = dataclasses.fields(Evidence)
 
 
 def checklist_from_dict(body: dict[str, Any]) -> Checklist:

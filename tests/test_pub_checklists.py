@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from diffing.checklist import Checklist, ChecklistItem, build_checklists, checklist_to_dict
+from diffing.checklist import (
+    CHECKLIST_FORMAT,
+    Checklist,
+    ChecklistItem,
+    build_checklists,
+    checklist_to_dict,
+)
 from diffing.model import (
     ApprovalPeriod,
     CodeRef,
@@ -76,8 +82,23 @@ def _criteria(
     )
 
 
+def _asdict_form(checklist: Checklist) -> dict[str, Any]:
+    """`checklist_to_dict` as it was written, by `dataclasses.asdict`."""
+    body = dataclasses.asdict(checklist)
+    body["format"] = CHECKLIST_FORMAT
+    body["effective_date"] = (
+        checklist.effective_date.isoformat() if checklist.effective_date else None
+    )
+    for item in body["items"]:
+        item["codes"] = list(item["codes"])
+        item["alternatives"] = list(item["alternatives"])
+    body["outline"] = list(checklist.outline)
+    return body
+
+
 def _reference_json(checklist: Checklist) -> str:
-    return json.dumps(checklist_to_dict(checklist), sort_keys=True, ensure_ascii=False)
+    assert checklist_to_dict(checklist) == _asdict_form(checklist)
+    return json.dumps(_asdict_form(checklist), sort_keys=True, ensure_ascii=False)
 
 
 def test_the_stored_json_is_checklist_to_dict_to_the_byte() -> None:

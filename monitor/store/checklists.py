@@ -20,16 +20,15 @@ from sqlalchemy import Connection, Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from diffing.checklist import (
-    CHECKLIST_FORMAT,
     Checklist,
     ChecklistChange,
-    ChecklistItem,
     build_checklists,
     checklist_feed_changes,
     checklist_from_dict,
+    checklist_to_dict,
     diff_checklists,
 )
-from diffing.model import Change, Criteria, Evidence
+from diffing.model import Change, Criteria
 from monitor.errors import StoreError
 from monitor.store.core import Store
 from monitor.store.limits import MAX_LIST_ROWS, bounded
@@ -42,32 +41,11 @@ class ChecklistNotFound(StoreError):
     """No checklist (or checklist version) with the id or number asked for."""
 
 
-# The fields of the dataclasses a checklist's JSON is made of, in declaration order.
-_CHECKLIST_FIELDS = tuple(f.name for f in dataclasses.fields(Checklist))
-_ITEM_FIELDS = tuple(f.name for f in dataclasses.fields(ChecklistItem))
-_EVIDENCE_FIELDS = tuple(f.name for f in dataclasses.fields(Evidence))
 _encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
 
 def _json(checklist: Checklist) -> str:
-    """The canonical JSON of `checklist_to_dict(checklist)`, built field by field: the same
-    text (tests/test_pub_checklists.py holds them equal) without `dataclasses.asdict`, whose
-    recursive deep copy of every item was a third of storing a payer version's checklists.
-    Tuples need no copy into lists: JSON writes both as arrays."""
-    body: dict[str, Any] = {name: getattr(checklist, name) for name in _CHECKLIST_FIELDS}
-    body["items"] = [_item_body(item) for item in checklist.items]
-    body["format"] = CHECKLIST_FORMAT
-    effective = checklist.effective_date
-    body["effective_date"] = effective.isoformat() if effective else None
-    return _encode(body)
-
-
-def _item_body(item: ChecklistItem) -> dict[str, Any]:
-    body = {name: getattr(item, name) for name in _ITEM_FIELDS}
-    evidence = item.evidence
-    if evidence is not None:  # the one dataclass inside an item
-        body["evidence"] = {name: getattr(evidence, name) for name in _EVIDENCE_FIELDS}
-    return body
+    return _encode(checklist_to_dict(checklist))
 
 
 _CHECKLISTS = cast(Table, ChecklistModel.__table__)
