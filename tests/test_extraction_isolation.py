@@ -16,7 +16,8 @@ from isolation_support import slow_or_broken_extract
 import sources
 from diffing.model import RawDocument
 from monitor.config import Schedule, SourceConfig
-from monitor.pipeline.runner import run_source, worker_context
+from monitor.pipeline.runner import run_source
+from monitor.pipeline.workers import worker_context
 from monitor.store.core import Store
 from sources.base import FetchResult, KnownListing, ListedDocument, Listing, SourceKind
 

@@ -9,9 +9,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from monitor.pipeline.runner import WARM_MODULE, start_workers_early, worker_context
 from monitor.pipeline.warm import warm_document
 from monitor.pipeline.worker import extract_printed_alike
+from monitor.pipeline.workers import WARM_MODULE, start_workers_early, worker_context
 from sources import SOURCE_KINDS
 
 needs_forkserver = pytest.mark.skipif(

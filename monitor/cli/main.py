@@ -222,6 +222,15 @@ def _loading_modules() -> Iterator[None]:
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
+    chosen = (
+        [config.source(args.source)] if args.source else [s for s in config.sources if s.enabled]
+    )
+    if any(source.source_kind.isolated_extract for source in chosen):
+        # Before the pipeline's imports: the workers' fork server warms on the other core
+        # while this process loads and re-checks, so a changed document finds its worker ready.
+        from monitor.pipeline.workers import start_workers_early
+
+        start_workers_early()
     with _loading_modules():
         import asyncio
 
@@ -232,9 +241,6 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
     if args.log_level == "WARNING":  # the default: progress lines still show when not on a tty
         logging.getLogger("policy_monitor.progress").setLevel(logging.INFO)
-    chosen = (
-        [config.source(args.source)] if args.source else [s for s in config.sources if s.enabled]
-    )
     store = Store.open(config.database.url)
     locks = source_locks(config.database.url)
     busy = False

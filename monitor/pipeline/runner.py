@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -37,6 +36,7 @@ from monitor.pipeline.worker import (
     extract_or_error,
     limit_worker_memory,
 )
+from monitor.pipeline.workers import start_workers_early, worker_context
 from monitor.progress import Progress
 from monitor.store.core import RunCounts, Store
 from monitor.store.publishing import remember_validators
@@ -48,34 +48,6 @@ IN_FLIGHT_BYTES = 32 * 1024 * 1024
 DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extraction
 
 log = logging.getLogger("policy_monitor.runner")
-
-# The extraction workers are forked by a fork server that has loaded `monitor.pipeline.warm`
-# (the parsers' imports, the extractor's compiled vocabularies): a worker starts warm in a few
-# milliseconds instead of ~0.7 s of CPU from a bare interpreter. Where there is no fork server
-# (not POSIX), workers are spawned as before.
-WARM_MODULE = "monitor.pipeline.warm"
-
-
-def worker_context() -> multiprocessing.context.BaseContext:
-    """The start method of extraction workers: `forkserver` preloading `WARM_MODULE`, or
-    `spawn` where the platform has no fork server."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([WARM_MODULE])
-    return context
-
-
-def start_workers_early() -> None:
-    """Start the fork server now (it warms in its own process while the run lists the source),
-    so that the first worker the run needs is ready when the first document is. Does nothing
-    where workers are spawned, or when the server already runs (the daemon's later runs)."""
-    context = worker_context()
-    if isinstance(context, multiprocessing.context.ForkServerContext):
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
-
 
 LOST_LOCK = (
     "lost the source lock (its database connection dropped); stopped between documents so "
