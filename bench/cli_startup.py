@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import MachineProbe
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "cli_startup.json"
 
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--against", help="also time this git revision, interleaved")
     args = parser.parse_args()
+    probe = MachineProbe()  # before the runs: the machine's speed, for other sessions
 
     with tempfile.TemporaryDirectory(prefix="cli-startup-") as scratch:
         work = Path(scratch)
@@ -143,6 +146,7 @@ def main() -> None:
                 "against": args.against,
                 "cpu_count": os.cpu_count(),
                 "loadavg": os.getloadavg(),
+                "machine": probe.finish(),
                 "runs": args.runs,
                 "target_s": 0.3,
                 "target_of": ["policy-monitor --help", "policy-monitor changes (empty database)"],

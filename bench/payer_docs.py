@@ -26,6 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from machine import MachineProbe
+
 from diffing.parse import parse_document
 from fixtures.loopback import spawn_fixture
 from fixtures.payer_site import AETNA_INDEX_PATH, UHC_INDEX_PATH, benchmark_pdf
@@ -116,6 +118,7 @@ def main() -> int:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
+    probe = MachineProbe()  # before the runs: the machine's speed, for other sessions
     figures: dict[str, object] = {}
     pdf = benchmark_pdf()
     timings = []
@@ -187,6 +190,7 @@ def main() -> int:
                 "platform": platform.platform(),
                 "loadavg_before": list(load_before),
                 "loadavg_after": list(os.getloadavg()),
+                "machine": probe.finish(),
                 "documents": args.documents,
                 "figures": figures,
             },
