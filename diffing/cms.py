@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -138,14 +139,100 @@ def make_bundle(
     tables: Mapping[str, Iterable[Mapping[str, Any]]],
 ) -> bytes:
     """Canonical JSON bytes of one document version (stable key order, so sha256 is stable)."""
-    body = {
+    return _encoded(_bundle_body(doc_type, report, detail, tables))
+
+
+def _bundle_body(
+    doc_type: str,
+    report: Mapping[str, Any],
+    detail: Mapping[str, Any],
+    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> dict[str, Any]:
+    return {
         "format": BUNDLE_FORMAT,
         "doc_type": doc_type,
         "report": dict(report),
         "detail": dict(detail),
         "tables": {name: list(rows) for name, rows in sorted(tables.items())},
     }
+
+
+def _encoded(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def make_bundle_of_json(
+    *,
+    doc_type: str,
+    report: Mapping[str, Any],
+    detail: Mapping[str, Any],
+    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> bytes:
+    """`make_bundle` of values decoded from JSON (the Coverage API's), and `cms_criteria` of
+    the bytes worked out now, from those values, and kept for the call that asks for them.
+
+    A CMS baseline encoded each bundle here and the publishing thread decoded it again to
+    extract it (a twelfth of that thread). JSON's own values survive a round trip through
+    it unchanged (strings, numbers, true/false/null, lists, objects; only key order is
+    canonical, which extraction never reads), so the criteria are the ones the bytes give.
+    Values of other types (the MCD export's rows) go through `make_bundle` instead.
+    """
+    body = _bundle_body(doc_type, report, detail, tables)
+    content = _encoded(body)
+    try:
+        criteria = _bundle_criteria(body)
+    except Exception:  # raised again where it always was: when the bytes are extracted
+        return content
+    _MADE.keep(content, criteria)
+    return content
+
+
+class _MadeCriteria:
+    """Criteria of bundles made in this process, by bundle bytes, until asked for once.
+
+    Bounded (oldest first out) in entries, codes and bytes, so bundles never extracted (bytes
+    found stored already) cost nothing lasting; one let go is extracted from its bytes,
+    which give the same criteria. Two threads: the one making bundles, the publishing one.
+    The bytes kept are the fetched document's own (not a copy) while it waits to be
+    published."""
+
+    def __init__(self, *, max_entries: int, max_codes: int, max_bytes: int) -> None:
+        self._kept: dict[bytes, Criteria] = {}
+        self._codes = 0
+        self._bytes = 0
+        self._max_entries = max_entries
+        self._max_codes = max_codes
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def keep(self, content: bytes, criteria: Criteria) -> None:
+        with self._lock:
+            if content in self._kept:
+                return
+            self._kept[content] = criteria
+            self._codes += len(criteria.codes)
+            self._bytes += len(content)
+            while self._kept and (
+                len(self._kept) > self._max_entries
+                or self._codes > self._max_codes
+                or self._bytes > self._max_bytes
+            ):
+                oldest = next(iter(self._kept))
+                self._codes -= len(self._kept.pop(oldest).codes)
+                self._bytes -= len(oldest)
+
+    def take(self, content: bytes) -> Criteria | None:
+        with self._lock:
+            criteria = self._kept.pop(content, None)
+            if criteria is not None:
+                self._codes -= len(criteria.codes)
+                self._bytes -= len(content)
+            return criteria
+
+
+# About what a run has fetched but not yet published (monitor.pipeline.batching gathers up to
+# 256 documents while a batch is written): the criteria would exist by then anyway.
+_MADE = _MadeCriteria(max_entries=512, max_codes=200_000, max_bytes=32 * 1024 * 1024)
 
 
 def load_bundle(content: bytes, document_id: str = "?") -> dict[str, Any]:
@@ -237,7 +324,13 @@ def _code_pairs(tables: Mapping[str, Any]) -> frozenset[CodePair]:
 
 def cms_criteria(content: bytes) -> Criteria:
     """Criteria of one CMS document version from its bundle bytes."""
-    bundle = load_bundle(content)
+    made = _MADE.take(content)
+    if made is not None:
+        return made
+    return _bundle_criteria(load_bundle(content))
+
+
+def _bundle_criteria(bundle: Mapping[str, Any]) -> Criteria:
     doc_type = str(bundle.get("doc_type") or "")
     if doc_type not in TEXT_FIELDS:
         raise ParseError("?", f"unknown CMS document type {doc_type!r}")
