@@ -168,14 +168,15 @@ def make_bundle_of_json(
     detail: Mapping[str, Any],
     tables: Mapping[str, Iterable[Mapping[str, Any]]],
 ) -> bytes:
-    """`make_bundle` of values decoded from JSON (the Coverage API's), and `cms_criteria` of
-    the bytes worked out now, from those values, and kept for the call that asks for them.
+    """`make_bundle` of values of JSON's own types (the Coverage API's decoded JSON, the MCD
+    export's text and numbers), and `cms_criteria` of the bytes worked out now, from those
+    values, and kept for the call that asks for them.
 
     A CMS baseline encoded each bundle here and the publishing thread decoded it again to
-    extract it (a twelfth of that thread). JSON's own values survive a round trip through
-    it unchanged (strings, numbers, true/false/null, lists, objects; only key order is
-    canonical, which extraction never reads), so the criteria are the ones the bytes give.
-    Values of other types (the MCD export's rows) go through `make_bundle` instead.
+    extract it (a twelfth of that thread). Such values survive a round trip through JSON
+    unchanged (str, int, float, bool, None, lists and str-keyed dicts of them; only key
+    order becomes canonical, which extraction never reads), so the criteria are the ones
+    the bytes give. Values of other types (tuples, dates …) go through `make_bundle`.
     """
     body = _bundle_body(doc_type, report, detail, tables)
     content = _encoded(body)
