@@ -180,6 +180,8 @@ def make_bundle_of_json(
     """
     body = _bundle_body(doc_type, report, detail, tables)
     content = _encoded(body)
+    if not _MADE.has_room(len(content)):
+        return content  # extracted from its bytes when asked, as `make_bundle`'s are
     try:
         criteria = _bundle_criteria(body)
     except Exception:  # raised again where it always was: when the bytes are extracted
@@ -191,49 +193,65 @@ def make_bundle_of_json(
 class _MadeCriteria:
     """Criteria of bundles made in this process, by bundle bytes, until asked for once.
 
-    Bounded (oldest first out) in entries, codes and bytes, so bundles never extracted (bytes
-    found stored already) cost nothing lasting; one let go is extracted from its bytes,
-    which give the same criteria. Two threads: the one making bundles, the publishing one.
-    The bytes kept are the fetched document's own (not a copy) while it waits to be
-    published."""
+    Bounded in entries, codes and bytes: when full, a new bundle's criteria are not worked
+    out at all (its bytes give them when asked, as before), so nothing is extracted twice and
+    what waits here stays small. An entry not asked for while `stale_after` more bundles were
+    made (bytes found stored already, a run that stopped) is let go. The bytes kept are the
+    fetched document's own, not a copy. Two threads: the one making bundles, the publishing
+    one."""
 
-    def __init__(self, *, max_entries: int, max_codes: int, max_bytes: int) -> None:
-        self._kept: dict[bytes, Criteria] = {}
+    def __init__(
+        self, *, max_entries: int, max_codes: int, max_bytes: int, stale_after: int
+    ) -> None:
+        self._kept: dict[bytes, tuple[int, Criteria]] = {}
         self._codes = 0
         self._bytes = 0
+        self._made = 0  # bundles offered so far: the age of an entry
         self._max_entries = max_entries
         self._max_codes = max_codes
         self._max_bytes = max_bytes
+        self._stale_after = stale_after
         self._lock = threading.Lock()
+
+    def has_room(self, size: int) -> bool:
+        with self._lock:
+            self._made += 1
+            while self._kept:
+                oldest = next(iter(self._kept))
+                if self._kept[oldest][0] >= self._made - self._stale_after:
+                    break
+                self._drop(oldest)
+            return (
+                len(self._kept) < self._max_entries
+                and self._codes < self._max_codes
+                and self._bytes + size <= self._max_bytes
+            )
 
     def keep(self, content: bytes, criteria: Criteria) -> None:
         with self._lock:
-            if content in self._kept:
-                return
-            self._kept[content] = criteria
-            self._codes += len(criteria.codes)
-            self._bytes += len(content)
-            while self._kept and (
-                len(self._kept) > self._max_entries
-                or self._codes > self._max_codes
-                or self._bytes > self._max_bytes
-            ):
-                oldest = next(iter(self._kept))
-                self._codes -= len(self._kept.pop(oldest).codes)
-                self._bytes -= len(oldest)
+            if content not in self._kept:
+                self._kept[content] = (self._made, criteria)
+                self._codes += len(criteria.codes)
+                self._bytes += len(content)
 
     def take(self, content: bytes) -> Criteria | None:
         with self._lock:
-            criteria = self._kept.pop(content, None)
-            if criteria is not None:
-                self._codes -= len(criteria.codes)
-                self._bytes -= len(content)
-            return criteria
+            if content not in self._kept:
+                return None
+            return self._drop(content)
+
+    def _drop(self, content: bytes) -> Criteria:
+        _made, criteria = self._kept.pop(content)
+        self._codes -= len(criteria.codes)
+        self._bytes -= len(content)
+        return criteria
 
 
 # About what a run has fetched but not yet published (monitor.pipeline.batching gathers up to
-# 256 documents while a batch is written): the criteria would exist by then anyway.
-_MADE = _MadeCriteria(max_entries=512, max_codes=200_000, max_bytes=32 * 1024 * 1024)
+# 256 documents or 16 MB while a batch is written), whose criteria would exist soon anyway.
+_MADE = _MadeCriteria(
+    max_entries=512, max_codes=100_000, max_bytes=16 * 1024 * 1024, stale_after=4096
+)
 
 
 def load_bundle(content: bytes, document_id: str = "?") -> dict[str, Any]:

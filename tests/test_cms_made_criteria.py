@@ -71,19 +71,29 @@ def test_a_bundle_that_does_not_extract_fails_where_it_always_did() -> None:
         cms_criteria(content)
 
 
-def test_the_criteria_kept_are_bounded_oldest_first() -> None:
-    made = _MadeCriteria(max_entries=2, max_codes=1000, max_bytes=1 << 20)
-    bundles = [make_bundle(**_values(n)) for n in (1, 2, 3)]
-    for content in bundles:
-        made.keep(content, _from_bytes(content))
-    assert made.take(bundles[0]) is None  # let go: extracted from its bytes instead
-    assert made.take(bundles[2]) == _from_bytes(bundles[2])
-    assert made.take(bundles[2]) is None
-    few_codes = _MadeCriteria(max_entries=10, max_codes=5, max_bytes=1 << 20)
-    for content in bundles:
-        few_codes.keep(content, _from_bytes(content))
-    assert few_codes.take(bundles[0]) is None and few_codes.take(bundles[1]) is None
-    small = _MadeCriteria(max_entries=10, max_codes=1000, max_bytes=len(bundles[2]))
-    for content in bundles:
-        small.keep(content, _from_bytes(content))
-    assert [small.take(content) is not None for content in bundles] == [False, False, True]
+def _offer(made: _MadeCriteria, content: bytes) -> bool:
+    """What make_bundle_of_json does with a new bundle: keep its criteria if there is room."""
+    if not made.has_room(len(content)):
+        return False
+    made.keep(content, _from_bytes(content))
+    return True
+
+
+def test_when_full_new_criteria_are_not_worked_out_and_stale_ones_go() -> None:
+    bundles = [make_bundle(**_values(n)) for n in (1, 2, 3, 4)]  # 4, 5, 6, 7 codes
+    by_entries = _MadeCriteria(max_entries=2, max_codes=1000, max_bytes=1 << 20, stale_after=99)
+    assert [_offer(by_entries, content) for content in bundles[:3]] == [True, True, False]
+    assert by_entries.take(bundles[2]) is None  # extracted from its bytes instead
+    assert by_entries.take(bundles[0]) == _from_bytes(bundles[0])
+    assert by_entries.take(bundles[0]) is None  # taken once
+    assert _offer(by_entries, bundles[3])  # room again
+    by_codes = _MadeCriteria(max_entries=10, max_codes=9, max_bytes=1 << 20, stale_after=99)
+    assert [_offer(by_codes, content) for content in bundles] == [True, True, False, False]
+    size = len(bundles[0]) + len(bundles[1])
+    by_bytes = _MadeCriteria(max_entries=10, max_codes=1000, max_bytes=size, stale_after=99)
+    assert [_offer(by_bytes, content) for content in bundles] == [True, True, False, False]
+    # Never asked for (stored already): let go once `stale_after` more bundles were offered.
+    stale = _MadeCriteria(max_entries=1, max_codes=1000, max_bytes=1 << 20, stale_after=2)
+    assert [_offer(stale, content) for content in bundles] == [True, False, False, True]
+    assert stale.take(bundles[0]) is None
+    assert stale.take(bundles[3]) == _from_bytes(bundles[3])

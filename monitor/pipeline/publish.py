@@ -509,7 +509,7 @@ def publish_in_transaction(
         published_at=now,
     )
     if batch is not None:
-        batch.writes.rules.extend(rules)
+        batch.writes.add_rules(txn, rules)
     else:
         insert_rule_values(txn, rules)
     checklist_changes = publish_checklists(
