@@ -164,7 +164,8 @@ def main() -> int:
                 args.label,
                 {
                     "scale": args.scale,
-                    "database": "postgresql" if args.database else "sqlite",
+                    # The backend the URL names (a --database may be SQLite too).
+                    "database": url.split(":", 1)[0].split("+", 1)[0],
                     "loadavg": loads,
                     "backfill": _figures(base, t_base, c_base),
                     "unchanged": _figures(same, t_same, c_same),

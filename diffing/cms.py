@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -138,14 +139,119 @@ def make_bundle(
     tables: Mapping[str, Iterable[Mapping[str, Any]]],
 ) -> bytes:
     """Canonical JSON bytes of one document version (stable key order, so sha256 is stable)."""
-    body = {
+    return _encoded(_bundle_body(doc_type, report, detail, tables))
+
+
+def _bundle_body(
+    doc_type: str,
+    report: Mapping[str, Any],
+    detail: Mapping[str, Any],
+    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> dict[str, Any]:
+    return {
         "format": BUNDLE_FORMAT,
         "doc_type": doc_type,
         "report": dict(report),
         "detail": dict(detail),
         "tables": {name: list(rows) for name, rows in sorted(tables.items())},
     }
+
+
+def _encoded(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def make_bundle_of_json(
+    *,
+    doc_type: str,
+    report: Mapping[str, Any],
+    detail: Mapping[str, Any],
+    tables: Mapping[str, Iterable[Mapping[str, Any]]],
+) -> bytes:
+    """`make_bundle` of values of JSON's own types (the Coverage API's decoded JSON, the MCD
+    export's text and numbers), and `cms_criteria` of the bytes worked out now, from those
+    values, and kept for the call that asks for them.
+
+    A CMS baseline encoded each bundle here and the publishing thread decoded it again to
+    extract it (a twelfth of that thread). Such values survive a round trip through JSON
+    unchanged (str, int, float, bool, None, lists and str-keyed dicts of them; only key
+    order becomes canonical, which extraction never reads), so the criteria are the ones
+    the bytes give. Values of other types (tuples, dates …) go through `make_bundle`.
+    """
+    body = _bundle_body(doc_type, report, detail, tables)
+    content = _encoded(body)
+    if not _MADE.has_room(len(content)):
+        return content  # extracted from its bytes when asked, as `make_bundle`'s are
+    try:
+        criteria = _bundle_criteria(body)
+    except Exception:  # raised again where it always was: when the bytes are extracted
+        return content
+    _MADE.keep(content, criteria)
+    return content
+
+
+class _MadeCriteria:
+    """Criteria of bundles made in this process, by bundle bytes, until asked for once.
+
+    Bounded in entries, codes and bytes: when full, a new bundle's criteria are not worked
+    out at all (its bytes give them when asked, as before), so nothing is extracted twice and
+    what waits here stays small. An entry not asked for while `stale_after` more bundles were
+    made (bytes found stored already, a run that stopped) is let go. The bytes kept are the
+    fetched document's own, not a copy. Two threads: the one making bundles, the publishing
+    one."""
+
+    def __init__(
+        self, *, max_entries: int, max_codes: int, max_bytes: int, stale_after: int
+    ) -> None:
+        self._kept: dict[bytes, tuple[int, Criteria]] = {}
+        self._codes = 0
+        self._bytes = 0
+        self._made = 0  # bundles offered so far: the age of an entry
+        self._max_entries = max_entries
+        self._max_codes = max_codes
+        self._max_bytes = max_bytes
+        self._stale_after = stale_after
+        self._lock = threading.Lock()
+
+    def has_room(self, size: int) -> bool:
+        with self._lock:
+            self._made += 1
+            while self._kept:
+                oldest = next(iter(self._kept))
+                if self._kept[oldest][0] >= self._made - self._stale_after:
+                    break
+                self._drop(oldest)
+            return (
+                len(self._kept) < self._max_entries
+                and self._codes < self._max_codes
+                and self._bytes + size <= self._max_bytes
+            )
+
+    def keep(self, content: bytes, criteria: Criteria) -> None:
+        with self._lock:
+            if content not in self._kept:
+                self._kept[content] = (self._made, criteria)
+                self._codes += len(criteria.codes)
+                self._bytes += len(content)
+
+    def take(self, content: bytes) -> Criteria | None:
+        with self._lock:
+            if content not in self._kept:
+                return None
+            return self._drop(content)
+
+    def _drop(self, content: bytes) -> Criteria:
+        _made, criteria = self._kept.pop(content)
+        self._codes -= len(criteria.codes)
+        self._bytes -= len(content)
+        return criteria
+
+
+# About what a run has fetched but not yet published (monitor.pipeline.batching gathers up to
+# 256 documents or 16 MB while a batch is written), whose criteria would exist soon anyway.
+_MADE = _MadeCriteria(
+    max_entries=512, max_codes=100_000, max_bytes=16 * 1024 * 1024, stale_after=4096
+)
 
 
 def load_bundle(content: bytes, document_id: str = "?") -> dict[str, Any]:
@@ -237,7 +343,13 @@ def _code_pairs(tables: Mapping[str, Any]) -> frozenset[CodePair]:
 
 def cms_criteria(content: bytes) -> Criteria:
     """Criteria of one CMS document version from its bundle bytes."""
-    bundle = load_bundle(content)
+    made = _MADE.take(content)
+    if made is not None:
+        return made
+    return _bundle_criteria(load_bundle(content))
+
+
+def _bundle_criteria(bundle: Mapping[str, Any]) -> Criteria:
     doc_type = str(bundle.get("doc_type") or "")
     if doc_type not in TEXT_FIELDS:
         raise ParseError("?", f"unknown CMS document type {doc_type!r}")

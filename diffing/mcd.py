@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffing.cms import MCD_VIEW, display_id, make_bundle, parse_cms_date
+from diffing.cms import MCD_VIEW, display_id, make_bundle_of_json, parse_cms_date
 
 DocKey = tuple[str, str]  # (document id, version) as the export writes them, normalised
 Row = tuple[str, ...]
@@ -329,7 +329,8 @@ class ExportBundles:
         return digest.hexdigest()
 
     def bundle(self, version: ExportVersion) -> bytes:
-        """The canonical bundle bytes of one version (see `diffing.cms.make_bundle`)."""
+        """The canonical bundle bytes of one version (see `diffing.cms.make_bundle`); the
+        export's values are text and numbers, so its criteria are worked out with it."""
         key = version.doc_key
         record = dict(zip(self._main.columns, self._main.by_document[key][0], strict=False))
         detail = self._ncd_detail(key, record) if self.spec.doc_type == "NCD" else record
@@ -337,7 +338,7 @@ class ExportBundles:
             name: self.data.table(file_name).records(key)
             for name, file_name in self.spec.tables.items()
         }
-        return make_bundle(
+        return make_bundle_of_json(
             doc_type=self.spec.doc_type, report=version.report, detail=detail, tables=tables
         )
 

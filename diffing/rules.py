@@ -17,6 +17,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
 from diffing.cms_codes import sorted_codes
@@ -196,9 +198,70 @@ _CODE_SHAPE: dict[tuple[CodeSystem, CoverageFlag], tuple[RuleKind, str, str, boo
     for flag in CoverageFlag
 }
 
+_SHAPE_OF = attrgetter("system", "flag")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRun:
+    """Consecutive code rows of one version that share a kind, code system, table and drug:
+    what a code's row holds beyond the code itself (its `code`, `code_group` and, as `text`,
+    its description). Bulk writers build a run's rows from these without a `RuleRow` each."""
+
+    kind: RuleKind
+    code_system: str
+    table: str  # the row's evidence_section
+    drug: str | None
+    codes: tuple[CodeRef, ...]
+
+
+def code_runs(criteria: Criteria) -> list[CodeRun]:
+    """The code rows `flatten` starts with, as runs (codes sorted; see `CodeRun`)."""
+    drugs = governed_drugs(criteria)
+    only_drug = drugs[0] if len(drugs) == 1 else None
+    runs: list[CodeRun] = []
+    # Grouped in C (the key tuples compare as strings); what depends only on the code's
+    # system and flag is looked up once per run.
+    for (system_, flag), codes in groupby(sorted_codes(criteria.codes), key=_SHAPE_OF):
+        kind, system, table, modifier = _CODE_SHAPE[system_, flag]
+        runs.append(CodeRun(kind, system, table, None if modifier else only_drug, tuple(codes)))
+    return runs
+
 
 def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
     """Every rule row of one version, in a stable order (codes sorted, criteria in order)."""
+    payer = rule_payer(criteria)
+    rows: list[RuleRow] = []
+    # A full CMS baseline flattens half a million codes: their rows are built by
+    # _CodeRowBuilder, the codes ordered once per version (`sorted_codes`: the order CodeRef's
+    # own comparison gives).
+    document, version = criteria.document_id, criteria.version
+    effective, retired = criteria.effective_date, criteria.retirement_date
+    add = rows.append
+    for run in code_runs(criteria):
+        kind, system, table, drug = run.kind, run.code_system, run.table, run.drug
+        for code in run.codes:
+            built = _CodeRowBuilder(
+                kind,
+                payer,
+                document,
+                version,
+                effective,
+                retired,
+                code.description,
+                system,
+                code.code,
+                code.group,
+                drug,
+                table,
+            )
+            built.__class__ = RuleRow  # type: ignore[assignment]
+            add(built)  # type: ignore[arg-type]
+    rows.extend(fact_rows(criteria))
+    return tuple(rows)
+
+
+def fact_rows(criteria: Criteria) -> list[RuleRow]:
+    """The rows `flatten` gives after the codes: code pairs, then the criteria's facts."""
     payer = rule_payer(criteria)
 
     def row(kind: RuleKind, text: str, **fields: Any) -> RuleRow:
@@ -216,36 +279,6 @@ def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
     drugs = governed_drugs(criteria)
     only_drug = drugs[0] if len(drugs) == 1 else None
     rows: list[RuleRow] = []
-    # A full CMS baseline flattens half a million codes: their rows are built by
-    # _CodeRowBuilder, the codes ordered once per version (`sorted_codes`: the order CodeRef's
-    # own comparison gives), and what depends only on the code's system and flag looked up once
-    # per run of codes of the same system and flag.
-    document, version = criteria.document_id, criteria.version
-    effective, retired = criteria.effective_date, criteria.retirement_date
-    add = rows.append
-    shape_of: tuple[CodeSystem, CoverageFlag] | None = None
-    kind, system, table, drug = RuleKind.COVERED_CODE, "", "", only_drug
-    for code in sorted_codes(criteria.codes):
-        if (code.system, code.flag) != shape_of:
-            shape_of = (code.system, code.flag)
-            kind, system, table, modifier = _CODE_SHAPE[shape_of]
-            drug = None if modifier else only_drug
-        built = _CodeRowBuilder(
-            kind,
-            payer,
-            document,
-            version,
-            effective,
-            retired,
-            code.description,
-            system,
-            code.code,
-            code.group,
-            drug,
-            table,
-        )
-        built.__class__ = RuleRow  # type: ignore[assignment]
-        add(built)  # type: ignore[arg-type]
     for pair in sorted(criteria.code_pairs):
         rows.append(
             row(
@@ -262,7 +295,7 @@ def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
     if tree is not None and not tree.is_empty:
         rows.extend(_prior_auth_rows(criteria, row, only_drug))
         rows.extend(_tree_rows(tree, row, only_drug))
-        return tuple(rows)
+        return rows
     for step in criteria.step_therapy:
         duration = (
             f" for at least {days_text(step.min_duration_days)}" if step.min_duration_days else ""
@@ -331,7 +364,7 @@ def flatten(criteria: Criteria) -> tuple[RuleRow, ...]:
                 text=f"prescribed by or in consultation with a {specialty}",
             )
         )
-    return tuple(rows)
+    return rows
 
 
 def _prior_auth_rows(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from operator import attrgetter
 from typing import Any
 
 from diffing.cms_codes import sorted_codes
@@ -29,6 +30,7 @@ from diffing.tree.codec import tree_from_dict, tree_to_dict
 from diffing.tree.nodes import tree_of
 
 CRITERIA_FORMAT = 1
+_CODE_COLUMNS = attrgetter("system", "flag", "code", "group", "description")
 # Payer criteria lists: field name -> item type. Items are stored as dicts of their fields.
 _ITEM_LISTS: dict[str, type] = {
     "drugs": DrugMention,
@@ -78,9 +80,8 @@ def criteria_to_dict(criteria: Criteria) -> dict[str, Any]:
         # Compact rows: [system, flag, code, group, description], sorted for a stable hash.
         # The enum members themselves: StrEnums, which JSON writes as their values (their
         # `.value`, a Python property, was a tenth of a CMS baseline's serialising).
-        "codes": [
-            [c.system, c.flag, c.code, c.group, c.description] for c in sorted_codes(criteria.codes)
-        ],
+        # Each row a tuple made in C (JSON writes a tuple as the same array as a list).
+        "codes": list(map(_CODE_COLUMNS, sorted_codes(criteria.codes))),
         "sections": [
             {"name": s.name, "text": s.text, "pages": [list(p) for p in s.page_offsets]}
             for s in criteria.sections

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from diffing.cms import BUNDLE_CONTENT_TYPE, MCD_VIEW, display_id, make_bundle
+from diffing.cms import BUNDLE_CONTENT_TYPE, MCD_VIEW, display_id, make_bundle_of_json
 from diffing.model import RawDocument
 from monitor.errors import FetchError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
@@ -327,7 +327,10 @@ class CmsCoverageSource:
                 if isinstance(result, BaseException):
                     raise result
                 tables[name] = result
-        return make_bundle(doc_type=item.doc_type, report=item.row, detail=detail[0], tables=tables)
+        # Every value is the API's decoded JSON: its criteria are worked out here, from them.
+        return make_bundle_of_json(
+            doc_type=item.doc_type, report=item.row, detail=detail[0], tables=tables
+        )
 
     async def _rows(
         self, path: str, params: dict[str, str], needs_token: bool

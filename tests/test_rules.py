@@ -34,7 +34,7 @@ from monitor.errors import StoreError
 from monitor.pipeline.publish import PublishContext, publish
 from monitor.store.core import Store, utcnow
 from monitor.store.models.rules import RuleRowModel
-from monitor.store.rules import query_rules
+from monitor.store.rules import criteria_rule_values, query_rules, rule_values
 from sources.base import ListedDocument
 
 PARAGRAPH = (
@@ -268,6 +268,47 @@ def three_versions(store: Store) -> dict[str, dt.datetime]:
         "after_v32": _publish_article(store, 32, _article_bundle(32, "03/01/2026", ["L82.1"])),
         "after_v33": _publish_article(store, 33, _article_bundle(33, "06/01/2026", both)),
     }
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        cms_criteria(_article_bundle(31, "01/01/2026", ["L82.0", "L82.1"], retired="06/30/2026")),
+        _payer_criteria(
+            codes=frozenset(
+                {
+                    CodeRef(system=CodeSystem.ICD10, flag=CoverageFlag.COVERED, code="L20.9"),
+                    CodeRef(system=CodeSystem.ICD10, flag=CoverageFlag.NONCOVERED, code="L20.8"),
+                    CodeRef(system=CodeSystem.HCPCS, flag=CoverageFlag.COVERED, code="J3590"),
+                    CodeRef(
+                        system=CodeSystem.HCPCS_MODIFIER,
+                        flag=CoverageFlag.COVERED,
+                        code="JW",
+                        description="drug wasted",
+                    ),
+                }
+            )
+        ),
+        _payer_criteria(codes=frozenset(), effective_date=None),
+    ],
+    ids=["cms-article", "payer-codes-of-every-shape", "payer-no-codes"],
+)
+def test_rule_values_from_criteria_are_those_of_the_flattened_rows(
+    store: Store, criteria: Criteria
+) -> None:
+    """The publishing path's tuples (codes without a RuleRow each) are flatten's, row by row."""
+    ids = {
+        "version_id": 7,
+        "document_id": 5,
+        "source_id": 3,
+        "version_number": 31,
+        "published_at": dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+    }
+    with store.session() as txn:
+        fast = criteria_rule_values(txn, criteria, **ids)
+        plain = rule_values(txn, flatten(criteria), **ids)
+    assert fast == plain
+    assert len(fast) == len(flatten(criteria)) > 0
 
 
 def _versions(records: list[Any]) -> list[tuple[str, dt.date | None, dt.date | None]]:

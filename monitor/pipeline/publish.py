@@ -20,7 +20,6 @@ from diffing.diff import diff_criteria
 from diffing.mentions import BULLETIN_DOC_TYPE
 from diffing.model import Change, ChangeKind, Criteria, PolicyDiff, RawDocument, Severity
 from diffing.parse import PARSER_VERSION
-from diffing.rules import flatten
 from monitor.config import QuarantineConfig
 from monitor.errors import MonitorError, PublishError
 from monitor.pipeline.guard import assess
@@ -70,7 +69,7 @@ from monitor.store.quarantine import (
     hold,
     supersede,
 )
-from monitor.store.rules import insert_rule_values, rule_values
+from monitor.store.rules import criteria_rule_values, insert_rule_values
 from monitor.store.types import Transaction
 from sources.base import ListedDocument
 
@@ -500,9 +499,9 @@ def publish_in_transaction(
             state.criteria[version_id] = criteria
     # What the version says, derived in the same transaction: rule rows, PA checklists and,
     # for a bulletin, what it mentions.
-    rules = rule_values(
+    rules = criteria_rule_values(
         txn,
-        flatten(criteria),
+        criteria,
         version_id=version_id,
         document_id=document_id,
         source_id=ctx.source_id,
@@ -510,7 +509,7 @@ def publish_in_transaction(
         published_at=now,
     )
     if batch is not None:
-        batch.writes.rules.extend(rules)
+        batch.writes.add_rules(txn, rules)
     else:
         insert_rule_values(txn, rules)
     checklist_changes = publish_checklists(

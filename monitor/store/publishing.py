@@ -357,6 +357,11 @@ def known_in(versions: Sequence[StoredVersion], source_version: str, sha256: str
     return next((v.id for v in same if v.content_sha256 == sha256), None)
 
 
+# Rule rows written with one statement, at most about: a batch's beyond it are written as they
+# come (`DeferredWrites.add_rules`).
+RULES_AT_ONCE = 8192
+
+
 @dataclass(slots=True)
 class DeferredWrites:
     """The rows of a batch that nothing in the batch reads back, written at its end with one
@@ -371,6 +376,15 @@ class DeferredWrites:
     # monitor.pipeline.publish): a document published twice in one batch compares its
     # checklists with those of its version before.
     checklists: ChecklistWrites = dataclasses.field(default_factory=ChecklistWrites)
+
+    def add_rules(self, txn: Transaction, rules: Sequence[RuleValues]) -> None:
+        """Rule rows to write: at the end of the batch, or now once `RULES_AT_ONCE` wait (in
+        the order given either way, so their ids are the same). A full CMS batch gathered
+        tens of thousands, and their tuples were memory held to the batch's end."""
+        self.rules.extend(rules)
+        if len(self.rules) >= RULES_AT_ONCE:
+            insert_rule_values(txn, self.rules)
+            self.rules = []
 
     def write(self, txn: Transaction) -> None:
         if self.criteria:
