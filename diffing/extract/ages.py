@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 
 from diffing.extract.durations import NUMBER, parse_number
-from diffing.extract.vocabulary import any_of
 
 _AGE_UNIT = r"(?P<unit>years?|yrs?|months?)"
 _AGE_PATTERNS: tuple[tuple[re.Pattern[str], str | None], ...] = (
@@ -89,8 +88,6 @@ def _years(number: str, unit: str | None) -> int | None:
 
 
 _AGE_HINT = re.compile(r"age|year|yr|month|old|young|under|over|less than|below", re.IGNORECASE)
-# Any age pattern at all: the hint is in most sentences ("coverage"), an age in few of them.
-_ANY_AGE = any_of(pattern for pattern, _ in _AGE_PATTERNS)
 _EXCLUDED = re.compile(
     r"\b(?:excluded|ineligible|not (?:be )?(?:covered|eligible|medically necessary|approved"
     r"|candidates?|appropriate|indicated|recommended|for use))\b",
@@ -102,7 +99,7 @@ def find_age_limits(text: str) -> list[AgeFinding]:
     """Age limits in a sentence; "patients under 18 are excluded" is a minimum age of 18."""
     found: list[tuple[int, AgeFinding]] = []
     taken: list[tuple[int, int]] = []
-    if not _AGE_HINT.search(text) or not _ANY_AGE.search(text):
+    if not _AGE_HINT.search(text):
         return []
     for pattern, kind in _AGE_PATTERNS:
         for match in pattern.finditer(text):

@@ -96,11 +96,6 @@ _STEM_ENDINGS = tuple(stem for stem, _ in STEMS)
 # The stem pattern itself, for words `str.lower` does not fold as `re.IGNORECASE` does
 # ("ſ", the Kelvin sign, dotted and dotless i).
 _STEM_TAIL = re.compile(r"[A-Za-z][a-z]+(?:" + "|".join(_STEM_ENDINGS) + ")", re.IGNORECASE)
-# A stem ending a word (case-insensitively, as `_WORD` reads letters): a text without one (most
-# table rows and short sections) has no word `_ends_in_stem` accepts, so its words need not be
-# walked one by one. `_WORD`'s letters stop before a character `[a-z]` does not match under
-# IGNORECASE, so a word ending in a stem has such a character, or the end, after the stem.
-_ANY_STEM_END = re.compile(r"(?:" + "|".join(_STEM_ENDINGS) + r")(?![a-z])", re.IGNORECASE)
 # "Brand (generic)", "Brand® (generic-xxxx)": the brand names the generic.
 _BRAND_GENERIC = re.compile(
     r"(?<![\w-])(?P<brand>[A-Z][A-Za-z0-9-]{2,}(?:\s[A-Z][A-Za-z0-9-]+)?)\s*[®™]?\s*"
@@ -151,7 +146,7 @@ def drug_names(text: str) -> list[DrugName]:
         drug_class = stem_class(generic.split()[0])
         if drug_class is not None:
             add(generic.split()[0], drug_class, _brand(match.group("brand")))
-    for match in _WORD.finditer(text) if _ANY_STEM_END.search(text) else ():
+    for match in _WORD.finditer(text):
         if not _ends_in_stem(match.group(1)):
             continue
         drug_class = stem_class(match.group(0))

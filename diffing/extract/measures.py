@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass
 
 from diffing.extract.durations import parse_number
-from diffing.extract.vocabulary import any_of
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -79,9 +78,6 @@ MEASURES: tuple[Measure, ...] = (
 _MEASURE_PATTERNS = tuple(
     (re.compile(rf"(?<![\w-])(?:{m.alias})(?![\w]|-\d)", re.IGNORECASE), m) for m in MEASURES
 )
-# Any measure at all: a sentence that names none (most of them) is searched once, not eleven
-# times.
-_ANY_MEASURE = any_of(pattern for pattern, _ in _MEASURE_PATTERNS)
 
 _GE = (
     r"≥|>=|=>|at least|a minimum of|minimum of|no less than|not less than|"
@@ -166,7 +162,7 @@ def find_thresholds(text: str) -> list[ThresholdFinding]:
     mentions = sorted(
         (
             (m.start(), m.end(), measure)
-            for pattern, measure in (_MEASURE_PATTERNS if _ANY_MEASURE.search(text) else ())
+            for pattern, measure in _MEASURE_PATTERNS
             for m in pattern.finditer(text)
         ),
         key=lambda item: (item[0], item[0] - item[1]),

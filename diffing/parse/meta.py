@@ -50,6 +50,12 @@ _DATE_LABELS: tuple[tuple[str, str], ...] = (
 _DATE_LABEL_PATTERNS = tuple(
     (key, re.compile(f"(?:{label}){_SEPARATOR}", re.IGNORECASE)) for key, label in _DATE_LABELS
 )
+# The same, for ASCII text lower-cased: there IGNORECASE can only pair a letter with its ASCII
+# other case, so these find what those do, at the same offsets, several times faster (a
+# case-sensitive pattern that opens with a word is searched for that word alone).
+_ASCII_DATE_LABEL_PATTERNS = tuple(
+    (key, re.compile(f"(?:{label}){_SEPARATOR}")) for key, label in _DATE_LABELS
+)
 # Every date label says "date" or "review" (with the same flags): a text that says neither
 # (most lines of a page) need not be searched for each label.
 _DATE_LABEL_WORD = re.compile(r"date|review", re.IGNORECASE)
@@ -97,8 +103,11 @@ def parse_date(text: str) -> str | None:
 def header_meta(text: str) -> list[tuple[str, str]]:
     """Facts stated in a header block, first occurrence of each key."""
     found: dict[str, str] = {}
-    for key, label in _DATE_LABEL_PATTERNS if _DATE_LABEL_WORD.search(text) else ():
-        for match in label.finditer(text):
+    searched, labels = text, _DATE_LABEL_PATTERNS
+    if text.isascii():
+        searched, labels = text.lower(), _ASCII_DATE_LABEL_PATTERNS  # the same offsets
+    for key, label in labels if _DATE_LABEL_WORD.search(searched) else ():
+        for match in label.finditer(searched):
             value = parse_date(text[match.end() : match.end() + 40])
             if value:
                 found.setdefault(key, value)
