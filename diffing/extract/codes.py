@@ -160,6 +160,8 @@ _SPLIT_DOT = re.compile(r"(?<![\w.])([A-Z]\d[0-9A-Z])\. (?=\d[0-9A-Z]{0,3}\b)")
 
 
 def _joined_dots(text: str) -> str:
+    if ". " not in text:  # what `_SPLIT_DOT` needs: most sentences have no split code
+        return text
     return _SPLIT_DOT.sub(lambda m: m.group(1) + ".", text)
 
 

@@ -82,7 +82,9 @@ _DURATION = re.compile(
     r"(?P<suffix>(?:\s*-\s*|\s+)(?:supply|trial|course|period|duration))?",
     re.IGNORECASE,
 )
-_ANY_UNIT = re.compile(r"(?:day|week|wk|mo|year|yr)", re.IGNORECASE)  # cheap pre-check
+# A pre-check: every duration has one of `_DURATION`'s units, whole, with the same flags, so a
+# text without one has none. ("mo" alone, the old pre-check, is in most sentences: "more".)
+_ANY_UNIT = re.compile(r"(?:days?|weeks?|wks?|months?|mos?|years?|yrs?)\b", re.IGNORECASE)
 _LOOKBACK_BEFORE = re.compile(
     r"(?:\b(?:within|in|during|over|throughout|for)\s+(?:the\s+)?"
     r"(?:past|last|previous|preceding|prior|most recent)\s*|\bwithin\s+(?:the\s+)?)$",

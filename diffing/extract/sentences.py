@@ -133,7 +133,8 @@ class SentenceFacts:
 
 def named_phase(text: str) -> str | None:
     """The authorization phase a text names first, if any."""
-    hits = [(m.start(), phase) for phase, p in _PHASE_WORDS for m in p.finditer(text)]
+    # Each pattern's first match is its earliest: the later ones cannot be the first.
+    hits = [(m.start(), phase) for phase, p in _PHASE_WORDS if (m := p.search(text))]
     return min(hits)[1] if hits else None
 
 

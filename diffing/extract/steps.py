@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from diffing.extract.durations import NUMBER, Duration, find_durations, parse_number, to_days
-from diffing.extract.vocabulary import DRUGS, PREREQUISITES, TermMatch, find_terms
+from diffing.extract.vocabulary import DRUGS, PREREQUISITES, TermMatch, any_of, find_terms
 
 _STEP_TERMS = PREREQUISITES + DRUGS
 _DRUG_NAMES = frozenset(term.canonical for term in DRUGS)
@@ -64,6 +64,7 @@ _COUNT_PATTERNS: tuple[tuple[re.Pattern[str], int | None], ...] = (
     ),
     (re.compile(r"\bboth\b", re.I), 2),
 )
+_ANY_COUNT = any_of(pattern for pattern, _ in _COUNT_PATTERNS)
 
 _EXAMPLE_PAREN = re.compile(r"[(\[][^()\[\]]*[)\]]")
 _EXAMPLE_WORDS = re.compile(
@@ -163,6 +164,8 @@ def _counts(text: str) -> list[tuple[int, int]]:
     """(position, count) of every count phrase, in order."""
     found: list[tuple[int, int]] = []
     taken: list[tuple[int, int]] = []
+    if not _ANY_COUNT.search(text):  # most sentences: one search, not one per pattern
+        return found
     for pattern, fixed in _COUNT_PATTERNS:
         for match in pattern.finditer(text):
             if any(s <= match.start() < e for s, e in taken):

@@ -8,6 +8,7 @@ also ordinary words in another case ("AD", "HS", "PN") are wrapped in ``(?-i:…
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -425,6 +426,25 @@ def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
         chosen.append(best)
         position = best.end
     return chosen
+
+
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
+def any_of(patterns: Iterable[re.Pattern[str]]) -> re.Pattern[str]:
+    """One pattern that finds something where any of `patterns` does (and only there): their
+    alternation, group names dropped (two may share one). A cheap first question for a text
+    that each of `patterns` would search in turn (most texts, where none of them matches).
+
+    An alternation tries its branches at each position until one matches, so it matches where
+    a branch does; every branch is its pattern unchanged but for capturing (which decides no
+    match). The patterns must share their flags, and refer to no group by name or number."""
+    chosen = list(patterns)
+    flags = {p.flags for p in chosen}
+    sources = [_NAMED_GROUP.sub("(?:", p.pattern) for p in chosen]
+    if len(flags) != 1 or any(re.search(r"\(\?P=|\\\d", s) for s in sources):
+        raise ValueError("any_of: patterns with other flags or back-references")
+    return re.compile("|".join(f"(?:{s})" for s in sources), flags.pop())
 
 
 def word_set(text: str) -> frozenset[str]:

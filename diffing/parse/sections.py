@@ -6,6 +6,7 @@ diff can pair "Coverage Rationale" in two versions; a few spelling variants map 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Sequence
 
@@ -185,6 +186,7 @@ _CRITERIA_ROLE = re.compile(
 _CODES_ROLE = re.compile(r"\bcod(?:es|ing)\b|\bCPT\b|\bHCPCS\b|\bICD", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=4096)  # a few dozen names, read for every section and table
 def section_role(name: str) -> str:
     """`criteria`, `codes`, `history` or `context`: what a section (by its canonical name) is
     for. "Coverage Rationale" is criteria although it says "rationale"; "Clinical Evidence"

@@ -33,6 +33,9 @@ def number_text(value: float) -> str:
 CONNECTOR_END = re.compile(
     r"(?:[;,.]?\s*(?:\*\*)?\s*-?(?:AND|OR|and|or)-?(?:\*\*)?\s*|\s*[;,.])\s*$"
 )
+# Every character `CONNECTOR_END` can match, but whitespace: a match lies in the run of these
+# (and whitespace) that ends the text, so the search starts there rather than at every position.
+_CONNECTOR_CHARS = frozenset(";,.*-ANDORandor")
 _EXCLUSION = re.compile(
     r"\bnot (?:be )?(?:receiving|taking|using|used|given|administered|in combination)\b"
     r"|\bnot being (?:used|given|taken|administered)\b|\bconcurrent(?:ly)? use\b"
@@ -113,7 +116,10 @@ _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "six": 6, "twelve": 
 
 def strip_connector(text: str) -> tuple[str, str | None]:
     """The item without its trailing "; AND" / "; OR", and that connector ("and", "or")."""
-    match = CONNECTOR_END.search(text)
+    start = len(text)
+    while start and (text[start - 1] in _CONNECTOR_CHARS or text[start - 1].isspace()):
+        start -= 1
+    match = CONNECTOR_END.search(text, start)
     if match is None:
         return text.strip(), None
     tail = match.group(0)
