@@ -13,11 +13,12 @@ import io
 import itertools
 import statistics
 import warnings
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress, groupby
-from operator import itemgetter
+from operator import itemgetter, lt
 from typing import Any
 
 import pdfplumber
@@ -266,7 +267,7 @@ def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
 
     Glyphs side by side with the same top and bottom (a line's string, usually) are placed
     together: each would find the same line as the first of them."""
-    chars.sort(key=_TOP_THEN_LEFT)
+    _reading_order(chars)
     # [band top, band bottom, glyphs]: plain lists and locals, this loop sees every run
     groups: list[list[Any]] = []
     for (top, bottom), same in groupby(chars, key=_TOP_BOTTOM):
@@ -303,7 +304,27 @@ def _lines(chars: list[Glyph], page: int) -> list[_PdfLine]:
     return [line for line in lines if line.text]
 
 
-_TOP_THEN_LEFT = itemgetter(TOP, X0)
+def _reading_order(chars: list[Glyph]) -> None:
+    """Sort the glyphs by top, then left, keeping the order they were printed in between equals
+    (what one sort by the pair does). Printed nearly in that order already, they are sorted by
+    top alone, on floats (list.sort's quick comparison: a quarter of the time of pairs), and
+    then only the rows of the same top whose glyphs go back leftwards are sorted by left."""
+    chars.sort(key=_TOP)
+    lefts = list(map(_LEFT, chars))
+    backwards = list(compress(range(1, len(chars)), map(lt, lefts[1:], lefts)))
+    if not backwards:
+        return
+    tops = list(map(_TOP, chars))
+    done = 0  # the end of the last row sorted
+    for i in backwards:
+        if i < done or tops[i] != tops[i - 1]:
+            continue  # in the row just sorted, or a new row begins here
+        begin = bisect_left(tops, tops[i])
+        done = bisect_right(tops, tops[i])
+        chars[begin:done] = sorted(chars[begin:done], key=_LEFT)
+
+
+_TOP = itemgetter(TOP)
 _TOP_BOTTOM = itemgetter(TOP, BOTTOM)
 _LEFT = itemgetter(X0)
 _RIGHT = itemgetter(X1)
@@ -314,30 +335,32 @@ _BOLD = itemgetter(BOLD)
 
 def _line(members: list[Glyph], page: int, band: list[float]) -> _PdfLine:
     members.sort(key=_LEFT)
-    parts: list[str] = []
+    # The first printed glyph (a line has one: it began with one) starts the text; spaces
+    # before it count for nothing. The loop then sees every other glyph: locals only.
+    start = 0
+    while members[start][TEXT].isspace():
+        start += 1
+    first = members[start]
+    last_text, last_x0, last_x1, _, _, last_size, _ = first
+    parts = [last_text]
+    glyphs = [first]
+    add_part, add_glyph = parts.append, glyphs.append
+    word_gap = _WORD_GAP
     first_word_end = None
-    previous: Glyph | None = None
     spaced = False
-    glyphs: list[Glyph] = []
-    # the previous glyph's text, x0, x1 and size (locals: this loop sees every glyph)
-    last_text, last_x0, last_x1, last_size = "", 0.0, 0.0, 0.0
-    for char in members:
+    for char in members[start + 1 :]:
         text, x0, x1, _, _, size, _ = char
         if text.isspace():
-            spaced = previous is not None
+            spaced = True
             continue
-        glyphs.append(char)
-        if previous is not None:
-            if text == last_text and abs(x0 - last_x0) < min(
-                0.5 * (last_x1 - last_x0), 0.15 * size
-            ):
-                continue  # the same glyph printed twice to fake bold
-            if spaced or x0 - last_x1 > _WORD_GAP * (size if size < last_size else last_size):
-                parts.append(" ")
-                if first_word_end is None:
-                    first_word_end = last_x1
-        parts.append(text)
-        previous = char
+        add_glyph(char)
+        if text == last_text and abs(x0 - last_x0) < min(0.5 * (last_x1 - last_x0), 0.15 * size):
+            continue  # the same glyph printed twice to fake bold
+        if spaced or x0 - last_x1 > word_gap * (size if size < last_size else last_size):
+            add_part(" ")
+            if first_word_end is None:
+                first_word_end = last_x1
+        add_part(text)
         last_text, last_x0, last_x1, last_size = text, x0, x1, size
         spaced = False
     first = glyphs[0]

@@ -107,6 +107,18 @@ class ContentInterpreter(PDFPageInterpreter):
                 func()
             push = self.argstack.append  # `pop` puts a new list in place
 
+    def do_TJ(self, seq: Any) -> None:
+        """pdfminer's, without its copy of the graphic state for every string shown where the
+        device keeps none (`_GlyphDevice`: a glyph is a tuple without colours); a policy shows
+        thousands of strings, often a word each."""
+        if self.textstate.font is None or not getattr(self.device, "keeps_no_state", False):
+            super().do_TJ(seq)
+            return
+        self.device.render_string(self.textstate, seq, self.graphicstate.ncs, self.graphicstate)
+
+    def do_Tj(self, s: Any) -> None:
+        self.do_TJ([s])
+
     def _operator(self, keyword: PSKeyword) -> tuple[Callable[..., Any] | None, int]:
         """The method pdfminer's `execute` calls for `keyword`, and its number of operands."""
         name = keyword_name(keyword)

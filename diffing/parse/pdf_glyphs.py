@@ -38,6 +38,11 @@ SIZE: Final = 5
 BOLD: Final = 6
 
 
+# For isinstance: a union `int | float` written in a loop is built anew at every turn
+_NUMBER: Final = (int, float)
+_DECODED: Final = (bytearray, tuple)
+
+
 class PageGlyphs(NamedTuple):
     glyphs: list[Glyph]
     horizontal_rules: int  # lines, hairline rectangles and box sides a table grid is made of
@@ -52,6 +57,10 @@ class PageGlyphs(NamedTuple):
 
 class _GlyphDevice(PDFLayoutAnalyzer):
     """Records upright glyphs on the page; rotated text (side notes, watermarks) is left out."""
+
+    # It keeps no graphic state (colours, line widths) with a glyph: the interpreter need not
+    # copy one for every string it shows (see `ContentInterpreter.do_TJ`).
+    keeps_no_state: Final = True
 
     def __init__(self, resources: PDFResourceManager) -> None:
         super().__init__(resources, pageno=1, laparams=None)
@@ -166,12 +175,12 @@ class _GlyphDevice(PDFLayoutAnalyzer):
         needcharspace = False
         advances: dict[int, float] | None = None
         for obj in seq:
-            if isinstance(obj, int | float):
+            if isinstance(obj, _NUMBER):
                 x -= obj * dxscale
                 needcharspace = True
             elif isinstance(obj, bytes):
                 cids = font.decode(obj)
-                if not isinstance(cids, bytearray | tuple):
+                if not isinstance(cids, _DECODED):
                     cids = tuple(cids)  # a CMap decodes lazily: read it once, use it thrice
                 if not charspace and not (wordspace and 32 in cids):
                     # No spacing between glyphs (nearly every string): a list at a time
