@@ -25,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from machine import MachineProbe
+
 from fixtures.cms_corpus.model import scenario_named
 from fixtures.loopback import spawn_fixture
 from monitor.config import parse_config
@@ -69,6 +71,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--results", type=Path, help=f"where to write the figures ({RESULTS})")
     args = parser.parse_args()
+    probe = MachineProbe()  # the machine's speed, for figures of other sessions
     results = args.results or (RESULTS if args.scale == "full" else None)
     commit = subprocess.run(  # read before the runs: what was measured, not what came after
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -171,6 +174,7 @@ def main() -> int:
             "cores": os.cpu_count(),
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+            "machine": probe.finish(),
             "scale": args.scale,
             "database": url.split(":")[0],
             "concurrency": args.concurrency,

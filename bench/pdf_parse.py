@@ -33,6 +33,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from machine import MachineProbe
+
 from diffing.parse import parse_document
 from fixtures.payer_site import benchmark_pdf
 
@@ -53,6 +55,7 @@ def main() -> int:
         print(json.dumps(_time_parses(benchmark_pdf(), args.runs)))
         return 0
     commit = _commit(ROOT)
+    probe = MachineProbe()  # the machine's speed, for figures of other sessions
     pdf = benchmark_pdf()
     load_before = os.getloadavg()
     document = parse_document(pdf, "application/pdf", document_id="bench-20-pages")
@@ -93,6 +96,7 @@ def main() -> int:
         "cores": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in load_after],
+        "machine": probe.finish(),
         "figures": figures,
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from machine import MachineProbe
+
 from fixtures.loopback import spawn_fixture
 from fixtures.payer_site import AETNA_INDEX_PATH, ExpectedPayerChange
 from fixtures.payer_site.html_pages import index_page_path
@@ -298,6 +300,7 @@ def main() -> int:
         "--against", type=Path, help="another checkout to run in the same rounds (its base)"
     )
     args = parser.parse_args()
+    probe = MachineProbe()  # the machine's speed, for figures of other sessions
     runs = []
     for repeat in range(args.repeat):
         load = os.getloadavg()
@@ -343,6 +346,7 @@ def main() -> int:
                 "cpu_count": os.cpu_count(),
                 "platform": platform.platform(),
                 "loadavg": list(os.getloadavg()),
+                "machine": probe.finish(),
                 "documents": args.documents,
                 "urlwatch_version": URLWATCH_VERSION,
                 "project_settings": {"download_delay_seconds": 0.0, "concurrency_per_host": 6},
