@@ -301,6 +301,21 @@ class _Services:
         self._stopped = False
 
     def start(self) -> None:
+        # The sender starts first and is published only once running: `health` (served by
+        # the API) reads a thread that is not alive as a sender that stopped, so a thread
+        # created but not yet started must never be visible to it.
+        if self.config.notifications.enabled:
+            from notifications.sender import run_sender_loop
+
+            sender = threading.Thread(
+                target=run_sender_loop,
+                args=(self.store, self.config, self._stop_sender),
+                name="notifications",
+                daemon=True,
+            )
+            sender.start()
+            self._sender = sender
+            log.info("notification sender started")
         if self.config.api.enabled:
             from monitor.api.app import create_app  # FastAPI loads only when served
             from monitor.api.server import ApiServer
@@ -311,17 +326,6 @@ class _Services:
                 port=self.config.api.port,
             )
             log.info("HTTP API on %s", self._api.start())
-        if self.config.notifications.enabled:
-            from notifications.sender import run_sender_loop
-
-            self._sender = threading.Thread(
-                target=run_sender_loop,
-                args=(self.store, self.config, self._stop_sender),
-                name="notifications",
-                daemon=True,
-            )
-            self._sender.start()
-            log.info("notification sender started")
 
     def health(self) -> tuple[bool, str]:
         ok, reason = self.daemon.health()

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from sqlalchemy import select
 from fixtures.cms_api import CmsApiFixture, Fault
 from monitor.cli.main import main
 from monitor.config import Config, Schedule, SourceConfig, parse_config
-from monitor.daemon import EXIT_GRACE_EXPIRED, STALE_REASON, Daemon, status_report
+from monitor.daemon import EXIT_GRACE_EXPIRED, STALE_REASON, Daemon, _Services, status_report
 from monitor.pipeline.runner import default_factory
 from monitor.pipeline.scheduling import (
     SchedulingOptions,
@@ -498,6 +499,44 @@ def test_run_serves_the_api_and_healthz_follows_the_scheduler(
     log = log_path.read_text()
     assert "notification sender started" in log
     assert "Traceback" not in log
+
+
+def test_health_never_sees_a_sender_thread_before_it_runs(
+    tmp_path: Path, server: CmsApiFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CI once read /healthz while the sender thread existed but had not started: 503,
+    # "the notification sender stopped". Health is asked here at that very moment.
+    config = parse_config(
+        {
+            "database": {"url": f"sqlite:///{tmp_path / 'm.db'}"},
+            "api": {"enabled": False},
+            "sources": [_cms("cms", server, "every 1h")],
+        }
+    )
+    store = Store.open(config.database.url)
+    daemon = Daemon(config, store, options=NO_JITTER)
+    services = _Services(config, store, daemon)
+    seen: list[tuple[bool, str]] = []
+    real_thread = threading.Thread
+
+    class Probe(real_thread):  # type: ignore[misc,valid-type]
+        def start(self) -> None:
+            if self.name == "notifications":
+                seen.append(services.health())
+            super().start()
+
+    try:
+        daemon.start()
+        monkeypatch.setattr(threading, "Thread", Probe)
+        services.start()
+        monkeypatch.setattr(threading, "Thread", real_thread)
+        assert seen == [(True, "ok")]  # the sender was created, not yet published
+        assert services.health() == (True, "ok")  # and once running, it is seen alive
+    finally:
+        services.stop(10)
+        daemon.stop(10)
+        daemon.begin_stop()
+        store.close()
 
 
 def test_health_is_false_once_the_daemon_stops(tmp_path: Path, server: CmsApiFixture) -> None:
