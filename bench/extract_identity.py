@@ -25,21 +25,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import hashlib
 import json
-import os
 import pickle
-import platform
 import re
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import identity_common as common
+
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
 REALDATA = Path("/work/shared/realdata")
 FIXTURE_PAGES = 1000
 FIXTURE_PDFS = 50
@@ -192,27 +189,10 @@ def time_extract(out: Path) -> None:
     out.write_text(json.dumps({"pages": len(raws), "cpu": cpu, "wall": wall, "sent": sent}))
 
 
-def _start(tree: Path, mode: str, out: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONHASHSEED"] = "0"  # the same set orders in both trees (the repr sorts them too)
-    script = ROOT / "bench" / "extract_identity.py"  # this file, run on the other tree's code
-    return subprocess.Popen([sys.executable, str(script), f"--{mode}", str(out)], env=env, cwd=tree)
-
-
-def _run(*runs: tuple[Path, str, Path]) -> None:
-    """Run each (tree, mode, out) in a process of its own, all at once, to completion."""
-    processes = [_start(tree, mode, out) for tree, mode, out in runs]
-    for process in processes:
-        if process.wait() != 0:
-            raise subprocess.CalledProcessError(process.returncode, process.args)
-
-
-def _commit(tree: Path) -> str:
-    found = subprocess.run(
-        ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return found.stdout.strip()
+def _time(tree: Path, label: str, tmp: Path) -> dict[str, float]:
+    out = tmp / f"time-{label}.json"
+    common.run(SCRIPT, (tree, "time", out, ()), hash_seed="0")
+    return dict(json.loads(out.read_text()))
 
 
 def main() -> int:
@@ -225,61 +205,38 @@ def main() -> int:
     parser.add_argument("--time", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dump:
-        sys.path.insert(0, os.getcwd())  # the tree under test, before this file's folder
+        common.use_tree_under_test()
         dump(args.dump)
         return 0
     if args.time:
-        sys.path.insert(0, os.getcwd())
+        common.use_tree_under_test()
         time_extract(args.time)
         return 0
     if args.against is None:
         parser.error("--against is needed")
-    figures: dict[str, object] = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": _commit(ROOT),
-        "base": str(args.against),
-        "base_commit": _commit(args.against),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_start": os.getloadavg(),
-    }
+    figures = common.header(ROOT, args.against)
     differences = 0
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
         if not args.skip_identity:
-            mine, theirs = Path(tmp, "mine.json"), Path(tmp, "base.json")
-            _run((ROOT, "dump", mine), (args.against, "dump", theirs))  # side by side
-            a, b = json.loads(mine.read_text()), json.loads(theirs.read_text())
-            groups: dict[str, list[int]] = {}
-            for name in sorted(set(a) | set(b)):
-                kind = name.split(":", 1)[0]
-                same = a.get(name) == b.get(name)
-                counts = groups.setdefault(kind, [0, 0, 0])
-                counts[0] += same
-                counts[1] += 1
-                counts[2] += a.get(name, "").startswith("error: ")
-                if not same:
-                    differences += 1
-                    print(f"DIFFERS: {name}")
-            for kind, (same, total, errors) in groups.items():
-                print(f"{kind:8} identical {same}/{total} (errors, alike in both: {errors})")
-            figures["identity"] = {
-                kind: {"identical": same, "total": total, "errors": errors}
-                for kind, (same, total, errors) in groups.items()
-            }
+            mine, theirs = tmp / "mine.json", tmp / "base.json"
+            # Side by side; the same set orders in both trees (the repr sorts them too).
+            common.run(
+                SCRIPT, (ROOT, "dump", mine, ()), (args.against, "dump", theirs, ()), hash_seed="0"
+            )
+            identity, differences = common.compare(
+                mine, theirs, flag="error: ", flagged="errors, alike in both"
+            )
+            figures["identity"] = identity
             figures["differences"] = differences
-            figures["output_digest"] = hashlib.sha256(mine.read_bytes()).hexdigest()[:16]
-            print(f"differences: {differences}")
-        runs: dict[str, list[dict[str, float]]] = {"base": [], "mine": []}
-        for round_ in range(args.repeat):
-            order = [("base", args.against), ("mine", ROOT)]
-            for label, tree in order if round_ % 2 == 0 else order[::-1]:
-                out = Path(tmp, f"time-{label}.json")
-                _run((tree, "time", out))
-                runs[label].append(json.loads(out.read_text()))
+            figures["output_digest"] = common.digest(mine)
+        runs = common.interleaved(
+            args.repeat, args.against, ROOT, lambda tree, label: _time(tree, label, tmp)
+        )
         if args.repeat:
-            medians = {k: statistics.median(r["cpu"] for r in v) for k, v in runs.items()}
+            medians = {k: common.median(v, "cpu") for k, v in runs.items()}
             for label in ("base", "mine"):
-                wall = statistics.median(r["wall"] for r in runs[label])
+                wall = common.median(runs[label], "wall")
                 print(
                     f"{label}: worker extraction of 1,000 fixture pages: cpu {medians[label]:.2f} s"
                     f", wall {wall:.2f} s (n={len(runs[label])})"
@@ -287,13 +244,9 @@ def main() -> int:
             print(f"mine/base cpu: {medians['mine'] / medians['base']:.3f}")
             figures["median_cpu"] = medians
             figures["ratio_cpu"] = medians["mine"] / medians["base"]
-            figures["median_wall"] = {
-                k: statistics.median(r["wall"] for r in v) for k, v in runs.items()
-            }
+            figures["median_wall"] = {k: common.median(v, "wall") for k, v in runs.items()}
         figures["runs"] = runs
-    figures["load_end"] = os.getloadavg()
-    out = ROOT / "bench" / "results" / f"extract_identity_{args.name}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+    common.save(ROOT / "bench" / "results" / f"extract_identity_{args.name}.json", figures)
     return 1 if differences else 0
 
 

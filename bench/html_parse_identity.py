@@ -7,10 +7,11 @@ string constants of the test modules (plus the chrome variants of ``tests/parse_
 
     python bench/html_parse_identity.py --against /tmp/base [--repeat 3]
 
-Each tree parses every document with ``parse_document`` in a subprocess of its own and writes
-the ``repr`` of each result (or of the ``ParseError``); the two are compared document by
-document. Then the 1,000 fixture pages are parsed ``--repeat`` times in each tree, interleaved,
-and the CPU seconds (user + sys of the parsing process) are reported as medians. Raw figures go
+Each tree parses every document with ``parse_document`` in a subprocess of its own (this
+script on that tree's code, `identity_common`) and writes the ``repr`` of each result (or of the
+``ParseError``); the two are compared document by document (exit status 1 when any differs).
+Then the 1,000 fixture pages are parsed ``--repeat`` times in each tree, interleaved, and the CPU
+seconds (user + sys of the parsing process) are reported as medians. Raw figures go
 to ``bench/results/html_parse_<name>.json``.
 """
 
@@ -18,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import ast
-import hashlib
 import json
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import identity_common as common
+
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
 REALDATA = Path("/work/shared/realdata")
 FIXTURE_PAGES = 1000
 
@@ -67,9 +67,9 @@ def corpus() -> list[tuple[str, bytes]]:
     docs = fixture_pages()
     named = PayerSite()
     for scenario in ("week1", "week2"):
-        for path, resource in sorted(named.resources(scenario).items()):
+        for url_path, resource in sorted(named.resources(scenario).items()):
             if resource.content_type.startswith("text/html"):
-                docs.append((f"named:{scenario}:{path}", body(resource).data))
+                docs.append((f"named:{scenario}:{url_path}", body(resource).data))
     for base in ("tests", "fixtures"):
         for path in sorted((ROOT / base).rglob("*.htm*")):
             docs.append((f"file:{path.relative_to(ROOT)}", path.read_bytes()))
@@ -113,15 +113,10 @@ def time_parse(out: Path) -> None:
     out.write_text(json.dumps({"pages": len(pages), "cpu": cpu, "wall": wall}))
 
 
-def _run(tree: Path, mode: str, out: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    script = tree / "bench" / "html_parse_identity.py"
-    if not script.exists():
-        script = ROOT / "bench" / "html_parse_identity.py"
-    subprocess.run(
-        [sys.executable, str(script), f"--{mode}", str(out)], check=True, env=env, cwd=tree
-    )
+def _time(tree: Path, label: str, tmp: Path) -> dict[str, float]:
+    out = tmp / f"time-{label}.json"
+    common.run(SCRIPT, (tree, "time", out, ()))
+    return dict(json.loads(out.read_text()))
 
 
 def main() -> int:
@@ -134,57 +129,40 @@ def main() -> int:
     parser.add_argument("--time", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dump:
+        common.use_tree_under_test()
         dump(args.dump)
         return 0
     if args.time:
+        common.use_tree_under_test()
         time_parse(args.time)
         return 0
     if args.against is None:
         parser.error("--against is needed")
-    figures: dict[str, object] = {"base": str(args.against), "load_start": os.getloadavg()}
-    with tempfile.TemporaryDirectory() as tmp:
+    figures = common.header(ROOT, args.against)
+    differences = 0
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
         if not args.skip_identity:
-            mine, theirs = Path(tmp, "mine.json"), Path(tmp, "base.json")
-            _run(ROOT, "dump", mine)
-            _run(args.against, "dump", theirs)
-            a, b = json.loads(mine.read_text()), json.loads(theirs.read_text())
-            groups: dict[str, list[int]] = {}
-            for name in sorted(set(a) | set(b)):
-                kind = name.split(":", 1)[0]
-                same = a.get(name) == b.get(name)
-                counts = groups.setdefault(kind, [0, 0, 0])
-                counts[0] += same
-                counts[1] += 1
-                counts[2] += a.get(name, "").startswith("ParseError")
-                if not same:
-                    print(f"DIFFERS: {name}")
-            for kind, (same, total, refused) in groups.items():
-                print(f"{kind:8} identical {same}/{total} (refused as error pages: {refused})")
-            figures["identity"] = {
-                kind: {"identical": same, "total": total, "refused": refused}
-                for kind, (same, total, refused) in groups.items()
-            }
-            digest = hashlib.sha256(mine.read_bytes()).hexdigest()[:16]
-            figures["output_digest"] = digest
-        runs: dict[str, list[dict[str, float]]] = {"base": [], "mine": []}
-        for _ in range(args.repeat):
-            for label, tree in (("base", args.against), ("mine", ROOT)):
-                out = Path(tmp, f"time-{label}.json")
-                _run(tree, "time", out)
-                runs[label].append(json.loads(out.read_text()))
+            mine, theirs = tmp / "mine.json", tmp / "base.json"
+            common.run(SCRIPT, (ROOT, "dump", mine, ()), (args.against, "dump", theirs, ()))
+            identity, differences = common.compare(
+                mine, theirs, flag="ParseError", flagged="refused as error pages"
+            )
+            figures["identity"] = identity
+            figures["differences"] = differences
+            figures["output_digest"] = common.digest(mine)
+        runs = common.interleaved(
+            args.repeat, args.against, ROOT, lambda tree, label: _time(tree, label, tmp)
+        )
         for label in ("base", "mine"):
-            cpu = statistics.median(r["cpu"] for r in runs[label])
-            wall = statistics.median(r["wall"] for r in runs[label])
+            cpu, wall = common.median(runs[label], "cpu"), common.median(runs[label], "wall")
             print(f"{label}: parse of 1,000 fixture pages: cpu {cpu:.2f} s, wall {wall:.2f} s")
         figures["runs"] = runs
-        figures["median_cpu"] = {k: statistics.median(r["cpu"] for r in v) for k, v in runs.items()}
-        figures["median_wall"] = {
-            k: statistics.median(r["wall"] for r in v) for k, v in runs.items()
-        }
-    figures["load_end"] = os.getloadavg()
-    out = ROOT / "bench" / "results" / f"html_parse_{args.name}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    return 0
+        if args.repeat:
+            figures["median_cpu"] = {k: common.median(v, "cpu") for k, v in runs.items()}
+            figures["median_wall"] = {k: common.median(v, "wall") for k, v in runs.items()}
+    common.save(ROOT / "bench" / "results" / f"html_parse_{args.name}.json", figures)
+    return 1 if differences else 0
 
 
 if __name__ == "__main__":

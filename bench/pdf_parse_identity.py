@@ -9,25 +9,24 @@ tenth of the 1,000-document site's PDFs, weeks 1 and 2), its named PDFs of both 
 
 Each tree parses every document with ``parse_document`` in a subprocess of its own and writes
 the ``repr`` of each result (or of the ``ParseError``); the two are compared document by
-document. Then the whole corpus is parsed ``--repeat`` times in each tree, interleaved, and the
-CPU seconds of the parsing process are reported as medians (fixture and real PDFs apart). Raw
-figures go to ``bench/results/pdf_parse_identity_<name>.json``.
+document (`identity_common`; exit status 1 when any differs). Then the whole corpus is parsed
+``--repeat`` times in each tree, interleaved, and the CPU seconds of the parsing process are
+reported as medians (fixture and real PDFs apart). Raw figures go to
+``bench/results/pdf_parse_identity_<name>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import identity_common as common
+
 ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve()
 REALDATA = Path("/work/shared/realdata")
 SITE_DOCUMENTS = 1000
 SAMPLE_EVERY = 10  # of the site's generated PDFs (about 1,000 over two weeks): 100
@@ -85,34 +84,10 @@ def time_parse(out: Path, kinds: list[str]) -> None:
     out.write_text(json.dumps(figures))
 
 
-def _run(tree: Path, mode: str, out: Path, extra: tuple[str, ...] = ()) -> None:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    # This script from this tree (the base may not have it), the parser from `tree`.
-    script = ROOT / "bench" / "pdf_parse_identity.py"
-    subprocess.run(
-        [sys.executable, str(script), f"--{mode}", str(out), *extra], check=True, env=env, cwd=tree
-    )
-
-
-def _identity(mine: Path, theirs: Path) -> dict[str, dict[str, int]]:
-    a, b = json.loads(mine.read_text()), json.loads(theirs.read_text())
-    groups: dict[str, list[int]] = {}
-    for name in sorted(set(a) | set(b)):
-        kind = name.split(":", 1)[0]
-        same = a.get(name) == b.get(name)
-        counts = groups.setdefault(kind, [0, 0, 0])
-        counts[0] += same
-        counts[1] += 1
-        counts[2] += a.get(name, "").startswith("ParseError")
-        if not same:
-            print(f"DIFFERS: {name}")
-    for kind, (same, total, refused) in groups.items():
-        print(f"{kind:8} identical {same}/{total} (refused with a ParseError: {refused})")
-    return {
-        kind: {"identical": same, "total": total, "refused": refused}
-        for kind, (same, total, refused) in groups.items()
-    }
+def _time(tree: Path, label: str, tmp: Path, kinds: str) -> dict[str, dict[str, float]]:
+    out = tmp / f"time-{label}.json"
+    common.run(SCRIPT, (tree, "time", out, ("--kinds", kinds)))
+    return dict(json.loads(out.read_text()))
 
 
 def main() -> int:
@@ -130,64 +105,53 @@ def main() -> int:
     parser.add_argument("--time", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.dump:
+        common.use_tree_under_test()
         dump(args.dump)
         return 0
     if args.time:
+        common.use_tree_under_test()
         time_parse(args.time, args.kinds.split(","))
         return 0
     if args.against is None:
         parser.error("--against is needed")
-    figures: dict[str, object] = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "commit": _commit(ROOT),
-        "base": str(args.against),
-        "base_commit": _commit(args.against),
-        "cores": os.cpu_count(),
-        "load_start": os.getloadavg(),
-    }
-    with tempfile.TemporaryDirectory() as tmp:
+    figures = common.header(ROOT, args.against)
+    differences = 0
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
         if not args.skip_identity:
-            mine = args.mine_dump or Path(tmp, "mine.json")
-            theirs = args.base_dump or Path(tmp, "base.json")
+            mine = args.mine_dump or tmp / "mine.json"
+            theirs = args.base_dump or tmp / "base.json"
+            jobs: list[common.Job] = []
             if args.mine_dump is None:
-                _run(ROOT, "dump", mine)
+                jobs.append((ROOT, "dump", mine, ()))
             if args.base_dump is None:
-                _run(args.against, "dump", theirs)
-            figures["identity"] = _identity(mine, theirs)
-            figures["output_digest"] = hashlib.sha256(mine.read_bytes()).hexdigest()[:16]
-        runs: dict[str, list[dict[str, dict[str, float]]]] = {"base": [], "mine": []}
-        for round_ in range(args.repeat):
-            order = [("base", args.against), ("mine", ROOT)]
-            for label, tree in order if round_ % 2 == 0 else order[::-1]:
-                out = Path(tmp, f"time-{label}.json")
-                _run(tree, "time", out, ("--kinds", args.kinds))
-                runs[label].append(json.loads(out.read_text()))
-        medians: dict[str, dict[str, float]] = {}
-        for label in ("base", "mine"):
-            medians[label] = {
-                kind: statistics.median(r[kind]["cpu"] for r in runs[label])
-                for kind in runs[label][0]
-            }
-        for kind in medians["base"]:
-            base, mine_cpu = medians["base"][kind], medians["mine"][kind]
-            documents = runs["base"][0][kind]["documents"]
-            print(
-                f"{kind:8} ({documents} PDFs) CPU median of {args.repeat}: base {base:.2f} s, "
-                f"mine {mine_cpu:.2f} s, ratio {mine_cpu / base:.3f}"
+                jobs.append((args.against, "dump", theirs, ()))
+            common.run(SCRIPT, *jobs)
+            identity, differences = common.compare(
+                mine, theirs, flag="ParseError", flagged="refused with a ParseError"
             )
+            figures["identity"] = identity
+            figures["differences"] = differences
+            figures["output_digest"] = common.digest(mine)
+        runs = common.interleaved(
+            args.repeat, args.against, ROOT, lambda tree, label: _time(tree, label, tmp, args.kinds)
+        )
+        if args.repeat:
+            medians = {
+                label: {kind: common.median(runs[label], kind, "cpu") for kind in runs[label][0]}
+                for label in ("base", "mine")
+            }
+            for kind in medians["base"]:
+                base, mine_cpu = medians["base"][kind], medians["mine"][kind]
+                documents = runs["base"][0][kind]["documents"]
+                print(
+                    f"{kind:8} ({documents} PDFs) CPU median of {args.repeat}: base "
+                    f"{base:.2f} s, mine {mine_cpu:.2f} s, ratio {mine_cpu / base:.3f}"
+                )
+            figures["median_cpu"] = medians
         figures["runs"] = runs
-        figures["median_cpu"] = medians
-    figures["load_end"] = os.getloadavg()
-    out = ROOT / "bench" / "results" / f"pdf_parse_identity_{args.name}.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"-> {out}")
-    return 0
-
-
-def _commit(tree: Path) -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True
-    ).stdout.strip()
+    common.save(ROOT / "bench" / "results" / f"pdf_parse_identity_{args.name}.json", figures)
+    return 1 if differences else 0
 
 
 if __name__ == "__main__":
