@@ -250,7 +250,9 @@ def _insert_sqlite(connection: Connection, values: Sequence[RuleValues]) -> None
     try:
         for nulls, rows in _runs_by_nulls(values):
             sql, kept = _sqlite_statement(nulls)
-            cursor.executemany(sql, rows if kept is None else list(map(kept, rows)))
+            # An iterator, not a list: each row's tuple is let go once bound (a list of them
+            # all counted towards the garbage collector's next collection).
+            cursor.executemany(sql, rows if kept is None else map(kept, rows))  # type: ignore[arg-type]
     except dbapi.Error as exc:
         raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
