@@ -250,6 +250,7 @@ class Rechecker:
         )
         self._pacer = _Pacer(o.download_delay_seconds)
         self._robots: dict[str, asyncio.Future[Any]] = {}
+        self._refusals: dict[str, str | None] = {}
         self.discovered = False
 
     @property
@@ -346,7 +347,10 @@ class Rechecker:
     async def _refusal(self, url: str) -> Record | None:
         """The record of a request the crawl would not make: refused by the outbound policy (an
         error) or by robots.txt (a skip); None when it may be made."""
-        reason = self.policy.refusal(url)
+        origin = _origin(url)  # the policy judges scheme, host and port: once per origin
+        if origin not in self._refusals:
+            self._refusals[origin] = self.policy.refusal(url)
+        reason = self._refusals[origin]
         if reason is not None:
             message = f"refused by the outbound policy: {reason}; not requested"
             return {"type": "error", "url": url, "message": message, "index": False}
