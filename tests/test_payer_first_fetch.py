@@ -108,7 +108,9 @@ INDEX_LINKS = [
     ("http://other.example/policies/x.pdf", "Off site"),
     ("mailto:policies@example.org", "Mail"),
 ]
-MORE_LINKS = [("/policies/a.pdf", "A from the second index"), ("/policies/new.pdf", "New")]
+# a.pdf is linked from both index pages with one text: the crawl takes a document's title from
+# the page whose response came first, the in-process fetch from the first start URL.
+MORE_LINKS = [("/policies/a.pdf", "Policy A (PDF)"), ("/policies/new.pdf", "New")]
 
 
 @pytest.fixture

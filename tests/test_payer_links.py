@@ -157,3 +157,35 @@ def test_links_equal_scrapys_on_real_payer_pages(path: Path | None) -> None:
     url = "https://www.payer.example/medical-policies/" + path.name
     for allow, deny in [((), ()), ((r"polic", r"\.pdf"), (r"news",))]:
         assert _ours(url, HTML, body, allow, deny) == _scrapy(url, HTML, body, allow, deny)
+
+
+_HREF_PARTS = ["/", "/", "a", "B9", ".", "..", "%", "%2F", "?", "#", ";", " ", "\u00e9", ":", "@"]
+_HREF_PARTS += ["'", "(", "~", "+", "-", "_", "!", "$", "&amp;", "*", ",", "=", "//", "x.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("url", "head"),
+    [
+        ("http://127.0.0.1:8000/index/page.html", ""),
+        ("https://Policies.Example.COM:443/a/b/", ""),
+        ("http://127.0.0.1:8000/index/page.html", '<base href="https://other.example/x/">'),
+        ("http://user@127.0.0.1/index.html", ""),
+    ],
+    ids=["plain", "upper-host-default-port", "base", "userinfo"],
+)
+def test_random_hrefs_equal_scrapys(url: str, head: str) -> None:
+    """Many generated links, plain paths (the quick path) and awkward ones (the full one)."""
+    import random
+
+    from sources.payer_links import _PLAIN_PATH
+
+    draw = random.Random(17)
+    hrefs = [
+        "/" * draw.randint(0, 1) + "".join(draw.choices(_HREF_PARTS, k=draw.randint(1, 8)))
+        for _ in range(1500)
+    ]
+    links = "".join(f'<a href="{href}">{n}</a>' for n, href in enumerate(hrefs))
+    body = f"<html><head>{head}</head><body>{links}</body></html>".encode()
+    assert _ours(url, HTML, body, (), ()) == _scrapy(url, HTML, body, (), ())
+    plain = sum(bool(_PLAIN_PATH.match(h.replace("&amp;", "&"))) for h in hrefs)
+    assert 100 < plain < len(hrefs) - 100  # both paths were taken
