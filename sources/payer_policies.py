@@ -15,6 +15,7 @@ page served with 200) is a per-document failure, retried next run; the stored ve
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -23,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diffing.model import RawDocument
+from monitor.errors import SourceError
 from sources.base import (
     FetchFailure,
     FetchResult,
@@ -127,9 +129,14 @@ class PayerPoliciesSource(CrawledSource):
             source=self.name, options=self.options, scratch=self._scratch, url_key=url_key
         )
         try:
-            records = await rechecker.run(known)
+            async with asyncio.timeout(o.crawl_timeout_seconds):
+                records = await rechecker.run(known)
             self.discovered = rechecker.discovered
             return records
+        except TimeoutError:
+            # The crawl's limit and words (sources.crawl_child.run_crawl).
+            limit = f"{o.crawl_timeout_seconds:g}"
+            raise SourceError(self.name, f"crawl did not finish within {limit} s") from None
         finally:
             self._requests += rechecker.request_count
             await rechecker.aclose()

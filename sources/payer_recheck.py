@@ -261,11 +261,17 @@ class Rechecker:
         await self._session.close()
 
     async def _get(
-        self, url: str, headers: dict[str, str] | None = None, *, not_modified: bool = False
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        *,
+        not_modified: bool = False,
+        robots: bool = True,
     ) -> FetchedBody:
         await self._pacer.wait(url)
+        check = self._redirect_check if robots else self._loop_check
         return await self.fetcher.get(
-            url, headers=headers, not_modified=not_modified, redirect_check=self._redirect_check
+            url, headers=headers, not_modified=not_modified, redirect_check=check
         )
 
     async def run(self, known: KnownListing) -> list[Record] | None:
@@ -358,11 +364,18 @@ class Rechecker:
             return {"type": "skipped", "url": url, "message": ROBOTS_FORBIDDEN, "index": False}
         return None
 
+    async def _loop_check(self, target: str, chain: Sequence[str]) -> str | None:
+        """What the crawl's AllowedHostsMiddleware says of a redirect back into its chain."""
+        if target in chain:
+            return f"redirect loop ({len(chain)} hop(s) back to {target}); gave up"
+        return None
+
     async def _redirect_check(self, target: str, chain: Sequence[str]) -> str | None:
         """What the crawl's AllowedHostsMiddleware and RobotsTxtMiddleware say of a redirect
         the host and policy checks let through."""
-        if target in chain:
-            return f"redirect loop ({len(chain)} hop(s) back to {target}); gave up"
+        loop = await self._loop_check(target, chain)
+        if loop is not None:
+            return loop
         if self.options.obey_robots and not await self._robots_allow(target):
             return ROBOTS_FORBIDDEN
         return None
@@ -385,7 +398,9 @@ class Rechecker:
         if self.policy.refusal(url) is not None:
             return None
         try:
-            fetched = await self._get(url)
+            # Not held to robots.txt itself (as Scrapy's robots.txt request): a redirect to
+            # another robots.txt of the host would wait for this very read.
+            fetched = await self._get(url, robots=False)
         except FetchError:
             return None  # as Scrapy when robots.txt cannot be read: everything allowed
         return Protego.parse(fetched.content.decode("utf-8-sig", errors="ignore"))

@@ -38,7 +38,7 @@ class _Site(QuietHandler):
 
     requests: ClassVar[list[str]] = []
     lock = threading.Lock()
-    port = 0
+    robots_moved = False  # robots.txt answers with a redirect to the real one
 
     def do_GET(self) -> None:
         with self.lock:
@@ -46,6 +46,7 @@ class _Site(QuietHandler):
         here = f"http://127.0.0.1:{self.server.server_address[1]}"
         pages: dict[str, tuple[int, str, bytes, dict[str, str]]] = {
             "/robots.txt": (200, "text/plain", b"User-agent: *\nDisallow: /private/\n", {}),
+            "/robots-moved.txt": (200, "text/plain", b"User-agent: *\nDisallow: /private/\n", {}),
             "/index.html": (200, "text/html; charset=utf-8", _index(INDEX_LINKS), {}),
             "/more.html": (200, "text/html", _index(MORE_LINKS), {}),
             "/challenge.html": (
@@ -81,6 +82,8 @@ class _Site(QuietHandler):
             "/private/policies/secret.pdf": (200, "application/pdf", PDF, {}),
             "/private/index.html": (200, "text/html", _index(INDEX_LINKS), {}),
         }
+        if self.robots_moved:
+            pages["/robots.txt"] = (301, "text/plain", b"", {"Location": "/robots-moved.txt"})
         status, content_type, body, headers = pages.get(
             self.path.split("#")[0], (404, "text/html", b"<html>not found</html>", {})
         )
@@ -189,6 +192,17 @@ def test_first_fetch_records_equal_the_crawls(site: str) -> None:
     assert "/private/policies/secret.pdf" not in we_asked  # robots.txt
     assert "/private/policies/x.pdf" not in we_asked  # a redirect into it, too
     assert "/news/today.html" not in we_asked and "/policies/denied.pdf" not in we_asked
+
+
+def test_a_redirected_robots_txt_is_read_and_obeyed(site: str) -> None:
+    _Site.robots_moved = True
+    try:
+        crawl, ours, crawl_asked, we_asked = asyncio.run(_both(site, {}, "/index.html"))
+    finally:
+        _Site.robots_moved = False
+    assert ours == crawl
+    assert we_asked == crawl_asked
+    assert "/robots-moved.txt" in we_asked and "/private/policies/secret.pdf" not in we_asked
 
 
 @pytest.mark.parametrize(
