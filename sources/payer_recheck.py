@@ -115,8 +115,12 @@ def index_links(
     body: bytes, url: str, *, allow: Iterable[str], deny: Iterable[str]
 ) -> list[tuple[str, str]] | None:
     """(absolute URL, link text) of each ``a``/``area`` link matching `allow` and not `deny`,
-    first occurrence only (as Scrapy's LinkExtractor with ``unique=True``); None when the page
-    cannot be believed as an index (not HTML, or an error / bot-challenge page)."""
+    first occurrence only, a fragment ignored; None when the page cannot be believed as an
+    index (not HTML, or an error / bot-challenge page).
+
+    No longer what the fetch uses: `sources.payer_links` reads pages exactly as Scrapy does
+    (which keeps ``a.html#x`` and ``a.html#y`` apart). Kept while tests/test_payer_recheck.py
+    imports it."""
     try:
         root = lxml.html.document_fromstring(body)
     except (ValueError, lxml.etree.ParserError):
