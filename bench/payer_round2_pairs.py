@@ -5,8 +5,9 @@ Each tree runs round 1 (``policy-monitor check`` on week 1) once into its own SQ
 the fixture then serves week 2 and every round-2 run starts from a fresh copy of one of the two
 databases. All four pairs (this code or the other, on this tree's round-1 database or the
 other's) run in turns, rotated each round, so a difference is told apart as the code's or the
-database's (the order rows were written in round 1). Wall times, medians and the load average
-go to ``bench/results/payer_round2_pairs_<name>.json``.
+database's (the order rows were written in round 1). Wall and CPU times (user + system of
+the command and what it reaped), medians and the load average go to
+``bench/results/payer_round2_pairs_<name>.json``.
 
     python bench/payer_round2_pairs.py --against DIR [--rounds 7] [--name NAME]
 """
@@ -33,15 +34,19 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = str(Path(sys.executable).parent / "policy-monitor")
 
 
-def _check(config: Path, tree: Path) -> float:
+def _check(config: Path, tree: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command and what it reaped)."""
     started = time.perf_counter()
-    subprocess.run(
+    process = subprocess.Popen(
         [CLI, "--config", str(config), "check"],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": str(tree)},
     )
-    return time.perf_counter() - started
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"policy-monitor check failed in {tree}")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -63,6 +68,7 @@ def main() -> int:
         cwd=str(ROOT),
     )
     figures: dict[str, list[float]] = {}
+    cpu_seconds: dict[str, list[float]] = {}
     round1: dict[str, float] = {}
     loads: list[list[float]] = []
     try:
@@ -72,7 +78,7 @@ def main() -> int:
             for name, tree in trees.items():
                 (directory / name).mkdir()
                 config = write_project_config(directory / name, base_url, args.documents)
-                round1[name] = _check(config, tree)
+                round1[name] = _check(config, tree)[0]
                 databases[name] = directory / name / "monitor.db"
                 print(f"round 1 of {name}: {round1[name]:.2f} s", flush=True)
             request = urllib.request.Request(
@@ -90,16 +96,18 @@ def main() -> int:
                 line = []
                 for code, db in turn:
                     shutil.copyfile(databases[db], run / "monitor.db")
-                    seconds = _check(config, trees[code])
+                    seconds, cpu = _check(config, trees[code])
                     figures.setdefault(f"code={code} db={db}", []).append(seconds)
-                    line.append(f"{code}/{db} {seconds:.2f}")
+                    cpu_seconds.setdefault(f"code={code} db={db}", []).append(cpu)
+                    line.append(f"{code}/{db} {seconds:.2f} ({cpu:.2f} CPU)")
                 print(f"round {number + 1} (load {loads[-1][0]:.2f}): " + ", ".join(line))
     finally:
         server.terminate()
         server.wait(timeout=10)
     medians = {pair: statistics.median(values) for pair, values in figures.items()}
+    cpu_medians = {pair: statistics.median(values) for pair, values in cpu_seconds.items()}
     for pair, median in medians.items():
-        print(f"median {pair}: {median:.2f} s")
+        print(f"median {pair}: {median:.2f} s, {cpu_medians[pair]:.2f} s CPU")
     name = f"_{args.name}" if args.name else ""
     out = ROOT / "bench" / "results" / f"payer_round2_pairs{name}.json"
     out.write_text(
@@ -111,6 +119,8 @@ def main() -> int:
                 "round1_seconds": round1,
                 "round2_seconds": figures,
                 "medians": medians,
+                "round2_cpu_seconds": cpu_seconds,
+                "cpu_medians": cpu_medians,
                 "loadavg_before_rounds": loads,
                 "loadavg_after": list(os.getloadavg()),
             },
