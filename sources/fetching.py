@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import email.utils
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -105,10 +105,13 @@ class BaseFetcher:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         not_modified: bool = False,
+        redirect_check: Callable[[str, Sequence[str]], Awaitable[str | None]] | None = None,
     ) -> FetchedBody:
         """The body of a 2xx response, after redirects to allowed hosts; retryable failures are
         retried, others raise at once. With `not_modified` (a conditional request), a 304 is
-        an answer too: a `FetchedBody` with status 304 and no content."""
+        an answer too: a `FetchedBody` with status 304 and no content. `redirect_check`, given
+        a redirect's target and the URLs of the chain so far, may refuse to follow it (its
+        reason becomes the error) after the host and policy checks passed."""
         chain: list[str] = []
         target, query = url, params
         if self.policy is not None and (reason := self.policy.refusal(url)) is not None:
@@ -147,6 +150,10 @@ class BaseFetcher:
                     f"redirected to another host ({fetched.location}); not followed",
                     status=fetched.status,
                 )
+            if redirect_check is not None:
+                reason = await redirect_check(fetched.location, chain)
+                if reason is not None:
+                    raise FetchError(self.source, chain[0], reason, status=fetched.status)
             if len(chain) > self.max_redirects:
                 raise FetchError(
                     self.source,
@@ -214,11 +221,11 @@ class BaseFetcher:
             return FetchedBody(url=shown, status=status, headers=headers, content=b"")
         if status in RETRYABLE_STATUS:
             raise Retryable(
-                FetchError(self.source, shown, "server asked to retry", status=status),
+                StatusError(self.source, shown, "server asked to retry", status=status),
                 retry_after_seconds(headers.get("retry-after")),
             )
         if status >= 300:  # a 3xx without a Location cannot be followed either
-            raise FetchError(self.source, shown, reason or "error", status=status)
+            raise StatusError(self.source, shown, reason or "error", status=status)
         declared = headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_response_bytes:
             raise ResponseTooLarge(self.source, shown, self.max_response_bytes)
@@ -239,6 +246,11 @@ class BaseFetcher:
             else f"timed out ({type(exc).__name__})"
         )
         return Retryable(FetchError(self.source, shown, detail), None)
+
+
+class StatusError(FetchError):
+    """The answer was an HTTP status that is not a body (4xx, 5xx, a 3xx that cannot be
+    followed), after the retries a retryable one gets; `status` says which."""
 
 
 class Retryable(Exception):

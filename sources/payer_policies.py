@@ -1,9 +1,10 @@
-"""Commercial payer policy documents (PDF, HTML, text) crawled from index pages with Scrapy.
+"""Commercial payer policy documents (PDF, HTML, text) read from index pages.
 
-`list_documents` first tries the in-process re-check (`sources.payer_recheck`: when the index
-pages link exactly the stored documents, one conditional GET each over httpx, no discovery);
-otherwise it runs the crawl in a child process (`sources.payer_crawl`): index pages are read,
-links matching `allow` (and not `deny`) are fetched with conditional GET, bodies land on disk.
+`list_documents` fetches a source whose links are followed one level deep in-process
+(`sources.payer_recheck`, over aiohttp: first fetch and re-checks alike, with the crawl's
+outcomes); deeper links, sources without index pages and pages only the crawl can judge run the
+Scrapy crawl in a child process (`sources.payer_crawl`). Either way index pages are read, links
+matching `allow` (and not `deny`) are fetched with conditional GET, bodies land on disk.
 The listing's fingerprint of a document is the sha256 of its body, so an unchanged body is never
 parsed again; a 304 keeps the stored fingerprint. `fetch` then hands over the new bodies.
 
@@ -14,6 +15,7 @@ page served with 200) is a per-document failure, retried next run; the stored ve
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -22,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diffing.model import RawDocument
+from monitor.errors import SourceError
 from sources.base import (
     FetchFailure,
     FetchResult,
@@ -97,7 +100,10 @@ class PayerPoliciesSource(CrawledSource):
     def __init__(self, *, name: str, options: PayerPoliciesOptions) -> None:
         super().__init__(name=name, options=options)
         self._documents: dict[str, dict[str, Any]] = {}
-        self.discovered = False  # whether this run crawled (Scrapy) rather than re-checked
+        # Whether this run discovered documents (a first fetch, a new link, or the Scrapy crawl)
+        # rather than only re-checking stored ones; `crawled`: whether it ran the Scrapy crawl.
+        self.discovered = False
+        self.crawled = False
 
     def _job(self, known: KnownListing) -> dict[str, Any]:
         o = self.options
@@ -112,18 +118,25 @@ class PayerPoliciesSource(CrawledSource):
         }
 
     async def _recheck(self, known: KnownListing) -> list[dict[str, Any]] | None:
-        """The records of an in-process re-check (`sources.payer_recheck`), or None when this
-        run needs discovery (the Scrapy crawl)."""
+        """The records of the in-process fetch (`sources.payer_recheck`: first fetch or
+        re-check), or None when this run needs the Scrapy crawl."""
         o = self.options
-        if not known or o.max_depth != 1 or not o.start_urls:
-            return None  # a first fetch, or links followed deeper: discovery (cheap to tell)
-        from sources.payer_recheck import Rechecker  # httpx and lxml: not at CLI start-up
+        if o.max_depth != 1 or not o.start_urls:
+            return None  # links followed deeper, or no index page: the crawl (cheap to tell)
+        from sources.payer_recheck import Rechecker  # aiohttp and lxml: not at CLI start-up
 
         rechecker = Rechecker(
             source=self.name, options=self.options, scratch=self._scratch, url_key=url_key
         )
         try:
-            return await rechecker.run(known)
+            async with asyncio.timeout(o.crawl_timeout_seconds):
+                records = await rechecker.run(known)
+            self.discovered = rechecker.discovered
+            return records
+        except TimeoutError:
+            # The crawl's limit and words (sources.crawl_child.run_crawl).
+            limit = f"{o.crawl_timeout_seconds:g}"
+            raise SourceError(self.name, f"crawl did not finish within {limit} s") from None
         finally:
             self._requests += rechecker.request_count
             await rechecker.aclose()
@@ -132,7 +145,7 @@ class PayerPoliciesSource(CrawledSource):
         self._requests = 0
         records = await self._recheck(known)
         if records is None:
-            self.discovered = True
+            self.discovered = self.crawled = True
             records = await self._crawl(known)
             self._requests += sum(r["type"] != "skipped" for r in records)
         fingerprints = {key: v.fingerprint for (key, _version), v in known.items()}

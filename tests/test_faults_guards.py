@@ -214,8 +214,9 @@ class _HostileHandler(KeepAliveHandler):
         write_response(self, status, headers, body, fault=fault)
 
 
+@pytest.mark.parametrize("max_depth", [1, 2], ids=["in-process", "crawl"])
 def test_names_from_urls_stay_inside_the_scratch_directory(
-    tmp_path: Path, elsewhere: OtherHost
+    tmp_path: Path, elsewhere: OtherHost, max_depth: int
 ) -> None:
     before = set(Path("/tmp").iterdir())
     with _HostileIndex() as server:
@@ -228,20 +229,27 @@ def test_names_from_urls_stay_inside_the_scratch_directory(
             download_delay_seconds=0.0,
             max_retries=0,
             obey_robots=False,
+            max_depth=max_depth,  # 1: the in-process fetch; 2: the Scrapy crawl in a child
         )
         source = PayerPoliciesSource(name="hostile", options=options)
         scratch = source._scratch
         listing = asyncio.run(source.list_documents({}))
+        assert source.crawled == (max_depth > 1)
         written = [p for p in scratch.rglob("*") if p.is_file()]
-        records = [
-            json.loads(line) for line in (scratch / "results.jsonl").read_text().splitlines()
-        ]
+        results = scratch / "results.jsonl"
+        records = (
+            [json.loads(line) for line in results.read_text().splitlines()]
+            if source.crawled
+            else [*source._documents.values(), *source._errors.values()]
+        )
         contents = [p.read_bytes() for p in written]
         asyncio.run(source.aclose())
     bodies = [p for p in written if p.parent == scratch / "bodies"]
     assert bodies  # documents were downloaded ...
     assert all(len(p.name) == 64 and p.name.isalnum() for p in bodies)  # ... under sha256 names
-    assert set(written) - set(bodies) == {scratch / "job.json", scratch / "results.jsonl"}
+    # The crawl's job and results besides the bodies; the in-process fetch writes bodies only.
+    job = {scratch / "job.json", scratch / "results.jsonl"} if max_depth > 1 else set()
+    assert set(written) - set(bodies) == job
     assert not any(r["url"].startswith("file:") and r["type"] == "document" for r in records)
     assert not any(b"root:" in content for content in contents)  # /etc/passwd never read
     normal = next(d for d in listing.documents if d.key == "/policies/normal.pdf")
