@@ -32,13 +32,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urlsplit
 
 import aiohttp
-import lxml.etree
-import lxml.html
 
-from diffing.parse.clean import error_page_reason
 from monitor.errors import FetchError, ResponseTooLarge
 from sources.base import KnownListing
 from sources.fetching import FetchedBody, RetryPolicy, StatusError
@@ -109,49 +106,6 @@ class _Pacer:
             if pause > 0:
                 await asyncio.sleep(pause)
             self._next[host] = time.monotonic() + self.delay
-
-
-def index_links(
-    body: bytes, url: str, *, allow: Iterable[str], deny: Iterable[str]
-) -> list[tuple[str, str]] | None:
-    """(absolute URL, link text) of each ``a``/``area`` link matching `allow` and not `deny`,
-    first occurrence only, a fragment ignored; None when the page cannot be believed as an
-    index (not HTML, or an error / bot-challenge page).
-
-    No longer what the fetch uses: `sources.payer_links` reads pages exactly as Scrapy does
-    (which keeps ``a.html#x`` and ``a.html#y`` apart). Kept while tests/test_payer_recheck.py
-    imports it."""
-    try:
-        root = lxml.html.document_fromstring(body)
-    except (ValueError, lxml.etree.ParserError):
-        return None
-    title = " ".join(t.strip() for t in root.xpath("//title//text()"))
-    text = "\n".join(t.strip() for t in root.xpath("//body//*/text()") if t.strip())
-    reason = error_page_reason(title, text)
-    if reason is not None and not reason.startswith("almost no text"):
-        return None
-    base = url
-    for href in root.xpath("//base/@href")[:1]:
-        base = urljoin(url, str(href).strip())
-    allowed = [re.compile(p) for p in allow]
-    denied = [re.compile(p) for p in deny]
-    links: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for element in root.iter("a", "area"):
-        href = element.get("href")
-        if href is None:
-            continue
-        link = urljoin(base, href.strip(" \t\n\r\f"))
-        unique = link.split("#", 1)[0]  # Scrapy's uniqueness ignores the fragment too
-        if urlsplit(link).scheme not in ("http", "https") or unique in seen:
-            continue
-        if allowed and not any(p.search(link) for p in allowed):
-            continue
-        if any(p.search(link) for p in denied):
-            continue
-        seen.add(unique)
-        links.append((link, " ".join(str(element.text_content()).split())))
-    return links
 
 
 def _origin(url: str) -> str:

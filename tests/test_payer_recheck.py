@@ -18,7 +18,6 @@ from monitor.pipeline.runner import RunSummary, run_source
 from monitor.store.core import Store
 from sources.base import Source
 from sources.payer_policies import PayerPoliciesSource
-from sources.payer_recheck import index_links
 
 DOCUMENTS = 8  # one of them changes in week 2
 TODAY = dt.date(2026, 11, 12)
@@ -106,30 +105,6 @@ def test_a_new_link_runs_discovery(site: PayerSiteFixture, tmp_path: Path) -> No
     assert again.counts.listed == DOCUMENTS and again.counts.new_versions == 1
     assert again.outcome == "success", again.line()
     store.close()
-
-
-def test_index_links_follow_scrapy_link_extraction() -> None:
-    page = b"""<html><head><title>Policies</title><base href="/cpb/"></head><body>
-    <p>Clinical policy bulletins of the plan, listed by number, with their review dates.</p>
-    <a href="a.html#top"> CPB
-      0001 </a><a href="a.html#x">again</a>
-    <map><area href="/cpb/b.html"></map>
-    <a href="https://other.example/cpb/c.html">off site</a>
-    <a href="/private/d.html">private</a><a href="mailto:x@example.org">mail</a>
-    <a href="/cpb/e.html">denied</a></body></html>"""
-    links = index_links(page, "http://site.test/index.html", allow=["/cpb/"], deny=["e\\.html"])
-    assert links == [
-        ("http://site.test/cpb/a.html#top", "CPB 0001"),
-        ("http://site.test/cpb/b.html", ""),
-        ("https://other.example/cpb/c.html", "off site"),
-    ]
-
-
-def test_index_links_refuse_an_error_page() -> None:
-    page = b"<html><head><title>Access Denied</title></head><body><h1>Access Denied</h1>" + (
-        b"<p>You don't have permission to access this page on this server.</p></body></html>"
-    )
-    assert index_links(page, "http://site.test/", allow=(), deny=()) is None
 
 
 @pytest.mark.slow
