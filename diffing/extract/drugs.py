@@ -93,6 +93,21 @@ _WORD = re.compile(
     r"(?<![\w-])(?:(?:fam|ado)-)?([A-Za-z][a-z]++)(?:-[a-z]{4})?(?!\w)", re.IGNORECASE
 )
 _STEM_ENDINGS = tuple(stem for stem, _ in STEMS)
+# `_WORD` for words that end in a stem, two letters or more before it (what `_ends_in_stem`
+# asks; it is asked still): the stems looked behind once at the end of each word, by length
+# (a look-behind has one width), so the words without one stay in the regex engine.
+_STEM_WORD = re.compile(
+    _WORD.pattern.replace(
+        "([A-Za-z][a-z]++)",
+        "([A-Za-z][a-z]++)(?:"
+        + "|".join(
+            f"(?<=[A-Za-z][a-z](?:{'|'.join(s for s in _STEM_ENDINGS if len(s) == size)}))"
+            for size in sorted({len(s) for s in _STEM_ENDINGS})
+        )
+        + ")",
+    ),
+    _WORD.flags,
+)
 # The stem pattern itself, for words `str.lower` does not fold as `re.IGNORECASE` does
 # ("ſ", the Kelvin sign, dotted and dotless i).
 _STEM_TAIL = re.compile(r"[A-Za-z][a-z]+(?:" + "|".join(_STEM_ENDINGS) + ")", re.IGNORECASE)
@@ -146,7 +161,7 @@ def drug_names(text: str) -> list[DrugName]:
         drug_class = stem_class(generic.split()[0])
         if drug_class is not None:
             add(generic.split()[0], drug_class, _brand(match.group("brand")))
-    for match in _WORD.finditer(text):
+    for match in _STEM_WORD.finditer(text):
         if not _ends_in_stem(match.group(1)):
             continue
         drug_class = stem_class(match.group(0))
