@@ -75,14 +75,46 @@ def lowered_alternation(aliases: list[str]) -> str | None:
     return "|".join([*branches, *others])
 
 
+def lowered_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """`pattern` (case-insensitive) for lower-cased ASCII text, case-sensitive and exact: it
+    matches ``t.lower()`` where `pattern` matches an ASCII text ``t``, with the same spans and
+    the same groups (numbers and names); None when that cannot be had (a case-sensitive part,
+    other flags, or what `lowered_source` refuses)."""
+    if pattern.flags & ~(re.IGNORECASE | re.UNICODE):
+        return None
+    try:
+        items = _parser.parse(pattern.pattern, re.IGNORECASE)
+        names = {number: name for name, number in items.state.groupdict.items()}
+        return re.compile(_sequence(items, _Region(exact=True, names=names)))
+    except _Unsupported:
+        return None
+
+
 class _Region:
     """Where in the pattern an item is: in a case-sensitive part (rewritten to match more), in
     a negative lookaround (where matching more would match less)."""
 
-    def __init__(self, *, relaxed: bool = False, negated: bool = False) -> None:
-        if relaxed and negated:
+    def __init__(
+        self,
+        *,
+        relaxed: bool = False,
+        negated: bool = False,
+        exact: bool = False,
+        names: dict[int, str] | None = None,
+    ) -> None:
+        if (relaxed and negated) or (relaxed and exact):
             raise _Unsupported
         self.relaxed, self.negated = relaxed, negated
+        # `exact`: no part may be relaxed, and groups are kept (`names`: their names by number).
+        self.exact, self.names = exact, names
+
+    def inner(self, *, relaxed: bool = False, negated: bool = False) -> _Region:
+        return _Region(
+            relaxed=self.relaxed or relaxed,
+            negated=self.negated or negated,
+            exact=self.exact,
+            names=self.names,
+        )
 
 
 _ASCII = [chr(code) for code in range(128)]
@@ -131,11 +163,14 @@ def _item(op: Any, value: Any, region: _Region) -> str:
     if op is sre.BRANCH:
         return "(?:" + "|".join(_sequence(branch, region) for branch in value[1]) + ")"
     if op is sre.SUBPATTERN:
-        _group, add_flags, del_flags, inner = value
+        group, add_flags, del_flags, inner = value
         if (add_flags | del_flags) & ~re.IGNORECASE:
             raise _Unsupported
-        relaxed = region.relaxed or bool(del_flags & re.IGNORECASE)
-        return "(?:" + _sequence(inner, _Region(relaxed=relaxed, negated=region.negated)) + ")"
+        inner_source = _sequence(inner, region.inner(relaxed=bool(del_flags & re.IGNORECASE)))
+        if region.exact and group is not None:
+            name = (region.names or {}).get(group)
+            return ("(" if name is None else f"(?P<{name}>") + inner_source + ")"
+        return "(?:" + inner_source + ")"
     if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
         low, high, inner = value
         bound = f"{{{low},{'' if high is sre.MAXREPEAT else high}}}"
@@ -145,8 +180,7 @@ def _item(op: Any, value: Any, region: _Region) -> str:
         direction, inner = value
         negated = op is sre.ASSERT_NOT
         opening = ("(?" + ("<" if direction < 0 else "")) + ("!" if negated else "=")
-        inner_region = _Region(relaxed=region.relaxed, negated=region.negated or negated)
-        return opening + _sequence(inner, inner_region) + ")"
+        return opening + _sequence(inner, region.inner(negated=negated)) + ")"
     if op is sre.ANY:
         return "."
     if op is sre.AT and value in _AT:
