@@ -1,5 +1,6 @@
-"""`drug_names` reads only the words that end in a stem (`_STEM_WORD`): what it finds must be
-what reading every word (`_WORD`, each asked `_ends_in_stem`) finds."""
+"""`drug_names` reads only the words that end in a stem (`_STEM_WORD`, in lower-cased ASCII text
+`_STEM_WORD_LOWERED`): what it finds must be what reading every word (`_WORD`, each asked
+`_ends_in_stem`) finds."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ TEXTS = [
 def _reading_every_word(text: str, monkeypatch: pytest.MonkeyPatch) -> list[drugs.DrugName]:
     with monkeypatch.context() as patched:
         patched.setattr(drugs, "_STEM_WORD", drugs._WORD)
+        patched.setattr(drugs, "_STEM_WORD_LOWERED", None)
         return drugs.drug_names(text)
 
 
@@ -33,7 +35,25 @@ def test_stem_words_read_alike(text: str, how: int, monkeypatch: pytest.MonkeyPa
 
 
 _PIECES = st.sampled_from(
-    [*drugs._STEM_ENDINGS, "a", "ab", "X", "fam-", "ado-", "-", "-dyyb", " ", "(", ")", "_", "9"]
+    [
+        *drugs._STEM_ENDINGS,
+        "MAB",
+        "Nib",
+        "a",
+        "ab",
+        "X",
+        "fam-",
+        "ADO-",
+        "-DYYB",
+        "ado-",
+        "-",
+        "-dyyb",
+        " ",
+        "(",
+        ")",
+        "_",
+        "9",
+    ]
 )
 
 
@@ -43,3 +63,8 @@ def test_stem_words_found_alike(pieces: list[str]) -> None:
     every = [m.group(1) for m in drugs._WORD.finditer(text) if drugs._ends_in_stem(m.group(1))]
     chosen = [m.group(1) for m in drugs._STEM_WORD.finditer(text)]
     assert chosen == every
+    lowered = drugs._STEM_WORD_LOWERED
+    assert lowered is not None
+    if text.isascii():
+        spans = [m.regs for m in drugs._STEM_WORD.finditer(text)]
+        assert [m.regs for m in lowered.finditer(text.lower())] == spans

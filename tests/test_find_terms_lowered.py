@@ -117,7 +117,7 @@ def test_lowered_source(alias: str, matches: list[str], misses: list[str]) -> No
 
 
 @pytest.mark.parametrize(
-    "alias", ["(?-i:[^a])", "(?-i:x[^a])", "(?!(?-i:A))b", "(a)\\1", "(?s:.)", "x++"]
+    "alias", ["(?-i:[^a])", "(?-i:x[^a])", "(?!(?-i:A))b", "(a)\\1", "(?s:.)", "(?m)^x", "(?x)a b"]
 )
 def test_lowered_source_refuses_what_it_cannot_keep(alias: str) -> None:
     assert lowered_source(alias) is None

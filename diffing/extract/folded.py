@@ -5,12 +5,13 @@ case-insensitive search lower-cases every character it compares; about twice the
 wherever ``re.compile(alias, re.IGNORECASE)`` matches an ASCII text ``t``, at the same
 positions and with the same ends, except that a ``(?-i:…)`` part (a case-sensitive
 abbreviation such as "AD") matches in any case: the rewritten pattern finds a superset of the
-mentions, each to be confirmed by the original pattern on the original text. Only the
-constructs below are rewritten (literals, classes, alternations, groups, repeats, lookarounds,
-boundaries; a character, such as "α", stands for the ASCII ones it matches, perhaps none);
-an alias using anything else (back-references, other inline flags, a negation within a
-case-sensitive part or a case-sensitive part within a negative lookaround) gets None, and its
-caller keeps the original search.
+mentions, each to be confirmed by the original pattern on the original text. Only these
+constructs are rewritten: literals, classes, alternations, groups, repeats, atomic groups,
+lookarounds, boundaries (a character, such as "α", stands for the ASCII ones it matches,
+perhaps none); an alias using anything else (back-references, other inline flags, a
+negation within a case-sensitive part or a case-sensitive part within a negative lookaround)
+gets None, and its caller keeps the original search. `lowered_pattern` rewrites a whole
+pattern exactly (no case-sensitive part; groups kept), for its matches to be read in place.
 """
 
 from __future__ import annotations
@@ -46,9 +47,17 @@ class _Unsupported(Exception):
 def lowered_source(alias: str) -> str | None:
     """The rewritten source of `alias` (see the module docstring), or None."""
     try:
-        return _sequence(_parser.parse(alias, re.IGNORECASE), _Region())
+        return _sequence(_parsed(alias), _Region())
     except _Unsupported:
         return None
+
+
+def _parsed(source: str) -> Any:
+    """`source` parsed case-insensitively; no other flag may be set in it ("(?s)", "(?m)")."""
+    items = _parser.parse(source, re.IGNORECASE)
+    if items.state.flags & ~(re.IGNORECASE | re.UNICODE):
+        raise _Unsupported
+    return items
 
 
 def lowered_alternation(aliases: list[str]) -> str | None:
@@ -64,7 +73,7 @@ def lowered_alternation(aliases: list[str]) -> str | None:
             return None
         # Parsed again, the rewritten source opens with its first character when it has one
         # ("(?-i:AD)" rewritten is "(?:ad)", whose first item is "a").
-        items = _parser.parse(source, re.IGNORECASE)
+        items = _parsed(source)
         first = items[0] if len(items) else None
         if first is not None and first[0] is sre.LITERAL:
             rest = _sequence(items[1:], _Region())
@@ -83,7 +92,7 @@ def lowered_pattern(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
     if pattern.flags & ~(re.IGNORECASE | re.UNICODE):
         return None
     try:
-        items = _parser.parse(pattern.pattern, re.IGNORECASE)
+        items = _parsed(pattern.pattern)
         names = {number: name for name, number in items.state.groupdict.items()}
         return re.compile(_sequence(items, _Region(exact=True, names=names)))
     except _Unsupported:
@@ -171,11 +180,13 @@ def _item(op: Any, value: Any, region: _Region) -> str:
             name = (region.names or {}).get(group)
             return ("(" if name is None else f"(?P<{name}>") + inner_source + ")"
         return "(?:" + inner_source + ")"
-    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
         low, high, inner = value
         bound = f"{{{low},{'' if high is sre.MAXREPEAT else high}}}"
-        lazy = "?" if op is sre.MIN_REPEAT else ""
-        return "(?:" + _sequence(inner, region) + ")" + bound + lazy
+        kind = {sre.MIN_REPEAT: "?", sre.POSSESSIVE_REPEAT: "+"}.get(op, "")
+        return "(?:" + _sequence(inner, region) + ")" + bound + kind
+    if op is sre.ATOMIC_GROUP:
+        return "(?>" + _sequence(value, region) + ")"
     if op in (sre.ASSERT, sre.ASSERT_NOT):
         direction, inner = value
         negated = op is sre.ASSERT_NOT
