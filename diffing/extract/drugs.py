@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from diffing.extract.folded import lowered_pattern
 from diffing.extract.vocabulary import DRUGS, find_terms
 
 # Stem → class, longest first where stems nest (-tinib before -nib).
@@ -93,6 +94,23 @@ _WORD = re.compile(
     r"(?<![\w-])(?:(?:fam|ado)-)?([A-Za-z][a-z]++)(?:-[a-z]{4})?(?!\w)", re.IGNORECASE
 )
 _STEM_ENDINGS = tuple(stem for stem, _ in STEMS)
+# `_WORD` for words that end in a stem, two letters or more before it (what `_ends_in_stem`
+# asks; it is asked still): the stems looked behind once at the end of each word, by length
+# (a look-behind has one width), so the words without one stay in the regex engine.
+_STEM_WORD = re.compile(
+    _WORD.pattern.replace(
+        "([A-Za-z][a-z]++)",
+        "([A-Za-z][a-z]++)(?:"
+        + "|".join(
+            f"(?<=[A-Za-z][a-z](?:{'|'.join(s for s in _STEM_ENDINGS if len(s) == size)}))"
+            for size in sorted({len(s) for s in _STEM_ENDINGS})
+        )
+        + ")",
+    ),
+    _WORD.flags,
+)
+# The same for lower-cased ASCII text, case-sensitive (`diffing.extract.folded`; faster).
+_STEM_WORD_LOWERED = lowered_pattern(_STEM_WORD)
 # The stem pattern itself, for words `str.lower` does not fold as `re.IGNORECASE` does
 # ("ſ", the Kelvin sign, dotted and dotless i).
 _STEM_TAIL = re.compile(r"[A-Za-z][a-z]+(?:" + "|".join(_STEM_ENDINGS) + ")", re.IGNORECASE)
@@ -146,12 +164,15 @@ def drug_names(text: str) -> list[DrugName]:
         drug_class = stem_class(generic.split()[0])
         if drug_class is not None:
             add(generic.split()[0], drug_class, _brand(match.group("brand")))
-    for match in _WORD.finditer(text):
-        if not _ends_in_stem(match.group(1)):
+    lowered = _STEM_WORD_LOWERED if text.isascii() else None
+    words = _STEM_WORD.finditer(text) if lowered is None else lowered.finditer(text.lower())
+    for match in words:  # the words are read in `text` (a lower-cased one is as long)
+        word = text[match.start(1) : match.end(1)]
+        if not _ends_in_stem(word):
             continue
-        drug_class = stem_class(match.group(0))
+        drug_class = stem_class(text[match.start() : match.end()])
         if drug_class is not None:
-            add(match.group(1), drug_class, None)
+            add(word, drug_class, None)
     for term in find_terms(text, DRUGS):
         add(term.canonical, term.term.drug_class, None)
     return list(found.values())

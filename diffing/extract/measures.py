@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 
 from diffing.extract.durations import parse_number
+from diffing.extract.folded import lowered_alternation
+from diffing.extract.vocabulary import any_of
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,6 +80,24 @@ MEASURES: tuple[Measure, ...] = (
 _MEASURE_PATTERNS = tuple(
     (re.compile(rf"(?<![\w-])(?:{m.alias})(?![\w]|-\d)", re.IGNORECASE), m) for m in MEASURES
 )
+# A pre-check: whether any measure is named (most sentences name none), before the searches of
+# each. In lower-cased ASCII text, case-sensitive (`diffing.extract.folded`: it finds a name
+# wherever one of `_MEASURE_PATTERNS` does, "easi" too); in other text, their alternation.
+_ANY_MEASURE = any_of(pattern for pattern, _ in _MEASURE_PATTERNS)
+_LOWERED_ALIASES = lowered_alternation([m.alias for m in MEASURES])
+_ANY_MEASURE_LOWERED = (
+    None
+    if _LOWERED_ALIASES is None
+    else re.compile(rf"(?<![\w-])(?:{_LOWERED_ALIASES})(?![\w]|-\d)")
+)
+
+
+def names_a_measure(text: str) -> bool:
+    """False when no measure of `_MEASURE_PATTERNS` is in `text`."""
+    if _ANY_MEASURE_LOWERED is not None and text.isascii():
+        return _ANY_MEASURE_LOWERED.search(text.lower()) is not None
+    return _ANY_MEASURE.search(text) is not None
+
 
 _GE = (
     r"≥|>=|=>|at least|a minimum of|minimum of|no less than|not less than|"
@@ -159,6 +179,8 @@ def _number(text: str) -> float | None:
 
 def find_thresholds(text: str) -> list[ThresholdFinding]:
     """Every severity threshold in a sentence, in order."""
+    if not names_a_measure(text):
+        return _lesion_sizes(text, [])
     mentions = sorted(
         (
             (m.start(), m.end(), measure)

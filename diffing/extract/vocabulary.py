@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from diffing.extract.folded import lowered_alternation
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Term:
@@ -308,6 +310,9 @@ class _Compiled:
     (to find the longest mention starting there), in vocabulary order."""
 
     anywhere: re.Pattern[str]
+    # `anywhere` for lower-cased ASCII text, case-sensitive (`diffing.extract.folded`): it
+    # finds every mention `anywhere` finds, and perhaps more; None when an alias cannot be so.
+    lowered: re.Pattern[str] | None
     each: _Each
     # Alias index → the letter it must start with (None: any start, e.g. a group or a class).
     first: tuple[str | None, ...]
@@ -380,8 +385,13 @@ def _compile_all(terms: tuple[Term, ...]) -> _Compiled:
         r"(?<![\w-])(?:" + _by_first_letter([a for a, _ in aliases], first) + r")(?![\w-])",
         re.IGNORECASE,
     )
+    alternation = lowered_alternation([alias for alias, _ in aliases])
+    lowered = None
+    if alternation is not None:
+        lowered = re.compile(r"(?<![\w-])(?:" + alternation + r")(?![\w-])")
     return _Compiled(
         anywhere=anywhere,
+        lowered=lowered,
         each=tuple((_compile(alias), term) for alias, term in aliases),
         first=first,
         by_start={},
@@ -410,10 +420,11 @@ def find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
 def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
     compiled = _patterns(terms)
     anywhere = compiled.anywhere
+    lowered = compiled.lowered if text.isascii() else None
+    low = text if lowered is None else text.lower()  # ASCII: the same length
     chosen: list[TermMatch] = []
     position = 0
-    while (found := anywhere.search(text, position)) is not None:
-        start = found.start()
+    while (start := _next_start(anywhere, lowered, text, low, position)) is not None:
         best: TermMatch | None = None
         # Only the aliases that can start with the mention's first character can match here.
         for pattern, term in compiled.starting_with(text[start : start + 1]):
@@ -426,6 +437,28 @@ def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
         chosen.append(best)
         position = best.end
     return chosen
+
+
+def _next_start(
+    anywhere: re.Pattern[str],
+    lowered: re.Pattern[str] | None,
+    text: str,
+    low: str,
+    position: int,
+) -> int | None:
+    """Where the first mention `anywhere` finds in `text` from `position` on starts. With
+    `lowered`: searched case-sensitively in `low` (the text lower-cased), each place found
+    confirmed by `anywhere` there; it finds where `anywhere` does, and a few places more ("ad"
+    where only "AD" is an alias)."""
+    if lowered is None:
+        found = anywhere.search(text, position)
+        return None if found is None else found.start()
+    while (found := lowered.search(low, position)) is not None:
+        start = found.start()
+        if anywhere.match(text, start) is not None:
+            return start
+        position = start + 1
+    return None
 
 
 _NAMED_GROUP = re.compile(r"\(\?P<\w+>")
