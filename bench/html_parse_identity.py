@@ -154,11 +154,11 @@ def main() -> int:
         runs = common.interleaved(
             args.repeat, args.against, ROOT, lambda tree, label: _time(tree, label, tmp)
         )
-        for label in ("base", "mine"):
-            cpu, wall = common.median(runs[label], "cpu"), common.median(runs[label], "wall")
-            print(f"{label}: parse of 1,000 fixture pages: cpu {cpu:.2f} s, wall {wall:.2f} s")
         figures["runs"] = runs
         if args.repeat:
+            for label in ("base", "mine"):
+                cpu, wall = common.median(runs[label], "cpu"), common.median(runs[label], "wall")
+                print(f"{label}: parse of 1,000 fixture pages: cpu {cpu:.2f} s, wall {wall:.2f} s")
             figures["median_cpu"] = {k: common.median(v, "cpu") for k, v in runs.items()}
             figures["median_wall"] = {k: common.median(v, "wall") for k, v in runs.items()}
     common.save(ROOT / "bench" / "results" / f"html_parse_{args.name}.json", figures)
