@@ -25,7 +25,7 @@ _PRAGMAS = (
 )
 
 
-def _foreign_keys(conn: sqlite3.Connection, table: str) -> list[object]:
+def _foreign_keys(conn: sqlite3.Connection, table: str) -> list[list[tuple[object, ...]]]:
     """A table's foreign keys without their ids (which number them in clause order)."""
     keys: dict[int, list[tuple[object, ...]]] = {}
     for key_id, *rest in conn.execute(f'PRAGMA foreign_key_list("{table}")').fetchall():
