@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from pg_support import POSTGRES_URL, postgres_available
+from sqlite_support import migrated_sqlite
 
 # A loaded 2-core CI machine misses hypothesis's 200 ms per-example deadline now and then, and
 # a random seed makes a failure unrepeatable: property tests check logic, not speed, and the
@@ -78,7 +79,33 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs on SQLite and on PostgreSQL."""
+    """Each storage test runs on SQLite and on PostgreSQL (an empty database: nothing migrated)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'monitor.store.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the head once per session (the migrations take about a second
+    each time; tests/test_suite_fixtures.py checks a copy is the same database as a fresh one)."""
+    from monitor.store.core import Store
+
+    path = tmp_path_factory.mktemp("migrated-template") / "monitor.store.db"
+    Store.open(f"sqlite:///{path}").close()
+    leftovers = sorted(p.name for p in path.parent.iterdir() if p != path)
+    assert leftovers == [], leftovers  # closed and checkpointed: the one file is the database
+    return path
+
+
+@pytest.fixture
+def migrated_database_url(database_url: str, migrated_sqlite_template: Path) -> str:
+    """`database_url` already at the schema head, for tests that open a store at once and are
+    not about migrating: on SQLite a copy of the session's migrated file, on PostgreSQL the
+    fresh schema migrated here (a schema cannot be copied)."""
+    if database_url.startswith("sqlite:///"):
+        return migrated_sqlite(migrated_sqlite_template, Path(database_url[len("sqlite:///") :]))
+    from monitor.store.core import Store
+
+    Store.open(database_url).close()
+    return database_url

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from api_support import THREE_VERSIONS, Harness, publish_versions, serving
 from sqlalchemy import select
+from sqlite_support import migrated_sqlite
 
 from monitor.api.auth import ApiKeyError, create_api_key, require_scope, revoke_api_key
 from monitor.cli.main import main
@@ -24,8 +25,8 @@ REVIEW = {"reviewer": "Dana", "note": "seen"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
+def store(tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[Store]:
+    opened = Store.open(migrated_sqlite(migrated_sqlite_template, tmp_path / "monitor.store.db"))
     yield opened
     opened.close()
 

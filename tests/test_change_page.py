@@ -19,6 +19,7 @@ from api_support import (
     publish_versions,
     serving,
 )
+from sqlite_support import migrated_sqlite
 
 from monitor.api.change_page import effective_phrase, word_diff
 from monitor.config import parse_config
@@ -30,8 +31,8 @@ CONFIG = parse_config({})  # the app under test signs and verifies with the defa
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
+def store(tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[Store]:
+    opened = Store.open(migrated_sqlite(migrated_sqlite_template, tmp_path / "monitor.store.db"))
     yield opened
     opened.close()
 

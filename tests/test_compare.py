@@ -40,8 +40,8 @@ def _publish(store: Store, source: str, payer: str, spec: PolicySpec) -> None:
 
 
 @pytest.fixture
-def two_payers(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
+def two_payers(migrated_database_url: str) -> Iterator[Store]:
+    store = Store.open(migrated_database_url)
     try:
         for source, (payer, weeks, months) in PAYERS.items():
             _publish(store, source, payer, PolicySpec(weeks=weeks, months=months))

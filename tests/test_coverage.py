@@ -22,8 +22,8 @@ PUBLIC = "https://monitor.example.org"
 
 
 @pytest.fixture
-def published(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
+def published(migrated_database_url: str) -> Iterator[Store]:
+    store = Store.open(migrated_database_url)
     publish_versions(store, THREE_VERSIONS[:2])  # the trial goes 8 -> 12 weeks on 1 March
     yield store
     store.close()

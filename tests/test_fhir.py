@@ -280,8 +280,8 @@ def test_cli_fhir_bundle_of_the_fixture_site(
 
 
 @pytest.fixture
-def published(database_url: str) -> Iterator[Store]:
-    store = Store.open(database_url)
+def published(migrated_database_url: str) -> Iterator[Store]:
+    store = Store.open(migrated_database_url)
     publish_versions(store, THREE_VERSIONS[:2])
     yield store
     store.close()

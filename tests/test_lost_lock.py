@@ -43,9 +43,9 @@ class _LockLostAfter:
 
 
 def test_losing_the_lock_stops_the_run_between_documents(
-    server: CmsApiFixture, database_url: str
+    server: CmsApiFixture, migrated_database_url: str
 ) -> None:
-    store = Store.open(database_url)
+    store = Store.open(migrated_database_url)
     try:
         today = scenario_named("week1").today
         summary = asyncio.run(

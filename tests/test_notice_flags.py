@@ -82,8 +82,8 @@ def _publish_four(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def published(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    store = Store.open(database_url)
+def published(migrated_database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    store = Store.open(migrated_database_url)
     try:
         _publish_four(store, monkeypatch)
         yield store

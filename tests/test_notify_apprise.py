@@ -57,8 +57,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = Store.open(migrated_database_url)
     yield opened
     opened.close()
 

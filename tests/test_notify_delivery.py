@@ -27,6 +27,7 @@ from notify_support import (
     publish_version,
     smtp_server,
 )
+from sqlite_support import migrated_sqlite
 
 from monitor.cli.main import main
 from monitor.config import Config
@@ -39,16 +40,16 @@ CODES = [icd(f"L{n:02d}.0", f"Condition {n}") for n in range(10, 60)]  # 50 cove
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = Store.open(migrated_database_url)
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+def sqlite_store(tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[Store]:
     """For the SMTP transport tests, where the database does not matter."""
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
+    opened = Store.open(migrated_sqlite(migrated_sqlite_template, tmp_path / "monitor.store.db"))
     yield opened
     opened.close()
 

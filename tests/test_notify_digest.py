@@ -25,6 +25,7 @@ from notify_support import (
     publish_version,
     smtp_server,
 )
+from sqlite_support import migrated_sqlite
 
 from diffing.model import DrugMention, Section
 from monitor.cli.main import main
@@ -41,8 +42,8 @@ NOW = dt.datetime(2026, 11, 12, 9, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
+def store(tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[Store]:
+    opened = Store.open(migrated_sqlite(migrated_sqlite_template, tmp_path / "monitor.store.db"))
     yield opened
     opened.close()
 

@@ -19,6 +19,7 @@ from notify_support import (
     publish_version,
     smtp_server,
 )
+from sqlite_support import migrated_sqlite
 
 from diffing.model import Section
 from monitor.config import Config
@@ -57,8 +58,8 @@ def test_judge() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
+def store(tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[Store]:
+    opened = Store.open(migrated_sqlite(migrated_sqlite_template, tmp_path / "monitor.store.db"))
     yield opened
     opened.close()
 

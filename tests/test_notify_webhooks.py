@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from http_support import QuietHandler, loopback_http
 from notify_support import cms_doc, config_for, icd, later, publish_version
+from sqlite_support import migrated_sqlite
 
 from monitor.errors import ConfigError
 from monitor.store.core import Store
@@ -50,8 +51,8 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.store.db'}")
+def store(tmp_path: Path, migrated_sqlite_template: Path) -> Iterator[Store]:
+    opened = Store.open(migrated_sqlite(migrated_sqlite_template, tmp_path / "monitor.store.db"))
     yield opened
     opened.close()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,25 @@ def _parse(artifact: Path) -> PolicyDocument | ParseError:
         return exc
 
 
+@pytest.fixture(scope="module")
+def parsed() -> Iterator[dict[Path, PolicyDocument | ParseError]]:
+    """Every artifact parsed once for the module (any exception but ParseError fails here):
+    the tests below read the same files (every artifact, then the pairs among them), and
+    parsing is deterministic, which test_parsing_a_real_document_is_deterministic checks with
+    a second, fresh parse. Parsing all of them takes about two minutes on a loaded 2-core
+    machine, the test functions' hang guard; a fixture's time is not counted in it."""
+    results = {artifact: _parse(artifact) for artifact in _artifacts()}
+    yield results
+    results.clear()
+
+
+def _parsed(
+    parsed: dict[Path, PolicyDocument | ParseError], artifact: Path
+) -> PolicyDocument | ParseError:
+    """The module's parse of `artifact` (parsed now if PAIRS.csv names a file not listed)."""
+    return parsed[artifact] if artifact in parsed else _parse(artifact)
+
+
 def _pairs() -> list[dict[str, str]]:
     if not (ARTIFACTS / "PAIRS.csv").exists():
         return []
@@ -59,11 +79,14 @@ def _pairs() -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_every_artifact_parses_or_raises_parse_error() -> None:
+def test_every_artifact_parses_or_raises_parse_error(
+    parsed: dict[Path, PolicyDocument | ParseError],
+) -> None:
     outcomes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
+    assert list(parsed) == _artifacts()
     for artifact in _artifacts():
-        result = _parse(artifact)  # any other exception fails the test here
+        result = parsed[artifact]  # any other exception failed the fixture
         if isinstance(result, ParseError):
             outcomes["ParseError"] += 1
             reasons[result.reason.split(":")[0] + f" ({artifact.parent.name})"] += 1
@@ -82,14 +105,17 @@ def test_every_artifact_parses_or_raises_parse_error() -> None:
     [p for p in _pairs() if p["bytes_identical"] == "True"],
     ids=lambda p: p["doc_key"],
 )
-def test_parsing_a_real_document_is_deterministic(pair: dict[str, str]) -> None:
+def test_parsing_a_real_document_is_deterministic(
+    pair: dict[str, str], parsed: dict[Path, PolicyDocument | ParseError]
+) -> None:
     """The same bytes captured on two dates (byte-identical files): a determinism check on
     real documents, parse(x) == parse(x) with x read from two files; it says nothing about
-    how changed documents parse (see test_changed_real_pairs_parse_to_changed_documents)."""
+    how changed documents parse (see test_changed_real_pairs_parse_to_changed_documents).
+    `before` is the module's parse of its file; `after` is parsed here, again."""
     assert (ARTIFACTS / pair["before_file"]).read_bytes() == (
         ARTIFACTS / pair["after_file"]
     ).read_bytes()
-    before = _parse(ARTIFACTS / pair["before_file"])
+    before = _parsed(parsed, ARTIFACTS / pair["before_file"])
     after = _parse(ARTIFACTS / pair["after_file"])
     if isinstance(before, ParseError) or isinstance(after, ParseError):
         assert isinstance(before, ParseError) and isinstance(after, ParseError)
@@ -102,7 +128,9 @@ def test_there_are_byte_identical_pairs() -> None:
     assert sum(p["bytes_identical"] == "True" for p in _pairs()) >= 40
 
 
-def test_changed_real_pairs_parse_to_changed_documents() -> None:
+def test_changed_real_pairs_parse_to_changed_documents(
+    parsed: dict[Path, PolicyDocument | ParseError],
+) -> None:
     """The pairs whose bytes differ. Both captures of a document parse the same way (both to
     a document, or both refused for the same reason), and a pair whose captured text differs
     by whole lines (PAIRS.csv's own line diff) parses to documents whose sections differ: the
@@ -112,8 +140,8 @@ def test_changed_real_pairs_parse_to_changed_documents() -> None:
     line_edits = changed = 0
     report = []
     for pair in both_sides:
-        before = _parse(ARTIFACTS / pair["before_file"])
-        after = _parse(ARTIFACTS / pair["after_file"])
+        before = _parsed(parsed, ARTIFACTS / pair["before_file"])
+        after = _parsed(parsed, ARTIFACTS / pair["after_file"])
         if isinstance(before, ParseError) or isinstance(after, ParseError):
             assert isinstance(before, ParseError) and isinstance(after, ParseError), pair
             assert before.reason.split(":")[0] == after.reason.split(":")[0], pair["doc_key"]

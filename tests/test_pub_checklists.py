@@ -11,10 +11,12 @@ import hashlib
 import json
 import typing
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlite_support import migrated_sqlite
 
 from diffing.checklist import (
     CHECKLIST_FORMAT,
@@ -216,10 +218,12 @@ def _checklist_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 
 
 @pytest.fixture
-def stores(database_url: str, tmp_path: Any) -> Iterator[tuple[Store, Store]]:
+def stores(
+    migrated_database_url: str, migrated_sqlite_template: Path, tmp_path: Path
+) -> Iterator[tuple[Store, Store]]:
     """The store published in batches and, on SQLite, one published one version at a time."""
-    batched = Store.open(database_url)
-    alone = Store.open(f"sqlite:///{tmp_path / 'alone.db'}")
+    batched = Store.open(migrated_database_url)
+    alone = Store.open(migrated_sqlite(migrated_sqlite_template, tmp_path / "alone.db"))
     yield batched, alone
     batched.close()
     alone.close()

@@ -131,8 +131,8 @@ def count(store: Store, model: type, *where: object) -> int:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = Store.open(migrated_database_url)
     yield opened
     opened.close()
 

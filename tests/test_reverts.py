@@ -60,9 +60,12 @@ def _inverse(kind: str) -> str:
 
 
 def test_going_back_to_earlier_bytes_is_a_change(
-    site: PayerSiteFixture, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+    site: PayerSiteFixture,
+    tmp_path: Path,
+    migrated_database_url: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _run(_config(tmp_path, site, database_url), site, "week1", capsys)
+    _run(_config(tmp_path, site, migrated_database_url), site, "week1", capsys)
     config = tmp_path / "monitor.toml"
     after_week2 = _run(config, site, "week2", capsys)
     after_revert = _run(config, site, "week1", capsys)

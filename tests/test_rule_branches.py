@@ -65,8 +65,8 @@ def _publish_dupixent(store: Store) -> None:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = Store.open(migrated_database_url)
     _publish_dupixent(opened)
     yield opened
     opened.close()

@@ -145,10 +145,10 @@ def test_the_reprint_alone_would_keep_the_header_the_previous_version_tells_apar
 
 
 def test_a_one_page_reprint_reports_nothing_but_noise(
-    database_url: str, site: tuple[Site, str]
+    migrated_database_url: str, site: tuple[Site, str]
 ) -> None:
     served, base_url = site
-    store = Store.open(database_url)
+    store = Store.open(migrated_database_url)
     try:
         first = _run(store, base_url)
         assert first.baseline and first.counts.new_versions == 1
@@ -182,14 +182,14 @@ NEW_BODY = [
 
 
 def test_a_new_one_page_policy_is_parsed_with_a_sibling_reference(
-    database_url: str, site: tuple[Site, str]
+    migrated_database_url: str, site: tuple[Site, str]
 ) -> None:
     """A policy that appears later, printed on one page, has no previous version: it is parsed
     with the page edges of another document of the same source (printed on two pages), so its
     running header and footer are furniture from its first version on, and its re-print on two
     pages (where they repeat) reports nothing but noise."""
     served, base_url = site
-    store = Store.open(database_url)
+    store = Store.open(migrated_database_url)
     try:
         _run(store, base_url)  # baseline: the two-page Tralzena print, edges kept
         served.others[NEW_PATH] = _pdf(

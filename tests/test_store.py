@@ -59,8 +59,8 @@ def _lcd(version: int, indication: str, *, note: str = "") -> tuple[RawDocument,
 
 
 @pytest.fixture
-def store(database_url: str) -> Store:
-    opened = Store.open(database_url)
+def store(migrated_database_url: str) -> Store:
+    opened = Store.open(migrated_database_url)
     yield opened
     opened.close()
 

@@ -121,8 +121,8 @@ def _by_code(records: list[ChangeRecord]) -> dict[str, ChangeRecord]:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
+def store(migrated_database_url: str) -> Iterator[Store]:
+    opened = Store.open(migrated_database_url)
     yield opened
     opened.close()
 

@@ -4,6 +4,8 @@ keeps the two-listing rule. The fixture payer site drops Ilumya from its index i
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,47 +48,64 @@ def _withdrawn(directory: Path) -> list[tuple[str, str | None]]:
         store.close()
 
 
-def _weeks(tmp_path: Path, fault: Fault | None) -> tuple[Path, PayerSiteFixture]:
-    site = PayerSiteFixture(scenario="week1")
-    site.start()
+@pytest.fixture(scope="module")
+def site() -> Iterator[PayerSiteFixture]:
+    with PayerSiteFixture(scenario="week1") as fixture:
+        yield fixture
+
+
+@pytest.fixture(scope="module")
+def week1_directory(site: PayerSiteFixture, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Week 1 (the baseline, no fault) checked once; each test starts from a copy of its
+    directory: the database (closed, so one file) and the source's lock file."""
+    directory = tmp_path_factory.mktemp("week1")
+    site.set_scenario("week1")
+    assert main(["--config", str(_config(directory, site)), "check"]) == 0
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "monitor.store.db",
+        "monitor.store.db.acme.lock",
+        "monitor.toml",
+    ]
+    return directory
+
+
+def _weeks(
+    tmp_path: Path, site: PayerSiteFixture, week1_directory: Path, fault: Fault | None
+) -> Path:
+    site.clear_faults()
+    for name in ("monitor.store.db", "monitor.store.db.acme.lock"):
+        shutil.copyfile(week1_directory / name, tmp_path / name)
     config = _config(tmp_path, site)
-    assert main(["--config", str(config), "check"]) == 0
     site.set_scenario("week2")
     if fault is not None:
         site.inject(ILUMYA_URL, fault, times=10)
     assert main(["--config", str(config), "check"]) == 0
-    return config, site
+    return config
 
 
 @pytest.mark.parametrize("status", [404, 410])
 def test_a_document_whose_url_is_gone_is_withdrawn_in_the_same_run(
-    tmp_path: Path, status: int
+    tmp_path: Path, site: PayerSiteFixture, week1_directory: Path, status: int
 ) -> None:
     # Week 2 serves 404 for Ilumya by itself; a fault makes it 410.
-    config, site = _weeks(tmp_path, Fault(status=410) if status == 410 else None)
-    try:
-        assert _withdrawn(tmp_path) == [
-            (ILUMYA_URL, f"no longer listed by the source, and its URL answers HTTP {status}")
-        ]
-        # A later run does not report it again.
-        site.set_scenario("week3")
-        assert main(["--config", str(config), "check"]) == 0
-        assert len(_withdrawn(tmp_path)) == 1
-    finally:
-        site.stop()
+    config = _weeks(tmp_path, site, week1_directory, Fault(status=410) if status == 410 else None)
+    assert _withdrawn(tmp_path) == [
+        (ILUMYA_URL, f"no longer listed by the source, and its URL answers HTTP {status}")
+    ]
+    # A later run does not report it again.
+    site.set_scenario("week3")
+    assert main(["--config", str(config), "check"]) == 0
+    assert len(_withdrawn(tmp_path)) == 1
 
 
 def test_a_dropped_document_that_still_answers_waits_for_a_second_listing(
-    tmp_path: Path,
+    tmp_path: Path, site: PayerSiteFixture, week1_directory: Path
 ) -> None:
     still_there = Fault(status=200, body=b"%PDF-1.4 still served\n%%EOF\n")
-    config, site = _weeks(tmp_path, still_there)
-    try:
-        assert _withdrawn(tmp_path) == []
-        site.set_scenario("week3")
-        assert main(["--config", str(config), "check"]) == 0
-        assert _withdrawn(tmp_path) == [
-            (ILUMYA_URL, "no longer listed by the source (2 runs in a row)")
-        ]
-    finally:
-        site.stop()
+    config = _weeks(tmp_path, site, week1_directory, still_there)
+    assert _withdrawn(tmp_path) == []
+    site.set_scenario("week3")
+    assert main(["--config", str(config), "check"]) == 0
+    assert _withdrawn(tmp_path) == [
+        (ILUMYA_URL, "no longer listed by the source (2 runs in a row)")
+    ]
