@@ -219,17 +219,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         if not args.skip_identity:
-            mine, theirs = tmp / "mine.json", tmp / "base.json"
-            # Side by side; the same set orders in both trees (the repr sorts them too).
-            common.run(
-                SCRIPT, (ROOT, "dump", mine, ()), (args.against, "dump", theirs, ()), hash_seed="0"
+            # The two dumps side by side; the same set orders in both trees (the repr sorts
+            # them too).
+            checked, differences = common.identity(
+                SCRIPT,
+                ROOT,
+                args.against,
+                tmp,
+                flag="error: ",
+                flagged="errors, alike in both",
+                hash_seed="0",
             )
-            identity, differences = common.compare(
-                mine, theirs, flag="error: ", flagged="errors, alike in both"
-            )
-            figures["identity"] = identity
-            figures["differences"] = differences
-            figures["output_digest"] = common.digest(mine)
+            figures.update(checked)
         runs = common.interleaved(
             args.repeat, args.against, ROOT, lambda tree, label: _time(tree, label, tmp)
         )

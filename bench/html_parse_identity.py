@@ -143,14 +143,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         if not args.skip_identity:
-            mine, theirs = tmp / "mine.json", tmp / "base.json"
-            common.run(SCRIPT, (ROOT, "dump", mine, ()), (args.against, "dump", theirs, ()))
-            identity, differences = common.compare(
-                mine, theirs, flag="ParseError", flagged="refused as error pages"
+            checked, differences = common.identity(
+                SCRIPT, ROOT, args.against, tmp, flag="ParseError", flagged="refused as error pages"
             )
-            figures["identity"] = identity
-            figures["differences"] = differences
-            figures["output_digest"] = common.digest(mine)
+            figures.update(checked)
         runs = common.interleaved(
             args.repeat, args.against, ROOT, lambda tree, label: _time(tree, label, tmp)
         )

@@ -101,6 +101,37 @@ def digest(dump: Path) -> str:
     return hashlib.sha256(dump.read_bytes()).hexdigest()[:16]
 
 
+def identity(
+    script: Path,
+    root: Path,
+    against: Path,
+    tmp: Path,
+    *,
+    flag: str,
+    flagged: str,
+    hash_seed: str | None = None,
+    mine_dump: Path | None = None,
+    base_dump: Path | None = None,
+) -> tuple[dict[str, object], int]:
+    """Dump the corpus with both trees side by side (a dump given is used as it is) and compare
+    them (`compare`). Returns the figures to keep (identity by group, the number of documents
+    that differ, a digest of this tree's dump) and that number."""
+    mine = mine_dump or tmp / "mine.json"
+    theirs = base_dump or tmp / "base.json"
+    jobs: list[Job] = []
+    if mine_dump is None:
+        jobs.append((root, "dump", mine, ()))
+    if base_dump is None:
+        jobs.append((against, "dump", theirs, ()))
+    run(script, *jobs, hash_seed=hash_seed)
+    groups, differences = compare(mine, theirs, flag=flag, flagged=flagged)
+    return {
+        "identity": groups,
+        "differences": differences,
+        "output_digest": digest(mine),
+    }, differences
+
+
 def interleaved(
     repeat: int, base: Path, mine: Path, time_one: Callable[[Path, str], dict[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:

@@ -21,6 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+import results_file
+from machine import MachineProbe
+
 from fixtures.loopback import spawn_fixture
 from fixtures.payer_site import AETNA_INDEX_PATH
 from fixtures.payer_site.html_pages import index_page_path
@@ -78,6 +81,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--name", default="")
     args = parser.parse_args()
+    probe = MachineProbe()  # the machine's speed, for figures of other sessions
     server, base_url = spawn_fixture(
         "fixtures.payer_site",
         "--scenario",
@@ -114,23 +118,17 @@ def main() -> int:
     medians = {path: statistics.median(values) for path, values in figures.items()}
     print(f"medians: in-process {medians['in_process']:.2f} s, crawl {medians['crawl']:.2f} s")
     name = f"_{args.name}" if args.name else ""
-    out = ROOT / "bench" / "results" / f"payer_first_fetch{name}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "payer_first_fetch",
-                "documents": args.documents,
-                "seconds": figures,
-                "medians": medians,
-                "loadavg_before_rounds": loads,
-                "loadavg_after": list(os.getloadavg()),
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    results_file.write(
+        f"payer_first_fetch{name}",
+        {
+            "benchmark": "payer_first_fetch",
+            "documents": args.documents,
+            "seconds": figures,
+            "medians": medians,
+            "loadavg_before_rounds": loads,
+        },
+        machine=probe.finish(),
     )
-    print(f"wrote {out.relative_to(ROOT)}")
     return 0
 
 

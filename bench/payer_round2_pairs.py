@@ -15,7 +15,6 @@ the command and what it reaped), medians and the load average go to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -26,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import results_file
+from machine import MachineProbe
 from vs_urlwatch import write_project_config
 
 from fixtures.loopback import spawn_fixture
@@ -56,6 +57,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--name", default="")
     args = parser.parse_args()
+    probe = MachineProbe()  # the machine's speed, for figures of other sessions
     trees = {"this": ROOT, "against": args.against.resolve()}
     server, base_url = spawn_fixture(
         "fixtures.payer_site",
@@ -109,27 +111,21 @@ def main() -> int:
     for pair, median in medians.items():
         print(f"median {pair}: {median:.2f} s, {cpu_medians[pair]:.2f} s CPU")
     name = f"_{args.name}" if args.name else ""
-    out = ROOT / "bench" / "results" / f"payer_round2_pairs{name}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "payer_round2_pairs",
-                "against": str(args.against),
-                "documents": args.documents,
-                "round1_seconds": round1,
-                "round2_seconds": figures,
-                "medians": medians,
-                "round2_cpu_seconds": cpu_seconds,
-                "cpu_medians": cpu_medians,
-                "loadavg_before_rounds": loads,
-                "loadavg_after": list(os.getloadavg()),
-            },
-            indent=2,
-        )
-        + "\n",
-        encoding="utf-8",
+    results_file.write(
+        f"payer_round2_pairs{name}",
+        {
+            "benchmark": "payer_round2_pairs",
+            "against": str(args.against),
+            "documents": args.documents,
+            "round1_seconds": round1,
+            "round2_seconds": figures,
+            "medians": medians,
+            "round2_cpu_seconds": cpu_seconds,
+            "cpu_medians": cpu_medians,
+            "loadavg_before_rounds": loads,
+        },
+        machine=probe.finish(),
     )
-    print(f"wrote {out.relative_to(ROOT)}")
     return 0
 
 

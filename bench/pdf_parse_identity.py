@@ -119,20 +119,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         if not args.skip_identity:
-            mine = args.mine_dump or tmp / "mine.json"
-            theirs = args.base_dump or tmp / "base.json"
-            jobs: list[common.Job] = []
-            if args.mine_dump is None:
-                jobs.append((ROOT, "dump", mine, ()))
-            if args.base_dump is None:
-                jobs.append((args.against, "dump", theirs, ()))
-            common.run(SCRIPT, *jobs)
-            identity, differences = common.compare(
-                mine, theirs, flag="ParseError", flagged="refused with a ParseError"
+            checked, differences = common.identity(
+                SCRIPT,
+                ROOT,
+                args.against,
+                tmp,
+                flag="ParseError",
+                flagged="refused with a ParseError",
+                mine_dump=args.mine_dump,
+                base_dump=args.base_dump,
             )
-            figures["identity"] = identity
-            figures["differences"] = differences
-            figures["output_digest"] = common.digest(mine)
+            figures.update(checked)
         runs = common.interleaved(
             args.repeat, args.against, ROOT, lambda tree, label: _time(tree, label, tmp, args.kinds)
         )
