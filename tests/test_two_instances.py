@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from fixtures.cms_api import CmsApiFixture
+from fixtures.cms_api import CmsApiFixture, Fault
 from monitor.store.core import Store
 from monitor.store.models.core import SourceRow, SourceRun
 
@@ -86,7 +86,18 @@ backoff_seconds = 0.01
         for name in ("cms-a", "cms-b")
     )
     config.write_text(f'[database]\nurl = "{postgres_url}"\n[api]\nport = 0\n{sources}')
+    # Every run lasts longer than the 1 s between firings (its NCD listing answers after 1.1 s),
+    # so the other daemon's firing of a source always comes while a run of it holds the lock:
+    # the two compete on every source, however quick an unchanged run has become.
+    server.inject("/v1/reports/national-coverage-ncd", Fault.delayed(1.1), times=100_000)
     store = Store.open(postgres_url)
+    try:
+        _share_and_survive_a_kill(config, tmp_path, store)
+    finally:
+        store.close()  # also when an assertion failed: no connection left to the next test
+
+
+def _share_and_survive_a_kill(config: Path, tmp_path: Path, store: Store) -> None:
     first = _daemon(config, tmp_path / "first.log")
     second = _daemon(config, tmp_path / "second.log")
     try:
@@ -127,8 +138,8 @@ backoff_seconds = 0.01
         finished = [r for r in runs if r.finished_at is not None]
         # One run of a source at a time, across both processes.
         for earlier, later in itertools.pairwise(finished):
+            assert earlier.finished_at is not None  # `finished` holds finished runs only
             assert later.started_at >= earlier.finished_at, (source, earlier.id, later.id, logs)
         # A run the killed process left behind was closed by the survivor (or none was left).
         assert not [r for r in runs if r.outcome == "running"], logs
         assert [r for r in runs if r.outcome == "success"]
-    store.close()
