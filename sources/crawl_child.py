@@ -18,6 +18,12 @@ from monitor.errors import SourceError
 from sources.base import KnownListing
 
 
+def crawl_timed_out(source: str, timeout_seconds: float) -> SourceError:
+    """The error of a crawl that outlived its `crawl_timeout_seconds` (the Scrapy child or the
+    in-process fetch of `sources.payer_recheck`: one limit, one message)."""
+    return SourceError(source, f"crawl did not finish within {timeout_seconds:g} s")
+
+
 async def run_crawl(
     module: str, job: dict[str, Any], scratch: Path, *, source: str, timeout_seconds: float
 ) -> list[dict[str, Any]]:
@@ -38,7 +44,7 @@ async def run_crawl(
     except TimeoutError:
         process.kill()
         await process.wait()
-        raise SourceError(source, f"crawl did not finish within {timeout_seconds:g} s") from None
+        raise crawl_timed_out(source, timeout_seconds) from None
     if process.returncode != 0:
         tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
         raise SourceError(source, f"crawler exited with {process.returncode}: " + " | ".join(tail))

@@ -53,8 +53,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 from twisted.python.failure import Failure
 
-from diffing.parse.clean import error_page_reason
 from sources.outbound import DEFAULT_PORTS, OutboundPolicy, Refused
+from sources.payer_links import index_text_problem
 from sources.payer_policies import GONE, url_key
 from sources.payer_recheck import MAX_PROBES
 
@@ -435,10 +435,7 @@ def _index_problem(response: Response) -> str | None:
         return "is not an HTML page"
     title = " ".join(response.css("title::text").getall())
     text = "\n".join(t.strip() for t in response.css("body *::text").getall() if t.strip())
-    reason = error_page_reason(title, text)
-    if reason is not None and not reason.startswith("almost no text"):
-        return f"looks like an error or bot-challenge page ({reason})"
-    return None
+    return index_text_problem(title, text)
 
 
 def _origin(url: str) -> str:

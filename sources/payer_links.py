@@ -185,6 +185,13 @@ def index_problem(page: Page) -> str | None:
     """Why an HTML index page cannot be believed (`sources.payer_crawl._index_problem`)."""
     title = " ".join(str(t) for t in _titles(page.root))
     text = "\n".join(str(t).strip() for t in _body_texts(page.root) if str(t).strip())
+    return index_text_problem(title, text)
+
+
+def index_text_problem(title: str, text: str) -> str | None:
+    """Why an index page of this title and body text cannot be believed: an error or
+    bot-challenge page (a page with little text may still be a short index). The one verdict
+    of the crawl and the in-process fetch alike."""
     reason = error_page_reason(title, text)
     if reason is not None and not reason.startswith("almost no text"):
         return f"looks like an error or bot-challenge page ({reason})"

@@ -24,7 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from diffing.model import RawDocument
-from monitor.errors import SourceError
 from sources.base import (
     FetchFailure,
     FetchResult,
@@ -32,7 +31,7 @@ from sources.base import (
     ListedDocument,
     Listing,
 )
-from sources.crawl_child import CrawledSource
+from sources.crawl_child import CrawledSource, crawl_timed_out
 from sources.options import PayerPoliciesOptions
 
 DOC_TYPE = "payer_policy"
@@ -134,9 +133,7 @@ class PayerPoliciesSource(CrawledSource):
             self.discovered = rechecker.discovered
             return records
         except TimeoutError:
-            # The crawl's limit and words (sources.crawl_child.run_crawl).
-            limit = f"{o.crawl_timeout_seconds:g}"
-            raise SourceError(self.name, f"crawl did not finish within {limit} s") from None
+            raise crawl_timed_out(self.name, o.crawl_timeout_seconds) from None
         finally:
             self._requests += rechecker.request_count
             await rechecker.aclose()

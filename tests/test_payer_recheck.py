@@ -133,3 +133,33 @@ def test_a_dropped_link_is_probed_and_withdrawn_when_gone(
     ]
     assert withdrawn == [dropped]
     store.close()
+
+
+def test_an_in_process_fetch_past_the_crawl_timeout_fails_the_listing_as_the_crawl_does(
+    site: PayerSiteFixture, tmp_path: Path
+) -> None:
+    # The index page answers after 3 s; the source allows 0.5 s for its whole crawl.
+    site.inject(AETNA_INDEX_PATH, Fault.delayed(3.0))
+    config = parse_config(
+        {
+            "sources": [
+                {
+                    "name": "payer",
+                    "kind": "payer_policies",
+                    "payer": "Recheck Health",
+                    "start_urls": [site.base_url + AETNA_INDEX_PATH],
+                    "allow": ["/cpb/medical/data/"],
+                    "download_delay_seconds": 0.0,
+                    "crawl_timeout_seconds": 0.5,
+                }
+            ]
+        }
+    ).source("payer")
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        summary, source = _run(config, store)
+    finally:
+        store.close()
+    assert not source.crawled  # the in-process path, not the Scrapy child
+    assert summary.outcome == "failed"
+    assert summary.error == "listing failed: source 'payer': crawl did not finish within 0.5 s"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from diffing.extract.folded import lowered_pattern
+from diffing.extract.folded import finditer_in_place, lowered_pattern
 from diffing.extract.vocabulary import DRUGS, find_terms
 
 # Stem → class, longest first where stems nest (-tinib before -nib).
@@ -164,9 +164,7 @@ def drug_names(text: str) -> list[DrugName]:
         drug_class = stem_class(generic.split()[0])
         if drug_class is not None:
             add(generic.split()[0], drug_class, _brand(match.group("brand")))
-    lowered = _STEM_WORD_LOWERED if text.isascii() else None
-    words = _STEM_WORD.finditer(text) if lowered is None else lowered.finditer(text.lower())
-    for match in words:  # the words are read in `text` (a lower-cased one is as long)
+    for match in finditer_in_place(_STEM_WORD, _STEM_WORD_LOWERED, text):  # read by span
         word = text[match.start(1) : match.end(1)]
         if not _ends_in_stem(word):
             continue

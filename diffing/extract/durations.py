@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from diffing.extract.folded import lowered_pattern
+from diffing.extract.folded import finditer_in_place, lowered_pattern
 
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12: 3 months -> 91, 6 -> 183, 12 -> 365
 DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": DAYS_PER_MONTH, "year": 365.0}
@@ -155,11 +155,7 @@ def find_durations(text: str) -> list[Duration]:
     found: list[Duration] = []
     if not _ANY_UNIT.search(text):
         return found
-    if _DURATION_LOWERED is not None and text.isascii():
-        matches = _DURATION_LOWERED.finditer(text.lower())  # the same length: spans hold
-    else:
-        matches = _DURATION.finditer(text)
-    for match in matches:
+    for match in finditer_in_place(_DURATION, _DURATION_LOWERED, text):
         minimum, maximum = _group(text, match, "min"), _group(text, match, "max")
         number = parse_number(_group(text, match, "num") or "")
         if number is None or number <= 0:

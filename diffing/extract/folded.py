@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from re import _constants as sre  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
 from typing import Any
@@ -127,6 +128,17 @@ class _Region:
 
 
 _ASCII = [chr(code) for code in range(128)]
+
+
+def finditer_in_place(
+    pattern: re.Pattern[str], lowered: re.Pattern[str] | None, text: str
+) -> Iterator[re.Match[str]]:
+    """`pattern`'s matches in `text`. With `lowered` (`lowered_pattern(pattern)`) and ASCII
+    text, its matches in the text lower-cased: the same spans and groups (the two strings are as
+    long), so their texts are read in `text` by span, never by `group()`."""
+    if lowered is not None and text.isascii():
+        return lowered.finditer(text.lower())
+    return pattern.finditer(text)
 
 
 @functools.cache

@@ -15,10 +15,12 @@ restores).
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
 
 RUN_THRESHOLD = 10_000  # allocations between collections of the youngest generation
 
@@ -47,3 +49,20 @@ def fewer_collections() -> Iterator[None]:
             if _running == 0 and _saved is not None:
                 gc.set_threshold(*_saved)
                 _saved = None
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def with_fewer_collections(
+    run: Callable[_P, Coroutine[Any, Any, _T]],
+) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """`run` (a coroutine function) awaited within `fewer_collections`."""
+
+    @functools.wraps(run)
+    async def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with fewer_collections():
+            return await run(*args, **kwargs)
+
+    return wrapped

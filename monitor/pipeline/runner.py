@@ -22,7 +22,7 @@ from diffing.parse import detect_format
 from monitor.config import QuarantineConfig, SourceConfig
 from monitor.errors import MonitorError
 from monitor.pipeline.batching import BATCH_SIZE, ISOLATED_BATCH_SIZE, Batcher, ticking
-from monitor.pipeline.collecting import fewer_collections
+from monitor.pipeline.collecting import with_fewer_collections
 from monitor.pipeline.publish import (
     Outcome,
     PublishContext,
@@ -88,6 +88,7 @@ def default_factory(config: SourceConfig) -> Source:
     return config.source_kind.create(name=config.name, options=config.options)
 
 
+@with_fewer_collections  # monitor.pipeline.collecting: a run's objects mostly live on
 async def run_source(
     config: SourceConfig,
     store: Store,
@@ -104,28 +105,6 @@ async def run_source(
     source lock was lost (another instance may be running the source now), the run stops
     between documents and is recorded as failed. `quarantine` is the guard against versions
     that look broken (`[quarantine]`; its defaults when not given)."""
-    with fewer_collections():  # monitor.pipeline.collecting: a run's objects mostly live on
-        return await _run_source(
-            config,
-            store,
-            factory=factory,
-            today=today,
-            progress=progress,
-            still_holding=still_holding,
-            quarantine=quarantine,
-        )
-
-
-async def _run_source(
-    config: SourceConfig,
-    store: Store,
-    *,
-    factory: SourceFactory,
-    today: Callable[[], dt.date],
-    progress: Progress | None,
-    still_holding: Callable[[], bool] | None,
-    quarantine: QuarantineConfig | None,
-) -> RunSummary:
     started = time.monotonic()
     source_row = store.ensure_source(config.name, config.kind)
     baseline = source_row.baseline_completed_at is None
