@@ -459,7 +459,12 @@ class _Extraction:
             return
         if not self.baseline and _printed(raw):
             return  # parsed with its previous version's page edges: the store's, later
-        self.early[raw.key] = (raw, self._start(raw, ()))
+        try:
+            future = self._start(raw, ())
+        except Exception:  # a hint that failed must not fail the listing: extracted later
+            log.debug("%s: not extracted early", raw.key, exc_info=True)
+            return
+        self.early[raw.key] = (raw, future)
         self.early_bytes += len(raw.content)
 
     def _early(
