@@ -41,7 +41,7 @@ DOC_TYPE = "payer_policy"
 
 # Bodies the in-process listing downloads are kept in memory up to this much in all (read back
 # from disk, a thousand small pages cost the run more than their download); the rest go to disk.
-KEPT_BODY_BYTES = 32 * 1024 * 1024
+KEPT_BODY_BYTES = 16 * 1024 * 1024
 
 GONE = frozenset({404, 410})  # a document's own URL answering these: the page no longer exists
 

@@ -48,8 +48,9 @@ EXTRACT_WORKERS = 2  # this is a 2-core machine class; parsing is CPU-bound
 IN_FLIGHT_BYTES = 32 * 1024 * 1024
 DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extraction
 # Documents extracted while the listing still downloads (`_Extraction.arrived`), at most: about
-# what two workers do in the listing of a thousand pages; their bytes count in IN_FLIGHT_BYTES.
+# what two workers do in the listing of a thousand pages; and their bytes, at most.
 EARLY_DOCUMENTS = 256
+EARLY_BYTES = 16 * 1024 * 1024
 # Documents sent to the workers and not yet published, at most (extracted ones included).
 MAX_PENDING = EARLY_DOCUMENTS + 64
 
@@ -404,14 +405,9 @@ class _Extraction:
             initializer=limit_worker_memory,
         )
 
-    async def __aenter__(self) -> _Extraction:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
-        """End the workers; what is still waiting for them is given up."""
+        """End the workers; what is still waiting for them is given up (the run closes its
+        extraction when done with it, and again whatever happened)."""
         if self.pool is None:
             return
         for _raw, _listed, future in self.pending:
@@ -449,12 +445,12 @@ class _Extraction:
 
     def arrived(self, raw: RawDocument) -> None:
         """The listing downloaded `raw`, which it will list as new or changed: extract it now,
-        within `EARLY_DOCUMENTS` and `IN_FLIGHT_BYTES`, when the reference it is to be parsed
+        within `EARLY_DOCUMENTS` and `EARLY_BYTES`, when the reference it is to be parsed
         with is known without the store (none: a baseline, or a document without pages)."""
         if not self.use_workers or raw.key in self.early:
             return
         if len(self.early) >= EARLY_DOCUMENTS or (
-            self.early_bytes + len(raw.content) > IN_FLIGHT_BYTES
+            self.early_bytes + len(raw.content) > EARLY_BYTES
         ):
             return
         if not self.baseline and _printed(raw):
