@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from diffing.model import Criteria, PolicyDiff, RawDocument
 
@@ -78,6 +78,21 @@ class Source(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+# Called with a document the listing downloaded and will list as new or changed, as `fetch`
+# will yield it (its `fetched_at` aside).
+Arrived = Callable[[RawDocument], None]
+
+
+@runtime_checkable
+class Announcing(Protocol):
+    """A source whose listing downloads the documents themselves (a payer site's pages) and can
+    hand each one over as it arrives, so that its extraction starts before the listing ends
+    (`monitor.pipeline.runner`). What it hands over is a hint: the run still publishes what
+    `fetch` yields, and uses the early extraction only for identical bytes."""
+
+    def announce_to(self, arrived: Arrived | None) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from diffing.model import RawDocument
 from sources.base import (
+    Arrived,
     FetchFailure,
     FetchResult,
     KnownListing,
@@ -36,6 +37,10 @@ from sources.options import PayerPoliciesOptions
 
 DOC_TYPE = "payer_policy"
 
+
+# Bodies the in-process listing downloads are kept in memory up to this much in all (read back
+# from disk, a thousand small pages cost the run more than their download); the rest go to disk.
+KEPT_BODY_BYTES = 16 * 1024 * 1024
 
 GONE = frozenset({404, 410})  # a document's own URL answering these: the page no longer exists
 
@@ -103,6 +108,16 @@ class PayerPoliciesSource(CrawledSource):
         # rather than only re-checking stored ones; `crawled`: whether it ran the Scrapy crawl.
         self.discovered = False
         self.crawled = False
+        self._arrived: Arrived | None = None
+        self._fingerprints: dict[str, str] = {}  # this run's: by key, what the store knows
+        self._computed: dict[str, str] = {}  # fingerprints taken as bodies arrived, by path
+        self._kept: dict[str, bytes] = {}  # bodies kept in memory (`KEPT_BODY_BYTES`), by path
+        self._kept_bytes = 0
+
+    def announce_to(self, arrived: Arrived | None) -> None:
+        """Hand each new or changed document the in-process listing downloads to `arrived`
+        as it arrives (`sources.base.Announcing`); the Scrapy crawl hands over nothing."""
+        self._arrived = arrived
 
     def _job(self, known: KnownListing) -> dict[str, Any]:
         o = self.options
@@ -125,7 +140,11 @@ class PayerPoliciesSource(CrawledSource):
         from sources.payer_recheck import Rechecker  # aiohttp and lxml: not at CLI start-up
 
         rechecker = Rechecker(
-            source=self.name, options=self.options, scratch=self._scratch, url_key=url_key
+            source=self.name,
+            options=self.options,
+            scratch=self._scratch,
+            url_key=url_key,
+            on_body=self._arrival,
         )
         try:
             async with asyncio.timeout(o.crawl_timeout_seconds):
@@ -138,14 +157,48 @@ class PayerPoliciesSource(CrawledSource):
             self._requests += rechecker.request_count
             await rechecker.aclose()
 
+    def _arrival(self, record: dict[str, Any], content: bytes) -> bool:
+        """A body the in-process listing just downloaded: its fingerprint (taken once, here,
+        while the body is in memory) and, when it is new or changed and may be the document
+        linked, the document as `fetch` will yield it, to whoever listens. Whether the body
+        is kept in memory (else the listing writes it to disk)."""
+        fingerprint = content_fingerprint(content, record.get("content_type") or "")
+        path = record["path"]
+        self._computed[path] = fingerprint
+        key = url_key(record["url"])
+        if self._arrived is not None and self._fingerprints.get(key) != fingerprint:
+            document = self._raw(key, record["url"], record.get("title", ""), record, content)
+            if isinstance(document, RawDocument):
+                self._arrived(document)
+        self._kept_bytes -= len(self._kept.pop(path, b""))  # (each URL is asked once)
+        if self._kept_bytes + len(content) > KEPT_BODY_BYTES:
+            return False
+        self._kept[path] = content
+        self._kept_bytes += len(content)
+        return True
+
+    def _body(self, record: dict[str, Any]) -> bytes:
+        kept = self._kept.get(record["path"])
+        return kept if kept is not None else super()._body(record)
+
+    def _fingerprint(self, record: dict[str, Any]) -> str:
+        computed = self._computed.get(record["path"])
+        if computed is not None:
+            return computed
+        return content_fingerprint(self._body(record), record.get("content_type") or "")
+
     async def list_documents(self, known: KnownListing) -> Listing:
         self._requests = 0
+        self._fingerprints = {key: v.fingerprint for (key, _version), v in known.items()}
+        self._computed, self._kept, self._kept_bytes = {}, {}, 0
         records = await self._recheck(known)
         if records is None:
+            # The crawl writes bodies of its own, where these would have been.
+            self._computed, self._kept, self._kept_bytes = {}, {}, 0
             self.discovered = self.crawled = True
             records = await self._crawl(known)
             self._requests += sum(r["type"] != "skipped" for r in records)
-        fingerprints = {key: v.fingerprint for (key, _version), v in known.items()}
+        fingerprints = self._fingerprints
         listed: dict[str, ListedDocument] = {}
         problems: list[str] = []
         complete = True
@@ -163,9 +216,7 @@ class PayerPoliciesSource(CrawledSource):
             if kind == "index":
                 continue
             if kind == "document":
-                fingerprint = content_fingerprint(
-                    self._body(record), record.get("content_type") or ""
-                )
+                fingerprint = self._fingerprint(record)
                 self._documents[key] = record
             elif kind == "not_modified":
                 fingerprint = fingerprints.get(key, "")
@@ -217,26 +268,35 @@ class PayerPoliciesSource(CrawledSource):
                     "the store does not have)",
                 )
                 continue
-            content = self._body(record)
-            refused = unexpected_content(item.url, content, record.get("content_type") or "")
-            if refused is not None:
+            document = self._raw(item.key, item.url, item.title, record, self._body(record))
+            self._kept_bytes -= len(self._kept.pop(record["path"], b""))  # handed over
+            if isinstance(document, str):
                 yield FetchFailure(
-                    key=item.key, source_version="", url=item.url, message=f"{item.url}: {refused}"
+                    key=item.key, source_version="", url=item.url, message=f"{item.url}: {document}"
                 )
                 continue
-            meta = [("payer", self.options.payer), ("max_pages", str(self.options.max_pages))]
-            if record.get("last_modified"):
-                meta.append(("last_modified", record["last_modified"]))
-            yield RawDocument(
-                source=self.name,
-                key=item.key,
-                url=item.url,
-                content=content,
-                content_type=record.get("content_type") or "",
-                fetched_at=dt.datetime.now(dt.UTC),
-                source_version="",
-                etag=record.get("etag"),
-                title=item.title,
-                doc_type=DOC_TYPE,
-                source_meta=tuple(meta),
-            )
+            yield document
+
+    def _raw(
+        self, key: str, url: str, title: str, record: dict[str, Any], content: bytes
+    ) -> RawDocument | str:
+        """The document a record's body is, or why it cannot be the document linked."""
+        refused = unexpected_content(url, content, record.get("content_type") or "")
+        if refused is not None:
+            return refused
+        meta = [("payer", self.options.payer), ("max_pages", str(self.options.max_pages))]
+        if record.get("last_modified"):
+            meta.append(("last_modified", record["last_modified"]))
+        return RawDocument(
+            source=self.name,
+            key=key,
+            url=url,
+            content=content,
+            content_type=record.get("content_type") or "",
+            fetched_at=dt.datetime.now(dt.UTC),
+            source_version="",
+            etag=record.get("etag"),
+            title=title,
+            doc_type=DOC_TYPE,
+            source_meta=tuple(meta),
+        )

@@ -175,8 +175,13 @@ class Rechecker:
         scratch: Path,
         url_key: Callable[[str], str],
         session: aiohttp.ClientSession | None = None,
+        on_body: Callable[[Record, bytes], bool] | None = None,
     ) -> None:
         o = options
+        # Told of each document body as it arrives (with its record), while the others are
+        # still being downloaded: the source hands it on to the run (`sources.base.Announcing`)
+        # and, when it keeps the body in memory (says True), it is not written to disk.
+        self.on_body = on_body
         self.source = source
         self.options = options
         self.url_key = url_key
@@ -384,8 +389,7 @@ class Rechecker:
         if may_refresh(fetched.content, content_type):
             raise _Unjudgeable(f"{url} refreshes to another page")
         path = self.bodies / hashlib.sha256(url.encode()).hexdigest()
-        await asyncio.to_thread(path.write_bytes, fetched.content)
-        return {
+        record: Record = {
             "type": "document",
             "url": url,
             "final_url": urldefrag(fetched.url)[0],  # as Scrapy's response.url
@@ -396,6 +400,9 @@ class Rechecker:
             "last_modified": header("last-modified") or None,
             "title": title,
         }
+        if self.on_body is None or not self.on_body(record, fetched.content):
+            await asyncio.to_thread(path.write_bytes, fetched.content)
+        return record
 
     async def _probes(
         self, known_keys: set[str], validators: dict[str, Any], linked: list[str]

@@ -20,3 +20,16 @@ def slow_or_broken_extract(raw: RawDocument) -> Criteria:
     return Criteria(
         document_id=raw.key, doc_type="test", title=raw.key, version=None, status="active"
     )
+
+
+def content_titled_extract(raw: RawDocument) -> Criteria:
+    """Runs in a worker process: as `slow_or_broken_extract`, titled by the bytes it was given
+    (so a test sees which bytes were extracted)."""
+    criteria = slow_or_broken_extract(raw)
+    return Criteria(
+        document_id=criteria.document_id,
+        doc_type=criteria.doc_type,
+        title=raw.content.decode(),
+        version=None,
+        status="active",
+    )

@@ -41,12 +41,18 @@ from monitor.pipeline.workers import start_workers_early, worker_context
 from monitor.progress import Progress
 from monitor.store.core import RunCounts, Store
 from monitor.store.publishing import remember_validators
-from sources.base import FetchFailure, ListedDocument, Source, SourceKind
+from sources.base import Announcing, FetchFailure, ListedDocument, Source, SourceKind
 
 EXTRACT_WORKERS = 2  # this is a 2-core machine class; parsing is CPU-bound
 # Fetched content sent to the workers and not yet published, past the first two per worker.
 IN_FLIGHT_BYTES = 32 * 1024 * 1024
 DEFAULT_EXTRACT_TIMEOUT = 300.0  # seconds for one document's parse and extraction
+# Documents extracted while the listing still downloads (`_Extraction.arrived`), at most: about
+# what two workers do in the listing of a thousand pages; and their bytes, at most.
+EARLY_DOCUMENTS = 256
+EARLY_BYTES = 16 * 1024 * 1024
+# Documents sent to the workers and not yet published, at most (extracted ones included).
+MAX_PENDING = EARLY_DOCUMENTS + 64
 
 log = logging.getLogger("policy_monitor.runner")
 
@@ -111,11 +117,16 @@ async def run_source(
     run_id = store.start_run(source_row.id, baseline=baseline)
     counts = RunCounts()
     source = factory(config)
+    timeout = float(getattr(config.options, "parse_timeout_seconds", DEFAULT_EXTRACT_TIMEOUT))
+    # Before the listing: what it downloads may be extracted while it goes on (`arrived`).
+    extraction = _Extraction(config.source_kind, timeout=timeout, baseline=baseline)
     try:
         try:
             known = store.listing_state(source_row.id)
             if config.source_kind.isolated_extract:
                 start_workers_early()
+                if isinstance(source, Announcing):
+                    source.announce_to(extraction.arrived)
             listing = await source.list_documents(known)
             listed = list(listing.documents)
         except MonitorError as exc:
@@ -123,6 +134,9 @@ async def run_source(
             return _finish(
                 store, config, run_id, baseline, "failed", counts, started, f"listing failed: {exc}"
             )
+        finally:
+            if isinstance(source, Announcing):
+                source.announce_to(None)
         wanted = [
             d
             for d in listed
@@ -147,7 +161,6 @@ async def run_source(
         if progress is not None:
             progress.start(len(wanted))
         lost_lock: str | None = None
-        timeout = float(getattr(config.options, "parse_timeout_seconds", DEFAULT_EXTRACT_TIMEOUT))
         isolated = config.source_kind.isolated_extract
         async with (
             # Inline extraction (CMS, MCD): batches are published in a thread while the run
@@ -159,9 +172,9 @@ async def run_source(
                 size=ISOLATED_BATCH_SIZE if isolated else BATCH_SIZE,
                 background=not isolated,
             ) as batch,
-            _Extraction(config.source_kind, batch, timeout=timeout) as extraction,
             aclosing(ticking(source.fetch(wanted), batch.max_wait)) as fetched,
         ):
+            extraction.batch = batch
             async for result in fetched:
                 if result is None or batch.overdue():  # publish what waited long enough
                     for done in await batch.flush(wait=False):
@@ -184,6 +197,7 @@ async def run_source(
             # published, as the documents in flight in the workers are, and then the run stops.
             for done in await batch.flush():
                 tally.published(*done)
+        extraction.close()
         counts = tally.counts
         if lost_lock:
             store.record_run_error(run_id, key=None, url=None, message=lost_lock)
@@ -235,6 +249,7 @@ async def run_source(
             f"unexpected {type(exc).__name__}: {exc}",
         )
     finally:
+        extraction.close()
         await source.aclose()
 
 
@@ -325,14 +340,21 @@ class _Extraction:
 
     A document whose extraction outlives `timeout` seconds is recorded as failed; the workers
     are replaced (a stuck pdfminer cannot be interrupted otherwise) and the documents that were
-    waiting are submitted again, so nothing else of the run is lost."""
+    waiting are submitted again, so nothing else of the run is lost.
+
+    A source that downloads its documents while it lists them (`sources.base.Announcing`)
+    hands them to `arrived` as they come: their extraction starts at once, on the cores the
+    listing leaves idle, and `submit` later takes the result for the same bytes instead of
+    extracting them again. Everything else is as for any document (the store asked first, the
+    timeout counted from when the run waits, a broken worker's documents tried again)."""
 
     def __init__(
-        self, kind: SourceKind, batch: Batcher, *, timeout: float = DEFAULT_EXTRACT_TIMEOUT
+        self, kind: SourceKind, *, timeout: float = DEFAULT_EXTRACT_TIMEOUT, baseline: bool = False
     ) -> None:
         self.kind = kind
-        self.batch = batch  # where extracted documents wait to be published
+        self.batch: Batcher | None = None  # where extracted documents wait to be published
         self.timeout = timeout
+        self.baseline = baseline
         self.pool: ProcessPoolExecutor | None = None
         self.pending: list[tuple[RawDocument, ListedDocument, asyncio.Future[Extracted | str]]] = []
         self.limit = 0
@@ -343,6 +365,10 @@ class _Extraction:
         # them, so they stay inline.)
         self.use_workers = kind.isolated_extract
         self.references: dict[str, PageEdges] = {}  # by document key: its previous page edges
+        # Extractions started as the listing downloaded the documents, by key (`arrived`).
+        self.early: dict[str, tuple[RawDocument, asyncio.Future[Extracted | str]]] = {}
+        self.early_bytes = 0
+        self.early_used = 0  # of them, taken by `submit`
 
     def _new_pool(self) -> ProcessPoolExecutor:
         workers = max(1, min(EXTRACT_WORKERS, os.cpu_count() or 1))
@@ -358,66 +384,140 @@ class _Extraction:
             initializer=limit_worker_memory,
         )
 
-    async def __aenter__(self) -> _Extraction:
-        return self
+    def close(self) -> None:
+        """End the workers; what is still waiting for them is given up (the run closes its
+        extraction when done with it, and again whatever happened)."""
+        if self.pool is None:
+            return
+        for _raw, _listed, future in self.pending:
+            future.cancel()
+        self._forget_early()
+        # The run wants nothing more of its workers: end them rather than wait for their
+        # interpreters to wind down (measured: 2.9 s for two loaded workers, 0.04 s so).
+        for process in list(getattr(self.pool, "_processes", {}).values()):
+            process.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool = None
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self.pool is not None:
-            for _raw, _listed, future in self.pending:
-                future.cancel()
-            # The run wants nothing more of its workers: end them rather than wait for their
-            # interpreters to wind down (measured: 2.9 s for two loaded workers, 0.04 s so).
-            for process in list(getattr(self.pool, "_processes", {}).values()):
-                process.terminate()
-            self.pool.shutdown(wait=True, cancel_futures=True)
-
-    def _submit(self, raw: RawDocument) -> asyncio.Future[Extracted | str]:
+    def _submit(
+        self, raw: RawDocument, reference: PageEdges | None = None
+    ) -> asyncio.Future[Extracted | str]:
         if self.pool is None:
             self.pool = self._new_pool()
         loop = asyncio.get_running_loop()
-        reference = self.references.get(raw.key, ())
+        if reference is None:
+            reference = self.references.get(raw.key, ())
         future = loop.run_in_executor(
             self.pool, extract_or_error, self.kind.extract, raw, reference
         )
         future.add_done_callback(_retrieve)  # failures are reported by the run, not by asyncio
         return future
 
-    def _start(self, raw: RawDocument) -> asyncio.Future[Extracted | str]:
+    def _start(
+        self, raw: RawDocument, reference: PageEdges | None = None
+    ) -> asyncio.Future[Extracted | str]:
         try:
-            return self._submit(raw)
+            return self._submit(raw, reference)
         except BrokenProcessPool:  # a worker died while this was being queued
             self._replace_workers()
-            return self._submit(raw)
+            return self._submit(raw, reference)
+
+    def arrived(self, raw: RawDocument) -> None:
+        """The listing downloaded `raw`, which it will list as new or changed: extract it now,
+        within `EARLY_DOCUMENTS` and `EARLY_BYTES`, when the reference it is to be parsed
+        with is known without the store (none: a baseline, or a document without pages)."""
+        if not self.use_workers or raw.key in self.early:
+            return
+        if len(self.early) >= EARLY_DOCUMENTS or (
+            self.early_bytes + len(raw.content) > EARLY_BYTES
+        ):
+            return
+        if not self.baseline and _printed(raw):
+            return  # parsed with its previous version's page edges: the store's, later
+        try:
+            future = self._start(raw, ())
+        except Exception:  # a hint that failed must not fail the listing: extracted later
+            log.debug("%s: not extracted early", raw.key, exc_info=True)
+            return
+        self.early[raw.key] = (raw, future)
+        self.early_bytes += len(raw.content)
+
+    def _early(
+        self, raw: RawDocument, reference: PageEdges
+    ) -> asyncio.Future[Extracted | str] | None:
+        """The extraction `arrived` started for exactly this document and reference, if any."""
+        found = self.early.pop(raw.key, None)
+        if found is None:
+            return None
+        early, future = found
+        self.early_bytes -= len(early.content)
+        broken = future.done() and (future.cancelled() or future.exception() is not None)
+        if reference or broken or replace(early, fetched_at=raw.fetched_at) != raw:
+            future.cancel()
+            return None
+        self.early_used += 1
+        return future
+
+    def _drop_early(self, key: str) -> None:
+        found = self.early.pop(key, None)
+        if found is not None:
+            self.early_bytes -= len(found[0].content)
+            found[1].cancel()
+
+    def _forget_early(self) -> None:
+        for _raw, future in self.early.values():
+            future.cancel()
+        self.early.clear()
+        self.early_bytes = 0
 
     async def submit(
         self, store: Store, ctx: PublishContext, raw: RawDocument, listed: ListedDocument
     ) -> list[Done]:
         if not self.use_workers:
-            return await self.batch.add(raw, listed)
+            return await self._batch.add(raw, listed)
         known = already_published(store, ctx, raw, listed)
         if known is not None:
+            self._drop_early(raw.key)  # its early extraction, if any, is not needed
             return [(raw, known, None)]
-        self.references[raw.key] = previous_reference(
+        reference = self.references[raw.key] = previous_reference(
             store,
             ctx.source_id,
             raw.key,
             baseline=ctx.baseline,
-            printed=detect_format(raw.content, raw.content_type) in {"pdf", "text"},
+            printed=_printed(raw),
         )
-        future = self._start(raw)  # may replace self.pending: look it up afterwards
+        future = self._early(raw, reference) or self._start(raw)  # may replace self.pending
         self.pending.append((raw, listed, future))
         done: list[Done] = []
-        while len(self.pending) >= self.limit or (
-            len(self.pending) >= self.floor
-            and sum(len(raw.content) for raw, _, _ in self.pending) > IN_FLIGHT_BYTES
+        # In order, while the workers have `limit` documents to do (those they extracted
+        # already, e.g. while the listing ran, do not count: the workers need the next ones
+        # meanwhile); waiting for one that is not ready only when they have plenty.
+        while (
+            self._running() >= self.limit
+            or len(self.pending) >= MAX_PENDING
+            or (
+                len(self.pending) >= self.floor
+                and sum(len(raw.content) for raw, _, _ in self.pending) > IN_FLIGHT_BYTES
+            )
         ):
             done.extend(await self._next(store, ctx))
         return done
+
+    def _running(self) -> int:
+        return sum(not future.done() for _, _, future in self.pending)
+
+    @property
+    def _batch(self) -> Batcher:
+        assert self.batch is not None, "the run sets the batch before it submits"
+        return self.batch
 
     async def drain(self, store: Store, ctx: PublishContext) -> list[Done]:
         done: list[Done] = []
         for _ in range(len(self.pending)):
             done.extend(await self._next(store, ctx))
+        self._forget_early()  # listed by the listing, never fetched (a broken lock)
+        if self.early_used:
+            log.debug("%d document(s) extracted while the source listed", self.early_used)
         return done
 
     async def _next(self, store: Store, ctx: PublishContext) -> list[Done]:
@@ -439,12 +539,12 @@ class _Extraction:
                 return [(raw, None, "extraction worker died on this document (retried next run)")]
             outcome = alone
         if isinstance(outcome, str):  # the extraction's error message
-            return await self.batch.add(raw, listed, outcome)
+            return await self._batch.add(raw, listed, outcome)
         criteria, text = outcome
         if text is not None:
             remember_text(raw.content, text)
             keep_reference(store, raw.content, text)
-        return await self.batch.add(raw, listed, criteria)
+        return await self._batch.add(raw, listed, criteria)
 
     def _timed_out(self) -> str:
         return f"parsing took longer than {self.timeout:g} s; gave up (retried next run)"
@@ -476,11 +576,20 @@ class _Extraction:
             process.terminate()
         old.shutdown(wait=False, cancel_futures=True)
         self.pool = self._new_pool()
+        self._forget_early()  # on the old workers: extracted again when their turn comes
         waiting, self.pending = self.pending, []
         for raw, listed, future in waiting:
             _retrieve(future)
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.pending.append((raw, listed, future))  # extracted: the result stands
+                continue
             future.cancel()
             self.pending.append((raw, listed, self._submit(raw)))
+
+
+def _printed(raw: RawDocument) -> bool:
+    """Whether `raw` has pages (PDF, text) whose running lines its previous version shows."""
+    return detect_format(raw.content, raw.content_type) in {"pdf", "text"}
 
 
 def _finish(
