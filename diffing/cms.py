@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -18,6 +17,7 @@ from typing import Any
 from diffing.cms_codes import code_ref
 from diffing.extract.codes import codes_in_prose
 from diffing.model import CodePair, CodeRef, CodeSystem, CoverageFlag, Criteria, Section
+from diffing.serialize import canonical_json, json_value
 from diffing.text import html_to_text, normalize_text, unescape_fully
 from monitor.errors import ParseError
 
@@ -158,7 +158,7 @@ def _bundle_body(
 
 
 def _encoded(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return canonical_json(body)
 
 
 def make_bundle_of_json(
@@ -256,7 +256,7 @@ _MADE = _MadeCriteria(
 
 def load_bundle(content: bytes, document_id: str = "?") -> dict[str, Any]:
     try:
-        bundle = json.loads(content)
+        bundle = json_value(content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError(document_id, f"not a JSON bundle: {exc}") from exc
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:

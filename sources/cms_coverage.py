@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -22,6 +21,7 @@ import aiohttp
 
 from diffing.cms import BUNDLE_CONTENT_TYPE, MCD_VIEW, display_id, make_bundle_of_json
 from diffing.model import RawDocument
+from diffing.serialize import canonical_json, json_value
 from monitor.errors import FetchError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
 from sources.fetching import BaseFetcher, RetryPolicy
@@ -62,8 +62,7 @@ DEADLINE_FACTOR = 4
 
 
 def _fingerprint(row: Any) -> str:
-    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(row)).hexdigest()
 
 
 def _numeric_id(value: object) -> str:
@@ -75,7 +74,7 @@ def _numeric_id(value: object) -> str:
 def _data_rows(body: bytes, url: str, source: str) -> tuple[list[dict[str, Any]], str]:
     """The `data` array of the API envelope and its `meta.next_token` ("" when absent)."""
     try:
-        envelope = json.loads(body)
+        envelope = json_value(body)
     except (ValueError, UnicodeDecodeError) as exc:
         # An error or bot-challenge page served with 200 is the usual culprit: say so.
         title = re.search(rb"<title[^>]*>([^<]{0,120})", body[:4096], re.IGNORECASE)
