@@ -17,7 +17,7 @@ from typing import Any
 from diffing.cms_codes import code_ref
 from diffing.extract.codes import codes_in_prose
 from diffing.model import CodePair, CodeRef, CodeSystem, CoverageFlag, Criteria, Section
-from diffing.serialize import canonical_json, json_value
+from diffing.serialize import canonical_json, json_value, plain_json
 from diffing.text import html_to_text, normalize_text, unescape_fully
 from monitor.errors import ParseError
 
@@ -167,6 +167,7 @@ def make_bundle_of_json(
     report: Mapping[str, Any],
     detail: Mapping[str, Any],
     tables: Mapping[str, Iterable[Mapping[str, Any]]],
+    plain_detail_and_tables: bool = False,
 ) -> bytes:
     """`make_bundle` of values of JSON's own types (the Coverage API's decoded JSON, the MCD
     export's text and numbers), and `cms_criteria` of the bytes worked out now, from those
@@ -177,9 +178,16 @@ def make_bundle_of_json(
     unchanged (str, int, float, bool, None, lists and str-keyed dicts of them; only key
     order becomes canonical, which extraction never reads), so the criteria are the ones
     the bytes give. Values of other types (tuples, dates …) go through `make_bundle`.
+
+    `plain_detail_and_tables`: the caller checked already that `detail` and `tables` are
+    `plain_json` (the Coverage API source does, as it reads them), so only `report` is.
     """
     body = _bundle_body(doc_type, report, detail, tables)
-    content = _encoded(body)
+    if plain_detail_and_tables:
+        plain = type(doc_type) is str and plain_json(body["report"])
+    else:
+        plain = plain_json(body)
+    content = canonical_json(body, plain=plain)
     if not _MADE.has_room(len(content)):
         return content  # extracted from its bytes when asked, as `make_bundle`'s are
     try:
