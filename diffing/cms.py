@@ -12,9 +12,10 @@ import functools
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any
 
-from diffing.cms_codes import code_ref
+from diffing.cms_codes import code_ref, codes_in_order
 from diffing.extract.codes import codes_in_prose
 from diffing.model import CodePair, CodeRef, CodeSystem, CoverageFlag, Criteria, Section
 from diffing.serialize import canonical_json, json_value, plain_json
@@ -300,37 +301,38 @@ def _group_number(group: object) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-# Each code table's (system, flag) as a small number: two tables (an Article's and an LCD's
-# HCPCS) share one, and a code is kept once per (system, flag), the first row that names it.
-_TABLE_SHAPES = tuple(
-    list(dict.fromkeys((system, flag) for _t, system, flag, _c, _g in CODE_TABLES)).index(
-        (system, flag)
-    )
-    for _t, system, flag, _c, _g in CODE_TABLES
-)
+# Each code table's (system, flag) as a small number, in CodeRef order: two tables (an
+# Article's and an LCD's HCPCS) share one, and a code is kept once per (system, flag), the
+# first row that names it.
+_SHAPES = sorted(dict.fromkeys((system, flag) for _t, system, flag, _c, _g in CODE_TABLES))
+_TABLE_SHAPES = tuple(_SHAPES.index((system, flag)) for _t, system, flag, _c, _g in CODE_TABLES)
 
 
 def _codes(tables: Mapping[str, Any]) -> frozenset[CodeRef]:
-    # Half a million rows in a full baseline: duplicates are dropped by a (shape, code) key
-    # before a CodeRef is made (CodeRef's hash is a Python call, the enums' two more), and
-    # each CodeRef is made by `code_ref`.
-    found: dict[tuple[int, str], CodeRef] = {}
+    # Half a million rows in a full baseline: duplicates are dropped by code, per (system,
+    # flag), before a CodeRef is made (CodeRef's hash is a Python call, the enums' two more),
+    # and each CodeRef is made by `code_ref`. The codes come out in CodeRef order, each
+    # (system, flag)'s sorted by its plain text in C, so publishing need not sort them again.
+    found: list[dict[str, CodeRef]] = [{} for _shape in _SHAPES]
     for (table, system, flag, code_col, group_col), shape in zip(
         CODE_TABLES, _TABLE_SHAPES, strict=True
     ):
+        kept = found[shape]
         for row in tables.get(table) or ():
             code = str(row.get(code_col) or "").strip().upper()
-            if not code or (shape, code) in found:
+            if not code or code in kept:
                 continue
             description = row.get("long_description") or row.get("description") or ""
-            found[shape, code] = code_ref(
+            kept[code] = code_ref(
                 system,
                 flag,
                 code,
                 _group_number(row.get(group_col)),
                 _clean_description(str(description)),
             )
-    return frozenset(found.values())
+    return codes_in_order(
+        tuple(chain.from_iterable(map(kept.__getitem__, sorted(kept)) for kept in found))
+    )
 
 
 def _code_pairs(tables: Mapping[str, Any]) -> frozenset[CodePair]:
