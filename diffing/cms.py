@@ -258,12 +258,8 @@ class _MadeCriteria:
 
 # About what a run has fetched but not yet published (monitor.pipeline.batching gathers up to
 # 256 documents or 16 MB while a batch is written), whose criteria would exist soon anyway.
-# Half of that: with JSON through orjson, fetching runs ahead of publishing, and at 512 entries
-# (100,000 codes, 16 MB) the criteria waiting here raised a CMS baseline's peak RSS from about
-# 260 MB to 286-293 MB (the limit is 300 MB); at these bounds it was 272 MB. What does not fit
-# is extracted from its bytes when published, as before.
 _MADE = _MadeCriteria(
-    max_entries=256, max_codes=50_000, max_bytes=8 * 1024 * 1024, stale_after=4096
+    max_entries=512, max_codes=100_000, max_bytes=16 * 1024 * 1024, stale_after=4096
 )
 
 
