@@ -135,9 +135,14 @@ def canonical_json(value: object, *, plain: bool | None = None) -> bytes:
     ValueError, and UnicodeEncodeError for a lone surrogate)."""
     if plain if plain is not None else plain_json(value):
         try:
-            return orjson.dumps(value, option=_ORJSON_CANONICAL)
+            written = orjson.dumps(value, option=_ORJSON_CANONICAL)
         except TypeError:  # orjson.JSONEncodeError: an int past 64 bits, a key not a str …
             pass
+        else:
+            # Copied to bytes of its own size: orjson's grows by doubling, and the block it
+            # returns kept about twice the text's size resident (1,500 CMS bundles, 45 MB of
+            # text: 35 MB more RSS, copied 15 MB; a full baseline peaked 30 MB higher).
+            return bytes(memoryview(written))
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
