@@ -77,9 +77,14 @@ def main() -> int:
     args = parser.parse_args()
     probe = MachineProbe()  # the machine's speed, for figures of other sessions
     results = args.results or (RESULTS if args.scale == "full" else None)
-    commit = subprocess.run(  # read before the runs: what was measured, not what came after
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    # Read before the runs: what was measured, not what came after. The checkout `monitor` is
+    # imported from (a run with PYTHONPATH set to another worktree measures that one, and says so).
+    code = Path(sys.modules[Store.__module__].__file__ or ROOT).resolve().parents[2]
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True
     ).stdout.strip()
+    if code != ROOT:
+        commit = f"{commit} ({code})"
     load_before = os.getloadavg()
     cpu: dict[str, tuple[float, float]] = {}
 

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any
 
-from diffing.cms_codes import code_ref
+from diffing.cms_codes import code_ref, codes_in_order
 from diffing.extract.codes import codes_in_prose
 from diffing.model import CodePair, CodeRef, CodeSystem, CoverageFlag, Criteria, Section
+from diffing.serialize import canonical_json, json_value, plain_json
 from diffing.text import html_to_text, normalize_text, unescape_fully
 from monitor.errors import ParseError
 
@@ -158,7 +159,7 @@ def _bundle_body(
 
 
 def _encoded(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    return canonical_json(body)
 
 
 def make_bundle_of_json(
@@ -167,6 +168,7 @@ def make_bundle_of_json(
     report: Mapping[str, Any],
     detail: Mapping[str, Any],
     tables: Mapping[str, Iterable[Mapping[str, Any]]],
+    plain_detail_and_tables: bool = False,
 ) -> bytes:
     """`make_bundle` of values of JSON's own types (the Coverage API's decoded JSON, the MCD
     export's text and numbers), and `cms_criteria` of the bytes worked out now, from those
@@ -177,9 +179,16 @@ def make_bundle_of_json(
     unchanged (str, int, float, bool, None, lists and str-keyed dicts of them; only key
     order becomes canonical, which extraction never reads), so the criteria are the ones
     the bytes give. Values of other types (tuples, dates …) go through `make_bundle`.
+
+    `plain_detail_and_tables`: the caller checked already that `detail` and `tables` are
+    `plain_json` (the Coverage API source does, as it reads them), so only `report` is.
     """
     body = _bundle_body(doc_type, report, detail, tables)
-    content = _encoded(body)
+    if plain_detail_and_tables:
+        plain = type(doc_type) is str and plain_json(body["report"])
+    else:
+        plain = plain_json(body)
+    content = canonical_json(body, plain=plain)
     if not _MADE.has_room(len(content)):
         return content  # extracted from its bytes when asked, as `make_bundle`'s are
     try:
@@ -256,7 +265,7 @@ _MADE = _MadeCriteria(
 
 def load_bundle(content: bytes, document_id: str = "?") -> dict[str, Any]:
     try:
-        bundle = json.loads(content)
+        bundle = json_value(content)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError(document_id, f"not a JSON bundle: {exc}") from exc
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
@@ -292,37 +301,38 @@ def _group_number(group: object) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-# Each code table's (system, flag) as a small number: two tables (an Article's and an LCD's
-# HCPCS) share one, and a code is kept once per (system, flag), the first row that names it.
-_TABLE_SHAPES = tuple(
-    list(dict.fromkeys((system, flag) for _t, system, flag, _c, _g in CODE_TABLES)).index(
-        (system, flag)
-    )
-    for _t, system, flag, _c, _g in CODE_TABLES
-)
+# Each code table's (system, flag) as a small number, in CodeRef order: two tables (an
+# Article's and an LCD's HCPCS) share one, and a code is kept once per (system, flag), the
+# first row that names it.
+_SHAPES = sorted(dict.fromkeys((system, flag) for _t, system, flag, _c, _g in CODE_TABLES))
+_TABLE_SHAPES = tuple(_SHAPES.index((system, flag)) for _t, system, flag, _c, _g in CODE_TABLES)
 
 
 def _codes(tables: Mapping[str, Any]) -> frozenset[CodeRef]:
-    # Half a million rows in a full baseline: duplicates are dropped by a (shape, code) key
-    # before a CodeRef is made (CodeRef's hash is a Python call, the enums' two more), and
-    # each CodeRef is made by `code_ref`.
-    found: dict[tuple[int, str], CodeRef] = {}
+    # Half a million rows in a full baseline: duplicates are dropped by code, per (system,
+    # flag), before a CodeRef is made (CodeRef's hash is a Python call, the enums' two more),
+    # and each CodeRef is made by `code_ref`. The codes come out in CodeRef order, each
+    # (system, flag)'s sorted by its plain text in C, so publishing need not sort them again.
+    found: list[dict[str, CodeRef]] = [{} for _shape in _SHAPES]
     for (table, system, flag, code_col, group_col), shape in zip(
         CODE_TABLES, _TABLE_SHAPES, strict=True
     ):
+        kept = found[shape]
         for row in tables.get(table) or ():
             code = str(row.get(code_col) or "").strip().upper()
-            if not code or (shape, code) in found:
+            if not code or code in kept:
                 continue
             description = row.get("long_description") or row.get("description") or ""
-            found[shape, code] = code_ref(
+            kept[code] = code_ref(
                 system,
                 flag,
                 code,
                 _group_number(row.get(group_col)),
                 _clean_description(str(description)),
             )
-    return frozenset(found.values())
+    return codes_in_order(
+        tuple(chain.from_iterable(map(kept.__getitem__, sorted(kept)) for kept in found))
+    )
 
 
 def _code_pairs(tables: Mapping[str, Any]) -> frozenset[CodePair]:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from diffing.cms import BUNDLE_CONTENT_TYPE, MCD_VIEW, display_id, make_bundle_of_json
 from diffing.model import RawDocument
+from diffing.serialize import canonical_json, json_value, json_value_unchecked, plain_json
 from monitor.errors import FetchError
 from sources.base import FetchFailure, FetchResult, KnownListing, ListedDocument, Listing
 from sources.fetching import BaseFetcher, RetryPolicy
@@ -62,8 +62,7 @@ DEADLINE_FACTOR = 4
 
 
 def _fingerprint(row: Any) -> str:
-    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(row)).hexdigest()
 
 
 def _numeric_id(value: object) -> str:
@@ -72,10 +71,13 @@ def _numeric_id(value: object) -> str:
     return str(int(text)) if text.lstrip("-").isdigit() else text
 
 
-def _data_rows(body: bytes, url: str, source: str) -> tuple[list[dict[str, Any]], str]:
-    """The `data` array of the API envelope and its `meta.next_token` ("" when absent)."""
+def _data_rows(
+    body: bytes, url: str, source: str, *, checked: bool = True
+) -> tuple[list[dict[str, Any]], str]:
+    """The `data` array of the API envelope and its `meta.next_token` ("" when absent), as
+    `json.loads` reads them; unless not `checked`: then as `json_value_unchecked` does."""
     try:
-        envelope = json.loads(body)
+        envelope = json_value(body) if checked else json_value_unchecked(body)
     except (ValueError, UnicodeDecodeError) as exc:
         # An error or bot-challenge page served with 200 is the usual culprit: say so.
         title = re.search(rb"<title[^>]*>([^<]{0,120})", body[:4096], re.IGNORECASE)
@@ -88,6 +90,14 @@ def _data_rows(body: bytes, url: str, source: str) -> tuple[list[dict[str, Any]]
     rows = [row for row in envelope["data"] if isinstance(row, dict)]
     meta = envelope.get("meta") if isinstance(envelope.get("meta"), dict) else {}
     return rows, str((meta or {}).get("next_token") or "")
+
+
+class _Read(NamedTuple):
+    """The rows of one response and the response they were read from."""
+
+    rows: list[dict[str, Any]]
+    content: bytes
+    url: str
 
 
 class LicenseToken:
@@ -305,14 +315,15 @@ class CmsCoverageSource:
             ver_param: item.source_version,
         }
         needs_token = item.doc_type in ("LCD", "Article")
-        detail = await self._rows(detail_path, params, needs_token)
+        detail_read = await self._rows(detail_path, params, needs_token)
+        detail = detail_read.rows
         if not detail:
             raise FetchError(
                 self.name,
                 self._base + detail_path,
                 f"no detail record for {item.key} version {item.source_version}",
             )
-        tables: dict[str, list[dict[str, Any]]] = {}
+        reads: dict[str, _Read] = {}
         if item.doc_type == "Article":
             # Every table's request runs to its end and is waited for (no orphan outlives the
             # run), and none is cancelled half-way: a request cancelled inside the connection
@@ -326,15 +337,29 @@ class CmsCoverageSource:
             for name, result in zip(names, results, strict=True):
                 if isinstance(result, BaseException):
                     raise result
-                tables[name] = result
+                reads[name] = result
+        tables = {name: read.rows for name, read in reads.items()}
+        # The responses were read by orjson unchecked: what of them goes into the bundle is
+        # checked here, once, and read again by json (exactly) if orjson may have read it
+        # otherwise; checked, it need not be checked again to be written.
+        plain = plain_json([detail[0], tables])
+        if not plain:
+            detail = self._exact(detail_read)
+            tables = {name: self._exact(read) for name, read in reads.items()}
         # Every value is the API's decoded JSON: its criteria are worked out here, from them.
         return make_bundle_of_json(
-            doc_type=item.doc_type, report=item.row, detail=detail[0], tables=tables
+            doc_type=item.doc_type,
+            report=item.row,
+            detail=detail[0],
+            tables=tables,
+            plain_detail_and_tables=plain,
         )
 
-    async def _rows(
-        self, path: str, params: dict[str, str], needs_token: bool
-    ) -> list[dict[str, Any]]:
+    def _exact(self, read: _Read) -> list[dict[str, Any]]:
+        return _data_rows(read.content, read.url, self.name)[0]
+
+    async def _rows(self, path: str, params: dict[str, str], needs_token: bool) -> _Read:
+        """The `data` rows of one response, read by orjson unchecked (see `_bundle`)."""
         url = self._base + path
         for attempt in range(2):
             headers = {}
@@ -349,8 +374,8 @@ class CmsCoverageSource:
                     self._token.invalidate(token)  # expired early: fetch a new one, once
                     continue
                 raise
-            rows, _ = _data_rows(response.content, response.url, self.name)
-            return rows
+            rows, _ = _data_rows(response.content, response.url, self.name, checked=False)
+            return _Read(rows=rows, content=response.content, url=response.url)
         raise FetchError(
             self.name, url, "still unauthorized after refreshing the token", status=401
         )
