@@ -1,5 +1,5 @@
 """Shared fixtures: databases (SQLite and PostgreSQL), the CMS fixture server, no internet;
-the hypothesis profile every run uses."""
+the hypothesis profile every run uses; real documents parsed once per session."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from pg_support import POSTGRES_URL, postgres_available
+from realdata_support import parse_real
 from sqlite_support import migrated_sqlite
 
 # A loaded 2-core CI machine misses hypothesis's 200 ms per-example deadline now and then, and
@@ -46,6 +47,19 @@ def _link_secret() -> Iterator[None]:
     # Session scope: set before any module- or session-scoped fixture builds an app.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("POLICY_MONITOR_LINK_SECRET", TEST_LINK_SECRET)
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _real_documents_parsed_once() -> Iterator[None]:
+    """`payer_criteria` and `bench/real_pairs.py` (through `diffing.payer.parse_cached`, whose
+    own cache keeps 64 documents) parse a real document of ../shared/realdata once per session,
+    sharing the parse with the modules that call `realdata_support.parse_real` themselves.
+    Other bytes are parsed as before (realdata_support.py)."""
+    import diffing.payer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(diffing.payer, "parse_document", parse_real)
         yield
 
 

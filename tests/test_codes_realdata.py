@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 
 import pytest
+from realdata_support import parse_real
 
 from diffing.extract.codes import document_codes
 from diffing.model import PolicyDocument
-from diffing.parse import parse_document
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 PAIRS = REALDATA / "payer-pairs-2025"
@@ -59,7 +59,7 @@ def test_code_tables_extracted_within_two_percent(name: str) -> None:
     path = DOCUMENTS[name]
     if not path.exists():
         pytest.skip(f"real payer documents not present at {path.parent}")
-    document = parse_document(path.read_bytes(), "application/octet-stream", document_id=name)
+    document = parse_real(path.read_bytes(), "application/octet-stream", document_id=name)
     listed = listed_codes(document)
     found = {row.ref.code for row in document_codes(document)}
     found_in_shape = {code for code in found if _SHAPE.fullmatch(code)}
