@@ -195,9 +195,9 @@ _Item = tuple[str, str, tuple[tuple[str, ...], ...]]
 def _trafilatura_input(root: _Element) -> _Element | str:
     """What trafilatura is handed: the page's tree itself, which it copies and reads as it is,
     where the page's markup would give it the same tree. Handed the markup (as before),
-    trafilatura parses it again with libxml2 (`trafilatura.utils.load_html`): that parse was a
-    tenth of its time, and the tree it builds is this one, parsed by the same parser from this
-    tree's own serialisation. The markup still goes when its load would not be a plain parse of
+    trafilatura parses it again with libxml2 (`trafilatura.utils.load_html`, about 4 % of its
+    time), and the tree it builds is this one: the same parser's reading of this tree's own
+    serialisation. The markup still goes when its load would not be a plain parse of
     it: a tree that is not a whole page, or markup that `load_html` repairs first (characters
     XML forbids, which libxml2 keeps; a self-closing ``<html/>``)."""
     markup = etree.tostring(root, method="html", encoding="unicode")
@@ -247,9 +247,9 @@ def parse_html(content: bytes, *, document_id: str) -> PolicyDocument:
 
 _PARSER_ERRORS = (UnicodeDecodeError, LookupError, etree.ParserError)
 # lxml.html's classes, so that trafilatura can be handed the tree (`_trafilatura_input`), chosen
-# in C: `lxml.html.HTMLParser`'s lookup is a Python call per element object made, which cost
-# the walker what handing over the tree saved. (lxml.html gives forms, their fields and labels
-# classes of their own; those add methods trafilatura never calls, and the fields are dropped.)
+# in C: `lxml.html.HTMLParser`'s lookup is a Python call per element object made. (lxml.html
+# gives forms, their fields and labels classes of their own; those add methods trafilatura never
+# calls, and the fields are dropped.)
 _HTML_CLASSES = etree.ElementDefaultClassLookup(
     element=lxml_html.HtmlElement,
     comment=lxml_html.HtmlComment,
