@@ -16,7 +16,7 @@ from lxml import etree
 from parse_chrome_pages import chrome_page
 from trafilatura.utils import load_html
 
-from diffing.extract import ages, codes, steps
+from diffing.extract import ages, codes, sentences, steps
 from diffing.extract.durations import find_durations
 from diffing.parse.html import _extractor, _parse_tree, _strip, _trafilatura_input
 
@@ -176,3 +176,11 @@ def test_a_code_line_read_without_short_rows_reads_the_same_with_them(line: str)
     plain = codes._table_line_codes(line)
     if plain is not None:
         assert codes._table_line_codes(line, short_rows=True) == plain
+
+
+@given(
+    st.sampled_from([*PROSE, "renewal after the initial 6 months", "First, continued"]) | st.text()
+)
+def test_named_phase_after_its_first_search_is_the_long_way(text: str) -> None:
+    hits = [(m.start(), phase) for phase, p in sentences._PHASE_WORDS if (m := p.search(text))]
+    assert sentences.named_phase(text) == (min(hits)[1] if hits else None)
