@@ -128,6 +128,8 @@ def codes_in_prose(text: str, *, in_code_list: bool = False) -> list[CodeMention
     """Codes named in a sentence, clause by clause. Outside a code list the clause must speak of
     codes, and an ICD-10 code without its dot must be called a diagnosis ("B12" is a vitamin)."""
     out: list[CodeMention] = []
+    if not _DIGIT.search(text):  # every code has a digit; most sentences none
+        return out
     for clause in _CLAUSES.split(_joined_dots(text)):
         if not in_code_list and not CODE_KEYWORDS.search(clause):
             continue
@@ -154,6 +156,7 @@ def codes_in_prose(text: str, *, in_code_list: bool = False) -> list[CodeMention
 
 
 _MAX_CLAUSE_CHARS = 400
+_DIGIT = re.compile(r"\d")  # what each of `_ANY`'s shapes has (the same `\d`)
 _COUNTS = re.compile(r"(?<!\bcode )(?<!\bcodes )\b(?:of|than|about|approximately|least)\s*$")
 # "G30. 0 - G30.9": a capture split an ICD-10 code after its dot.
 _SPLIT_DOT = re.compile(r"(?<![\w.])([A-Z]\d[0-9A-Z])\. (?=\d[0-9A-Z]{0,3}\b)")
@@ -346,16 +349,19 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
     default = coverage_flag(name) or CoverageFlag.COVERED
     code_section = bool(_CODE_SECTION_NAME.search(name))
     flag = default
-    is_table = sum(1 for line in lines if _table_line_codes(line)) >= MIN_TABLE_LINES
+    first_reading = [_table_line_codes(line) for line in lines]
+    is_table = sum(1 for found in first_reading if found) >= MIN_TABLE_LINES
     # Under a heading naming a code set ("CPT codes not covered for indications listed in the
     # CPB:") the lines are a code list, however few and whatever the section is called.
     listing = False
     rows: list[CodeRow] = []
-    for line in lines:
+    for line, first in zip(lines, first_reading, strict=True):
         if _HISTORY_HEADING.match(line):
             break  # a history table run into the section: its codes are logged, not listed
         in_list = is_table or code_section or listing
-        found = _table_line_codes(line, short_rows=is_table)
+        # `short_rows` only adds rows: a line read without it reads the same with it.
+        short = is_table and first is None
+        found = _table_line_codes(line, short_rows=True) if short else first
         codes, description = found if found and in_list else ([], "")
         known = {m.code for m in codes}
         extra = codes_in_prose(line, in_code_list=code_section or listing)
@@ -415,7 +421,10 @@ def _is_heading(line: str) -> bool:
     the CPB:", "Unproven Molecular Tests"); sentences of prose, disclaimers and lines a reflow cut
     out of them are not, so a code keeps its table whatever format the document came in."""
     text = line.strip()
-    return len(text.split()) <= _MAX_HEADING_WORDS and not re.search(r"[.;,]$|^[a-z\]\-.)]", text)
+    return len(text.split()) <= _MAX_HEADING_WORDS and not _NOT_HEADING.search(text)
+
+
+_NOT_HEADING = re.compile(r"[.;,]$|^[a-z\]\-.)]")
 
 
 def heading_flag(line: str) -> CoverageFlag | None:

@@ -15,7 +15,14 @@ from diffing.extract.codes import codes_in_prose, coverage_flag
 from diffing.extract.durations import Duration, DurationKind, find_durations
 from diffing.extract.measures import find_thresholds
 from diffing.extract.steps import StepLead, find_steps
-from diffing.extract.vocabulary import DRUGS, INDICATIONS, SPECIALTIES, find_terms, word_set
+from diffing.extract.vocabulary import (
+    DRUGS,
+    INDICATIONS,
+    SPECIALTIES,
+    any_of,
+    find_terms,
+    word_set,
+)
 from diffing.model import (
     AgeLimit,
     ApprovalPeriod,
@@ -58,6 +65,7 @@ _PHASE_WORDS = (
     ),
     (INITIAL, re.compile(r"\b(?:initial(?:ly)?|first)\b", re.IGNORECASE)),
 )
+_ANY_PHASE_WORD = any_of(pattern for _, pattern in _PHASE_WORDS)
 _APPROVAL_WORD = re.compile(
     r"\b(?:authori[sz](?:ations?|e|es|ed)|approvals?|approved?|approvable|re-?auth\w*|renewal"
     r"|renewed|continuation|coverage|initial(?:ly)?)\b",
@@ -133,6 +141,8 @@ class SentenceFacts:
 
 def named_phase(text: str) -> str | None:
     """The authorization phase a text names first, if any."""
+    if not _ANY_PHASE_WORD.search(text):  # most texts: one search instead of one per phase
+        return None
     # Each pattern's first match is its earliest: the later ones cannot be the first.
     hits = [(m.start(), phase) for phase, p in _PHASE_WORDS if (m := p.search(text))]
     return min(hits)[1] if hits else None

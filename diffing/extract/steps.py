@@ -218,13 +218,18 @@ def find_steps(
 ) -> tuple[list[StepFinding], StepLead | None]:
     """The step-therapy requirements one sentence states, and the lead it opens (if it ends in
     "… of the following:" and names no prerequisite itself)."""
+    named = find_terms(text, _STEP_TERMS)
+    trigger = STEP_TRIGGER.search(text)
+    if not named and (lead is not None or trigger is None or not _LEAD_END.search(text)):
+        # Most sentences: nothing is kept, so what follows would return this; only a lead
+        # (tried …, "… of the following:") is read from a sentence that names no therapy.
+        return [], None
     override_zones, overrides = _overrides(text)
     exclusions = [_Zone(start=m.start(), end=m.end()) for m in _EXCLUSION.finditer(text)]
     headers = [_Zone(start=m.start(), end=m.end()) for m in _HEADER.finditer(text)]
-    trigger = STEP_TRIGGER.search(text)
     terms = [
         m
-        for m in find_terms(text, _STEP_TERMS)
+        for m in named
         if m.canonical != governed_drug
         and not _inside(override_zones + exclusions + headers, m)
         # A drug is a prerequisite only after the words that say it was tried ("failure of

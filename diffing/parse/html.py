@@ -35,8 +35,10 @@ from collections.abc import Iterable
 import trafilatura
 from bs4.dammit import EncodingDetector
 from lxml import etree
+from lxml import html as lxml_html
 from lxml.etree import _Element
 from trafilatura.settings import Extractor
+from trafilatura.utils import repair_faulty_html
 
 from diffing.model import PolicyDocument, Table
 from diffing.parse.clean import Paragraph, clean_line, error_page_reason, is_stamp
@@ -146,7 +148,7 @@ def _extractor_of(day: dt.date) -> Extractor:
     )
 
 
-def _main_content(items: list[_Item], markup: str) -> list[_Item]:
+def _main_content(items: list[_Item], root: _Element) -> list[_Item]:
     """The walker's items without the chrome trafilatura finds (see above).
 
     An item trafilatura leaves out goes when it lies before the first or after the last item
@@ -156,7 +158,7 @@ def _main_content(items: list[_Item], markup: str) -> list[_Item]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        main = trafilatura.extract(markup, options=_extractor())
+        main = trafilatura.extract(_trafilatura_input(root), options=_extractor())
     if not main:
         return items
     main_key = _key(main)
@@ -190,6 +192,20 @@ def _main_content(items: list[_Item], markup: str) -> list[_Item]:
 _Item = tuple[str, str, tuple[tuple[str, ...], ...]]
 
 
+def _trafilatura_input(root: _Element) -> _Element | str:
+    """What trafilatura is handed: the page's tree itself, which it copies and reads as it is,
+    where the page's markup would give it the same tree. Handed the markup (as before),
+    trafilatura parses it again with libxml2 (`trafilatura.utils.load_html`, about 4 % of its
+    time), and the tree it builds is this one: the same parser's reading of this tree's own
+    serialisation. The markup still goes when its load would not be a plain parse of
+    it: a tree that is not a whole page, or markup that `load_html` repairs first (characters
+    XML forbids, which libxml2 keeps; a self-closing ``<html/>``)."""
+    markup = etree.tostring(root, method="html", encoding="unicode")
+    if not isinstance(root, lxml_html.HtmlElement) or root.tag != "html":
+        return markup
+    return root if repair_faulty_html(markup, markup[:50].lower()) == markup else markup
+
+
 def parse_html(content: bytes, *, document_id: str) -> PolicyDocument:
     root = _parse_tree(content)
     title = _title(root)
@@ -206,7 +222,7 @@ def parse_html(content: bytes, *, document_id: str) -> PolicyDocument:
         raise ParseError(document_id, f"looks like an error page: {reason}")
 
     assert root is not None  # a page without a tree has no text: refused above
-    items = _main_content(items, etree.tostring(root, method="html", encoding="unicode"))
+    items = _main_content(items, root)
     paragraphs: list[Paragraph] = []
     pending: list[tuple[int, tuple[tuple[str, ...], ...]]] = []
     for kind, text, rows in items:
@@ -230,6 +246,16 @@ def parse_html(content: bytes, *, document_id: str) -> PolicyDocument:
 
 
 _PARSER_ERRORS = (UnicodeDecodeError, LookupError, etree.ParserError)
+# lxml.html's classes, so that trafilatura can be handed the tree (`_trafilatura_input`), chosen
+# in C: `lxml.html.HTMLParser`'s lookup is a Python call per element object made. (lxml.html
+# gives forms, their fields and labels classes of their own; those add methods trafilatura never
+# calls, and the fields are dropped.)
+_HTML_CLASSES = etree.ElementDefaultClassLookup(
+    element=lxml_html.HtmlElement,
+    comment=lxml_html.HtmlComment,
+    pi=lxml_html.HtmlProcessingInstruction,
+    entity=lxml_html.HtmlEntity,
+)
 
 
 def _parse_tree(content: bytes) -> _Element | None:
@@ -239,6 +265,7 @@ def _parse_tree(content: bytes) -> _Element | None:
     detector = EncodingDetector(content, is_html=True)
     for encoding in detector.encodings:
         parser = etree.HTMLParser(recover=True, encoding=encoding)
+        parser.set_element_class_lookup(_HTML_CLASSES)
         try:
             parser.feed(detector.markup)
         except _PARSER_ERRORS:
