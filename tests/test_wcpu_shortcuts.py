@@ -148,13 +148,21 @@ def _steps_long_way(text: str, lead: steps.StepLead | None) -> object:
     return [], None
 
 
-@pytest.mark.parametrize("text", PROSE)
+# The sentences the shortcut applies to (one naming a therapy is read the long way anyway):
+# chosen here rather than skipped in the test (CI fails on a skip it was not told of).
+NO_THERAPY = [text for text in PROSE if not steps.find_terms(text, steps._STEP_TERMS)]
+
+
+def test_some_prose_names_no_therapy() -> None:
+    assert len(NO_THERAPY) >= len(PROSE) // 2
+
+
+@pytest.mark.parametrize("text", NO_THERAPY)
 @pytest.mark.parametrize("lead", [None, steps.StepLead(count_required=1, min_duration_days=56)])
 def test_steps_of_a_sentence_naming_no_therapy_are_the_long_way(
     text: str, lead: steps.StepLead | None
 ) -> None:
-    if steps.find_terms(text, steps._STEP_TERMS):
-        pytest.skip("names a therapy: the long way is taken")
+    assert not steps.find_terms(text, steps._STEP_TERMS)
     assert steps.find_steps(text, lead=lead) == _steps_long_way(text, lead)
 
 
