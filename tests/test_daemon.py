@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -281,6 +282,44 @@ def test_lock_key_is_stable_and_64_bit() -> None:
     assert lock_key("cms") == lock_key("cms") != lock_key("cms2")
     assert -(2**63) <= lock_key("cms") < 2**63
     assert lock_key("cms") == -3400912533815227419
+
+
+def test_lock_key_names_a_schema_other_than_public() -> None:
+    # `public` keeps the key an earlier release used; another schema's store has keys apart.
+    assert lock_key("cms", "public") == lock_key("cms") == -3400912533815227419
+    assert lock_key("cms", "tenant_a") != lock_key("cms") != lock_key("cms", "tenant_b")
+
+
+@pytest.mark.postgres
+def test_stores_in_two_schemas_of_one_database_hold_their_sources_apart(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    other = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+    ) as conn:
+        conn.execute(f"CREATE SCHEMA {other}")
+    try:
+        here, there = (
+            PostgresLocks(postgres_url),
+            PostgresLocks(postgres_url.rsplit("%3D", 1)[0] + "%3D" + other),
+        )
+        held = here.try_acquire("cms")
+        assert held is not None
+        assert here.try_acquire("cms") is None  # the same store: taken
+        apart = there.try_acquire("cms")  # another store in the same database: its own lock
+        assert apart is not None
+        apart.release()
+        held.release()
+        here.close()
+        there.close()
+    finally:
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True
+        ) as conn:
+            conn.execute(f"DROP SCHEMA {other} CASCADE")
 
 
 def test_source_lock_is_exclusive_across_processes_and_dies_with_its_holder(

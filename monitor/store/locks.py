@@ -42,10 +42,16 @@ from monitor.errors import StoreError
 LOCK_NAMESPACE = "policy-monitor:source:"
 
 
-def lock_key(source: str) -> int:
+def lock_key(source: str, schema: str | None = None) -> int:
     """The advisory lock key of `source`: a signed 64-bit integer, the same in every process
-    (Python's own ``hash()`` is salted per process, so it cannot be used)."""
-    digest = hashlib.blake2b((LOCK_NAMESPACE + source).encode("utf-8"), digest_size=8).digest()
+    (Python's own ``hash()`` is salted per process, so it cannot be used).
+
+    An advisory lock belongs to the whole database, so the key of a store kept in a schema
+    other than ``public`` (a ``search_path`` in the URL) names that schema too: two stores in
+    one database do not hold each other's sources. In ``public`` it is the source's alone, as
+    it always was (an instance of an earlier release still meets this one's locks)."""
+    scoped = source if schema in (None, "public") else f"{schema}.{source}"
+    digest = hashlib.blake2b((LOCK_NAMESPACE + scoped).encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -159,10 +165,10 @@ class PostgresLocks(SourceLocks):
             connection = self._engine.connect()
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open a lock connection for {source!r}: {exc}") from exc
-        key = lock_key(source)
         try:
             for statement in self.KEEPALIVE:
                 connection.execute(text(statement))
+            key = lock_key(source, connection.scalar(text("SELECT current_schema()")))
             got = connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
         except SQLAlchemyError as exc:
             connection.close()
