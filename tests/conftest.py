@@ -51,6 +51,16 @@ def _link_secret() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _terminal_width() -> Iterator[None]:
+    """Tables are as wide as a run without a terminal makes them (`monitor.report`: 140
+    columns), whatever the terminal the tests run in or the width pytest-xdist's workers set
+    (COLUMNS=80): tests read whole table lines."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "140")
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _real_documents_parsed_once() -> Iterator[None]:
     """`payer_criteria` and `bench/real_pairs.py` (through `diffing.payer.parse_cached`, whose
     own cache keeps 64 documents) parse a real document of ../shared/realdata once per session,
