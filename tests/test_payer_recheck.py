@@ -23,7 +23,7 @@ DOCUMENTS = 8  # one of them changes in week 2
 TODAY = dt.date(2026, 11, 12)
 
 
-def _source(site: PayerSiteFixture, deny: tuple[str, ...] = ()) -> SourceConfig:
+def _source(site: PayerSiteFixture, deny: tuple[str, ...] = (), **options: object) -> SourceConfig:
     return parse_config(
         {
             "sources": [
@@ -36,6 +36,7 @@ def _source(site: PayerSiteFixture, deny: tuple[str, ...] = ()) -> SourceConfig:
                     "deny": list(deny),
                     "download_delay_seconds": 0.0,
                     "max_retries": 1,
+                    **options,
                 }
             ]
         }
@@ -140,21 +141,7 @@ def test_an_in_process_fetch_past_the_crawl_timeout_fails_the_listing_as_the_cra
 ) -> None:
     # The index page answers after 3 s; the source allows 0.5 s for its whole crawl.
     site.inject(AETNA_INDEX_PATH, Fault.delayed(3.0))
-    config = parse_config(
-        {
-            "sources": [
-                {
-                    "name": "payer",
-                    "kind": "payer_policies",
-                    "payer": "Recheck Health",
-                    "start_urls": [site.base_url + AETNA_INDEX_PATH],
-                    "allow": ["/cpb/medical/data/"],
-                    "download_delay_seconds": 0.0,
-                    "crawl_timeout_seconds": 0.5,
-                }
-            ]
-        }
-    ).source("payer")
+    config = _source(site, crawl_timeout_seconds=0.5)
     store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         summary, source = _run(config, store)
