@@ -11,7 +11,12 @@ import pytest
 
 from monitor.pipeline.warm import warm_document
 from monitor.pipeline.worker import extract_printed_alike
-from monitor.pipeline.workers import WARM_MODULE, start_workers_early, worker_context
+from monitor.pipeline.workers import (
+    EXIT_MODULE,
+    WARM_MODULE,
+    start_workers_early,
+    worker_context,
+)
 from sources import SOURCE_KINDS
 
 needs_forkserver = pytest.mark.skipif(
@@ -50,7 +55,7 @@ def test_worker_context_is_the_fork_server_with_the_warm_module() -> None:
     from multiprocessing import forkserver
 
     assert forkserver._forkserver._forkserver_pid is not None  # type: ignore[attr-defined]
-    assert forkserver._forkserver._preload_modules == [WARM_MODULE]  # type: ignore[attr-defined]
+    assert forkserver._forkserver._preload_modules == [WARM_MODULE, EXIT_MODULE]  # type: ignore[attr-defined]
 
 
 def test_the_warm_page_walks_the_extractor() -> None:

@@ -17,15 +17,17 @@ import multiprocessing
 import multiprocessing.context
 
 WARM_MODULE = "monitor.pipeline.warm"
+# Loaded after the warm-up: the server then ends without tearing its interpreter down.
+EXIT_MODULE = "monitor.pipeline.forkserver_exit"
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
-    """The start method of extraction workers: `forkserver` preloading `WARM_MODULE`, or
-    `spawn` where the platform has no fork server."""
+    """The start method of extraction workers: `forkserver` preloading `WARM_MODULE` and
+    `EXIT_MODULE`, or `spawn` where the platform has no fork server."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([WARM_MODULE])
+    context.set_forkserver_preload([WARM_MODULE, EXIT_MODULE])
     return context
 
 
