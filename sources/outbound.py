@@ -13,6 +13,7 @@ policy its parent built.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
@@ -139,10 +140,14 @@ class OutboundPolicy:
             port = parts.port
         except ValueError as exc:
             return f"{url!r} is not a valid URL ({exc})"
-        scheme = parts.scheme.lower()
+        # Every request of a run asks, for a handful of origins: judged once per origin.
+        return _origin_refusal(self, parts.scheme, parts.hostname, port)
+
+    def _judge_origin(self, scheme: str, hostname: str | None, port: int | None) -> str | None:
+        scheme = scheme.lower()
         if scheme not in DEFAULT_PORTS:
             return f"scheme {scheme or '(none)'!r} is not http or https"
-        host = normalise_host(parts.hostname or "")
+        host = normalise_host(hostname or "")
         if not host:
             return "the URL has no host"
         if not self.host_allowed(host):
@@ -222,3 +227,12 @@ class OutboundPolicy:
 
 class Refused(Exception):
     """A request the outbound policy does not allow; the message says why."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _origin_refusal(
+    policy: OutboundPolicy, scheme: str, hostname: str | None, port: int | None
+) -> str | None:
+    """`OutboundPolicy.refusal` of an origin: a pure function of the (frozen, hashable) policy
+    and the URL's scheme, host and port."""
+    return policy._judge_origin(scheme, hostname, port)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from sources.mac_bulletins import MacBulletinsOptions
@@ -98,3 +100,30 @@ def test_sources_build_their_policy_from_their_configuration() -> None:
     mac = MacBulletinsOptions(mac="M", feed_url="http://127.0.0.1:8123/rss").outbound
     assert mac.hosts == {"127.0.0.1"} and 8123 in mac.ports and not mac.subdomains
     assert mac.internal_allowed == {"127.0.0.1"}
+
+
+def test_refusals_are_judged_per_policy_and_origin() -> None:
+    """`refusal` is cached per (policy, scheme, host, port): two policies asked about the same
+    origin keep their own answers, and a cached answer is the one judged afresh."""
+    narrow = OutboundPolicy.for_source(["http://127.0.0.1:8123/index.html"])
+    wide = OutboundPolicy.for_source(
+        ["http://127.0.0.1:8123/index.html"], extra_hosts=["payer.example"]
+    )
+    urls = [
+        "http://127.0.0.1:8123/a",
+        "http://127.0.0.1:8124/a",
+        "https://payer.example/policy.pdf",
+        "http://PAYER.example:80/x",
+        "ftp://127.0.0.1:8123/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http:///no-host",
+    ]
+    for _ in range(2):  # the second round answers from the cache
+        for url in urls:
+            for policy in (narrow, wide):
+                parts = urlsplit(url)
+                fresh = policy._judge_origin(parts.scheme, parts.hostname, parts.port)
+                assert policy.refusal(url) == fresh
+    assert narrow.refusal("https://payer.example/policy.pdf") is not None
+    assert wide.refusal("https://payer.example/policy.pdf") is None
+    assert "not a valid URL" in (narrow.refusal("http://127.0.0.1:99999/") or "")
