@@ -184,6 +184,25 @@ def _reports(planted: ExpectedPayerChange, row: dict[str, str | None]) -> bool:
     return row["before"] == planted.before
 
 
+# The `policy-monitor` executable as the installed console script runs it, for whichever tree is
+# on PYTHONPATH: a tree from before `console_main` (the exit that skips the interpreter's
+# teardown) runs `main`, as its own console script did. One venv serves both trees of a pair.
+LAUNCHER = """import sys
+try:
+    from monitor.cli import console_main as entry
+except ImportError:
+    from monitor.cli import main as entry
+sys.exit(entry())
+"""
+
+
+def cli_command(directory: Path) -> list[str]:
+    launcher = directory / "policy-monitor"
+    if not launcher.exists():
+        launcher.write_text(LAUNCHER)
+    return [sys.executable, str(launcher)]
+
+
 def caught(
     config: Path, documents: int, root: Path = ROOT
 ) -> tuple[int, int, list[str], list[str]]:
@@ -191,7 +210,7 @@ def caught(
     changes reported that were not planted) after round 2."""
     output = subprocess.run(
         [
-            str(Path(sys.executable).parent / "policy-monitor"),
+            *cli_command(config.parent),
             "--config",
             str(config),
             "changes",
@@ -242,7 +261,6 @@ def one_run(
             for name in roots:
                 (directory / name).mkdir()
                 configs[name] = write_project_config(directory / name, base_url, documents)
-            cli = str(Path(sys.executable).parent / "policy-monitor")
             rounds: dict[str, dict[str, object]] = {}
             for number, scenario in ((1, "week1"), (2, "week2")):
                 if scenario != "week1":
@@ -252,7 +270,7 @@ def one_run(
                 order = list(roots.items())
                 for name, root in reversed(order) if base_first else order:
                     ours = measure(
-                        [cli, "--config", str(configs[name]), "check"],
+                        [*cli_command(directory), "--config", str(configs[name]), "check"],
                         env={**os.environ, "PYTHONPATH": str(root)},
                     )
                     figures[name] = asdict(ours)
