@@ -43,6 +43,8 @@ class ChangeKind(StrEnum):
     TITLE_CHANGED = "title_changed"
     SECTION_CHANGED = "section_changed"
     DOCUMENT_WITHDRAWN = "document_withdrawn"
+    # A document reported withdrawn that a complete listing names again.
+    DOCUMENT_REINSTATED = "document_reinstated"
     STEP_THERAPY_ADDED = "step_therapy_added"
     STEP_THERAPY_REMOVED = "step_therapy_removed"
     STEP_THERAPY_CHANGED = "step_therapy_changed"

@@ -31,6 +31,7 @@ _KIND_LABEL = {
     "title_changed": "title changed",
     "section_changed": "text changed",
     "document_withdrawn": "withdrawn",
+    "document_reinstated": "listed again after withdrawal",
     "step_therapy_added": "new step-therapy requirement",
     "step_therapy_removed": "step-therapy requirement removed",
     "step_therapy_changed": "step therapy changed",
@@ -98,6 +99,7 @@ _SELF_DESCRIBING = frozenset(
         "upcoming_version",
         "title_changed",
         "document_withdrawn",
+        "document_reinstated",
         "noise_only",
     }
 )

@@ -70,10 +70,10 @@ def test_going_back_to_earlier_bytes_is_a_change(
     after_week2 = _run(config, site, "week2", capsys)
     after_revert = _run(config, site, "week1", capsys)
 
-    # Documents coming and going are not symmetric: a document first listed in week 2 whose
+    # Documents coming and going are checked apart: a document first listed in week 2 whose
     # URL answers 404 in week 1 is withdrawn at once on the revert, and one withdrawn in week 2
-    # (its URL answered 404) is not re-announced when it reappears. Both are checked apart.
-    presence = ("document_added", "document_withdrawn")
+    # (its URL answered 404) is reported listed again when it reappears.
+    presence = ("document_added", "document_withdrawn", "document_reinstated")
     forward = {
         (c["url"], c["kind"], c["field"], c["before"], c["after"])
         for c in after_week2
@@ -91,3 +91,6 @@ def test_going_back_to_earlier_bytes_is_a_change(
     added_in_week2 = {c["url"] for c in after_week2 if c["kind"] == "document_added"}
     withdrawn_on_revert = {c["url"] for c in reverted if c["kind"] == "document_withdrawn"}
     assert added_in_week2 and withdrawn_on_revert == added_in_week2
+    withdrawn_in_week2 = {c["url"] for c in after_week2 if c["kind"] == "document_withdrawn"}
+    reinstated_on_revert = {c["url"] for c in reverted if c["kind"] == "document_reinstated"}
+    assert withdrawn_in_week2 and reinstated_on_revert == withdrawn_in_week2

@@ -187,6 +187,28 @@ def test_a_document_missing_twice_is_withdrawn_once(store: Store) -> None:
     assert [(c.document_id, c.severity) for c in withdrawn] == [(keys[0], "medium")]
 
 
+def test_a_withdrawn_document_listed_again_is_reported_back_once(store: Store) -> None:
+    ctx = _context(store, baseline=False)
+    keys = _publish_lcds(store, ctx, 6)
+    present = set(keys) - {keys[0]}
+    publish_withdrawals(store, ctx, present)
+    assert publish_withdrawals(store, ctx, present).withdrawn == (keys[0],)
+    back = publish_withdrawals(store, ctx, set(keys))
+    assert back.reinstated == (keys[0],) and back.withdrawn == ()
+    assert publish_withdrawals(store, ctx, set(keys)).reinstated == ()  # once, not every run
+    reinstated = [c for c in store.changes() if c.kind == "document_reinstated"]
+    assert [(c.document_id, c.severity) for c in reinstated] == [(keys[0], "medium")]
+    assert "reported withdrawn on" in (reinstated[0].evidence or "")
+
+
+def test_a_document_missing_once_and_back_is_not_reported(store: Store) -> None:
+    ctx = _context(store, baseline=False)
+    keys = _publish_lcds(store, ctx, 6)
+    publish_withdrawals(store, ctx, set(keys[1:]))  # missing once: not withdrawn
+    assert publish_withdrawals(store, ctx, set(keys)).reinstated == ()
+    assert not [c for c in store.changes() if c.kind == "document_reinstated"]
+
+
 def test_a_flaky_listing_resets_the_count(store: Store) -> None:
     ctx = _context(store, baseline=False)
     keys = _publish_lcds(store, ctx, 6)

@@ -606,6 +606,7 @@ def _as_published(change: Change, ctx: PublishContext) -> Change:
 @dataclass(frozen=True, kw_only=True)
 class WithdrawalCheck:
     withdrawn: tuple[str, ...] = ()
+    reinstated: tuple[str, ...] = ()  # reported withdrawn before, listed again now
     missing: int = 0
     skipped: str | None = None  # why the check was not applied this run
 
@@ -623,7 +624,8 @@ def publish_withdrawals(
     `after_runs` (so one flaky index page does not withdraw anything), or at once when its own
     URL answered 404 or 410 this run (`gone`: key -> "HTTP 410"; issue 13 point 7). A listing
     that lost more than `max_missing_share` of the documents at once is not believed: nothing
-    is counted."""
+    is counted. A document reported withdrawn that the listing names again is reported
+    `document_reinstated`, once."""
     gone = gone or {}
     now = utcnow()
     with store.session() as txn:
@@ -637,14 +639,36 @@ def publish_withdrawals(
                 skipped=f"{len(absent)} of {len(active)} documents missing from the listing at "
                 f"once; not believed, nothing counted as withdrawn",
             )
-        mark_listed_again(
-            txn,
-            [
-                d.id
-                for d in documents
-                if d.key in listed_keys and (d.missing_runs or d.withdrawn_at)
-            ],
-        )
+        back = [d for d in documents if d.key in listed_keys and (d.missing_runs or d.withdrawn_at)]
+        mark_listed_again(txn, [d.id for d in back])
+        reinstated: list[str] = []
+        for document in back:
+            if document.withdrawn_at is None:
+                continue  # missing from a listing or so, never reported withdrawn
+            # Reported withdrawn, so it is reported back: whoever stopped following it when it
+            # went must learn that it is in force again (its content, if it changed, is
+            # compared with its last version as for any document).
+            latest = _previous_version(stored_versions(txn, document.id), None)
+            if latest is None:
+                continue
+            reinstated.append(document.key)
+            withdrawn_on = document.withdrawn_at.date().isoformat()
+            change = Change(
+                kind=ChangeKind.DOCUMENT_REINSTATED,
+                severity=Severity.MEDIUM,
+                after=latest.source_version or None,
+                evidence=f"listed by the source again; reported withdrawn on {withdrawn_on}",
+            )
+            origin = ChangeOrigin(
+                source_id=ctx.source_id,
+                document_id=document.id,
+                version_id=latest.id,
+                previous_version_id=latest.id,
+                run_id=ctx.run_id,
+                baseline=ctx.baseline,
+                detected_at=now,
+            )
+            add_changes(txn, [_as_published(change, ctx)], origin)
         withdrawn: list[str] = []
         for document in absent:
             missing_runs = document.missing_runs + 1
@@ -675,4 +699,6 @@ def publish_withdrawals(
                     )
                     add_changes(txn, [_as_published(change, ctx)], origin)
             mark_missing(txn, document.id, missing_runs=missing_runs, withdrawn_at=withdrawn_at)
-        return WithdrawalCheck(withdrawn=tuple(withdrawn), missing=len(absent))
+        return WithdrawalCheck(
+            withdrawn=tuple(withdrawn), reinstated=tuple(reinstated), missing=len(absent)
+        )

@@ -208,7 +208,8 @@ async def run_source(
         problems = list(listing.problems)
         if listing.complete and not baseline:
             check = publish_withdrawals(store, ctx, {d.key for d in listed}, gone=listing.gone)
-            counts = replace(counts, changes=counts.changes + len(check.withdrawn))
+            reported = len(check.withdrawn) + len(check.reinstated)
+            counts = replace(counts, changes=counts.changes + reported)
             if check.skipped:
                 problems.append(check.skipped)
         for problem in problems:
