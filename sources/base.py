@@ -30,6 +30,9 @@ class Validators:
     fingerprint: str
     etag: str | None = None
     last_modified: str | None = None
+    # Its document was reported withdrawn: a source does not probe it again (its URL answering
+    # 404 once more says nothing new), though a page linking it again is followed as ever.
+    withdrawn: bool = False
 
 
 KnownListing = Mapping[tuple[str, str], Validators]  # (key, source_version) -> validators

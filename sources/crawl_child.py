@@ -92,7 +92,7 @@ class CrawledSource:
             "user_agent": o.user_agent,
             "out": str(self._scratch),
             "known": {
-                key: {"etag": v.etag, "last_modified": v.last_modified}
+                key: {"etag": v.etag, "last_modified": v.last_modified, "withdrawn": v.withdrawn}
                 for (key, _version), v in known.items()
             },
         }

@@ -184,7 +184,7 @@ class PolicySpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.job = job
         self.results = results
-        self.known: dict[str, dict[str, str | None]] = job.get("known", {})
+        self.known: dict[str, dict[str, str | bool | None]] = job.get("known", {})
         # deny_extensions=(): Scrapy skips .pdf links by default, and PDFs are the point here.
         self.links = LinkExtractor(
             allow=job.get("allow") or (),
@@ -214,7 +214,11 @@ class PolicySpider(scrapy.Spider):
         if self.index_failed or not self.job["start_urls"]:
             return  # an incomplete listing withdraws nothing; nothing to probe for
         linked = {url_key(url) for url in self.seen}
-        unlinked = sorted(key for key in self.known if key not in linked)
+        unlinked = sorted(
+            key
+            for key, validators in self.known.items()
+            if key not in linked and not validators.get("withdrawn")  # reported already
+        )
         if not unlinked or len(unlinked) > MAX_PROBES:
             return
         origins = sorted(

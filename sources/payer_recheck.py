@@ -408,8 +408,13 @@ class Rechecker:
         self, known_keys: set[str], validators: dict[str, Any], linked: list[str]
     ) -> list[Record]:
         """The crawl's probes: each stored document no page linked, asked at its path on each
-        origin this run's links came from (none when more than MAX_PROBES are unlinked)."""
-        unlinked = sorted(known_keys - {self.url_key(url) for url in linked})
+        origin this run's links came from (none when more than MAX_PROBES are unlinked).
+        Documents reported withdrawn already are not asked again."""
+        unlinked = sorted(
+            key
+            for key in known_keys - {self.url_key(url) for url in linked}
+            if not validators[key].withdrawn
+        )
         if not unlinked or len(unlinked) > MAX_PROBES:
             return []
         origins = sorted(

@@ -180,3 +180,15 @@ def test_html_fingerprint_ignores_per_request_parts() -> None:
     assert content_fingerprint(page, "text/html") != content_fingerprint(edited, "text/html")
     pdf = b"%PDF-1.7 <!-- not html -->"
     assert content_fingerprint(pdf, "application/pdf") == hashlib.sha256(pdf).hexdigest()
+
+
+@pytest.mark.parametrize("max_depth", [1, 2])  # 1: fetched in-process; 2: the Scrapy crawl
+def test_a_document_reported_withdrawn_is_not_probed_again(site: str, max_depth: int) -> None:
+    known = {
+        ("/policies/dropped.txt", ""): Validators(fingerprint="x"),
+        ("/policies/withdrawn.txt", ""): Validators(fingerprint="y", withdrawn=True),
+    }
+    listing, _ = asyncio.run(_crawl(_source(site, max_depth=max_depth), known))
+    assert "/policies/dropped.txt" in _Site.requests  # probed: answers 404
+    assert listing.gone == {"/policies/dropped.txt": "HTTP 404"}
+    assert "/policies/withdrawn.txt" not in _Site.requests

@@ -181,6 +181,9 @@ def test_a_document_missing_twice_is_withdrawn_once(store: Store) -> None:
     assert first.withdrawn == () and first.missing == 1
     second = publish_withdrawals(store, ctx, present)
     assert second.withdrawn == (keys[0],)
+    # The listing state tells the source which documents are reported withdrawn (not probed).
+    state = store.listing_state(ctx.source_id)
+    assert {key for (key, _), v in state.items() if v.withdrawn} == {keys[0]}
     third = publish_withdrawals(store, ctx, present)
     assert third.withdrawn == () and third.missing == 0  # reported once, not every run
     withdrawn = [c for c in store.changes() if c.kind == "document_withdrawn"]
@@ -198,6 +201,7 @@ def test_a_withdrawn_document_listed_again_is_reported_back_once(store: Store) -
     assert publish_withdrawals(store, ctx, set(keys)).reinstated == ()  # once, not every run
     reinstated = [c for c in store.changes() if c.kind == "document_reinstated"]
     assert [(c.document_id, c.severity) for c in reinstated] == [(keys[0], "medium")]
+    assert not any(v.withdrawn for v in store.listing_state(ctx.source_id).values())
     assert "reported withdrawn on" in (reinstated[0].evidence or "")
 
 

@@ -92,10 +92,15 @@ def test_a_document_whose_url_is_gone_is_withdrawn_in_the_same_run(
     assert _withdrawn(tmp_path) == [
         (ILUMYA_URL, f"no longer listed by the source, and its URL answers HTTP {status}")
     ]
-    # A later run does not report it again.
+    # A later run does not report it again, nor ask its URL again (it is not linked: only a
+    # probe would ask, and a document reported withdrawn is not probed).
     site.set_scenario("week3")
+    site.reset_counters()
     assert main(["--config", str(config), "check"]) == 0
     assert len(_withdrawn(tmp_path)) == 1
+    asked = site.requests
+    assert asked, "week 3 asked the site something"
+    assert not [target for target in asked if target.split("?")[0] == ILUMYA_URL]
 
 
 def test_a_dropped_document_that_still_answers_waits_for_a_second_listing(

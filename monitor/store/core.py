@@ -243,13 +243,23 @@ class Store:
                     ListingEntry.fingerprint,
                     ListingEntry.etag,
                     ListingEntry.last_modified,
-                ).where(ListingEntry.source_id == source_id)
+                    Document.withdrawn_at.is_not(None),
+                )
+                .outerjoin(
+                    Document,
+                    (Document.source_id == ListingEntry.source_id)
+                    & (Document.key == ListingEntry.key),
+                )
+                .where(ListingEntry.source_id == source_id)
             )
             return {
                 (key, version): Validators(
-                    fingerprint=fingerprint, etag=etag, last_modified=last_modified
+                    fingerprint=fingerprint,
+                    etag=etag,
+                    last_modified=last_modified,
+                    withdrawn=bool(withdrawn),
                 )
-                for key, version, fingerprint, etag, last_modified in rows
+                for key, version, fingerprint, etag, last_modified, withdrawn in rows
             }
 
     # -- reading ---------------------------------------------------------------------------
