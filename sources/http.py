@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import typing
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 
 import httpcore
 import httpx
@@ -121,8 +121,33 @@ def policy_client(
 class HttpFetcher(BaseFetcher):
     """`BaseFetcher` whose one request goes through an httpx client (`policy_client`)."""
 
-    def __init__(self, *, client: httpx.AsyncClient, **options: typing.Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        source: str,
+        client: httpx.AsyncClient,
+        retry: RetryPolicy,
+        max_response_bytes: int,
+        concurrency: int,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        allowed_hosts: Collection[str] = (),
+        max_redirects: int = 5,
+        deadline_seconds: float | None = None,
+        policy: OutboundPolicy | None = None,
+        redirect_hosts: Collection[str] = (),
+    ) -> None:
+        super().__init__(
+            source=source,
+            retry=retry,
+            max_response_bytes=max_response_bytes,
+            concurrency=concurrency,
+            sleep=sleep,
+            allowed_hosts=allowed_hosts,
+            max_redirects=max_redirects,
+            deadline_seconds=deadline_seconds,
+            policy=policy,
+            redirect_hosts=redirect_hosts,
+        )
         self.client = client
 
     async def _get_once(
