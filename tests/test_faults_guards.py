@@ -165,6 +165,18 @@ def test_redirect_loop_and_redirect_without_location(site: OtherHost) -> None:
         ("http://h/p.html", LANDING_PAGE, "text/html", None),  # HTML was linked
         ("http://h/p.pdf", huge_pdf()[:2000], "text/html", None),  # sniffed, not declared
     ],
+    # Named, not derived from the bodies: a generated PDF carries its creation time, and under
+    # pytest-xdist every worker must collect the same test ids.
+    ids=[
+        "landing-page",
+        "access-denied",
+        "html-declared-pdf",
+        "empty-body",
+        "gif",
+        "corrupt-pdf",
+        "html-linked",
+        "pdf-sniffed",
+    ],
 )
 def test_unexpected_content(url: str, body: bytes, content_type: str, refused: str | None) -> None:
     reason = unexpected_content(url, body, content_type)
