@@ -86,19 +86,21 @@ def test_console_main_is_the_installed_command() -> None:
 def test_the_quick_exit_is_refused_outside_the_fork_server() -> None:
     assert not forkserver_exit.in_fork_server()
     assert forkserver_exit.install() is False
+    assert forkserver_exit.INSTALLED is False
     result = _run(_SENTINEL + "import monitor.pipeline.forkserver_exit as m\nprint(m.install())")
     assert result.stdout.strip() == "False"  # a plain `python -c` is not a fork server
     assert "torn-down" in result.stderr
 
 
 def test_the_quick_exit_leaves_with_output_flushed() -> None:
-    # What the fork server does at its end, in a process that looks like one.
+    # What the fork server's exit handler does, registered in a plain process.
     result = _run(
         _SENTINEL
         + """
-import multiprocessing.forkserver
+import atexit
 import monitor.pipeline.forkserver_exit as m
-assert m.install()
+assert not m.INSTALLED
+atexit.register(m._exit_now)
 sys.stdout.write("flushed")
 """
     )
@@ -108,7 +110,7 @@ sys.stdout.write("flushed")
 
 
 def _in_worker(_: object) -> tuple[bool, bool]:
-    return EXIT_MODULE in sys.modules, forkserver_exit.in_fork_server()
+    return EXIT_MODULE in sys.modules, forkserver_exit.INSTALLED
 
 
 @pytest.mark.skipif(
@@ -117,7 +119,7 @@ def _in_worker(_: object) -> tuple[bool, bool]:
 def test_the_fork_server_preloads_the_quick_exit() -> None:
     start_workers_early()
     with ProcessPoolExecutor(max_workers=1, mp_context=worker_context()) as pool:
-        loaded, looks_like_server = pool.submit(_in_worker, None).result(timeout=120)
-    # A worker is a fork of the server: what it has loaded, the server had.
+        loaded, installed = pool.submit(_in_worker, None).result(timeout=120)
+    # A worker is a fork of the server: what it has loaded and registered, the server had.
     assert loaded
-    assert looks_like_server
+    assert installed

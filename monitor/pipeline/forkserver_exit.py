@@ -21,18 +21,24 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import types
 
 
 def in_fork_server() -> bool:
-    """Whether this process is a `multiprocessing` fork server (started as ``python -c
-    'from multiprocessing.forkserver import main; main(...)'``)."""
-    main = sys.modules.get("__main__")
-    return (
-        sys.argv[:1] == ["-c"]
-        and "multiprocessing.forkserver" in sys.modules
-        and main is not None
-        and getattr(main, "__file__", None) is None
-    )
+    """Whether this module is being preloaded by a `multiprocessing` fork server: its import
+    runs inside `multiprocessing.forkserver.main` (its preload loop). Nothing else about the
+    process tells it apart (a pytest-xdist worker is a ``python -c`` process too, and may have
+    started a fork server of its own)."""
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    if forkserver is None:
+        return False
+    server_main = forkserver.main.__code__
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is server_main:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _exit_now() -> None:
@@ -58,4 +64,6 @@ def install() -> bool:
     return True
 
 
-install()
+# Whether the quick exit is registered in this process (True in the fork server, and so in
+# the workers it forks, which leave with os._exit of their own and never run it).
+INSTALLED = install()
