@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from diffing.extract.durations import NUMBER, parse_number
+from diffing.extract.folded import finditer_in_place, found_in, lowered_pattern
 
 _AGE_UNIT = r"(?P<unit>years?|yrs?|months?)"
 _AGE_PATTERNS: tuple[tuple[re.Pattern[str], str | None], ...] = (
@@ -91,6 +92,10 @@ def _years(number: str, unit: str | None) -> int | None:
 # most sentences have none, and are answered by this one search instead of five.
 _ANY_NUMBER = re.compile(rf"\b(?:{NUMBER})", re.IGNORECASE)
 _AGE_HINT = re.compile(r"age|year|yr|month|old|young|under|over|less than|below", re.IGNORECASE)
+_AGE_HINT_LOWERED = lowered_pattern(_AGE_HINT)
+# `_AGE_PATTERNS` for lower-cased ASCII text: the same matches, case-sensitive (faster).
+_AGE_PATTERNS_LOWERED = tuple(lowered_pattern(pattern) for pattern, _ in _AGE_PATTERNS)
+_ANY_NUMBER_LOWERED = lowered_pattern(_ANY_NUMBER)
 _EXCLUDED = re.compile(
     r"\b(?:excluded|ineligible|not (?:be )?(?:covered|eligible|medically necessary|approved"
     r"|candidates?|appropriate|indicated|recommended|for use))\b",
@@ -102,10 +107,11 @@ def find_age_limits(text: str) -> list[AgeFinding]:
     """Age limits in a sentence; "patients under 18 are excluded" is a minimum age of 18."""
     found: list[tuple[int, AgeFinding]] = []
     taken: list[tuple[int, int]] = []
-    if not _AGE_HINT.search(text) or not _ANY_NUMBER.search(text):
+    hinted = found_in(_AGE_HINT, _AGE_HINT_LOWERED, text)
+    if not hinted or not found_in(_ANY_NUMBER, _ANY_NUMBER_LOWERED, text):
         return []
-    for pattern, kind in _AGE_PATTERNS:
-        for match in pattern.finditer(text):
+    for (pattern, kind), lowered in zip(_AGE_PATTERNS, _AGE_PATTERNS_LOWERED, strict=True):
+        for match in finditer_in_place(pattern, lowered, text):
             if any(s < match.end() and match.start() < e for s, e in taken):
                 continue
             findings = _age_match(match, kind, text)
@@ -172,16 +178,27 @@ def _raw_number(match: re.Match[str], finding: AgeFinding) -> int | None:
     return months
 
 
+# The groups of the last pattern that make its number a bound: without one it gives nothing.
+_BOUND_GROUPS = ("sfx_le", "le", "sfx_ge", "ge", "gt")
+
+
 def _age_match_years(match: re.Match[str], kind: str | None, text: str) -> list[AgeFinding]:
     groups = match.groupdict()
+    if kind is None and not any(groups.get(name) for name in _BOUND_GROUPS):
+        # A number no word makes a bound (most numbers of a sentence): no age limit below,
+        # however the words around it speak of age, so they are not read.
+        return []
     unit = groups.get("unit")
+    # Read by span: `match` may be of the text lower-cased (`finditer_in_place`); its groups
+    # are read only where case does not matter (numbers, units, which groups took part).
+    whole = text[match.start() : match.end()]
     after = text[match.end() : match.end() + 12].lower()
     before = text[max(0, match.start() - 30) : match.start()].lower()
     said_age = bool(
         groups.get("age_word")
         or groups.get("rest")
         or re.match(r"\s*(?:of\s+age|old)\b", after)
-        or re.search(r"\bage", match.group(0), re.IGNORECASE)
+        or re.search(r"\bage", whole, re.IGNORECASE)
         or re.search(
             r"\b(?:aged?|patients?|members?|individuals?|children|adults?|persons?|adolescents)"
             r"\s*\(?\s*$",
@@ -196,8 +213,8 @@ def _age_match_years(match: re.Match[str], kind: str | None, text: str) -> list[
         if low is None or high is None or not low < high <= 120:
             return []
         return [
-            AgeFinding(op=">=", years=low, text=match.group(0)),
-            AgeFinding(op="<=", years=high, text=match.group(0)),
+            AgeFinding(op=">=", years=low, text=whole),
+            AgeFinding(op="<=", years=high, text=whole),
         ]
     years = _years(match.group("n"), unit)
     if years is None or years > 120:
@@ -205,18 +222,18 @@ def _age_match_years(match: re.Match[str], kind: str | None, text: str) -> list[
     if unit and unit.lower().startswith("m") and not said_age:
         return []
     # "younger/older than" speak of age themselves; "under/over 10 years" may be anything.
-    age_comparison = bool(re.match(r"(?:younger|older)\b", match.group(0), re.IGNORECASE))
+    age_comparison = bool(re.match(r"(?:younger|older)\b", whole, re.IGNORECASE))
     if kind in ("<", ">") and not (said_age or age_comparison):
         return []
     if kind == "<":
-        return [AgeFinding(op="<=", years=years - 1, text=match.group(0))]
+        return [AgeFinding(op="<=", years=years - 1, text=whole)]
     if kind == ">":
-        return [AgeFinding(op=">=", years=years + 1, text=match.group(0))]
+        return [AgeFinding(op=">=", years=years + 1, text=whole)]
     if not said_age:
         return []
     if groups.get("sfx_le") or groups.get("le"):
-        return [AgeFinding(op="<=", years=years, text=match.group(0))]
+        return [AgeFinding(op="<=", years=years, text=whole)]
     if groups.get("sfx_ge") or groups.get("ge") or groups.get("gt"):
         years = years + 1 if groups.get("gt") else years
-        return [AgeFinding(op=">=", years=years, text=match.group(0))]
+        return [AgeFinding(op=">=", years=years, text=whole)]
     return []

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from diffing.extract import icd10cm
+from diffing.extract.folded import found_in, lowered_pattern
 from diffing.model import CodeRef, CodeSystem, CoverageFlag, PolicyDocument, Table
 
 MAX_RANGE_EXPANSION = 50  # "11400-11446" becomes 47 codes; wider ranges keep their two ends
@@ -46,6 +47,7 @@ CODE_KEYWORDS = re.compile(
     r"|report(?:ed)? (?:with|using))\b",
     re.IGNORECASE,
 )
+_CODE_KEYWORDS_LOWERED = lowered_pattern(CODE_KEYWORDS)
 _NONCOVERED = re.compile(
     r"\bnot\s+(?:be\s+)?(?:considered\s+)?(?:covered|medically necessary|reasonable)"
     r"|\bnon-?covered\b|\bexperimental\b|\binvestigational\b|\bunproven\b|\bexcluded\b"
@@ -130,7 +132,13 @@ def codes_in_prose(text: str, *, in_code_list: bool = False) -> list[CodeMention
     out: list[CodeMention] = []
     if not _DIGIT.search(text):  # every code has a digit; most sentences none
         return out
-    for clause in _CLAUSES.split(_joined_dots(text)):
+    joined = _joined_dots(text)
+    if not in_code_list and not found_in(CODE_KEYWORDS, _CODE_KEYWORDS_LOWERED, joined):
+        # A clause is a piece of the text between separators (never word characters), so a
+        # keyword of a clause is one of the text: without one in the text, no clause speaks of
+        # codes (most sentences with a number).
+        return out
+    for clause in _CLAUSES.split(joined):
         if not in_code_list and not CODE_KEYWORDS.search(clause):
             continue
         for match in _CODE_OR_RANGE.finditer(clause):
@@ -159,12 +167,14 @@ _MAX_CLAUSE_CHARS = 400
 _DIGIT = re.compile(r"\d")  # what each of `_ANY`'s shapes has (the same `\d`)
 _COUNTS = re.compile(r"(?<!\bcode )(?<!\bcodes )\b(?:of|than|about|approximately|least)\s*$")
 # "G30. 0 - G30.9": a capture split an ICD-10 code after its dot.
+# ". " before a digit, as in every `_SPLIT_DOT` (a search for a literal start: quick)
+_DOT_DIGIT = re.compile(r"\. \d")
 _SPLIT_DOT = re.compile(r"(?<![\w.])([A-Z]\d[0-9A-Z])\. (?=\d[0-9A-Z]{0,3}\b)")
 
 
 def _joined_dots(text: str) -> str:
-    if ". " not in text:  # what `_SPLIT_DOT` needs: most sentences have no split code
-        return text
+    if ". " not in text or not _DOT_DIGIT.search(text):
+        return text  # what `_SPLIT_DOT` needs: most sentences have no split code
     return _SPLIT_DOT.sub(lambda m: m.group(1) + ".", text)
 
 
@@ -421,7 +431,9 @@ def _is_heading(line: str) -> bool:
     the CPB:", "Unproven Molecular Tests"); sentences of prose, disclaimers and lines a reflow cut
     out of them are not, so a code keeps its table whatever format the document came in."""
     text = line.strip()
-    return len(text.split()) <= _MAX_HEADING_WORDS and not _NOT_HEADING.search(text)
+    # Split no further than the limit: a paragraph's words are not all counted.
+    words = len(text.split(None, _MAX_HEADING_WORDS))
+    return words <= _MAX_HEADING_WORDS and not _NOT_HEADING.search(text)
 
 
 _NOT_HEADING = re.compile(r"[.;,]$|^[a-z\]\-.)]")

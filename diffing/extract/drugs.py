@@ -120,6 +120,10 @@ _BRAND_GENERIC = re.compile(
     r"\((?P<generic>[a-z][a-z]+(?:[\s-][a-z]+){0,3})\)"
 )
 
+# What every `_BRAND_GENERIC` has, searched for first (its literal start makes it quick; most
+# paragraphs have no generic name in brackets).
+_GENERIC_OPENING = re.compile(r"\([a-z]")
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DrugName:
@@ -159,16 +163,23 @@ def drug_names(text: str) -> list[DrugName]:
         if known is None or (brand and not known.brand):
             found[name] = DrugName(name=name, drug_class=drug_class, brand=brand)
 
-    for match in _BRAND_GENERIC.finditer(text):
+    brands = _BRAND_GENERIC.finditer(text) if _GENERIC_OPENING.search(text) else ()
+    for match in brands:
         generic = match.group("generic")
         drug_class = stem_class(generic.split()[0])
         if drug_class is not None:
             add(generic.split()[0], drug_class, _brand(match.group("brand")))
+    # A word read once: read again it adds nothing (a name already found, without a brand).
+    read: set[tuple[str, str]] = set()
     for match in finditer_in_place(_STEM_WORD, _STEM_WORD_LOWERED, text):  # read by span
         word = text[match.start(1) : match.end(1)]
+        whole = text[match.start() : match.end()]
+        if (word, whole) in read:
+            continue
+        read.add((word, whole))
         if not _ends_in_stem(word):
             continue
-        drug_class = stem_class(text[match.start() : match.end()])
+        drug_class = stem_class(whole)
         if drug_class is not None:
             add(word, drug_class, None)
     for term in find_terms(text, DRUGS):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from diffing.extract.ages import find_age_limits
 from diffing.extract.codes import codes_in_prose, coverage_flag
 from diffing.extract.durations import Duration, DurationKind, find_durations
+from diffing.extract.folded import found_in, lowered_pattern
 from diffing.extract.measures import find_thresholds
 from diffing.extract.steps import StepLead, find_steps
 from diffing.extract.vocabulary import (
@@ -66,6 +67,7 @@ _PHASE_WORDS = (
     (INITIAL, re.compile(r"\b(?:initial(?:ly)?|first)\b", re.IGNORECASE)),
 )
 _ANY_PHASE_WORD = any_of(pattern for _, pattern in _PHASE_WORDS)
+_ANY_PHASE_WORD_LOWERED = lowered_pattern(_ANY_PHASE_WORD)
 _APPROVAL_WORD = re.compile(
     r"\b(?:authori[sz](?:ations?|e|es|ed)|approvals?|approved?|approvable|re-?auth\w*|renewal"
     r"|renewed|continuation|coverage|initial(?:ly)?)\b",
@@ -91,6 +93,8 @@ _PRESCRIBER = re.compile(
     r"|\bunder the (?:care|supervision|direction) of\b|\bboard[- ]certified\b",
     re.IGNORECASE,
 )
+
+_PRESCRIBER_LOWERED = lowered_pattern(_PRESCRIBER)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -141,7 +145,8 @@ class SentenceFacts:
 
 def named_phase(text: str) -> str | None:
     """The authorization phase a text names first, if any."""
-    if not _ANY_PHASE_WORD.search(text):  # most texts: one search instead of one per phase
+    if not found_in(_ANY_PHASE_WORD, _ANY_PHASE_WORD_LOWERED, text):
+        # most texts: one search instead of one per phase
         return None
     # Each pattern's first match is its earliest: the later ones cannot be the first.
     hits = [(m.start(), phase) for phase, p in _PHASE_WORDS if (m := p.search(text))]
@@ -301,7 +306,7 @@ def _approval_duration(sentence: str, start: int, end: int) -> bool:
 
 
 def _specialties(sentence: str) -> tuple[str, ...]:
-    if not _PRESCRIBER.search(sentence):
+    if not found_in(_PRESCRIBER, _PRESCRIBER_LOWERED, sentence):
         return ()
     return tuple(sorted({m.canonical for m in find_terms(sentence, SPECIALTIES)}))
 

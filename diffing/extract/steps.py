@@ -209,6 +209,14 @@ def _grouped(text: str, left: TermMatch, right: TermMatch) -> bool:
     return bool(_LIST_GAP.match(gap))
 
 
+def _keeps_nothing(durations: list[Duration]) -> bool:
+    """For a sentence that says nothing was tried and is no item of a lead: whether
+    `find_steps` finds nothing, whatever the sentence names. A lead needs the trigger and a
+    step the trigger, a lead or a trial length, so without a trial length the vocabulary need
+    not be searched (most sentences)."""
+    return not any(d.is_trial_length for d in durations)
+
+
 def find_steps(
     text: str,
     *,
@@ -218,8 +226,13 @@ def find_steps(
 ) -> tuple[list[StepFinding], StepLead | None]:
     """The step-therapy requirements one sentence states, and the lead it opens (if it ends in
     "… of the following:" and names no prerequisite itself)."""
-    named = find_terms(text, _STEP_TERMS)
     trigger = STEP_TRIGGER.search(text)
+    if trigger is None and lead is None:
+        if durations is None:
+            durations = find_durations(text)
+        if _keeps_nothing(durations):
+            return [], None
+    named = find_terms(text, _STEP_TERMS)
     if not named and (lead is not None or trigger is None or not _LEAD_END.search(text)):
         # Most sentences: nothing is kept, so what follows would return this; only a lead
         # (tried …, "… of the following:") is read from a sentence that names no therapy.

@@ -650,7 +650,8 @@ _JOINED_ITEM = re.compile(r"(?:(?<=\bOR)|(?<=\bAND))\s+(?=-\s+\S)")
 
 def _split_joined_item(start: int, line: str) -> list[tuple[int, str]]:
     """ "a … OR - For any …": a nested list item printed on its parent's line, split off."""
-    match = _JOINED_ITEM.search(line)
+    # `_JOINED_ITEM` follows an "OR" or an "AND" (most lines have neither)
+    match = _JOINED_ITEM.search(line) if "OR" in line or "AND" in line else None
     if match is None:
         return [(start, line)]
     return [(start, line[: match.start()]), (start + match.end(), line[match.end() :])]
@@ -804,13 +805,15 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
             builder.branch(INITIAL, _op_of(text), evidence, text)
             _prescriber_from_statement(builder, text, evidence)
             return INITIAL
-        listed = _FOR_INDICATIONS.match(text)
+        # Each of these patterns needs its literal words ("for the following", "considers"):
+        # most lines have neither, and are not tried against them.
+        listed = _FOR_INDICATIONS.match(text) if "for the following" in text else None
         if listed:
             # "BRAF mutation testing (e.g., …) for the following indications:" and its list
             builder.block(_clean_name(listed.group("name")), evidence)
             builder.branch(INITIAL, ANY, evidence, text)
             return INITIAL
-        considers = _CONSIDERS.match(text)
+        considers = _CONSIDERS.match(text) if "considers " in text else None
         if considers and not re.search(r"\bnot\s*$", text[: considers.start("rest")][:-19]):
             # "Aetna considers UVB phototherapy medically necessary for any of the following:"
             builder.block(_clean_name(considers.group("name")), evidence)
@@ -820,8 +823,10 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
                 leaves = typed_leaves(re.sub(r"^(?:for|when|in)\s+", "", rest), evidence=evidence)
                 builder.stack[-1].group.children.extend(leaves)
             return INITIAL
-        members = _FOR_MEMBERS.match(text)
-        if members and re.search(r"\bconsider", text) and style is None:
+        members = (
+            _FOR_MEMBERS.match(text) if style is None and re.search(r"\bconsider", text) else None
+        )
+        if members:
             builder.block(_clean_name(members.group("name")), evidence)
             builder.branch(INITIAL, ALL, evidence, text)
             who = re.search(

@@ -302,11 +302,12 @@ def _step_leaves(text: str, evidence: Evidence) -> list[CriterionLeaf]:
     count: int | None = None
     if count_match and count_match.group(1).lower() != "all":
         count = _NUMBER_WORDS.get(count_match.group(1).lower())
-    findings, _lead = find_steps(text)
     obj = _TRIED_OBJECT.search(text)
     what = _clause(obj.group("what")) if obj else ""
-    if not what and findings:
-        what = findings[0].prerequisite
+    if not what:
+        # The extractor's reading only when the item's own words name nothing tried.
+        findings, _lead = find_steps(text)
+        what = findings[0].prerequisite if findings else ""
     if not what:
         return []
     return [
