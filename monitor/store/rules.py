@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
-from itertools import groupby
+from itertools import chain, groupby, islice
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
@@ -238,10 +238,17 @@ def _insert_sqlite(connection: Connection, values: Sequence[RuleValues]) -> None
     of a full CMS baseline's half a million rule rows (bench/cms_full_scale.py). The values
     written are the same; only how NULL reaches SQLite differs.
 
-    The driver's own cursor, in the session's transaction: one executemany per run of rows,
-    and a version's code rows and code pairs make a run each, so SQLAlchemy's per-execution
-    bookkeeping would cost more than it does for one statement per batch. A driver error is
-    raised as SQLAlchemy would have raised it (`DBAPIError.instance`).
+    The driver's own cursor, in the session's transaction: an executemany or two per run of
+    rows, and a version's code rows and code pairs make a run each, so SQLAlchemy's
+    per-execution bookkeeping would cost more than it does for one statement per batch. A
+    driver error is raised as SQLAlchemy would have raised it (`DBAPIError.instance`).
+
+    Rows go in several to a statement (`_sqlite_statement`'s ``rows``): the sqlite3 module lets
+    go of the GIL around every statement it steps, and taking it back waited on the thread
+    fetching the next documents, for each of half a million rows (the publishing thread's
+    wall time in rule-row inserts was four times its CPU time; bench/cms_full_scale.py). A
+    statement of many rows takes it back once for all of them; the rows are the same and are
+    inserted in the same order (a VALUES list inserts its rows in order).
     """
     dbapi = connection.dialect.dbapi
     assert dbapi is not None
@@ -249,10 +256,20 @@ def _insert_sqlite(connection: Connection, values: Sequence[RuleValues]) -> None
     sql = ""
     try:
         for nulls, rows in _runs_by_nulls(values):
-            sql, kept = _sqlite_statement(nulls)
-            # An iterator, not a list: each row's tuple is let go once bound (a list of them
+            sql, kept, per_statement = _sqlite_statement(nulls, _MAX_BOUND_VALUES)
+            # Iterators, not lists: each row's values are let go once bound (a list of them
             # all counted towards the garbage collector's next collection).
-            cursor.executemany(sql, rows if kept is None else map(kept, rows))  # type: ignore[arg-type]
+            picked = iter(rows) if kept is None else map(kept, rows)
+            whole = len(rows) - len(rows) % per_statement
+            if whole:
+                width = len(_INSERT_COLUMNS) - len(nulls)
+                values_of = iter(chain.from_iterable(islice(picked, whole)))
+                # zip of one iterator n times: consecutive groups of n values, each a tuple.
+                groups = zip(*[values_of] * (width * per_statement), strict=True)
+                cursor.executemany(sql, groups)  # type: ignore[arg-type]
+            if whole < len(rows):
+                sql, _kept, _one = _sqlite_statement(nulls, 0)
+                cursor.executemany(sql, picked)  # type: ignore[arg-type]
     except dbapi.Error as exc:
         raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
@@ -281,20 +298,29 @@ def _runs_by_nulls(
         yield nulls, run
 
 
+# The most values bound to one statement: SQLite's limit before 3.32 (32,766 since), so any
+# SQLite Python links takes it; a code row binds 13, so a statement inserts 76 of them.
+_MAX_BOUND_VALUES = 999
+
+
 @lru_cache(maxsize=256)
 def _sqlite_statement(
-    nulls: tuple[int, ...],
-) -> tuple[str, Callable[[RuleValues], RuleValues] | None]:
-    """The INSERT saying NULL at the positions `nulls`, and what takes the other values of
-    a row (None: all of them)."""
-    marks = ["NULL" if i in nulls else "?" for i in range(len(_INSERT_COLUMNS))]
+    nulls: tuple[int, ...], max_bound: int
+) -> tuple[str, Callable[[RuleValues], RuleValues] | None, int]:
+    """The INSERT saying NULL at the positions `nulls`, what takes the other values of a row
+    (None: all of them), and how many rows it inserts: as many as bind at most `max_bound`
+    values together (at least one; 0: one)."""
+    marks = ", ".join("NULL" if i in nulls else "?" for i in range(len(_INSERT_COLUMNS)))
+    width = len(_INSERT_COLUMNS) - len(nulls)
+    rows = max(1, max_bound // width) if width else 1
     sql = (
         f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
-        f"VALUES ({', '.join(marks)})"
+        f"VALUES {', '.join([f'({marks})'] * rows)}"
     )
     if not nulls:
-        return sql, None
-    return sql, itemgetter(*(i for i in range(len(_INSERT_COLUMNS)) if i not in nulls))
+        return sql, None, rows
+    kept = itemgetter(*(i for i in range(len(_INSERT_COLUMNS)) if i not in nulls))
+    return sql, kept, rows
 
 
 # The column order of the INSERT: the version's columns, the converted ones, then the plain
