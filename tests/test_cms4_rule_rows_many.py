@@ -5,6 +5,7 @@ for runs shorter than a statement, exactly a statement, and statements plus a re
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from monitor.store.rules import (
     _INSERT_COLUMNS,
     _MAX_BOUND_VALUES,
     _runs_by_nulls,
+    _sharing_statement,
     _sqlite_statement,
     insert_rule_values,
     rule_values,
@@ -49,8 +51,10 @@ def _write(store: Store, rows: list[RuleRow], *, plain: bool) -> list[int]:
         ]
 
 
-# 76 code rows to a statement: runs shorter than one, of one, of several and a remainder.
-@pytest.mark.parametrize("count", [1, 75, 76, 77, 152, 200])
+# Code rows alike but for their own columns share their values in statements of 256, 128 …
+# rows (fewer than 8 go 76 to a statement, as rows NULL in the same columns): runs of every
+# such size and remainders.
+@pytest.mark.parametrize("count", [1, 7, 8, 75, 76, 77, 152, 200, 600])
 def test_long_runs_are_stored_as_one_row_a_statement_stores_them(
     tmp_path: Path, count: int
 ) -> None:
@@ -70,6 +74,17 @@ def test_long_runs_are_stored_as_one_row_a_statement_stores_them(
     assert per_statement[0] == 76
     assert len(reference) == len(rows)
     assert stored == reference
+
+
+def test_a_sharing_statement_binds_the_shared_values_once_and_each_rows_own() -> None:
+    shared = len(_INSERT_COLUMNS) - 3
+    for nulls in [(), (8, 9, 10), tuple(range(8, 20))]:
+        for rows in (1, 2, 256):
+            sql = _sharing_statement(nulls, rows)
+            numbers = [int(n) for n in re.findall(r"\?(\d+)", sql)]
+            assert max(numbers) == shared - len(nulls) + 3 * rows <= _MAX_BOUND_VALUES
+            assert len(numbers) == rows * (len(_INSERT_COLUMNS) - len(nulls))
+            assert sql.count("NULL") == rows * len(nulls)
 
 
 def test_a_statement_binds_at_most_the_limit() -> None:
