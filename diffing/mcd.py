@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 from diffing.cms import MCD_VIEW, display_id, make_bundle_of_json, parse_cms_date
@@ -189,9 +190,14 @@ class ExportTable:
     columns: tuple[str, ...]
     by_document: Mapping[DocKey, list[Row]] = field(default_factory=dict)
     rows: Sequence[Row] = ()
+    # Set by whoever made the table when every column name and cell is a `str` (not a
+    # subclass), as the CSV reader makes them: its records are then `plain_json` unchecked.
+    plain_text: bool = False
 
     def records(self, key: DocKey) -> list[dict[str, str]]:
-        return [dict(zip(self.columns, row, strict=False)) for row in self.by_document.get(key, ())]
+        # dict(zip(columns, row)) per row, each step in C (no Python frame per row): a full
+        # MCD backfill makes a dict of each of some 600,000 rows.
+        return list(map(dict, map(zip, repeat(self.columns), self.by_document.get(key, ()))))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,7 +208,9 @@ class ExportData:
     tables: Mapping[str, ExportTable]  # by file name
 
     def table(self, file_name: str) -> ExportTable:
-        return self.tables.get(file_name) or ExportTable(name=file_name, columns=COLUMNS[file_name])
+        return self.tables.get(file_name) or ExportTable(
+            name=file_name, columns=COLUMNS[file_name], plain_text=True
+        )
 
     def keys(self) -> list[DocKey]:
         return list(self.table(self.spec.main_file).by_document)
@@ -334,12 +342,18 @@ class ExportBundles:
         key = version.doc_key
         record = dict(zip(self._main.columns, self._main.by_document[key][0], strict=False))
         detail = self._ncd_detail(key, record) if self.spec.doc_type == "NCD" else record
+        used = [self.data.table(file_name) for file_name in self.spec.tables.values()]
         tables = {
-            name: self.data.table(file_name).records(key)
-            for name, file_name in self.spec.tables.items()
+            name: table.records(key) for name, table in zip(self.spec.tables, used, strict=True)
         }
         return make_bundle_of_json(
-            doc_type=self.spec.doc_type, report=version.report, detail=detail, tables=tables
+            doc_type=self.spec.doc_type,
+            report=version.report,
+            detail=detail,
+            tables=tables,
+            # Text read from CSV, and an NCD's detail of that text, `int`s and `str`s: checking
+            # them again was a tenth of a backfill's bundle making (bench/mcd_export.py).
+            plain_detail_and_tables=self._main.plain_text and all(t.plain_text for t in used),
         )
 
     # -- report rows and details in the API's shape -------------------------------------------

@@ -299,7 +299,10 @@ def _read_table(
             f"{budget.archive}: {where}: {malformed} row(s) without the {len(columns)} columns "
             f"of its header were skipped"
         )
-    return ExportTable(name=file_name, columns=columns, by_document=by_document, rows=flat)
+    # csv.reader's cells and the names made of them (or the known ones) are all `str`.
+    return ExportTable(
+        name=file_name, columns=columns, by_document=by_document, rows=flat, plain_text=True
+    )
 
 
 def _id_column(file_name: str, position: int) -> str:

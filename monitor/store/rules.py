@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
-from itertools import groupby
+from itertools import chain, groupby, islice
 from operator import attrgetter, itemgetter
 from typing import Any, cast
 
@@ -238,25 +238,116 @@ def _insert_sqlite(connection: Connection, values: Sequence[RuleValues]) -> None
     of a full CMS baseline's half a million rule rows (bench/cms_full_scale.py). The values
     written are the same; only how NULL reaches SQLite differs.
 
-    The driver's own cursor, in the session's transaction: one executemany per run of rows,
-    and a version's code rows and code pairs make a run each, so SQLAlchemy's per-execution
-    bookkeeping would cost more than it does for one statement per batch. A driver error is
-    raised as SQLAlchemy would have raised it (`DBAPIError.instance`).
+    The driver's own cursor, in the session's transaction: an executemany or two per run of
+    rows, and a version's code rows and code pairs make a run each, so SQLAlchemy's
+    per-execution bookkeeping would cost more than it does for one statement per batch. A
+    driver error is raised as SQLAlchemy would have raised it (`DBAPIError.instance`).
+
+    Rows go in several to a statement (`_sqlite_statement`'s ``rows``): the sqlite3 module lets
+    go of the GIL around every statement it steps, and taking it back waited on the thread
+    fetching the next documents, for each of half a million rows (the publishing thread's
+    wall time in rule-row inserts was four times its CPU time; bench/cms_full_scale.py). A
+    statement of many rows takes it back once for all of them; the rows are the same and are
+    inserted in the same order (a VALUES list inserts its rows in order).
     """
     dbapi = connection.dialect.dbapi
     assert dbapi is not None
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     sql = ""
     try:
-        for nulls, rows in _runs_by_nulls(values):
-            sql, kept = _sqlite_statement(nulls)
-            # An iterator, not a list: each row's tuple is let go once bound (a list of them
-            # all counted towards the garbage collector's next collection).
-            cursor.executemany(sql, rows if kept is None else map(kept, rows))  # type: ignore[arg-type]
+        for shared, rows in _runs_sharing(values):
+            if shared:
+                sql = _insert_sharing(cursor, rows)
+                continue
+            for nulls, run in _runs_by_nulls(rows):
+                sql = _insert_run(cursor, nulls, run)
     except dbapi.Error as exc:
         raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
         cursor.close()
+
+
+def _insert_run(cursor: Any, nulls: tuple[int, ...], rows: list[RuleValues]) -> str:
+    """Rows NULL at `nulls` (and only there, of `_NULLABLE`): statements of many rows, then
+    the rest one at a time. Returns the last statement's SQL."""
+    sql, kept, per_statement = _sqlite_statement(nulls, _MAX_BOUND_VALUES)
+    # Iterators, not lists: each row's values are let go once bound (a list of them all
+    # counted towards the garbage collector's next collection).
+    picked = iter(rows) if kept is None else map(kept, rows)
+    whole = len(rows) - len(rows) % per_statement
+    if whole:
+        width = len(_INSERT_COLUMNS) - len(nulls)
+        values_of = iter(chain.from_iterable(islice(picked, whole)))
+        # zip of one iterator n times: consecutive groups of n values, each a tuple.
+        cursor.executemany(sql, zip(*[values_of] * (width * per_statement), strict=True))
+    if whole < len(rows):
+        sql, _kept, _one = _sqlite_statement(nulls, 0)
+        cursor.executemany(sql, picked)
+    return sql
+
+
+def _runs_sharing(values: Sequence[RuleValues]) -> Iterator[tuple[bool, list[RuleValues]]]:
+    """`values` in order, as runs of rows equal in all but their own columns (True: at least
+    `_SHARING_AT_LEAST` of them) and runs of the rows between those (False)."""
+    others: list[RuleValues] = []
+    for _shared, group in groupby(values, _SHARED):
+        rows = list(group)
+        if len(rows) < _SHARING_AT_LEAST:
+            others += rows
+            continue
+        if others:
+            yield False, others
+            others = []
+        yield True, rows
+    if others:
+        yield False, others
+
+
+def _insert_sharing(cursor: Any, rows: list[RuleValues]) -> str:
+    """Rows equal in all but their own columns: each statement binds the shared values
+    once, by number, and each row's own three (not all 13 a code row binds). Binding was
+    most of the Python time of a full CMS baseline's rule-row inserts
+    (bench/cms_full_scale.py). Returns the last statement's SQL."""
+    shared = _SHARED(rows[0])
+    nulls = tuple(i for i, value in enumerate(shared) if value is None)
+    bound = tuple(value for value in shared if value is not None)
+    own = iter(chain.from_iterable(map(_OWN_OF, rows)))
+    left = len(rows)
+    sql = ""
+    for count in _SHARING_ROWS:
+        times = left // count
+        if not times:
+            continue
+        left -= times * count
+        sql = _sharing_statement(nulls, count)
+        chunks = zip(*[own] * (_OWN * count), strict=True)
+        if times == 1:
+            cursor.execute(sql, bound + next(chunks))
+        else:
+            cursor.executemany(sql, (bound + chunk for chunk in islice(chunks, times)))
+    return sql
+
+
+@lru_cache(maxsize=256)
+def _sharing_statement(nulls: tuple[int, ...], rows: int) -> str:
+    """The INSERT of `rows` rows whose shared columns are NULL at `nulls` and bound once, as
+    ?1, ?2 …, and whose own columns are bound after them, row by row."""
+    shared: list[str] = []
+    number = 0
+    for i in range(len(_INSERT_COLUMNS) - _OWN):
+        if i in nulls:
+            shared.append("NULL")
+        else:
+            number += 1
+            shared.append(f"?{number}")
+    tuples = (
+        "(" + ", ".join([*shared, *(f"?{number + _OWN * r + k + 1}" for k in range(_OWN))]) + ")"
+        for r in range(rows)
+    )
+    return (
+        f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
+        f"VALUES {', '.join(tuples)}"
+    )
 
 
 def _runs_by_nulls(
@@ -281,20 +372,29 @@ def _runs_by_nulls(
         yield nulls, run
 
 
+# The most values bound to one statement: SQLite's limit before 3.32 (32,766 since), so any
+# SQLite Python links takes it; a code row binds 13, so a statement inserts 76 of them.
+_MAX_BOUND_VALUES = 999
+
+
 @lru_cache(maxsize=256)
 def _sqlite_statement(
-    nulls: tuple[int, ...],
-) -> tuple[str, Callable[[RuleValues], RuleValues] | None]:
-    """The INSERT saying NULL at the positions `nulls`, and what takes the other values of
-    a row (None: all of them)."""
-    marks = ["NULL" if i in nulls else "?" for i in range(len(_INSERT_COLUMNS))]
+    nulls: tuple[int, ...], max_bound: int
+) -> tuple[str, Callable[[RuleValues], RuleValues] | None, int]:
+    """The INSERT saying NULL at the positions `nulls`, what takes the other values of a row
+    (None: all of them), and how many rows it inserts: as many as bind at most `max_bound`
+    values together (at least one; 0: one)."""
+    marks = ", ".join("NULL" if i in nulls else "?" for i in range(len(_INSERT_COLUMNS)))
+    width = len(_INSERT_COLUMNS) - len(nulls)
+    rows = max(1, max_bound // width) if width else 1
     sql = (
         f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
-        f"VALUES ({', '.join(marks)})"
+        f"VALUES {', '.join([f'({marks})'] * rows)}"
     )
     if not nulls:
-        return sql, None
-    return sql, itemgetter(*(i for i in range(len(_INSERT_COLUMNS)) if i not in nulls))
+        return sql, None, rows
+    kept = itemgetter(*(i for i in range(len(_INSERT_COLUMNS)) if i not in nulls))
+    return sql, kept, rows
 
 
 # The column order of the INSERT: the version's columns, the converted ones, then the plain
@@ -325,6 +425,16 @@ _INSERT_COLUMNS = (
     *_PLAIN_FIELDS,
 )
 
+
+# A row's own columns (a code's: text, code, code_group) are the last `_OWN` of the INSERT;
+# rows alike in all the others share those values in a statement (`_insert_sharing`) once at
+# least `_SHARING_AT_LEAST` of them follow one another (a version's codes of one table).
+_OWN = len(_CODE_FIELDS)
+_SHARED = itemgetter(slice(0, len(_INSERT_COLUMNS) - _OWN))
+_OWN_OF = itemgetter(*range(len(_INSERT_COLUMNS) - _OWN, len(_INSERT_COLUMNS)))
+_SHARING_AT_LEAST = 8
+_SHARING_ROWS = (256, 128, 64, 32, 16, 8, 4, 2, 1)  # rows in one statement, largest first
+assert _INSERT_COLUMNS[-_OWN:] == _CODE_FIELDS
 
 # Where a row may be NULL for all the rows of a version or of a code run (the code's own
 # columns, which differ from row to row, are bound as they are).
