@@ -187,12 +187,15 @@ def _reports(planted: ExpectedPayerChange, row: dict[str, str | None]) -> bool:
 # The `policy-monitor` executable as the installed console script runs it, for whichever tree is
 # on PYTHONPATH: a tree from before `console_main` (the exit that skips the interpreter's
 # teardown) runs `main`, as its own console script did. One venv serves both trees of a pair.
+# Guarded as a console script is: a worker process started by `multiprocessing` imports the
+# parent's main script (as ``__mp_main__``), which must not run the command again.
 LAUNCHER = """import sys
 try:
     from monitor.cli import console_main as entry
 except ImportError:
     from monitor.cli import main as entry
-sys.exit(entry())
+if __name__ == "__main__":
+    sys.exit(entry())
 """
 
 
