@@ -659,16 +659,7 @@ def publish_withdrawals(
                 after=latest.source_version or None,
                 evidence=f"listed by the source again; reported withdrawn on {withdrawn_on}",
             )
-            origin = ChangeOrigin(
-                source_id=ctx.source_id,
-                document_id=document.id,
-                version_id=latest.id,
-                previous_version_id=latest.id,
-                run_id=ctx.run_id,
-                baseline=ctx.baseline,
-                detected_at=now,
-            )
-            add_changes(txn, [_as_published(change, ctx)], origin)
+            _add_presence_change(txn, ctx, change, document.id, latest.id, now)
         withdrawn: list[str] = []
         for document in absent:
             missing_runs = document.missing_runs + 1
@@ -688,17 +679,29 @@ def publish_withdrawals(
                             else f"no longer listed by the source ({missing_runs} runs in a row)"
                         ),
                     )
-                    origin = ChangeOrigin(
-                        source_id=ctx.source_id,
-                        document_id=document.id,
-                        version_id=latest.id,
-                        previous_version_id=latest.id,
-                        run_id=ctx.run_id,
-                        baseline=ctx.baseline,
-                        detected_at=now,
-                    )
-                    add_changes(txn, [_as_published(change, ctx)], origin)
+                    _add_presence_change(txn, ctx, change, document.id, latest.id, now)
             mark_missing(txn, document.id, missing_runs=missing_runs, withdrawn_at=withdrawn_at)
         return WithdrawalCheck(
             withdrawn=tuple(withdrawn), reinstated=tuple(reinstated), missing=len(absent)
         )
+
+
+def _add_presence_change(
+    txn: Transaction,
+    ctx: PublishContext,
+    change: Change,
+    document_id: int,
+    version_id: int,
+    now: dt.datetime,
+) -> None:
+    """A document's withdrawal or reinstatement, recorded against its latest version."""
+    origin = ChangeOrigin(
+        source_id=ctx.source_id,
+        document_id=document_id,
+        version_id=version_id,
+        previous_version_id=version_id,
+        run_id=ctx.run_id,
+        baseline=ctx.baseline,
+        detected_at=now,
+    )
+    add_changes(txn, [_as_published(change, ctx)], origin)
