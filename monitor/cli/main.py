@@ -425,11 +425,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except BrokenPipeError:
-        # The reader went away (`| head -1`): not an error of ours. Point stdout at devnull so
-        # the interpreter's final flush does not raise again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # The reader went away (`| head -1`): not an error of ours.
+        _stdout_to_devnull()
         return 0
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at devnull, so that no later flush raises BrokenPipeError again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def console_main() -> NoReturn:
@@ -451,8 +455,7 @@ def console_main() -> NoReturn:
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _stdout_to_devnull()
     except (OSError, ValueError):
         sys.exit(code)
     atexit._run_exitfuncs()
