@@ -262,6 +262,11 @@ class Store:
                 for key, version, fingerprint, etag, last_modified, withdrawn in rows
             }
 
+    def document_keys(self, source_id: int) -> frozenset[str]:
+        """The keys of every document stored for the source (withdrawn ones included)."""
+        with self.session() as s:
+            return frozenset(s.scalars(select(Document.key).where(Document.source_id == source_id)))
+
     # -- reading ---------------------------------------------------------------------------
 
     def criteria_of(self, version_id: int) -> Criteria:
