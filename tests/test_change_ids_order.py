@@ -12,7 +12,9 @@ from sqlalchemy import Table, event, insert, select, text
 
 from diffing.model import Change, ChangeKind, Criteria, RawDocument, Severity
 from monitor.store.core import Store
+from monitor.store.inserts import insert_ids_in_order
 from monitor.store.models.core import ChangeRow
+from monitor.store.models.rules import ChecklistModel
 from monitor.store.publishing import (
     ChangeOrigin,
     add_document,
@@ -140,3 +142,27 @@ def test_sqlite_near_the_largest_rowid_keeps_the_order_the_slow_way(store: Store
     rows = dict(_fields_by_id(store))
     # Past the largest rowid SQLite picks free ids at random: still each id names its row.
     assert [rows[i] for i in ids] == [f"code {i:03d}" for i in range(5)]
+
+
+def test_checklist_identities_get_their_ids_in_order(store: Store) -> None:
+    origin = _origin(store)
+    table = cast(Table, ChecklistModel.__table__)
+    rows = [
+        {
+            "source_id": origin.source_id,
+            "document_id": origin.document_id,
+            "subject": f"drug {i:02d}",
+            "subject_kind": "drug",
+            "payer": "Bench Health",
+            "label": f"Drug {i:02d}",
+            "created_at": WHEN,
+        }
+        for i in range(12)
+    ]
+    with store.session() as txn:
+        ids = insert_ids_in_order(txn.connection(), table, rows)
+    with store.session() as txn:
+        found = txn.execute(select(table.c.id, table.c.subject))
+        subjects = {row.id: row.subject for row in found}
+    assert [subjects[i] for i in ids] == [f"drug {i:02d}" for i in range(12)]
+    assert ids == sorted(ids)

@@ -31,6 +31,7 @@ from diffing.checklist import (
 from diffing.model import Change, Criteria
 from monitor.errors import StoreError
 from monitor.store.core import Store
+from monitor.store.inserts import insert_ids_in_order
 from monitor.store.limits import MAX_LIST_ROWS, bounded
 from monitor.store.models.core import DocumentVersion, SourceRow
 from monitor.store.models.rules import ChecklistModel, ChecklistVersionModel
@@ -74,8 +75,6 @@ _IDENTITIES = (
     .where(_CHECKLISTS.c.document_id == bindparam("document_id"))
     .group_by(_CHECKLISTS.c.id, _CHECKLISTS.c.subject)
 )
-# In the order given, so the ids come back in the order of the rows.
-_ADD_CHECKLISTS = insert(_CHECKLISTS).returning(_CHECKLISTS.c.id, sort_by_parameter_order=True)
 _ADD_CHECKLIST_VERSIONS = insert(_CHECKLIST_VERSIONS)
 
 
@@ -178,7 +177,7 @@ class ChecklistWrites:
     def write(self, connection: Connection) -> None:
         ids: Sequence[int] = ()
         if self.created:
-            ids = connection.execute(_ADD_CHECKLISTS, self.created).scalars().all()
+            ids = insert_ids_in_order(connection, _CHECKLISTS, self.created)
             assert len(ids) == len(self.created)
         rows = []
         for row, created in self.versions:

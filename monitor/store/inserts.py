@@ -7,11 +7,12 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from monitor.errors import StoreError
 from monitor.store.types import Transaction
 
 
@@ -86,3 +87,48 @@ def _one_row_statement(
     named = (postgresql.dialect if dialect == "postgresql" else sqlite.dialect)(paramstyle="named")
     sql = str(_statement(dialect, model, columns, keys, update).compile(dialect=named))
     return text(sql).bindparams(*(bindparam(name, type_=table.c[name].type) for name in columns))
+
+
+def insert_ids_in_order(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]
+) -> list[int]:
+    """INSERT `rows` into `table` (its key an integer `id`) and return their ids in the order
+    of the rows."""
+    ids = _sqlite_ids_in_order(connection, table, rows)
+    if ids is None:
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        ids = list(connection.execute(statement, list(rows)).scalars())
+    return ids
+
+
+_LARGEST_ROWID = 2**63 - 1
+
+
+def _sqlite_ids_in_order(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]
+) -> list[int] | None:
+    """Insert `rows` into `table` (SQLite, several rows) and return their ids in the order
+    given; None (nothing inserted) elsewhere.
+
+    SQLite may return RETURNING rows in any order, so SQLAlchemy keeps the order by inserting
+    one row per statement (a first fetch of 1,000 payer pages: 2,000 statements for its
+    changes and checklists). SQLite gives a new row of a table whose integer key is its rowid
+    the largest rowid plus one, until the largest possible is taken (then a random free one).
+    No other connection writes between the largest id read here and the insert: SQLite has
+    one writer, and a transaction whose snapshot another writer has moved past is refused the
+    write (SQLITE_BUSY_SNAPSHOT in WAL mode) rather than let write on a stale read. So the
+    rows get the ids that follow the largest, in order, and are the only rows above it."""
+    if len(rows) < 2 or connection.dialect.name != "sqlite":
+        return None
+    before = connection.execute(select(func.max(table.c.id))).scalar_one() or 0
+    if before > _LARGEST_ROWID - len(rows):
+        return None  # near the end of the rowids: let SQLAlchemy keep the order its way
+    connection.execute(insert(table), list(rows))
+    ids = list(
+        connection.execute(
+            select(table.c.id).where(table.c.id > before).order_by(table.c.id)
+        ).scalars()
+    )
+    if ids != list(range(before + 1, before + 1 + len(rows))):
+        raise StoreError(f"new {table.name} rows did not get the ids that follow {before}")
+    return ids

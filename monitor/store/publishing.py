@@ -20,7 +20,6 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
-    func,
     insert,
     select,
     text,
@@ -29,10 +28,9 @@ from sqlalchemy import (
 
 from diffing.model import Change, Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
-from monitor.errors import StoreError
 from monitor.store.checklists import ChecklistWrites
 from monitor.store.core import Store, compress, decompress, utcnow
-from monitor.store.inserts import insert_ignoring_duplicates
+from monitor.store.inserts import insert_ids_in_order, insert_ignoring_duplicates
 from monitor.store.models.core import (
     ChangeRow,
     CriteriaRow,
@@ -595,44 +593,9 @@ def insert_change_rows(txn: Transaction, rows: Sequence[Mapping[str, object]]) -
     # In the order given: change ids follow the order the versions were published in.
     # Core, not the ORM's bulk insert: its per-row bookkeeping cost more than the rows.
     table = cast(Table, ChangeRow.__table__)
-    connection = txn.connection()
-    change_ids = _sqlite_ids_in_order(connection, table, rows)
-    if change_ids is None:
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        change_ids = list(connection.execute(statement, list(rows)).scalars())
+    change_ids = insert_ids_in_order(txn.connection(), table, rows)
     enqueue_changes(txn, change_ids)
     return change_ids
-
-
-_LARGEST_ROWID = 2**63 - 1
-
-
-def _sqlite_ids_in_order(
-    connection: Connection, table: Table, rows: Sequence[Mapping[str, object]]
-) -> list[int] | None:
-    """Insert `rows` into `table` (SQLite, several rows) and return their ids in the order
-    given; None (nothing inserted) elsewhere.
-
-    SQLite may return RETURNING rows in any order, so SQLAlchemy keeps the order by inserting
-    one row per statement: a thousand statements for a thousand changes. SQLite gives a new
-    row of a table whose integer key is its rowid the largest rowid plus one, until the
-    largest possible is taken (then a random free one), and this transaction holds the
-    database's one write lock (the change feed's lock besides): so rows inserted after the
-    largest id have the ids that follow it, in order, and are the only rows above it."""
-    if len(rows) < 2 or connection.dialect.name != "sqlite":
-        return None
-    before = connection.execute(select(func.max(table.c.id))).scalar_one() or 0
-    if before > _LARGEST_ROWID - len(rows):
-        return None  # near the end of the rowids: let SQLAlchemy keep the order its way
-    connection.execute(insert(table), list(rows))
-    ids = list(
-        connection.execute(
-            select(table.c.id).where(table.c.id > before).order_by(table.c.id)
-        ).scalars()
-    )
-    if ids != list(range(before + 1, before + 1 + len(rows))):
-        raise StoreError(f"new {table.name} rows did not get the ids that follow {before}")
-    return ids
 
 
 # -- what the listing said -------------------------------------------------------------------
