@@ -24,7 +24,7 @@ from diffing.extract.dates import (
     revisions_from_lines,
     revisions_from_table,
 )
-from diffing.extract.drugs import drug_names
+from diffing.extract.drugs import remembered_drug_names
 from diffing.extract.sentences import SentenceContext, SentenceFacts, extract_sentence, named_phase
 from diffing.extract.steps import ALL_OF, StepLead
 from diffing.extract.vocabulary import DRUGS, INDICATIONS, find_terms, word_set
@@ -127,7 +127,7 @@ def _named_drugs(document: PolicyDocument) -> list[DrugMention]:
     )
     out: list[DrugMention] = []
     for text, paged, where, page in blocks:
-        for found in drug_names(text):
+        for found in remembered_drug_names(text):
             at = _first_mention(text, found.name)
             evidence = Evidence(
                 sentence=_sentence_around(text, at)[:_EVIDENCE_CHARS].strip(),

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from diffing.extract.folded import finditer_in_place, lowered_pattern
+from diffing.extract.memo import per_text
 from diffing.extract.vocabulary import DRUGS, find_terms
 
 # Stem → class, longest first where stems nest (-tinib before -nib).
@@ -185,6 +186,11 @@ def drug_names(text: str) -> list[DrugName]:
     for term in find_terms(text, DRUGS):
         add(term.canonical, term.term.drug_class, None)
     return list(found.values())
+
+
+# `drug_names` remembered for short texts (`diffing.extract.memo`): a document's table rows and
+# title, most of them a payer's recurring ones (a section's whole text is read each time).
+remembered_drug_names = per_text(drug_names)
 
 
 # A table cell read without its borders glues the brand to the cell before it: "NSCLCMETTabrecta",

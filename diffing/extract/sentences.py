@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from diffing.extract.ages import find_age_limits
+from diffing.extract.ages import remembered_age_limits
 from diffing.extract.codes import codes_in_prose, coverage_flag
-from diffing.extract.durations import Duration, DurationKind, find_durations
+from diffing.extract.durations import Duration, DurationKind, remembered_durations
 from diffing.extract.folded import found_in, lowered_pattern
-from diffing.extract.measures import find_thresholds
+from diffing.extract.measures import remembered_thresholds
 from diffing.extract.steps import StepLead, find_steps
 from diffing.extract.vocabulary import (
     DRUGS,
@@ -161,7 +161,7 @@ def extract_sentence(sentence: str, context: SentenceContext | None = None) -> S
     indication = context.indication or (indications[0] if len(indications) == 1 else None)
     drugs = _drugs(sentence, evidence)
 
-    durations = find_durations(sentence)
+    durations = remembered_durations(sentence)
     findings, lead = find_steps(
         sentence, governed_drug=context.drug, lead=context.lead, durations=durations
     )
@@ -185,7 +185,7 @@ def extract_sentence(sentence: str, context: SentenceContext | None = None) -> S
             indication=indication,
             evidence=evidence,
         )
-        for t in find_thresholds(sentence)
+        for t in remembered_thresholds(sentence)
     )
     ages = tuple(
         AgeLimit(
@@ -196,7 +196,7 @@ def extract_sentence(sentence: str, context: SentenceContext | None = None) -> S
             amount=a.amount,
             unit=a.unit,
         )
-        for a in find_age_limits(sentence)
+        for a in remembered_age_limits(sentence)
     )
     return SentenceFacts(
         drugs=drugs,

@@ -13,7 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from diffing.extract.durations import NUMBER, Duration, find_durations, parse_number, to_days
+from diffing.extract.durations import (
+    NUMBER,
+    Duration,
+    parse_number,
+    remembered_durations,
+    to_days,
+)
 from diffing.extract.vocabulary import DRUGS, PREREQUISITES, TermMatch, any_of, find_terms
 
 _STEP_TERMS = PREREQUISITES + DRUGS
@@ -229,7 +235,7 @@ def find_steps(
     trigger = STEP_TRIGGER.search(text)
     if trigger is None and lead is None:
         if durations is None:
-            durations = find_durations(text)
+            durations = remembered_durations(text)
         if _keeps_nothing(durations):
             return [], None
     named = find_terms(text, _STEP_TERMS)
@@ -269,7 +275,7 @@ def find_steps(
 
     durations = [
         d
-        for d in (find_durations(text) if durations is None else durations)
+        for d in (remembered_durations(text) if durations is None else durations)
         if d.is_trial_length and not _inside(override_zones + exclusions, d)
     ]
     counts = _counts(text)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from diffing.extract import memo
 from diffing.extract.folded import lowered_alternation
 
 
@@ -398,22 +399,30 @@ def _compile_all(terms: tuple[Term, ...]) -> _Compiled:
     )
 
 
-# The last searches' results: a document's drugs are looked up in a block (`drug_names`) and
-# then again for each drug it names (where it is first mentioned), in the same block.
-_RECENT: dict[tuple[int, str], tuple[tuple[Term, ...], tuple[TermMatch, ...]]] = {}
+# Searches' results, by vocabulary (its identity: hashing every Term on each call cost more than
+# the matching) and text. Short texts (`memo.MAX_CHARS`) are remembered as `diffing.extract.memo`
+# remembers them: a payer's sentences, rows and items recur from policy to policy. Of longer
+# texts only the last few: a document's drugs are looked up in a block (`drug_names`) and then
+# again for each drug it names (where it is first mentioned), in the same block.
+_Found = tuple[tuple[Term, ...], tuple[TermMatch, ...]]
+_REMEMBERED: dict[tuple[int, str], _Found] = {}
+_RECENT: dict[tuple[int, str], _Found] = {}
 _RECENT_SIZE = 64
 
 
 def find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
     """Non-overlapping mentions of `terms` in `text`, leftmost first, longest on overlap."""
     key = (id(terms), text)
-    recent = _RECENT.get(key)
-    if recent is not None and recent[0] is terms:
-        return list(recent[1])
+    short = len(text) <= memo.MAX_CHARS
+    cache = _REMEMBERED if short else _RECENT
+    known = cache.pop(key, None)
+    if known is not None and known[0] is terms:
+        cache[key] = known  # now the most recently read
+        return list(known[1])
     chosen = _find_terms(text, terms)
-    if len(_RECENT) >= _RECENT_SIZE:
-        del _RECENT[next(iter(_RECENT))]  # the oldest
-    _RECENT[key] = (terms, tuple(chosen))
+    if len(cache) >= (memo.SIZE if short else _RECENT_SIZE):
+        del cache[next(iter(cache))]  # the least recently read
+    cache[key] = (terms, tuple(chosen))
     return chosen
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from diffing.extract.durations import find_durations
+from diffing.extract.durations import remembered_durations
 from diffing.model import Evidence, PolicyDocument, Section, Table
 from diffing.parse.sections import (
     CRITERIA,
@@ -901,7 +901,7 @@ def _read_table(builder: _Builder, table: Table) -> None:
         name = _clean_name(re.split(r",\s*age\b|\(e\.g\.|\(", cell)[0])
         builder.block(name, evidence)
         builder.stack = []
-        approval = find_durations(row[length])
+        approval = remembered_durations(row[length])
         builder.branch(INITIAL, ALL, evidence)
         branch = builder.current_block().branches[-1]
         if approval:
