@@ -25,7 +25,13 @@ from diffing.extract.dates import (
     revisions_from_table,
 )
 from diffing.extract.drugs import remembered_drug_names
-from diffing.extract.sentences import SentenceContext, SentenceFacts, extract_sentence, named_phase
+from diffing.extract.sentences import (
+    SentenceContext,
+    SentenceFacts,
+    extract_sentence,
+    named_phase,
+    sentence_drugs,
+)
 from diffing.extract.steps import ALL_OF, StepLead
 from diffing.extract.vocabulary import DRUGS, INDICATIONS, find_terms, word_set
 from diffing.model import (
@@ -92,7 +98,7 @@ def extract_document(
     version: str | None,
 ) -> Criteria:
     walker = _Walker(primary_drug=_primary_drug(document))
-    walker.drugs.extend(extract_sentence(document.title).drugs)
+    walker.drugs.extend(sentence_drugs(document.title, SentenceContext()))
     names = [s.name for s in document.sections]
     kinds = dict(zip(names, (_KIND_OF_ROLE[r] for r in section_roles(names)), strict=True))
     for section in document.sections:
@@ -349,7 +355,7 @@ class _Walker:
             self._close_lead()
             self._apply_heading(heading)
             where = SentenceContext(section=section.name, page=section.page_at(line_start))
-            self.drugs.extend(extract_sentence(body, where).drugs)
+            self.drugs.extend(sentence_drugs(body, where))
             return
         if not self._lead_continues(kind, body):
             self._close_lead()

@@ -10,12 +10,15 @@ prerequisites of their own.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
+from diffing.extract import memo
 from diffing.extract.durations import (
     NUMBER,
     Duration,
+    find_durations,
     parse_number,
     remembered_durations,
     to_days,
@@ -235,7 +238,7 @@ def find_steps(
     trigger = STEP_TRIGGER.search(text)
     if trigger is None and lead is None:
         if durations is None:
-            durations = remembered_durations(text)
+            durations = find_durations(text)
         if _keeps_nothing(durations):
             return [], None
     named = find_terms(text, _STEP_TERMS)
@@ -275,7 +278,7 @@ def find_steps(
 
     durations = [
         d
-        for d in (remembered_durations(text) if durations is None else durations)
+        for d in (find_durations(text) if durations is None else durations)
         if d.is_trial_length and not _inside(override_zones + exclusions, d)
     ]
     counts = _counts(text)
@@ -346,6 +349,27 @@ def find_steps(
             )
         )
     return findings, None
+
+
+@functools.lru_cache(maxsize=memo.SIZE)
+def _remembered_steps(
+    text: str, governed_drug: str | None, lead: StepLead | None
+) -> tuple[tuple[StepFinding, ...], StepLead | None]:
+    durations = remembered_durations(text)
+    findings, opened = find_steps(text, governed_drug=governed_drug, lead=lead, durations=durations)
+    return tuple(findings), opened
+
+
+def remembered_steps(
+    text: str, *, governed_drug: str | None = None, lead: StepLead | None = None
+) -> tuple[list[StepFinding], StepLead | None]:
+    """`find_steps` (with the durations `remembered_durations` reads in `text`) remembered for
+    short texts, by text, drug and lead (`diffing.extract.memo`): a payer's criteria recur from
+    policy to policy, under the same drugs and leads."""
+    if len(text) > memo.MAX_CHARS:
+        return find_steps(text, governed_drug=governed_drug, lead=lead)
+    findings, opened = _remembered_steps(text, governed_drug, lead)
+    return list(findings), opened
 
 
 def _lead(
