@@ -21,9 +21,9 @@ from diffing.tree.leaves import (
     diagnosis_leaf,
     duration_as_written,
     is_bare_term,
+    remembered_leaves,
     step_leaf,
     strip_connector,
-    typed_leaves,
 )
 from diffing.tree.nodes import (
     ALL,
@@ -365,7 +365,7 @@ class _Builder:
         leaves = [
             leaf
             for part in _BOTH.split(text)
-            for leaf in typed_leaves(part, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+            for leaf in remembered_leaves(part, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
         ]
         if qualifier:
             leaves = [replace(leaf, note=qualifier.group(0).strip()) for leaf in leaves]
@@ -820,7 +820,9 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
             rest = considers.group("rest").strip()
             builder.branch(INITIAL, _op_of(text) or ALL, evidence, text)
             if rest and not _OF_THE_FOLLOWING.search(rest):
-                leaves = typed_leaves(re.sub(r"^(?:for|when|in)\s+", "", rest), evidence=evidence)
+                leaves = remembered_leaves(
+                    re.sub(r"^(?:for|when|in)\s+", "", rest), evidence=evidence
+                )
                 builder.stack[-1].group.children.extend(leaves)
             return INITIAL
         members = (
@@ -855,7 +857,7 @@ def _in_dosing(builder: _Builder) -> bool:
 def _prescriber_from_statement(builder: _Builder, text: str, evidence: Evidence) -> None:
     leaves = [
         leaf
-        for leaf in typed_leaves(text.split("for individuals")[0], evidence=evidence)
+        for leaf in remembered_leaves(text.split("for individuals")[0], evidence=evidence)
         if leaf.kind == "prescriber"
     ]
     if leaves and builder.stack:
@@ -909,7 +911,7 @@ def _read_table(builder: _Builder, table: Table) -> None:
             if match:
                 branch.approval_text, branch.approval_days = duration_as_written(*match.groups())
         leaves: list[CriterionLeaf] = [
-            leaf for leaf in typed_leaves(cell, evidence=evidence) if leaf.kind == "age"
+            leaf for leaf in remembered_leaves(cell, evidence=evidence) if leaf.kind == "age"
         ]
         for i, value in enumerate(row):
             if i in (diagnosis, length):

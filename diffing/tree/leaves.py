@@ -4,8 +4,11 @@ dosing, else documentation. The item is read on its own; notes and examples neve
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import replace
 
+from diffing.extract import memo
 from diffing.extract.ages import remembered_age_limits
 from diffing.extract.durations import DurationKind, remembered_durations
 from diffing.extract.measures import remembered_thresholds
@@ -255,6 +258,26 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
     if not out:
         out.append(_documentation(text, evidence))
     return out
+
+
+# The evidence `_leaf_templates` reads with: the leaves say nothing else of it.
+_TEMPLATE_EVIDENCE = Evidence(sentence="")
+
+
+@functools.lru_cache(maxsize=memo.SIZE)
+def _leaf_templates(text: str, in_dosing: bool) -> tuple[CriterionLeaf, ...]:
+    return tuple(typed_leaves(text, evidence=_TEMPLATE_EVIDENCE, in_dosing=in_dosing))
+
+
+def remembered_leaves(
+    text: str, *, evidence: Evidence, in_dosing: bool = False
+) -> list[CriterionLeaf]:
+    """`typed_leaves`, remembered for short texts (`diffing.extract.memo`): a payer's items
+    recur from policy to policy. Evidence goes into the leaves and decides nothing else, so the
+    leaves read once carry each call's own."""
+    if len(text) > memo.MAX_CHARS:
+        return typed_leaves(text, evidence=evidence, in_dosing=in_dosing)
+    return [replace(leaf, evidence=evidence) for leaf in _leaf_templates(text, in_dosing)]
 
 
 def _single(text: str, evidence: Evidence) -> CriterionLeaf | None:
