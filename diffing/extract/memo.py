@@ -38,3 +38,20 @@ def per_text(read: Callable[[str], list[_Item]]) -> Callable[[str], list[_Item]]
         return list(remembered(text))
 
     return reading
+
+
+_Value = TypeVar("_Value")
+
+
+def per_short_text(read: Callable[..., _Value]) -> Callable[..., _Value]:
+    """`read(text, *more)` remembered when `text` is short, by all its arguments (hashable).
+    Its value must be immutable: every call gets the same one."""
+    remembered = functools.lru_cache(maxsize=SIZE)(read)
+
+    @functools.wraps(read)
+    def reading(text: str, *more: object) -> _Value:
+        if len(text) > MAX_CHARS:
+            return read(text, *more)
+        return remembered(text, *more)
+
+    return reading
