@@ -12,7 +12,7 @@ them, whatever its section headings say.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from diffing.extract import icd10cm, memo
@@ -228,7 +228,7 @@ def codes_in_table(table: Table, *, flag: CoverageFlag = CoverageFlag.COVERED) -
         if not cells:
             continue
         row_text = " | ".join(cells)
-        found = leading_codes(cells[0])
+        found = _leading_codes(cells[0])
         if found and found[0] and not found[1]:
             description = cells[1] if len(cells) > 1 else ""
             rows.extend(_rows(found[0], description, current, row_text))
@@ -262,7 +262,7 @@ def _looks_like_header(cells: tuple[str, ...]) -> bool:
 
 
 def _rows(
-    codes: list[CodeMention], description: str, flag: CoverageFlag, text: str
+    codes: Sequence[CodeMention], description: str, flag: CoverageFlag, text: str
 ) -> list[CodeRow]:
     return [
         CodeRow(
@@ -275,7 +275,7 @@ def _rows(
 
 def is_code_table(table: Table) -> bool:
     """Whether a table's first column holds codes in at least one row."""
-    return any(row and leading_codes(row[0]) for row in table.rows)
+    return any(row and _leading_codes(row[0]) for row in table.rows)
 
 
 # --- code tables wherever a document puts them ----------------------------------------------
@@ -407,6 +407,15 @@ def _frozen_line_codes(line: str, short_rows: bool) -> tuple[tuple[CodeMention, 
 
 
 _line_codes = memo.per_short_text(_frozen_line_codes)
+
+
+def _frozen_leading_codes(cell: str) -> tuple[tuple[CodeMention, ...], str] | None:
+    found = leading_codes(cell)
+    return None if found is None else (tuple(found[0]), found[1])
+
+
+# A table's first cells, read by `is_code_table` (three times a table) and `codes_in_table`.
+_leading_codes = memo.per_short_text(_frozen_leading_codes)
 _prose_codes = memo.per_short_text(
     lambda line, in_code_list: tuple(codes_in_prose(line, in_code_list=in_code_list))
 )

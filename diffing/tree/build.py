@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from diffing.extract import memo
 from diffing.extract.durations import remembered_durations
 from diffing.model import Evidence, PolicyDocument, Section, Table
 from diffing.parse.sections import (
@@ -129,6 +130,9 @@ _NOTE = re.compile(r"^(?:Note|Notes|NOTE|Examples?)\b\s*:?", re.IGNORECASE)
 _QUALIFIER = re.compile(r"^For (?:any |non-preferred |brand |patients? )?[^:]{3,80}:\s")
 
 
+_stripped = memo.per_short_text(strip_connector)
+
+
 def _is_table_row(line: str) -> bool:
     """A table row as parsed text prints it: cells joined by " | " (Markdown's outer pipes may
     have been cleaned away)."""
@@ -191,6 +195,9 @@ class _Frame:
     style: str | None = None  # the marker style of this group's items
 
 
+# The line readings asked of each line, several times (`_marker`, `_op_of`, `strip_connector`),
+# remembered for short lines (`diffing.extract.memo`): pure, and a payer's lines recur.
+@memo.per_short_text
 def _marker(line: str) -> tuple[str | None, str]:
     for style, pattern in _MARKERS:
         match = pattern.match(line)
@@ -201,6 +208,7 @@ def _marker(line: str) -> tuple[str | None, str]:
     return None, line.strip()
 
 
+@memo.per_short_text
 def _op_of(text: str) -> str | None:
     if _ALL_OF.search(text):
         return ALL
@@ -341,11 +349,11 @@ class _Builder:
         return True
 
     def item(self, style: str | None, body: str, evidence: Evidence, phase: str) -> None:
-        if self.approval_statement(strip_connector(body)[0], evidence):
+        if self.approval_statement(_stripped(body)[0], evidence):
             return
         self.ensure_branch(evidence)
         group = self.place(style)
-        text, connector = strip_connector(body)
+        text, connector = _stripped(body)
         if connector:
             group.connectors.append(connector)
         op = _op_of(text)
@@ -777,7 +785,7 @@ def _heading_phase(builder: _Builder, line: str, evidence: Evidence) -> str | No
 
 def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) -> str | None:
     """Open an indication block or a branch when the line does; the phase it opens."""
-    text, _connector = strip_connector(body)
+    text, _connector = _stripped(body)
     indication = _INDICATION_LINE.match(text) if style in ("number", "upper_dot", None) else None
     if indication and style is not None and re.search(r"\bApprove\b", text):
         builder.block(_clean_name(indication.group("name")), evidence)
