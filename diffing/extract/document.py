@@ -146,7 +146,9 @@ def _named_drugs(document: PolicyDocument) -> list[DrugMention]:
 
 def _first_mention(text: str, name: str) -> int:
     """Offset of the first mention of `name` or of a dictionary brand of it (0 if neither)."""
-    mentions = [m.start() for m in re.finditer(re.escape(name), text, re.IGNORECASE)]
+    # The first case-insensitive match is the earliest of them all (every one was listed).
+    literal = re.search(re.escape(name), text, re.IGNORECASE)
+    mentions = [] if literal is None else [literal.start()]
     mentions += [m.start for m in find_terms(text, DRUGS) if m.canonical == name]
     return min(mentions, default=0)
 

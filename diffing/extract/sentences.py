@@ -201,6 +201,12 @@ _remembered_reading = functools.lru_cache(maxsize=memo.SIZE)(_read)
 def extract_sentence(sentence: str, context: SentenceContext | None = None) -> SentenceFacts:
     """The criteria one sentence states, with `Evidence` pointing at it."""
     context = context or SentenceContext()
+    if len(sentence) > memo.MAX_CHARS:
+        return _facts(sentence, context)
+    return _remembered_facts(sentence, context)
+
+
+def _facts(sentence: str, context: SentenceContext) -> SentenceFacts:
     reading = _remembered_reading(sentence) if len(sentence) <= memo.MAX_CHARS else _read(sentence)
     evidence = Evidence(sentence=sentence, page=context.page, section=context.section)
     indications = reading.indications
@@ -257,6 +263,12 @@ def extract_sentence(sentence: str, context: SentenceContext | None = None) -> S
         indications=indications,
         phase=reading.phase,
     )
+
+
+# The facts of a sentence in its context, remembered for short sentences: a payer's policies
+# repeat their criteria under the same drugs, headings and sections (`SentenceContext` is
+# frozen, `SentenceFacts` too, so every call may share them).
+_remembered_facts = functools.lru_cache(maxsize=memo.SIZE)(_facts)
 
 
 def sentence_drugs(sentence: str, context: SentenceContext) -> tuple[DrugMention, ...]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import replace
 
 from diffing.extract import memo
 from diffing.extract.ages import remembered_age_limits
@@ -260,24 +259,22 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
     return out
 
 
-# The evidence `_leaf_templates` reads with: the leaves say nothing else of it.
-_TEMPLATE_EVIDENCE = Evidence(sentence="")
-
-
-@functools.lru_cache(maxsize=memo.SIZE)
-def _leaf_templates(text: str, in_dosing: bool) -> tuple[CriterionLeaf, ...]:
-    return tuple(typed_leaves(text, evidence=_TEMPLATE_EVIDENCE, in_dosing=in_dosing))
+# `typed_leaves` remembered by text, evidence and branch: a payer's items recur from policy to
+# policy, under the same section (`Evidence` and `CriterionLeaf` are frozen: calls share them).
+_remembered_leaves = functools.lru_cache(maxsize=memo.SIZE)(
+    lambda text, evidence, in_dosing: tuple(
+        typed_leaves(text, evidence=evidence, in_dosing=in_dosing)
+    )
+)
 
 
 def remembered_leaves(
     text: str, *, evidence: Evidence, in_dosing: bool = False
 ) -> list[CriterionLeaf]:
-    """`typed_leaves`, remembered for short texts (`diffing.extract.memo`): a payer's items
-    recur from policy to policy. Evidence goes into the leaves and decides nothing else, so the
-    leaves read once carry each call's own."""
-    if len(text) > memo.MAX_CHARS:
+    """`typed_leaves`, remembered for short texts (`diffing.extract.memo`)."""
+    if len(text) > memo.MAX_CHARS or len(evidence.sentence) > memo.MAX_CHARS:
         return typed_leaves(text, evidence=evidence, in_dosing=in_dosing)
-    return [replace(leaf, evidence=evidence) for leaf in _leaf_templates(text, in_dosing)]
+    return list(_remembered_leaves(text, evidence, in_dosing))
 
 
 def _single(text: str, evidence: Evidence) -> CriterionLeaf | None:
