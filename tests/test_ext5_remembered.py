@@ -422,3 +422,45 @@ def test_remembered_items_are_immutable() -> None:
         assert dataclasses.fields(kind)
         params = kind.__dataclass_params__  # type: ignore[attr-defined]
         assert params.frozen, kind
+
+
+# --- the tree's and the code tables' line readings -----------------------------------------
+
+
+@settings(max_examples=300)
+@given(TEXTS | st.sampled_from(LINES) | st.sampled_from(CODE_LINES))
+def test_remembered_line_readings_answer_as_the_readings(line: str) -> None:
+    from diffing.tree import build
+
+    for _ in range(2):  # the second from memory
+        assert build._marker(line) == build._marker.__wrapped__(line)
+        assert build._op_of(line) == build._op_of.__wrapped__(line)
+        assert build._stripped(line) == leaves.strip_connector(line)
+        found = codes.leading_codes(line)
+        expected = None if found is None else (tuple(found[0]), found[1])
+        assert _shown(codes._leading_codes(line)) == _shown(expected)
+
+
+def test_tables_read_as_the_long_way() -> None:
+    from diffing.model import Table
+
+    tables = [
+        Table(rows=(("Code", "Description"), ("81445", "Panel"), ("J0517", "Benralizumab"))),
+        Table(rows=(("CPT codes not covered:",), ("0018U Oncology (thyroid)", "x"), ("",))),
+        Table(rows=(("Drug", "Criteria"), ("Dupixent", "Patient has tried a TCS"))),
+    ]
+    for table in tables:
+        long_way = any(row and codes.leading_codes(row[0]) for row in table.rows)
+        assert codes.is_code_table(table) == long_way
+
+
+@settings(max_examples=200)
+@given(TEXTS, st.sampled_from([t.canonical for t in DRUGS] + ["ruxolitinib", "x"]))
+def test_first_mention_answers_as_every_match_listed(text: str, name: str) -> None:
+    import re
+
+    from diffing.extract import document
+
+    mentions = [m.start() for m in re.finditer(re.escape(name), text, re.IGNORECASE)]
+    mentions += [m.start for m in find_terms(text, DRUGS) if m.canonical == name]
+    assert document._first_mention(text, name) == min(mentions, default=0)
