@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from diffing.extract import memo
-from diffing.extract.folded import lowered_alternation
+from diffing.extract.folded import WORD_START, after_non_word, lowered_alternation, word_start
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -314,6 +314,8 @@ class _Compiled:
     # `anywhere` for lower-cased ASCII text, case-sensitive (`diffing.extract.folded`): it
     # finds every mention `anywhere` finds, and perhaps more; None when an alias cannot be so.
     lowered: re.Pattern[str] | None
+    # `lowered` without its look-behind, after the character it asks about (`after_non_word`).
+    lowered_after: re.Pattern[str] | None
     each: _Each
     # Alias index → the letter it must start with (None: any start, e.g. a group or a class).
     first: tuple[str | None, ...]
@@ -387,12 +389,15 @@ def _compile_all(terms: tuple[Term, ...]) -> _Compiled:
         re.IGNORECASE,
     )
     alternation = lowered_alternation([alias for alias, _ in aliases])
-    lowered = None
+    lowered = lowered_after = None
     if alternation is not None:
-        lowered = re.compile(r"(?<![\w-])(?:" + alternation + r")(?![\w-])")
+        rest = "(?:" + alternation + r")(?![\w-])"
+        lowered = re.compile(WORD_START + rest)
+        lowered_after = after_non_word(rest)
     return _Compiled(
         anywhere=anywhere,
         lowered=lowered,
+        lowered_after=lowered_after,
         each=tuple((_compile(alias), term) for alias, term in aliases),
         first=first,
         by_start={},
@@ -428,12 +433,11 @@ def find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
 
 def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
     compiled = _patterns(terms)
-    anywhere = compiled.anywhere
     lowered = compiled.lowered if text.isascii() else None
     low = text if lowered is None else text.lower()  # ASCII: the same length
     chosen: list[TermMatch] = []
     position = 0
-    while (start := _next_start(anywhere, lowered, text, low, position)) is not None:
+    while (start := _next_start(compiled, lowered, text, low, position)) is not None:
         best: TermMatch | None = None
         # Only the aliases that can start with the mention's first character can match here.
         for pattern, term in compiled.starting_with(text[start : start + 1]):
@@ -449,7 +453,7 @@ def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
 
 
 def _next_start(
-    anywhere: re.Pattern[str],
+    compiled: _Compiled,
     lowered: re.Pattern[str] | None,
     text: str,
     low: str,
@@ -458,12 +462,14 @@ def _next_start(
     """Where the first mention `anywhere` finds in `text` from `position` on starts. With
     `lowered`: searched case-sensitively in `low` (the text lower-cased), each place found
     confirmed by `anywhere` there; it finds where `anywhere` does, and a few places more ("ad"
-    where only "AD" is an alias)."""
+    where only "AD" is an alias), searched as `word_start` searches (the same places)."""
+    anywhere = compiled.anywhere
     if lowered is None:
         found = anywhere.search(text, position)
         return None if found is None else found.start()
-    while (found := lowered.search(low, position)) is not None:
-        start = found.start()
+    after = compiled.lowered_after
+    assert after is not None  # made with `lowered`
+    while (start := word_start(lowered, after, low, position)) is not None:
         if anywhere.match(text, start) is not None:
             return start
         position = start + 1
