@@ -464,3 +464,38 @@ def test_first_mention_answers_as_every_match_listed(text: str, name: str) -> No
     mentions = [m.start() for m in re.finditer(re.escape(name), text, re.IGNORECASE)]
     mentions += [m.start for m in find_terms(text, DRUGS) if m.canonical == name]
     assert document._first_mention(text, name) == min(mentions, default=0)
+
+
+_TREE_LINES = [
+    "Atopic Dermatitis. Approve for 6 months if the patient meets ALL of the following:",
+    "1. Psoriatic Arthritis Initial Therapy",
+    "Dupixent (dupilumab) is medically necessary when any of the following criteria are met:",
+    "The use of Dupixent is proven and MEDICALLY NECESSARY for one of the following:",
+    "Aetna considers dupilumab experimental and investigational and not medically necessary.",
+    "Criteria",
+    "INITIAL AUTHORIZATION",
+]
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(_TREE_LINES)
+    | TEXTS
+    | st.sampled_from(LINES)
+    | st.lists(st.sampled_from(["Approve", "Criteria", "Initial", "A", " ", ".", "x"])).map("".join)
+)
+def test_the_tree_asks_each_line_as_the_long_way(line: str) -> None:
+    from diffing.parse.sections import looks_like_heading
+    from diffing.tree import build
+
+    found, long_way_match = build._indication_line(line), build._INDICATION_LINE.match(line)
+    assert (found and found.regs) == (long_way_match and long_way_match.regs)
+    if build._COVERAGE_STATEMENT.match(line):
+        assert not line.isascii() or "medically necessary" in line.lower()
+    for _ in range(2):  # the second from memory
+        long_way = build._NOT_COVERED_STATEMENT.search(line) is not None
+        assert build._states_not_covered(line) == long_way
+        assert build._looks_like_heading(line) == looks_like_heading(line)
+        assert build._indication_from_heading(line) == build._indication_from_heading.__wrapped__(
+            line
+        )

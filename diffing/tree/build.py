@@ -539,7 +539,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
         if sidebar and _title_case(line):
             continue
         sidebar = False
-        if phase != EXCLUSION_BRANCH and _NOT_COVERED_STATEMENT.search(line):
+        if phase != EXCLUSION_BRANCH and _states_not_covered(line):
             # "… is unproven and not medically necessary": not a criterion of what is covered;
             # a list it opens ("… the following:") is not either.
             skipping = line.rstrip().endswith(":")
@@ -547,7 +547,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue
         # A heading inside a section ("OVERVIEW", "Guidelines", "POLICY STATEMENT") switches
         # between context and criteria.
-        if looks_like_heading(line) and not _INDICATION_LINE.match(_marker(line)[1]):
+        if _looks_like_heading(line) and not _indication_line(_marker(line)[1]):
             name = section_name(line)
             role = section_role(name)
             in_context = role != CRITERIA
@@ -622,6 +622,21 @@ _NOT_COVERED_STATEMENT = re.compile(
 )
 _OPEN_PAREN = re.compile(r"[(\[]")
 _CLOSE_PAREN = re.compile(r"[)\]]")
+
+# What each line of a criteria section is asked, remembered for short lines
+# (`diffing.extract.memo`): pure, and a payer's lines recur.
+_states_not_covered = memo.per_short_text(
+    lambda line: _NOT_COVERED_STATEMENT.search(line) is not None
+)
+_looks_like_heading = memo.per_short_text(looks_like_heading)
+
+
+def _indication_line(text: str) -> re.Match[str] | None:
+    """`_INDICATION_LINE` matched where it can match: its lookahead's words are case-sensitive
+    literals, so a text without one of them has no match."""
+    if "Approve" in text or "Criteria" in text or "Initial" in text:
+        return _INDICATION_LINE.match(text)
+    return None
 
 
 def _title_case(line: str) -> bool:
@@ -742,6 +757,7 @@ def _approval_default(line: str) -> tuple[str, int] | None:
     return None
 
 
+@memo.per_short_text
 def _indication_from_heading(name: str) -> str | None:
     from diffing.extract.document import heading_indications
 
@@ -786,7 +802,7 @@ def _heading_phase(builder: _Builder, line: str, evidence: Evidence) -> str | No
 def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) -> str | None:
     """Open an indication block or a branch when the line does; the phase it opens."""
     text, _connector = _stripped(body)
-    indication = _INDICATION_LINE.match(text) if style in ("number", "upper_dot", None) else None
+    indication = _indication_line(text) if style in ("number", "upper_dot", None) else None
     if indication and style is not None and re.search(r"\bApprove\b", text):
         builder.block(_clean_name(indication.group("name")), evidence)
         return INITIAL
@@ -807,7 +823,9 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
             builder.branch(INITIAL, _op_of(text), evidence, text)
             return INITIAL
     if style is None or style == "number":
-        coverage = _COVERAGE_STATEMENT.match(text)
+        # Every coverage statement says "medically necessary" (in ASCII text, in any case).
+        says = not text.isascii() or "medically necessary" in text.lower()
+        coverage = _COVERAGE_STATEMENT.match(text) if says else None
         if coverage:
             builder.block(_clean_name(coverage.group("name")), evidence)
             builder.branch(INITIAL, _op_of(text), evidence, text)
