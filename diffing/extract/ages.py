@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from diffing.extract.durations import NUMBER, parse_number
 from diffing.extract.folded import finditer_in_place, found_in, lowered_pattern
+from diffing.extract.memo import per_text
 
 _AGE_UNIT = r"(?P<unit>years?|yrs?|months?)"
 _AGE_PATTERNS: tuple[tuple[re.Pattern[str], str | None], ...] = (
@@ -128,6 +129,11 @@ def find_age_limits(text: str) -> list[AgeFinding]:
         if all((u.op, u.years) != (finding.op, finding.years) for u in unique):
             unique.append(finding)
     return unique
+
+
+# `find_age_limits` remembered for short texts (`diffing.extract.memo`): what the extractor and the
+# tree call, sentence after sentence and item after item, many of them a payer's recurring ones.
+remembered_age_limits = per_text(find_age_limits)
 
 
 def _inverted(finding: AgeFinding) -> AgeFinding:

@@ -12,10 +12,10 @@ them, whatever its section headings say.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from diffing.extract import icd10cm
+from diffing.extract import icd10cm, memo
 from diffing.extract.folded import found_in, lowered_pattern
 from diffing.model import CodeRef, CodeSystem, CoverageFlag, PolicyDocument, Table
 
@@ -228,7 +228,7 @@ def codes_in_table(table: Table, *, flag: CoverageFlag = CoverageFlag.COVERED) -
         if not cells:
             continue
         row_text = " | ".join(cells)
-        found = leading_codes(cells[0])
+        found = _leading_codes(cells[0])
         if found and found[0] and not found[1]:
             description = cells[1] if len(cells) > 1 else ""
             rows.extend(_rows(found[0], description, current, row_text))
@@ -262,7 +262,7 @@ def _looks_like_header(cells: tuple[str, ...]) -> bool:
 
 
 def _rows(
-    codes: list[CodeMention], description: str, flag: CoverageFlag, text: str
+    codes: Sequence[CodeMention], description: str, flag: CoverageFlag, text: str
 ) -> list[CodeRow]:
     return [
         CodeRow(
@@ -275,7 +275,7 @@ def _rows(
 
 def is_code_table(table: Table) -> bool:
     """Whether a table's first column holds codes in at least one row."""
-    return any(row and leading_codes(row[0]) for row in table.rows)
+    return any(row and _leading_codes(row[0]) for row in table.rows)
 
 
 # --- code tables wherever a document puts them ----------------------------------------------
@@ -359,7 +359,7 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
     default = coverage_flag(name) or CoverageFlag.COVERED
     code_section = bool(_CODE_SECTION_NAME.search(name))
     flag = default
-    first_reading = [_table_line_codes(line) for line in lines]
+    first_reading = [_line_codes(line, False) for line in lines]
     is_table = sum(1 for found in first_reading if found) >= MIN_TABLE_LINES
     # Under a heading naming a code set ("CPT codes not covered for indications listed in the
     # CPB:") the lines are a code list, however few and whatever the section is called.
@@ -371,12 +371,12 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
         in_list = is_table or code_section or listing
         # `short_rows` only adds rows: a line read without it reads the same with it.
         short = is_table and first is None
-        found = _table_line_codes(line, short_rows=True) if short else first
-        codes, description = found if found and in_list else ([], "")
+        found = _line_codes(line, True) if short else first
+        codes, description = (list(found[0]), found[1]) if found and in_list else ([], "")
         known = {m.code for m in codes}
-        extra = codes_in_prose(line, in_code_list=code_section or listing)
+        extra = list(_prose_codes(line, code_section or listing))
         if in_list:
-            extra += _embedded(line) + _siblings(codes, description)
+            extra += [*_embedded_codes(line), *_siblings(codes, description)]
         if codes and all(m.system is CodeSystem.HCPCS for m in codes):
             # A procedure's description names genes and markers ("HER-2, K20"), never
             # diagnoses: ICD-10-shaped words in it are no codes.
@@ -386,15 +386,43 @@ def _section_codes(name: str, lines: list[str]) -> list[CodeRow]:
                 known.add(mention.code)
                 codes.append(mention)
         if codes:
-            line_flag = flag if found else (heading_flag(line) or flag)
+            line_flag = flag if found else (_heading_flag(line) or flag)
             rows.extend(_rows(codes, description, line_flag, line))
         elif line.strip() and not _looks_like_header((line,)):
-            flag = _next_flag(line, flag, default)
-            if _is_heading(line) and _NAMES_A_CODE_SET.search(line):
+            flag = _line_flag(line, flag, default)
+            heading = _line_is_heading(line)
+            if heading and _NAMES_A_CODE_SET.search(line):
                 listing = True
-            elif not _is_heading(line):
+            elif not heading:
                 listing = False
     return rows
+
+
+# What `_section_codes` reads of each line, remembered for short lines (`diffing.extract.memo`):
+# a payer's code lists and the lines around them recur from policy to policy. Lists are
+# remembered as tuples (the same mentions: `CodeMention` is frozen).
+def _frozen_line_codes(line: str, short_rows: bool) -> tuple[tuple[CodeMention, ...], str] | None:
+    found = _table_line_codes(line, short_rows=short_rows)
+    return None if found is None else (tuple(found[0]), found[1])
+
+
+_line_codes = memo.per_short_text(_frozen_line_codes)
+
+
+def _frozen_leading_codes(cell: str) -> tuple[tuple[CodeMention, ...], str] | None:
+    found = leading_codes(cell)
+    return None if found is None else (tuple(found[0]), found[1])
+
+
+# A table's first cells, read by `is_code_table` (three times a table) and `codes_in_table`.
+_leading_codes = memo.per_short_text(_frozen_leading_codes)
+_prose_codes = memo.per_short_text(
+    lambda line, in_code_list: tuple(codes_in_prose(line, in_code_list=in_code_list))
+)
+_embedded_codes = memo.per_short_text(lambda line: tuple(_embedded(line)))
+_heading_flag = memo.per_short_text(lambda line: heading_flag(line))
+_line_flag = memo.per_short_text(lambda line, flag, default: _next_flag(line, flag, default))
+_line_is_heading = memo.per_short_text(lambda line: _is_heading(line))
 
 
 # A line that is only a history heading ("History", "Policy History/Revision Information"); a

@@ -24,8 +24,14 @@ from diffing.extract.dates import (
     revisions_from_lines,
     revisions_from_table,
 )
-from diffing.extract.drugs import drug_names
-from diffing.extract.sentences import SentenceContext, SentenceFacts, extract_sentence, named_phase
+from diffing.extract.drugs import remembered_drug_names
+from diffing.extract.sentences import (
+    SentenceContext,
+    SentenceFacts,
+    extract_sentence,
+    named_phase,
+    sentence_drugs,
+)
 from diffing.extract.steps import ALL_OF, StepLead
 from diffing.extract.vocabulary import DRUGS, INDICATIONS, find_terms, word_set
 from diffing.model import (
@@ -92,7 +98,7 @@ def extract_document(
     version: str | None,
 ) -> Criteria:
     walker = _Walker(primary_drug=_primary_drug(document))
-    walker.drugs.extend(extract_sentence(document.title).drugs)
+    walker.drugs.extend(sentence_drugs(document.title, SentenceContext()))
     names = [s.name for s in document.sections]
     kinds = dict(zip(names, (_KIND_OF_ROLE[r] for r in section_roles(names)), strict=True))
     for section in document.sections:
@@ -127,7 +133,7 @@ def _named_drugs(document: PolicyDocument) -> list[DrugMention]:
     )
     out: list[DrugMention] = []
     for text, paged, where, page in blocks:
-        for found in drug_names(text):
+        for found in remembered_drug_names(text):
             at = _first_mention(text, found.name)
             evidence = Evidence(
                 sentence=_sentence_around(text, at)[:_EVIDENCE_CHARS].strip(),
@@ -140,7 +146,9 @@ def _named_drugs(document: PolicyDocument) -> list[DrugMention]:
 
 def _first_mention(text: str, name: str) -> int:
     """Offset of the first mention of `name` or of a dictionary brand of it (0 if neither)."""
-    mentions = [m.start() for m in re.finditer(re.escape(name), text, re.IGNORECASE)]
+    # The first case-insensitive match is the earliest of them all (every one was listed).
+    literal = re.search(re.escape(name), text, re.IGNORECASE)
+    mentions = [] if literal is None else [literal.start()]
     mentions += [m.start for m in find_terms(text, DRUGS) if m.canonical == name]
     return min(mentions, default=0)
 
@@ -349,7 +357,7 @@ class _Walker:
             self._close_lead()
             self._apply_heading(heading)
             where = SentenceContext(section=section.name, page=section.page_at(line_start))
-            self.drugs.extend(extract_sentence(body, where).drugs)
+            self.drugs.extend(sentence_drugs(body, where))
             return
         if not self._lead_continues(kind, body):
             self._close_lead()

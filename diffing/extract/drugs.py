@@ -11,9 +11,11 @@ generic name when it is long enough and not an ordinary English word with the sa
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from diffing.extract.folded import finditer_in_place, lowered_pattern
+from diffing.extract.folded import WORD_START, after_non_word, finditer_in_place, lowered_pattern
+from diffing.extract.memo import per_text
 from diffing.extract.vocabulary import DRUGS, find_terms
 
 # Stem → class, longest first where stems nest (-tinib before -nib).
@@ -111,6 +113,16 @@ _STEM_WORD = re.compile(
 )
 # The same for lower-cased ASCII text, case-sensitive (`diffing.extract.folded`; faster).
 _STEM_WORD_LOWERED = lowered_pattern(_STEM_WORD)
+# `_STEM_WORD_LOWERED` without its look-behind, after the character it asks about
+# (`folded.after_non_word`): a match one character early, its group 1 the word.
+_STEM_WORD_REST = lowered_pattern(
+    re.compile(_STEM_WORD.pattern.removeprefix(WORD_START), _STEM_WORD.flags)
+)
+_STEM_WORD_AFTER = (
+    None
+    if _STEM_WORD_REST is None or not _STEM_WORD.pattern.startswith(WORD_START)
+    else after_non_word(_STEM_WORD_REST.pattern)
+)
 # The stem pattern itself, for words `str.lower` does not fold as `re.IGNORECASE` does
 # ("ſ", the Kelvin sign, dotted and dotless i).
 _STEM_TAIL = re.compile(r"[A-Za-z][a-z]+(?:" + "|".join(_STEM_ENDINGS) + ")", re.IGNORECASE)
@@ -171,9 +183,7 @@ def drug_names(text: str) -> list[DrugName]:
             add(generic.split()[0], drug_class, _brand(match.group("brand")))
     # A word read once: read again it adds nothing (a name already found, without a brand).
     read: set[tuple[str, str]] = set()
-    for match in finditer_in_place(_STEM_WORD, _STEM_WORD_LOWERED, text):  # read by span
-        word = text[match.start(1) : match.end(1)]
-        whole = text[match.start() : match.end()]
+    for word, whole in _stem_words(text):
         if (word, whole) in read:
             continue
         read.add((word, whole))
@@ -185,6 +195,30 @@ def drug_names(text: str) -> list[DrugName]:
     for term in find_terms(text, DRUGS):
         add(term.canonical, term.term.drug_class, None)
     return list(found.values())
+
+
+# `drug_names` remembered for short texts (`diffing.extract.memo`): a document's table rows and
+# title, most of them a payer's recurring ones (a section's whole text is read each time).
+remembered_drug_names = per_text(drug_names)
+
+
+def _stem_words(text: str) -> Iterator[tuple[str, str]]:
+    """(word, whole match) of each match of `_STEM_WORD` in `text`, in order: in ASCII text
+    searched lower-cased, past the text's start as `_STEM_WORD_AFTER` (the same matches, a
+    character early; `folded.after_non_word`); the texts read in `text` by span."""
+    if _STEM_WORD_LOWERED is None or _STEM_WORD_AFTER is None or not text.isascii():
+        for match in finditer_in_place(_STEM_WORD, _STEM_WORD_LOWERED, text):
+            yield text[match.start(1) : match.end(1)], text[match.start() : match.end()]
+        return
+    low = text.lower()
+    position = 0
+    first = _STEM_WORD_LOWERED.match(low)
+    if first is not None:
+        yield text[first.start(1) : first.end(1)], text[: first.end()]
+        position = first.end()
+    # A match ends in a letter, so the next starts a character after it at the earliest.
+    for match in _STEM_WORD_AFTER.finditer(low, position):
+        yield text[match.start(1) : match.end(1)], text[match.start() + 1 : match.end()]
 
 
 # A table cell read without its borders glues the brand to the cell before it: "NSCLCMETTabrecta",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from diffing.extract.folded import finditer_in_place, lowered_pattern
+from diffing.extract.memo import per_text
 
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12: 3 months -> 91, 6 -> 183, 12 -> 365
 DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": DAYS_PER_MONTH, "year": 365.0}
@@ -184,3 +185,8 @@ def find_durations(text: str) -> list[Duration]:
             )
         )
     return found
+
+
+# `find_durations` remembered for short texts (`diffing.extract.memo`): what the extractor and the
+# tree call, sentence after sentence and item after item, many of them a payer's recurring ones.
+remembered_durations = per_text(find_durations)

@@ -226,3 +226,33 @@ def _class_item(op: Any, value: Any) -> str:
     if op is sre.CATEGORY and value in _CATEGORIES:
         return _CATEGORIES[value]
     raise _Unsupported
+
+
+# A word's start as the look-behind ``(?<![\w-])`` asks it, asked of the character before instead:
+# in lower-cased ASCII text (no "A"-"Z") a character that is not ``[\w-]`` is one of these.
+WORD_START = r"(?<![\w-])"
+_NOT_WORD_OR_HYPHEN = r"[^a-z0-9_\-]"
+
+
+def after_non_word(lowered_rest: str) -> re.Pattern[str]:
+    r"""`lowered_rest` (a case-sensitive source for lower-cased ASCII text) after one character
+    that is no word character or hyphen: where ``(?<![\w-])`` + `lowered_rest` matches at a
+    position p > 0, this matches at p - 1 (and nowhere else), one character longer. A search
+    for it passes over the letters inside words as a search for one of a set of characters
+    (the regex engine's quick scan of a pattern that opens with a class), where the
+    look-behind was tried, and failed, at each of them."""
+    return re.compile(_NOT_WORD_OR_HYPHEN + "(?:" + lowered_rest + ")")
+
+
+def word_start(
+    lowered: re.Pattern[str], after: re.Pattern[str], low: str, position: int
+) -> int | None:
+    r"""Where the first match from `position` on of `lowered` (``(?<![\w-])`` + a rest) in
+    `low` (lower-cased ASCII text) starts, found with `after` (`after_non_word` of the rest)
+    past the text's start."""
+    if position == 0:
+        if lowered.match(low) is not None:
+            return 0
+        position = 1
+    found = after.search(low, position - 1)
+    return None if found is None else found.start() + 1

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from diffing.extract.durations import parse_number
 from diffing.extract.folded import lowered_alternation
+from diffing.extract.memo import per_text
 from diffing.extract.vocabulary import any_of
 
 
@@ -207,6 +208,11 @@ def find_thresholds(text: str) -> list[ThresholdFinding]:
         found.extend(findings)
     found.extend(_lesion_sizes(text, [(s, e) for s, e, _ in chosen]))
     return found
+
+
+# `find_thresholds` remembered for short texts (`diffing.extract.memo`): what the extractor and the
+# tree call, sentence after sentence and item after item, many of them a payer's recurring ones.
+remembered_thresholds = per_text(find_thresholds)
 
 
 def _forward(window: str, measure: Measure) -> list[ThresholdFinding]:

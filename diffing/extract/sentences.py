@@ -7,15 +7,17 @@ comes in a `SentenceContext` that `diffing.extract.document` keeps while it walk
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from diffing.extract.ages import find_age_limits
+from diffing.extract import memo
+from diffing.extract.ages import AgeFinding, remembered_age_limits
 from diffing.extract.codes import codes_in_prose, coverage_flag
-from diffing.extract.durations import Duration, DurationKind, find_durations
+from diffing.extract.durations import Duration, DurationKind, remembered_durations
 from diffing.extract.folded import found_in, lowered_pattern
-from diffing.extract.measures import find_thresholds
-from diffing.extract.steps import StepLead, find_steps
+from diffing.extract.measures import ThresholdFinding, remembered_thresholds
+from diffing.extract.steps import StepLead, remembered_steps
 from diffing.extract.vocabulary import (
     DRUGS,
     INDICATIONS,
@@ -28,6 +30,7 @@ from diffing.model import (
     AgeLimit,
     ApprovalPeriod,
     CodeRef,
+    CodeSystem,
     CoverageFlag,
     DrugMention,
     Evidence,
@@ -153,18 +156,66 @@ def named_phase(text: str) -> str | None:
     return min(hits)[1] if hits else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What a sentence says whatever its context (`_read`): the searches `extract_sentence`
+    makes of its text, remembered for short texts (`diffing.extract.memo`)."""
+
+    indications: tuple[str, ...]
+    drugs: tuple[tuple[str, str | None], ...]  # (name, class), the first mention of each
+    thresholds: tuple[ThresholdFinding, ...]
+    ages: tuple[AgeFinding, ...]
+    prior_auth: bool | None  # whether it says prior authorization is required, None if neither
+    # (days, the phase named at it) of each duration that is an approval's length, in order
+    approvals: tuple[tuple[int, str | None], ...]
+    specialties: tuple[str, ...]
+    # (system, the flag its clause gives, code) of each code outside a code list, and the flag
+    # the whole sentence gives
+    codes: tuple[tuple[CodeSystem, CoverageFlag | None, str], ...]
+    code_flag: CoverageFlag | None
+    phase: str | None
+
+
+def _read(sentence: str) -> _Reading:
+    drugs: dict[str, str | None] = {}
+    for match in find_terms(sentence, DRUGS):
+        drugs.setdefault(match.canonical, match.term.drug_class)
+    mentions = codes_in_prose(sentence)
+    return _Reading(
+        indications=tuple(dict.fromkeys(m.canonical for m in find_terms(sentence, INDICATIONS))),
+        drugs=tuple(drugs.items()),
+        thresholds=tuple(remembered_thresholds(sentence)),
+        ages=tuple(remembered_age_limits(sentence)),
+        prior_auth=_prior_auth_required(sentence),
+        approvals=_approval_lengths(sentence, remembered_durations(sentence)),
+        specialties=_specialties(sentence),
+        codes=tuple((m.system, coverage_flag(m.clause), m.code) for m in mentions),
+        code_flag=coverage_flag(sentence) if mentions else None,
+        phase=named_phase(sentence),
+    )
+
+
+_remembered_reading = functools.lru_cache(maxsize=memo.SIZE)(_read)
+
+
 def extract_sentence(sentence: str, context: SentenceContext | None = None) -> SentenceFacts:
     """The criteria one sentence states, with `Evidence` pointing at it."""
     context = context or SentenceContext()
-    evidence = Evidence(sentence=sentence, page=context.page, section=context.section)
-    indications = tuple(dict.fromkeys(m.canonical for m in find_terms(sentence, INDICATIONS)))
-    indication = context.indication or (indications[0] if len(indications) == 1 else None)
-    drugs = _drugs(sentence, evidence)
+    if len(sentence) > memo.MAX_CHARS:
+        return _facts(sentence, context)
+    return _remembered_facts(sentence, context)
 
-    durations = find_durations(sentence)
-    findings, lead = find_steps(
-        sentence, governed_drug=context.drug, lead=context.lead, durations=durations
+
+def _facts(sentence: str, context: SentenceContext) -> SentenceFacts:
+    reading = _remembered_reading(sentence) if len(sentence) <= memo.MAX_CHARS else _read(sentence)
+    evidence = Evidence(sentence=sentence, page=context.page, section=context.section)
+    indications = reading.indications
+    indication = context.indication or (indications[0] if len(indications) == 1 else None)
+    drugs = tuple(
+        DrugMention(name=name, drug_class=drug_class, evidence=evidence)
+        for name, drug_class in reading.drugs
     )
+    findings, lead = remembered_steps(sentence, governed_drug=context.drug, lead=context.lead)
     steps = tuple(
         StepTherapy(
             prerequisite=f.prerequisite,
@@ -185,7 +236,7 @@ def extract_sentence(sentence: str, context: SentenceContext | None = None) -> S
             indication=indication,
             evidence=evidence,
         )
-        for t in find_thresholds(sentence)
+        for t in reading.thresholds
     )
     ages = tuple(
         AgeLimit(
@@ -196,70 +247,93 @@ def extract_sentence(sentence: str, context: SentenceContext | None = None) -> S
             amount=a.amount,
             unit=a.unit,
         )
-        for a in find_age_limits(sentence)
+        for a in reading.ages
     )
     return SentenceFacts(
         drugs=drugs,
         step_therapy=steps,
         step_examples=tuple((f.prerequisite, f.examples) for f in findings if f.examples),
-        prior_auth=_prior_auth(sentence, drugs, context, evidence),
-        approval_periods=_approval_periods(
-            sentence, durations, drugs, context, indication, evidence
-        ),
+        prior_auth=_prior_auth(reading.prior_auth, drugs, context, evidence),
+        approval_periods=_approval_periods(reading.approvals, drugs, context, indication, evidence),
         thresholds=thresholds,
         age_limits=ages,
-        prescriber_specialties=_specialties(sentence),
-        codes=_codes(sentence, context),
+        prescriber_specialties=reading.specialties,
+        codes=_codes(sentence, reading, context),
         lead=lead,
         indications=indications,
-        phase=named_phase(sentence),
+        phase=reading.phase,
     )
 
 
-def _drugs(sentence: str, evidence: Evidence) -> tuple[DrugMention, ...]:
-    seen: dict[str, DrugMention] = {}
-    for match in find_terms(sentence, DRUGS):
-        seen.setdefault(
-            match.canonical,
-            DrugMention(name=match.canonical, drug_class=match.term.drug_class, evidence=evidence),
-        )
-    return tuple(seen.values())
+# The facts of a sentence in its context, remembered for short sentences: a payer's policies
+# repeat their criteria under the same drugs, headings and sections (`SentenceContext` is
+# frozen, `SentenceFacts` too, so every call may share them).
+_remembered_facts = functools.lru_cache(maxsize=memo.SIZE)(_facts)
+
+
+def sentence_drugs(sentence: str, context: SentenceContext) -> tuple[DrugMention, ...]:
+    """`extract_sentence(sentence, context).drugs`, without reading the rest."""
+    reading = _remembered_reading(sentence) if len(sentence) <= memo.MAX_CHARS else _read(sentence)
+    evidence = Evidence(sentence=sentence, page=context.page, section=context.section)
+    return tuple(
+        DrugMention(name=name, drug_class=drug_class, evidence=evidence)
+        for name, drug_class in reading.drugs
+    )
+
+
+def _prior_auth_required(sentence: str) -> bool | None:
+    if _PA_NOT_REQUIRED.search(sentence):
+        return False
+    if _PA_REQUIRED.search(sentence):
+        return True
+    return None
 
 
 def _prior_auth(
-    sentence: str, drugs: tuple[DrugMention, ...], context: SentenceContext, evidence: Evidence
+    required: bool | None,
+    drugs: tuple[DrugMention, ...],
+    context: SentenceContext,
+    evidence: Evidence,
 ) -> tuple[PriorAuth, ...]:
-    if _PA_NOT_REQUIRED.search(sentence):
-        required = False
-    elif _PA_REQUIRED.search(sentence):
-        required = True
-    else:
+    if required is None:
         return ()
     names: list[str | None] = [d.name for d in drugs] or [context.drug]
     return tuple(PriorAuth(required=required, drug=name, evidence=evidence) for name in names)
 
 
-def _approval_periods(
-    sentence: str,
-    all_durations: list[Duration],
-    drugs: tuple[DrugMention, ...],
-    context: SentenceContext,
-    indication: str | None,
-    evidence: Evidence,
-) -> tuple[ApprovalPeriod, ...]:
+def _approval_lengths(
+    sentence: str, all_durations: list[Duration]
+) -> tuple[tuple[int, str | None], ...]:
+    """(days, the phase named at it) of each duration in `sentence` that is an approval's
+    length."""
     if not _SAYS_APPROVAL.search(sentence):
         return ()
-    drug = drugs[0].name if len(drugs) == 1 else context.drug
-    periods: list[ApprovalPeriod] = []
+    lengths: list[tuple[int, str | None]] = []
     for duration in all_durations:
         # "renewed every 12 months" is a renewal period, not a dosing frequency
         if duration.kind in (DurationKind.LOOKBACK, DurationKind.AGE):
             continue
         if not _approval_duration(sentence, duration.start, duration.end):
             continue
-        phase = _phase_of(sentence, duration) or context.phase or INITIAL
+        lengths.append((duration.days, _phase_of(sentence, duration)))
+    return tuple(lengths)
+
+
+def _approval_periods(
+    lengths: tuple[tuple[int, str | None], ...],
+    drugs: tuple[DrugMention, ...],
+    context: SentenceContext,
+    indication: str | None,
+    evidence: Evidence,
+) -> tuple[ApprovalPeriod, ...]:
+    if not lengths:
+        return ()
+    drug = drugs[0].name if len(drugs) == 1 else context.drug
+    periods: list[ApprovalPeriod] = []
+    for days, named in lengths:
+        phase = named or context.phase or INITIAL
         period = ApprovalPeriod(
-            phase=phase, days=duration.days, drug=drug, indication=indication, evidence=evidence
+            phase=phase, days=days, drug=drug, indication=indication, evidence=evidence
         )
         if all((p.phase, p.days) != (period.phase, period.days) for p in periods):
             periods.append(period)
@@ -311,12 +385,20 @@ def _specialties(sentence: str) -> tuple[str, ...]:
     return tuple(sorted({m.canonical for m in find_terms(sentence, SPECIALTIES)}))
 
 
-def _codes(sentence: str, context: SentenceContext) -> tuple[CodeRef, ...]:
-    mentions = codes_in_prose(sentence, in_code_list=context.code_flag is not None)
-    if not mentions:
+def _codes(sentence: str, reading: _Reading, context: SentenceContext) -> tuple[CodeRef, ...]:
+    if context.code_flag is not None:  # inside a code list: read as one (never remembered)
+        mentions = codes_in_prose(sentence, in_code_list=True)
+        if not mentions:
+            return ()
+        default = coverage_flag(sentence) or context.code_flag or CoverageFlag.COVERED
+        return tuple(
+            CodeRef(system=m.system, flag=coverage_flag(m.clause) or default, code=m.code)
+            for m in mentions
+        )
+    if not reading.codes:
         return ()
-    default = coverage_flag(sentence) or context.code_flag or CoverageFlag.COVERED
+    default = reading.code_flag or CoverageFlag.COVERED
     return tuple(
-        CodeRef(system=m.system, flag=coverage_flag(m.clause) or default, code=m.code)
-        for m in mentions
+        CodeRef(system=system, flag=flag or default, code=code)
+        for system, flag, code in reading.codes
     )

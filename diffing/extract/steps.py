@@ -10,10 +10,19 @@ prerequisites of their own.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
-from diffing.extract.durations import NUMBER, Duration, find_durations, parse_number, to_days
+from diffing.extract import memo
+from diffing.extract.durations import (
+    NUMBER,
+    Duration,
+    find_durations,
+    parse_number,
+    remembered_durations,
+    to_days,
+)
 from diffing.extract.vocabulary import DRUGS, PREREQUISITES, TermMatch, any_of, find_terms
 
 _STEP_TERMS = PREREQUISITES + DRUGS
@@ -340,6 +349,27 @@ def find_steps(
             )
         )
     return findings, None
+
+
+@functools.lru_cache(maxsize=memo.SIZE)
+def _remembered_steps(
+    text: str, governed_drug: str | None, lead: StepLead | None
+) -> tuple[tuple[StepFinding, ...], StepLead | None]:
+    durations = remembered_durations(text)
+    findings, opened = find_steps(text, governed_drug=governed_drug, lead=lead, durations=durations)
+    return tuple(findings), opened
+
+
+def remembered_steps(
+    text: str, *, governed_drug: str | None = None, lead: StepLead | None = None
+) -> tuple[list[StepFinding], StepLead | None]:
+    """`find_steps` (with the durations `remembered_durations` reads in `text`) remembered for
+    short texts, by text, drug and lead (`diffing.extract.memo`): a payer's criteria recur from
+    policy to policy, under the same drugs and leads."""
+    if len(text) > memo.MAX_CHARS:
+        return find_steps(text, governed_drug=governed_drug, lead=lead)
+    findings, opened = _remembered_steps(text, governed_drug, lead)
+    return list(findings), opened
 
 
 def _lead(

@@ -11,7 +11,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from diffing.extract.folded import lowered_alternation
+from diffing.extract import memo
+from diffing.extract.folded import WORD_START, after_non_word, lowered_alternation, word_start
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -313,6 +314,8 @@ class _Compiled:
     # `anywhere` for lower-cased ASCII text, case-sensitive (`diffing.extract.folded`): it
     # finds every mention `anywhere` finds, and perhaps more; None when an alias cannot be so.
     lowered: re.Pattern[str] | None
+    # `lowered` without its look-behind, after the character it asks about (`after_non_word`).
+    lowered_after: re.Pattern[str] | None
     each: _Each
     # Alias index → the letter it must start with (None: any start, e.g. a group or a class).
     first: tuple[str | None, ...]
@@ -386,45 +389,55 @@ def _compile_all(terms: tuple[Term, ...]) -> _Compiled:
         re.IGNORECASE,
     )
     alternation = lowered_alternation([alias for alias, _ in aliases])
-    lowered = None
+    lowered = lowered_after = None
     if alternation is not None:
-        lowered = re.compile(r"(?<![\w-])(?:" + alternation + r")(?![\w-])")
+        rest = "(?:" + alternation + r")(?![\w-])"
+        lowered = re.compile(WORD_START + rest)
+        lowered_after = after_non_word(rest)
     return _Compiled(
         anywhere=anywhere,
         lowered=lowered,
+        lowered_after=lowered_after,
         each=tuple((_compile(alias), term) for alias, term in aliases),
         first=first,
         by_start={},
     )
 
 
-# The last searches' results: a document's drugs are looked up in a block (`drug_names`) and
-# then again for each drug it names (where it is first mentioned), in the same block.
-_RECENT: dict[tuple[int, str], tuple[tuple[Term, ...], tuple[TermMatch, ...]]] = {}
+# Searches' results, by vocabulary (its identity: hashing every Term on each call cost more than
+# the matching) and text. Short texts (`memo.MAX_CHARS`) are remembered as `diffing.extract.memo`
+# remembers them: a payer's sentences, rows and items recur from policy to policy. Of longer
+# texts only the last few: a document's drugs are looked up in a block (`drug_names`) and then
+# again for each drug it names (where it is first mentioned), in the same block.
+_Found = tuple[tuple[Term, ...], tuple[TermMatch, ...]]
+_REMEMBERED: dict[tuple[int, str], _Found] = {}
+_RECENT: dict[tuple[int, str], _Found] = {}
 _RECENT_SIZE = 64
 
 
 def find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
     """Non-overlapping mentions of `terms` in `text`, leftmost first, longest on overlap."""
     key = (id(terms), text)
-    recent = _RECENT.get(key)
-    if recent is not None and recent[0] is terms:
-        return list(recent[1])
+    short = len(text) <= memo.MAX_CHARS
+    cache = _REMEMBERED if short else _RECENT
+    known = cache.pop(key, None)
+    if known is not None and known[0] is terms:
+        cache[key] = known  # now the most recently read
+        return list(known[1])
     chosen = _find_terms(text, terms)
-    if len(_RECENT) >= _RECENT_SIZE:
-        del _RECENT[next(iter(_RECENT))]  # the oldest
-    _RECENT[key] = (terms, tuple(chosen))
+    if len(cache) >= (memo.SIZE if short else _RECENT_SIZE):
+        del cache[next(iter(cache))]  # the least recently read
+    cache[key] = (terms, tuple(chosen))
     return chosen
 
 
 def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
     compiled = _patterns(terms)
-    anywhere = compiled.anywhere
     lowered = compiled.lowered if text.isascii() else None
     low = text if lowered is None else text.lower()  # ASCII: the same length
     chosen: list[TermMatch] = []
     position = 0
-    while (start := _next_start(anywhere, lowered, text, low, position)) is not None:
+    while (start := _next_start(compiled, lowered, text, low, position)) is not None:
         best: TermMatch | None = None
         # Only the aliases that can start with the mention's first character can match here.
         for pattern, term in compiled.starting_with(text[start : start + 1]):
@@ -440,7 +453,7 @@ def _find_terms(text: str, terms: tuple[Term, ...]) -> list[TermMatch]:
 
 
 def _next_start(
-    anywhere: re.Pattern[str],
+    compiled: _Compiled,
     lowered: re.Pattern[str] | None,
     text: str,
     low: str,
@@ -449,12 +462,14 @@ def _next_start(
     """Where the first mention `anywhere` finds in `text` from `position` on starts. With
     `lowered`: searched case-sensitively in `low` (the text lower-cased), each place found
     confirmed by `anywhere` there; it finds where `anywhere` does, and a few places more ("ad"
-    where only "AD" is an alias)."""
+    where only "AD" is an alias), searched as `word_start` searches (the same places)."""
+    anywhere = compiled.anywhere
     if lowered is None:
         found = anywhere.search(text, position)
         return None if found is None else found.start()
-    while (found := lowered.search(low, position)) is not None:
-        start = found.start()
+    after = compiled.lowered_after
+    assert after is not None  # made with `lowered`
+    while (start := word_start(lowered, after, low, position)) is not None:
         if anywhere.match(text, start) is not None:
             return start
         position = start + 1

@@ -8,7 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from diffing.extract.durations import find_durations
+from diffing.extract import memo
+from diffing.extract.durations import remembered_durations
 from diffing.model import Evidence, PolicyDocument, Section, Table
 from diffing.parse.sections import (
     CRITERIA,
@@ -21,9 +22,9 @@ from diffing.tree.leaves import (
     diagnosis_leaf,
     duration_as_written,
     is_bare_term,
+    remembered_leaves,
     step_leaf,
     strip_connector,
-    typed_leaves,
 )
 from diffing.tree.nodes import (
     ALL,
@@ -129,6 +130,9 @@ _NOTE = re.compile(r"^(?:Note|Notes|NOTE|Examples?)\b\s*:?", re.IGNORECASE)
 _QUALIFIER = re.compile(r"^For (?:any |non-preferred |brand |patients? )?[^:]{3,80}:\s")
 
 
+_stripped = memo.per_short_text(strip_connector)
+
+
 def _is_table_row(line: str) -> bool:
     """A table row as parsed text prints it: cells joined by " | " (Markdown's outer pipes may
     have been cleaned away)."""
@@ -191,6 +195,9 @@ class _Frame:
     style: str | None = None  # the marker style of this group's items
 
 
+# The line readings asked of each line, several times (`_marker`, `_op_of`, `strip_connector`),
+# remembered for short lines (`diffing.extract.memo`): pure, and a payer's lines recur.
+@memo.per_short_text
 def _marker(line: str) -> tuple[str | None, str]:
     for style, pattern in _MARKERS:
         match = pattern.match(line)
@@ -201,6 +208,7 @@ def _marker(line: str) -> tuple[str | None, str]:
     return None, line.strip()
 
 
+@memo.per_short_text
 def _op_of(text: str) -> str | None:
     if _ALL_OF.search(text):
         return ALL
@@ -341,11 +349,11 @@ class _Builder:
         return True
 
     def item(self, style: str | None, body: str, evidence: Evidence, phase: str) -> None:
-        if self.approval_statement(strip_connector(body)[0], evidence):
+        if self.approval_statement(_stripped(body)[0], evidence):
             return
         self.ensure_branch(evidence)
         group = self.place(style)
-        text, connector = strip_connector(body)
+        text, connector = _stripped(body)
         if connector:
             group.connectors.append(connector)
         op = _op_of(text)
@@ -365,7 +373,7 @@ class _Builder:
         leaves = [
             leaf
             for part in _BOTH.split(text)
-            for leaf in typed_leaves(part, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
+            for leaf in remembered_leaves(part, evidence=evidence, in_dosing=phase == DOSING_BRANCH)
         ]
         if qualifier:
             leaves = [replace(leaf, note=qualifier.group(0).strip()) for leaf in leaves]
@@ -531,7 +539,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
         if sidebar and _title_case(line):
             continue
         sidebar = False
-        if phase != EXCLUSION_BRANCH and _NOT_COVERED_STATEMENT.search(line):
+        if phase != EXCLUSION_BRANCH and _states_not_covered(line):
             # "… is unproven and not medically necessary": not a criterion of what is covered;
             # a list it opens ("… the following:") is not either.
             skipping = line.rstrip().endswith(":")
@@ -539,7 +547,7 @@ def _read_section(builder: _Builder, section: Section) -> None:
             continue
         # A heading inside a section ("OVERVIEW", "Guidelines", "POLICY STATEMENT") switches
         # between context and criteria.
-        if looks_like_heading(line) and not _INDICATION_LINE.match(_marker(line)[1]):
+        if _looks_like_heading(line) and not _indication_line(_marker(line)[1]):
             name = section_name(line)
             role = section_role(name)
             in_context = role != CRITERIA
@@ -614,6 +622,21 @@ _NOT_COVERED_STATEMENT = re.compile(
 )
 _OPEN_PAREN = re.compile(r"[(\[]")
 _CLOSE_PAREN = re.compile(r"[)\]]")
+
+# What each line of a criteria section is asked, remembered for short lines
+# (`diffing.extract.memo`): pure, and a payer's lines recur.
+_states_not_covered = memo.per_short_text(
+    lambda line: _NOT_COVERED_STATEMENT.search(line) is not None
+)
+_looks_like_heading = memo.per_short_text(looks_like_heading)
+
+
+def _indication_line(text: str) -> re.Match[str] | None:
+    """`_INDICATION_LINE` matched where it can match: its lookahead's words are case-sensitive
+    literals, so a text without one of them has no match."""
+    if "Approve" in text or "Criteria" in text or "Initial" in text:
+        return _INDICATION_LINE.match(text)
+    return None
 
 
 def _title_case(line: str) -> bool:
@@ -734,6 +757,7 @@ def _approval_default(line: str) -> tuple[str, int] | None:
     return None
 
 
+@memo.per_short_text
 def _indication_from_heading(name: str) -> str | None:
     from diffing.extract.document import heading_indications
 
@@ -777,8 +801,8 @@ def _heading_phase(builder: _Builder, line: str, evidence: Evidence) -> str | No
 
 def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) -> str | None:
     """Open an indication block or a branch when the line does; the phase it opens."""
-    text, _connector = strip_connector(body)
-    indication = _INDICATION_LINE.match(text) if style in ("number", "upper_dot", None) else None
+    text, _connector = _stripped(body)
+    indication = _indication_line(text) if style in ("number", "upper_dot", None) else None
     if indication and style is not None and re.search(r"\bApprove\b", text):
         builder.block(_clean_name(indication.group("name")), evidence)
         return INITIAL
@@ -799,7 +823,9 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
             builder.branch(INITIAL, _op_of(text), evidence, text)
             return INITIAL
     if style is None or style == "number":
-        coverage = _COVERAGE_STATEMENT.match(text)
+        # Every coverage statement says "medically necessary" (in ASCII text, in any case).
+        says = not text.isascii() or "medically necessary" in text.lower()
+        coverage = _COVERAGE_STATEMENT.match(text) if says else None
         if coverage:
             builder.block(_clean_name(coverage.group("name")), evidence)
             builder.branch(INITIAL, _op_of(text), evidence, text)
@@ -820,7 +846,9 @@ def _start(builder: _Builder, style: str | None, body: str, evidence: Evidence) 
             rest = considers.group("rest").strip()
             builder.branch(INITIAL, _op_of(text) or ALL, evidence, text)
             if rest and not _OF_THE_FOLLOWING.search(rest):
-                leaves = typed_leaves(re.sub(r"^(?:for|when|in)\s+", "", rest), evidence=evidence)
+                leaves = remembered_leaves(
+                    re.sub(r"^(?:for|when|in)\s+", "", rest), evidence=evidence
+                )
                 builder.stack[-1].group.children.extend(leaves)
             return INITIAL
         members = (
@@ -855,7 +883,7 @@ def _in_dosing(builder: _Builder) -> bool:
 def _prescriber_from_statement(builder: _Builder, text: str, evidence: Evidence) -> None:
     leaves = [
         leaf
-        for leaf in typed_leaves(text.split("for individuals")[0], evidence=evidence)
+        for leaf in remembered_leaves(text.split("for individuals")[0], evidence=evidence)
         if leaf.kind == "prescriber"
     ]
     if leaves and builder.stack:
@@ -901,7 +929,7 @@ def _read_table(builder: _Builder, table: Table) -> None:
         name = _clean_name(re.split(r",\s*age\b|\(e\.g\.|\(", cell)[0])
         builder.block(name, evidence)
         builder.stack = []
-        approval = find_durations(row[length])
+        approval = remembered_durations(row[length])
         builder.branch(INITIAL, ALL, evidence)
         branch = builder.current_block().branches[-1]
         if approval:
@@ -909,7 +937,7 @@ def _read_table(builder: _Builder, table: Table) -> None:
             if match:
                 branch.approval_text, branch.approval_days = duration_as_written(*match.groups())
         leaves: list[CriterionLeaf] = [
-            leaf for leaf in typed_leaves(cell, evidence=evidence) if leaf.kind == "age"
+            leaf for leaf in remembered_leaves(cell, evidence=evidence) if leaf.kind == "age"
         ]
         for i, value in enumerate(row):
             if i in (diagnosis, length):

@@ -4,11 +4,13 @@ dosing, else documentation. The item is read on its own; notes and examples neve
 
 from __future__ import annotations
 
+import functools
 import re
 
-from diffing.extract.ages import find_age_limits
-from diffing.extract.durations import DurationKind, find_durations
-from diffing.extract.measures import find_thresholds
+from diffing.extract import memo
+from diffing.extract.ages import remembered_age_limits
+from diffing.extract.durations import DurationKind, remembered_durations
+from diffing.extract.measures import remembered_thresholds
 from diffing.extract.steps import find_steps
 from diffing.model import Evidence
 from diffing.tree.nodes import (
@@ -142,7 +144,7 @@ def duration_as_written(amount: str, unit: str) -> tuple[str, int]:
 
 def _age_leaves(text: str, evidence: Evidence) -> list[CriterionLeaf]:
     out = []
-    for finding in find_age_limits(text):
+    for finding in remembered_age_limits(text):
         amount = finding.years if finding.amount is None else finding.amount
         unit = finding.unit
         out.append(
@@ -216,7 +218,7 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
                     evidence=evidence,
                 )
             )
-    for threshold in find_thresholds(text):
+    for threshold in remembered_thresholds(text):
         shown = f"{threshold.measure} {threshold.op} {number_text(threshold.value)}{threshold.unit}"
         out.append(
             CriterionLeaf(
@@ -257,6 +259,24 @@ def typed_leaves(text: str, *, evidence: Evidence, in_dosing: bool = False) -> l
     return out
 
 
+# `typed_leaves` remembered by text, evidence and branch: a payer's items recur from policy to
+# policy, under the same section (`Evidence` and `CriterionLeaf` are frozen: calls share them).
+_remembered_leaves = functools.lru_cache(maxsize=memo.SIZE)(
+    lambda text, evidence, in_dosing: tuple(
+        typed_leaves(text, evidence=evidence, in_dosing=in_dosing)
+    )
+)
+
+
+def remembered_leaves(
+    text: str, *, evidence: Evidence, in_dosing: bool = False
+) -> list[CriterionLeaf]:
+    """`typed_leaves`, remembered for short texts (`diffing.extract.memo`)."""
+    if len(text) > memo.MAX_CHARS or len(evidence.sentence) > memo.MAX_CHARS:
+        return typed_leaves(text, evidence=evidence, in_dosing=in_dosing)
+    return list(_remembered_leaves(text, evidence, in_dosing))
+
+
 def _single(text: str, evidence: Evidence) -> CriterionLeaf | None:
     """Items that are one thing whatever else they mention: an exclusion, time on therapy, a
     response."""
@@ -293,7 +313,7 @@ def _single(text: str, evidence: Evidence) -> CriterionLeaf | None:
 
 
 def _step_leaves(text: str, evidence: Evidence) -> list[CriterionLeaf]:
-    durations = [d for d in find_durations(text) if d.kind is DurationKind.MINIMUM]
+    durations = [d for d in remembered_durations(text) if d.kind is DurationKind.MINIMUM]
     duration = durations[0] if durations else None
     shown = re.sub(r"\s+", " ", duration.text).strip() if duration else None
     if shown:
