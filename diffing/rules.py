@@ -22,7 +22,7 @@ from operator import attrgetter
 from typing import Any
 
 from diffing.cms_codes import sorted_codes
-from diffing.extract.steps import find_steps
+from diffing.extract.steps import remembered_steps
 from diffing.model import CodeRef, CodeSystem, CoverageFlag, Criteria, Evidence
 from diffing.tree.nodes import CriteriaTree, CriterionLeaf, tree_of
 
@@ -449,7 +449,7 @@ def _tree_rows(tree: CriteriaTree, row: Callable[..., RuleRow], drug: str | None
 def _prerequisite(leaf: CriterionLeaf) -> str:
     """The canonical prerequisite a machine can match ("topical corticosteroid"), else the
     policy's words."""
-    findings, _lead = find_steps(leaf.text)
+    findings, _lead = remembered_steps(leaf.text)  # the same leaves recur across policies
     words = set(leaf.subject.split())
     for finding in findings:
         if set(finding.prerequisite.split()) <= words:
