@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import cast
 
 import pytest
@@ -30,6 +31,15 @@ WHEN = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     opened = Store.open(database_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(f"sqlite:///{tmp_path / 'ids.db'}")
     try:
         yield opened
     finally:
@@ -109,9 +119,9 @@ def test_change_ids_follow_the_order_given(store: Store, count: int) -> None:
         assert list(announced) == [*earlier, *ids]
 
 
-def test_sqlite_inserts_several_changes_in_one_statement(store: Store) -> None:
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite only: PostgreSQL returns the ids in order itself")
+def test_sqlite_inserts_several_changes_in_one_statement(sqlite_store: Store) -> None:
+    """SQLite only: PostgreSQL returns the ids in the order of the rows itself."""
+    store = sqlite_store
     origin = _origin(store)
     inserts: list[str] = []
 
@@ -129,9 +139,8 @@ def test_sqlite_inserts_several_changes_in_one_statement(store: Store) -> None:
     assert len(inserts) == 1  # one executemany, not one statement per row
 
 
-def test_sqlite_near_the_largest_rowid_keeps_the_order_the_slow_way(store: Store) -> None:
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's rowids")
+def test_sqlite_near_the_largest_rowid_keeps_the_order_the_slow_way(sqlite_store: Store) -> None:
+    store = sqlite_store
     origin = _origin(store)
     largest = 2**63 - 1
     with store.session() as txn:  # a row near the end (rows are immutable: inserted so)
