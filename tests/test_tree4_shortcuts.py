@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from extract_support import fixture_documents
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -42,15 +43,8 @@ PROSE = [
 
 
 def _fixture_sentences() -> list[str]:
-    from diffing.parse import parse_document
-    from fixtures.payer_site.site import PayerSite, body
-
-    site = PayerSite(documents=40, html_only=True)
     out: list[str] = []
-    for path in sorted(site.document_paths("week1"))[::8]:
-        resource = site.lookup("week1", path)
-        assert resource is not None
-        document = parse_document(body(resource).data, "text/html", document_id=path)
+    for document in fixture_documents():
         for section in document.sections:
             for line in section.text.split("\n"):
                 out.extend(split_sentences(line))

@@ -7,7 +7,6 @@ comes in a `SentenceContext` that `diffing.extract.document` keeps while it walk
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -195,26 +194,20 @@ def _read(sentence: str) -> _Reading:
     )
 
 
-_remembered_reading = functools.lru_cache(maxsize=memo.SIZE)(_read)
+_remembered_reading = memo.per_short_text(_read)
 
 
 def extract_sentence(sentence: str, context: SentenceContext | None = None) -> SentenceFacts:
     """The criteria one sentence states, with `Evidence` pointing at it."""
-    context = context or SentenceContext()
-    if len(sentence) > memo.MAX_CHARS:
-        return _facts(sentence, context)
-    return _remembered_facts(sentence, context)
+    return _remembered_facts(sentence, context or SentenceContext())
 
 
 def _facts(sentence: str, context: SentenceContext) -> SentenceFacts:
-    reading = _remembered_reading(sentence) if len(sentence) <= memo.MAX_CHARS else _read(sentence)
+    reading = _remembered_reading(sentence)
     evidence = Evidence(sentence=sentence, page=context.page, section=context.section)
     indications = reading.indications
     indication = context.indication or (indications[0] if len(indications) == 1 else None)
-    drugs = tuple(
-        DrugMention(name=name, drug_class=drug_class, evidence=evidence)
-        for name, drug_class in reading.drugs
-    )
+    drugs = _mentions(reading, evidence)
     findings, lead = remembered_steps(sentence, governed_drug=context.drug, lead=context.lead)
     steps = tuple(
         StepTherapy(
@@ -268,13 +261,16 @@ def _facts(sentence: str, context: SentenceContext) -> SentenceFacts:
 # The facts of a sentence in its context, remembered for short sentences: a payer's policies
 # repeat their criteria under the same drugs, headings and sections (`SentenceContext` is
 # frozen, `SentenceFacts` too, so every call may share them).
-_remembered_facts = functools.lru_cache(maxsize=memo.SIZE)(_facts)
+_remembered_facts = memo.per_short_text(_facts)
 
 
 def sentence_drugs(sentence: str, context: SentenceContext) -> tuple[DrugMention, ...]:
     """`extract_sentence(sentence, context).drugs`, without reading the rest."""
-    reading = _remembered_reading(sentence) if len(sentence) <= memo.MAX_CHARS else _read(sentence)
     evidence = Evidence(sentence=sentence, page=context.page, section=context.section)
+    return _mentions(_remembered_reading(sentence), evidence)
+
+
+def _mentions(reading: _Reading, evidence: Evidence) -> tuple[DrugMention, ...]:
     return tuple(
         DrugMention(name=name, drug_class=drug_class, evidence=evidence)
         for name, drug_class in reading.drugs
