@@ -420,8 +420,9 @@ _prose_codes = memo.per_short_text(
     lambda line, in_code_list: tuple(codes_in_prose(line, in_code_list=in_code_list))
 )
 _embedded_codes = memo.per_short_text(lambda line: tuple(_embedded(line)))
+# (two readers defined further down: looked up when called)
 _heading_flag = memo.per_short_text(lambda line: heading_flag(line))
-_line_flag = memo.per_short_text(lambda line, flag, default: _next_flag(line, flag, default))
+_line_flag = memo.per_short_text(_next_flag)
 _line_is_heading = memo.per_short_text(lambda line: _is_heading(line))
 
 
