@@ -6,6 +6,8 @@ through the memory (the long way is kept below, as it was written)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from extract_support import fixture_documents
@@ -27,6 +29,8 @@ from diffing.model import (
 )
 from diffing.text import sentences as split_sentences
 from diffing.tree import leaves
+
+T = TypeVar("T")
 
 PROSE = [
     "Patient has tried at least one medium-, high-, or super-high-potency topical corticosteroid"
@@ -160,6 +164,12 @@ def test_remembered_steps_answer_as_find_steps(
     expected = steps.find_steps(text, governed_drug=drug, lead=lead)
     assert steps.remembered_steps(text, governed_drug=drug, lead=lead) == expected
     assert steps.remembered_steps(text, governed_drug=drug, lead=lead) == expected
+
+
+def _unwrapped(remembered: Callable[..., T]) -> Callable[..., T]:
+    """The reading a remembering function wraps (`functools.lru_cache`'s ``__wrapped__``)."""
+    wrapped: Callable[..., T] = getattr(remembered, "__wrapped__")  # noqa: B009 (untyped)
+    return wrapped
 
 
 def _shown(items: object) -> str:
@@ -414,7 +424,7 @@ def test_remembered_items_are_immutable() -> None:
         leaves.CriterionLeaf,
     ):
         assert dataclasses.fields(kind)
-        params = kind.__dataclass_params__  # type: ignore[attr-defined]
+        params = getattr(kind, "__dataclass_params__")  # noqa: B009 (not typed on a union of types)
         assert params.frozen, kind
 
 
@@ -427,8 +437,8 @@ def test_remembered_line_readings_answer_as_the_readings(line: str) -> None:
     from diffing.tree import build
 
     for _ in range(2):  # the second from memory
-        assert build._marker(line) == build._marker.__wrapped__(line)
-        assert build._op_of(line) == build._op_of.__wrapped__(line)
+        assert build._marker(line) == _unwrapped(build._marker)(line)
+        assert build._op_of(line) == _unwrapped(build._op_of)(line)
         assert build._stripped(line) == leaves.strip_connector(line)
         found = codes.leading_codes(line)
         expected = None if found is None else (tuple(found[0]), found[1])
@@ -490,6 +500,6 @@ def test_the_tree_asks_each_line_as_the_long_way(line: str) -> None:
         long_way = build._NOT_COVERED_STATEMENT.search(line) is not None
         assert build._states_not_covered(line) == long_way
         assert build._looks_like_heading(line) == looks_like_heading(line)
-        assert build._indication_from_heading(line) == build._indication_from_heading.__wrapped__(
+        assert build._indication_from_heading(line) == _unwrapped(build._indication_from_heading)(
             line
         )
