@@ -43,7 +43,7 @@ from monitor.store.models.core import (
 )
 from monitor.store.models.quarantine import OPEN_STATUSES, PENDING, QuarantinedVersion
 from monitor.store.outbox import enqueue_changes
-from monitor.store.rules import RuleValues, insert_rule_values
+from monitor.store.rules import RuleValues, SharedRows, insert_rule_values, rule_count
 from monitor.store.types import Transaction
 from sources.base import ListedDocument, Validators
 
@@ -379,7 +379,8 @@ class DeferredWrites:
     memory."""
 
     criteria: list[dict[str, object]] = dataclasses.field(default_factory=list)
-    rules: list[RuleValues] = dataclasses.field(default_factory=list)
+    rules: list[RuleValues | SharedRows] = dataclasses.field(default_factory=list)
+    rule_rows: int = 0  # how many rows `rules` hold
     changes: list[dict[str, object]] = dataclasses.field(default_factory=list)
     listings: list[dict[str, object]] = dataclasses.field(default_factory=list)
     # Written at the end only when no version of the batch reads another's back (see
@@ -387,14 +388,15 @@ class DeferredWrites:
     # checklists with those of its version before.
     checklists: ChecklistWrites = dataclasses.field(default_factory=ChecklistWrites)
 
-    def add_rules(self, txn: Transaction, rules: Sequence[RuleValues]) -> None:
+    def add_rules(self, txn: Transaction, rules: Sequence[RuleValues | SharedRows]) -> None:
         """Rule rows to write: at the end of the batch, or now once `RULES_AT_ONCE` wait (in
         the order given either way, so their ids are the same). A full CMS batch gathered
         tens of thousands, and their tuples were memory held to the batch's end."""
         self.rules.extend(rules)
-        if len(self.rules) >= RULES_AT_ONCE:
+        self.rule_rows += rule_count(rules)
+        if self.rule_rows >= RULES_AT_ONCE:
             insert_rule_values(txn, self.rules)
-            self.rules = []
+            self.rules, self.rule_rows = [], 0
 
     def write(self, txn: Transaction) -> None:
         if self.criteria:
@@ -404,6 +406,7 @@ class DeferredWrites:
         insert_change_rows(txn, self.changes)
         write_listings(txn, self.listings)
         self.criteria, self.rules, self.changes, self.listings = [], [], [], []
+        self.rule_rows = 0
 
 
 # -- writing a version -----------------------------------------------------------------------
