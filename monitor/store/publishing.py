@@ -30,7 +30,11 @@ from diffing.model import Change, Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
 from monitor.store.checklists import ChecklistWrites
 from monitor.store.core import Store, compress, decompress, utcnow
-from monitor.store.inserts import insert_ids_in_order, insert_ignoring_duplicates
+from monitor.store.inserts import (
+    execute_on_driver,
+    insert_ids_in_order,
+    insert_ignoring_duplicates,
+)
 from monitor.store.models.core import (
     ChangeRow,
     CriteriaRow,
@@ -422,8 +426,10 @@ def add_document(
         "title": title,
         "url": raw.url,
         "first_seen_at": first_seen_at,
+        "missing_runs": 0,
     }
-    return cast(int, _flushed(txn).execute(_ADD_DOCUMENT, row).scalar_one())
+    ((document_id,),) = execute_on_driver(_flushed(txn), _ADD_DOCUMENT, row)
+    return cast(int, document_id)
 
 
 def update_document(txn: Transaction, document_id: int, *, title: str, url: str) -> None:
@@ -498,7 +504,7 @@ def add_version(
         "published_at": published_at,
         "run_id": run_id,
     }
-    version_id = cast(int, _flushed(txn).execute(_ADD_VERSION, row).scalar_one())
+    ((version_id,),) = execute_on_driver(_flushed(txn), _ADD_VERSION, row)
     criteria_json = criteria_to_json(criteria)
     criteria_row = {
         "version_id": version_id,
@@ -509,8 +515,8 @@ def add_version(
     if deferred is not None:
         deferred.criteria.append(criteria_row)
     else:
-        _flushed(txn).execute(_ADD_CRITERIA, criteria_row)
-    return version_id
+        execute_on_driver(_flushed(txn), _ADD_CRITERIA, criteria_row)
+    return cast(int, version_id)
 
 
 def _flushed(txn: Transaction) -> Connection:
@@ -522,16 +528,19 @@ def _flushed(txn: Transaction) -> Connection:
 
 
 def _prepared_insert(model: type, columns: Sequence[str], *, returning: bool) -> Insert:
-    """An INSERT built once, values bound at execution, run on the session's connection: the
-    ORM-enabled ``insert(Model).values(...)`` built per call cost a compile-cache key (and the
-    ORM's insert bookkeeping) per published version, a quarter of a CMS baseline's GIL time."""
+    """An INSERT built once, values bound at execution, run on the driver's cursor
+    (`execute_on_driver`): the ORM-enabled ``insert(Model).values(...)`` built per call cost a
+    compile-cache key (and the ORM's insert bookkeeping) per published version, a quarter of a
+    CMS baseline's GIL time. Every column with a default is named: the driver fills in none."""
     table = cast(Table, model.__table__)  # type: ignore[attr-defined]
     statement = insert(table).values({name: bindparam(name) for name in columns})
     return statement.returning(table.c.id) if returning else statement
 
 
 _ADD_DOCUMENT = _prepared_insert(
-    Document, ("source_id", "key", "doc_type", "title", "url", "first_seen_at"), returning=True
+    Document,
+    ("source_id", "key", "doc_type", "title", "url", "first_seen_at", "missing_runs"),
+    returning=True,
 )
 _ADD_VERSION = _prepared_insert(
     DocumentVersion,
