@@ -86,7 +86,8 @@ def _one_row_statement(
     """`_statement` compiled once to text with typed parameters. SQLAlchemy 2.0 gives an ON
     CONFLICT insert no cache key, so it compiled `_statement` again on every execution (a
     twentieth of a CMS baseline's GIL time, one payload per published version); a `text()`
-    is cached, and its parameters keep the columns' types (their bind processing)."""
+    compiles once (`driver_statement`), and its parameters keep the columns' types (their
+    bind processing)."""
     table = model.__table__  # type: ignore[attr-defined]
     named = (postgresql.dialect if dialect == "postgresql" else sqlite.dialect)(paramstyle="named")
     sql = str(_statement(dialect, model, columns, keys, update).compile(dialect=named))

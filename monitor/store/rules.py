@@ -358,8 +358,7 @@ def _runs_sharing(
     for part in values:
         if isinstance(part, SharedRows):
             if len(part.own) < _SHARING_AT_LEAST:
-                shared = part.shared
-                others += [(*shared, *own) for own in part.own]
+                others += _rows_of(part)
                 continue
             if others:
                 yield from _grouped(others)
