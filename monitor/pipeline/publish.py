@@ -69,7 +69,7 @@ from monitor.store.quarantine import (
     hold,
     supersede,
 )
-from monitor.store.rules import criteria_rule_values, insert_rule_values
+from monitor.store.rules import criteria_rule_parts, insert_rule_values
 from monitor.store.types import Transaction
 from sources.base import ListedDocument
 
@@ -499,7 +499,7 @@ def publish_in_transaction(
             state.criteria[version_id] = criteria
     # What the version says, derived in the same transaction: rule rows, PA checklists and,
     # for a bulletin, what it mentions.
-    rules = criteria_rule_values(
+    rules = criteria_rule_parts(
         txn,
         criteria,
         version_id=version_id,

@@ -30,7 +30,11 @@ from diffing.model import Change, Criteria, RawDocument
 from diffing.serialize import criteria_from_json, criteria_to_json
 from monitor.store.checklists import ChecklistWrites
 from monitor.store.core import Store, compress, decompress, utcnow
-from monitor.store.inserts import insert_ids_in_order, insert_ignoring_duplicates
+from monitor.store.inserts import (
+    execute_on_driver,
+    insert_ids_in_order,
+    insert_ignoring_duplicates,
+)
 from monitor.store.models.core import (
     ChangeRow,
     CriteriaRow,
@@ -43,7 +47,7 @@ from monitor.store.models.core import (
 )
 from monitor.store.models.quarantine import OPEN_STATUSES, PENDING, QuarantinedVersion
 from monitor.store.outbox import enqueue_changes
-from monitor.store.rules import RuleValues, insert_rule_values
+from monitor.store.rules import RuleValues, SharedRows, insert_rule_values, rule_count
 from monitor.store.types import Transaction
 from sources.base import ListedDocument, Validators
 
@@ -379,7 +383,8 @@ class DeferredWrites:
     memory."""
 
     criteria: list[dict[str, object]] = dataclasses.field(default_factory=list)
-    rules: list[RuleValues] = dataclasses.field(default_factory=list)
+    rules: list[RuleValues | SharedRows] = dataclasses.field(default_factory=list)
+    rule_rows: int = 0  # how many rows `rules` hold
     changes: list[dict[str, object]] = dataclasses.field(default_factory=list)
     listings: list[dict[str, object]] = dataclasses.field(default_factory=list)
     # Written at the end only when no version of the batch reads another's back (see
@@ -387,14 +392,15 @@ class DeferredWrites:
     # checklists with those of its version before.
     checklists: ChecklistWrites = dataclasses.field(default_factory=ChecklistWrites)
 
-    def add_rules(self, txn: Transaction, rules: Sequence[RuleValues]) -> None:
+    def add_rules(self, txn: Transaction, rules: Sequence[RuleValues | SharedRows]) -> None:
         """Rule rows to write: at the end of the batch, or now once `RULES_AT_ONCE` wait (in
         the order given either way, so their ids are the same). A full CMS batch gathered
         tens of thousands, and their tuples were memory held to the batch's end."""
         self.rules.extend(rules)
-        if len(self.rules) >= RULES_AT_ONCE:
+        self.rule_rows += rule_count(rules)
+        if self.rule_rows >= RULES_AT_ONCE:
             insert_rule_values(txn, self.rules)
-            self.rules = []
+            self.rules, self.rule_rows = [], 0
 
     def write(self, txn: Transaction) -> None:
         if self.criteria:
@@ -404,6 +410,7 @@ class DeferredWrites:
         insert_change_rows(txn, self.changes)
         write_listings(txn, self.listings)
         self.criteria, self.rules, self.changes, self.listings = [], [], [], []
+        self.rule_rows = 0
 
 
 # -- writing a version -----------------------------------------------------------------------
@@ -419,8 +426,10 @@ def add_document(
         "title": title,
         "url": raw.url,
         "first_seen_at": first_seen_at,
+        "missing_runs": 0,
     }
-    return cast(int, _flushed(txn).execute(_ADD_DOCUMENT, row).scalar_one())
+    ((document_id,),) = execute_on_driver(_flushed(txn), _ADD_DOCUMENT, row)
+    return cast(int, document_id)
 
 
 def update_document(txn: Transaction, document_id: int, *, title: str, url: str) -> None:
@@ -495,7 +504,7 @@ def add_version(
         "published_at": published_at,
         "run_id": run_id,
     }
-    version_id = cast(int, _flushed(txn).execute(_ADD_VERSION, row).scalar_one())
+    ((version_id,),) = execute_on_driver(_flushed(txn), _ADD_VERSION, row)
     criteria_json = criteria_to_json(criteria)
     criteria_row = {
         "version_id": version_id,
@@ -506,8 +515,8 @@ def add_version(
     if deferred is not None:
         deferred.criteria.append(criteria_row)
     else:
-        _flushed(txn).execute(_ADD_CRITERIA, criteria_row)
-    return version_id
+        execute_on_driver(_flushed(txn), _ADD_CRITERIA, criteria_row)
+    return cast(int, version_id)
 
 
 def _flushed(txn: Transaction) -> Connection:
@@ -519,16 +528,19 @@ def _flushed(txn: Transaction) -> Connection:
 
 
 def _prepared_insert(model: type, columns: Sequence[str], *, returning: bool) -> Insert:
-    """An INSERT built once, values bound at execution, run on the session's connection: the
-    ORM-enabled ``insert(Model).values(...)`` built per call cost a compile-cache key (and the
-    ORM's insert bookkeeping) per published version, a quarter of a CMS baseline's GIL time."""
+    """An INSERT built once, values bound at execution, run on the driver's cursor
+    (`execute_on_driver`): the ORM-enabled ``insert(Model).values(...)`` built per call cost a
+    compile-cache key (and the ORM's insert bookkeeping) per published version, a quarter of a
+    CMS baseline's GIL time. Every column with a default is named: the driver fills in none."""
     table = cast(Table, model.__table__)  # type: ignore[attr-defined]
     statement = insert(table).values({name: bindparam(name) for name in columns})
     return statement.returning(table.c.id) if returning else statement
 
 
 _ADD_DOCUMENT = _prepared_insert(
-    Document, ("source_id", "key", "doc_type", "title", "url", "first_seen_at"), returning=True
+    Document,
+    ("source_id", "key", "doc_type", "title", "url", "first_seen_at", "missing_runs"),
+    returning=True,
 )
 _ADD_VERSION = _prepared_insert(
     DocumentVersion,

@@ -16,7 +16,7 @@ known at ``known_at``, or at its own retirement date.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import lru_cache
@@ -145,27 +145,69 @@ def criteria_rule_values(
     published_at: dt.datetime,
 ) -> list[RuleValues]:
     """``rule_values(session, flatten(criteria), …)``, the same tuples in the same order,
-    without a `RuleRow` per code: a code's row is its run's shared columns and its own three
-    (`diffing.rules.CodeRun`). A full CMS baseline has half a million code rows, and making
-    each a RuleRow and reading it back was a tenth of its publishing thread."""
+    without a `RuleRow` per code (`criteria_rule_parts`, each code's row made a tuple)."""
+    parts = criteria_rule_parts(
+        session,
+        criteria,
+        version_id=version_id,
+        document_id=document_id,
+        source_id=source_id,
+        version_number=version_number,
+        published_at=published_at,
+    )
+    return list(chain.from_iterable(_rows_of(part) for part in parts))
+
+
+@dataclass(frozen=True, slots=True)
+class SharedRows:
+    """Consecutive rule rows equal in all but their own columns (a code run's: text, code,
+    code_group): the values they share once, and each row's own three. A row is
+    ``(*shared, *own)``."""
+
+    shared: RuleValues
+    own: list[RuleValues]
+
+
+RuleParts = list[RuleValues | SharedRows]  # rows in order: single rows and runs of rows
+
+
+def criteria_rule_parts(
+    session: Session,
+    criteria: Criteria,
+    *,
+    version_id: int,
+    document_id: int,
+    source_id: int,
+    version_number: int,
+    published_at: dt.datetime,
+) -> RuleParts:
+    """The rows of `criteria_rule_values`, in the same order, for `insert_rule_values`, each
+    code run as `SharedRows` (not a `RuleRow`, nor a tuple, per code): a code's row is its
+    run's shared columns and its own three (`diffing.rules.CodeRun`). A full CMS baseline has
+    half a million code rows; making each a RuleRow and reading it back was a tenth of its
+    publishing thread, and making each a 27-value tuple, for the insert to take apart again,
+    a tenth of the thread's GIL time (bench/cms_full_scale.py)."""
     fixed, date = _fixed(session, version_id, document_id, source_id, version_number, published_at)
     effective, retired = date(criteria.effective_date), date(criteria.retirement_date)
     payer = rule_payer(criteria)
-    values: list[RuleValues] = []
-    for run in code_runs(criteria):
-        shared = (
-            *fixed,
-            effective,
-            retired,
-            run.kind.value,
-            payer,
-            run.code_system,
-            run.drug,
-            run.table,
-            *_CODE_ROW_NONES,
+    parts: RuleParts = [
+        SharedRows(
+            shared=(
+                *fixed,
+                effective,
+                retired,
+                run.kind.value,
+                payer,
+                run.code_system,
+                run.drug,
+                run.table,
+                *_CODE_ROW_NONES,
+            ),
+            own=list(map(_CODE_OWN, run.codes)),
         )
-        values += [(*shared, *_CODE_OWN(code)) for code in run.codes]
-    values += rule_values(
+        for run in code_runs(criteria)
+    ]
+    parts += rule_values(
         session,
         fact_rows(criteria),
         version_id=version_id,
@@ -174,7 +216,19 @@ def criteria_rule_values(
         version_number=version_number,
         published_at=published_at,
     )
-    return values
+    return parts
+
+
+def rule_count(parts: Sequence[RuleValues | SharedRows]) -> int:
+    """How many rows `parts` hold."""
+    return sum(len(part.own) if isinstance(part, SharedRows) else 1 for part in parts)
+
+
+def _rows_of(part: RuleValues | SharedRows) -> Iterable[RuleValues]:
+    if isinstance(part, SharedRows):
+        shared = part.shared
+        return [(*shared, *own) for own in part.own]
+    return (part,)
 
 
 def _fixed(
@@ -201,34 +255,38 @@ def _iso_or_none(value: dt.date | None) -> object:
     return value.isoformat() if value else None
 
 
-def insert_rule_values(session: Session, values: Sequence[RuleValues]) -> int:
-    """Write rows made by `rule_values`, straight to the driver: one executemany, or on
-    PostgreSQL (psycopg) one COPY, its bulk-loading path."""
+def insert_rule_values(session: Session, values: Sequence[RuleValues | SharedRows]) -> int:
+    """Write rows made by `rule_values` (or `criteria_rule_parts`), straight to the driver:
+    one executemany, or on PostgreSQL (psycopg) one COPY, its bulk-loading path. Returns how
+    many rows were written."""
     if not values:
         return 0
     connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        return _insert_sqlite(connection, values)
+    rows = chain.from_iterable(map(_rows_of, values))
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
         columns = ", ".join(_INSERT_COLUMNS)
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        written = 0
         try:
             with cursor.copy(f"COPY {RuleRowModel.__tablename__} ({columns}) FROM STDIN") as copy:
-                for row in values:
+                for row in rows:
                     copy.write_row(row)
+                    written += 1
         finally:
             cursor.close()
-        return len(values)
-    if connection.dialect.name == "sqlite":
-        _insert_sqlite(connection, values)
-        return len(values)
+        return written
     sql = (
         f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
         f"VALUES ({', '.join(['%s'] * len(_INSERT_COLUMNS))})"
     )
-    connection.exec_driver_sql(sql, list(values))
-    return len(values)
+    listed = list(rows)
+    connection.exec_driver_sql(sql, listed)
+    return len(listed)
 
 
-def _insert_sqlite(connection: Connection, values: Sequence[RuleValues]) -> None:
+def _insert_sqlite(connection: Connection, values: Sequence[RuleValues | SharedRows]) -> int:
     """`insert_rule_values` on SQLite: consecutive rows that leave the same columns NULL are
     written by one executemany of a statement that says NULL there, instead of binding None.
 
@@ -254,17 +312,20 @@ def _insert_sqlite(connection: Connection, values: Sequence[RuleValues]) -> None
     assert dbapi is not None
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     sql = ""
+    written = 0
     try:
-        for shared, rows in _runs_sharing(values):
-            if shared:
-                sql = _insert_sharing(cursor, rows)
+        for shared, own in _runs_sharing(values):
+            written += len(own)
+            if shared is not None:
+                sql = _insert_sharing(cursor, shared, own)
                 continue
-            for nulls, run in _runs_by_nulls(rows):
+            for nulls, run in _runs_by_nulls(own):
                 sql = _insert_run(cursor, nulls, run)
     except dbapi.Error as exc:
         raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
     finally:
         cursor.close()
+    return written
 
 
 def _insert_run(cursor: Any, nulls: tuple[int, ...], rows: list[RuleValues]) -> str:
@@ -286,33 +347,54 @@ def _insert_run(cursor: Any, nulls: tuple[int, ...], rows: list[RuleValues]) -> 
     return sql
 
 
-def _runs_sharing(values: Sequence[RuleValues]) -> Iterator[tuple[bool, list[RuleValues]]]:
-    """`values` in order, as runs of rows equal in all but their own columns (True: at least
-    `_SHARING_AT_LEAST` of them) and runs of the rows between those (False)."""
+def _runs_sharing(
+    values: Sequence[RuleValues | SharedRows],
+) -> Iterator[tuple[RuleValues | None, list[RuleValues]]]:
+    """`values` in order, as runs of rows equal in all but their own columns (the values they
+    share and each row's own, at least `_SHARING_AT_LEAST` of them) and runs of the whole rows
+    between those (None and the rows). A `SharedRows` is such a run already; rows given one
+    by one are grouped here."""
     others: list[RuleValues] = []
-    for _shared, group in groupby(values, _SHARED):
+    for part in values:
+        if isinstance(part, SharedRows):
+            if len(part.own) < _SHARING_AT_LEAST:
+                others += _rows_of(part)
+                continue
+            if others:
+                yield from _grouped(others)
+                others = []
+            yield part.shared, part.own
+        else:
+            others.append(part)
+    if others:
+        yield from _grouped(others)
+
+
+def _grouped(values: list[RuleValues]) -> Iterator[tuple[RuleValues | None, list[RuleValues]]]:
+    """`_runs_sharing` of rows given one by one (`rule_values`'s)."""
+    others: list[RuleValues] = []
+    for shared, group in groupby(values, _SHARED):
         rows = list(group)
         if len(rows) < _SHARING_AT_LEAST:
             others += rows
             continue
         if others:
-            yield False, others
+            yield None, others
             others = []
-        yield True, rows
+        yield shared, list(map(_OWN_OF, rows))
     if others:
-        yield False, others
+        yield None, others
 
 
-def _insert_sharing(cursor: Any, rows: list[RuleValues]) -> str:
+def _insert_sharing(cursor: Any, shared: RuleValues, own_values: list[RuleValues]) -> str:
     """Rows equal in all but their own columns: each statement binds the shared values
     once, by number, and each row's own three (not all 13 a code row binds). Binding was
     most of the Python time of a full CMS baseline's rule-row inserts
     (bench/cms_full_scale.py). Returns the last statement's SQL."""
-    shared = _SHARED(rows[0])
     nulls = tuple(i for i, value in enumerate(shared) if value is None)
     bound = tuple(value for value in shared if value is not None)
-    own = iter(chain.from_iterable(map(_OWN_OF, rows)))
-    left = len(rows)
+    own = iter(chain.from_iterable(own_values))
+    left = len(own_values)
     sql = ""
     for count in _SHARING_ROWS:
         times = left // count
