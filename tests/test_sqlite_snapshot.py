@@ -145,3 +145,18 @@ def test_processes_opening_one_new_database_at_once_make_one_schema(
         thread.join(timeout=120)
     assert errors == []
     assert _facts(tmp_path / "shared.db") == migrated
+
+
+def test_sqlite_connections_have_the_connection_pragmas(tmp_path: Path) -> None:
+    """Every pooled connection gets them (they are per connection, not stored in the file)."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    try:
+        with engine.connect() as first, engine.connect() as second:
+            for connection in (first, second):
+                read = connection.exec_driver_sql
+                assert read("PRAGMA cache_size").scalar_one() == -32768
+                assert read("PRAGMA foreign_keys").scalar_one() == 1
+                assert read("PRAGMA synchronous").scalar_one() == 1  # NORMAL
+                assert read("PRAGMA journal_mode").scalar_one() == "wal"
+    finally:
+        engine.dispose()
