@@ -106,8 +106,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     # pages spilled to the WAL in the middle of each batch's transaction to be read back and
     # written again: a full baseline made 1.73 million page writes and 340,000 reads, 0.92
     # million and 53,000 with this cache; 15.4-18.4 s instead of 17.6-22.1 s, and a peak RSS
-    # of 191-199 MB instead of 264-269 MB (bench/cms_full_scale.py; mmap'd pages read back
-    # counted). An upper bound, filled only as pages are used.
+    # of 191-199 MB instead of 264-269 MB (bench/cms_full_scale.py; the page counts from
+    # strace -c). An upper bound, filled only as pages are used.
     cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
 
@@ -338,14 +338,6 @@ def sqlite_read_pragmas(dbapi_connection: Any, _record: object = None) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA mmap_size=1073741824")
-    # A 32 MiB page cache (SQLite's default is 2 MiB): a CMS baseline writes half a million
-    # rule rows whose code index takes them in random order, and with the default cache its
-    # pages spilled to the WAL in the middle of each batch's transaction to be read back and
-    # written again: a full baseline made 1.73 million page writes and 340,000 reads, 0.92
-    # million and 53,000 with this cache; 15.4-18.4 s instead of 17.6-22.1 s, and a peak RSS
-    # of 191-199 MB instead of 264-269 MB (bench/cms_full_scale.py; mmap'd pages read back
-    # counted). An upper bound, filled only as pages are used.
-    cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
 
 
