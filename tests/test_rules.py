@@ -34,7 +34,7 @@ from monitor.errors import StoreError
 from monitor.pipeline.publish import PublishContext, publish
 from monitor.store.core import Store, utcnow
 from monitor.store.models.rules import RuleRowModel
-from monitor.store.rules import criteria_rule_values, query_rules, rule_values
+from monitor.store.rules import criteria_rule_parts, query_rules, rule_rows_of, rule_values
 from sources.base import ListedDocument
 
 PARAGRAPH = (
@@ -305,7 +305,7 @@ def test_rule_values_from_criteria_are_those_of_the_flattened_rows(
         "published_at": dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
     }
     with store.session() as txn:
-        fast = criteria_rule_values(txn, criteria, **ids)
+        fast = rule_rows_of(criteria_rule_parts(txn, criteria, **ids))
         plain = rule_values(txn, flatten(criteria), **ids)
     assert fast == plain
     assert len(fast) == len(flatten(criteria)) > 0

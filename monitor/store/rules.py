@@ -134,30 +134,6 @@ def rule_values(
     ]
 
 
-def criteria_rule_values(
-    session: Session,
-    criteria: Criteria,
-    *,
-    version_id: int,
-    document_id: int,
-    source_id: int,
-    version_number: int,
-    published_at: dt.datetime,
-) -> list[RuleValues]:
-    """``rule_values(session, flatten(criteria), …)``, the same tuples in the same order,
-    without a `RuleRow` per code (`criteria_rule_parts`, each code's row made a tuple)."""
-    parts = criteria_rule_parts(
-        session,
-        criteria,
-        version_id=version_id,
-        document_id=document_id,
-        source_id=source_id,
-        version_number=version_number,
-        published_at=published_at,
-    )
-    return list(chain.from_iterable(_rows_of(part) for part in parts))
-
-
 @dataclass(frozen=True, slots=True)
 class SharedRows:
     """Consecutive rule rows equal in all but their own columns (a code run's: text, code,
@@ -181,12 +157,13 @@ def criteria_rule_parts(
     version_number: int,
     published_at: dt.datetime,
 ) -> RuleParts:
-    """The rows of `criteria_rule_values`, in the same order, for `insert_rule_values`, each
-    code run as `SharedRows` (not a `RuleRow`, nor a tuple, per code): a code's row is its
-    run's shared columns and its own three (`diffing.rules.CodeRun`). A full CMS baseline has
-    half a million code rows; making each a RuleRow and reading it back was a tenth of its
-    publishing thread, and making each a 27-value tuple, for the insert to take apart again,
-    a tenth of the thread's GIL time (bench/cms_full_scale.py)."""
+    """``rule_values(session, flatten(criteria), …)``, the same rows in the same order (as
+    `rule_rows_of` expands them), for `insert_rule_values`: each code run as `SharedRows`
+    (not a `RuleRow`, nor a tuple, per code), a code's row being its run's shared columns
+    and its own three (`diffing.rules.CodeRun`). A full CMS baseline has half a million code
+    rows; making each a RuleRow and reading it back was a tenth of its publishing thread, and
+    making each a 27-value tuple, for the insert to take apart again, a tenth of the thread's
+    GIL time (bench/cms_full_scale.py)."""
     fixed, date = _fixed(session, version_id, document_id, source_id, version_number, published_at)
     effective, retired = date(criteria.effective_date), date(criteria.retirement_date)
     payer = rule_payer(criteria)
@@ -217,6 +194,11 @@ def criteria_rule_parts(
         published_at=published_at,
     )
     return parts
+
+
+def rule_rows_of(parts: Iterable[RuleValues | SharedRows]) -> list[RuleValues]:
+    """Each row of `parts` as a whole tuple, in order."""
+    return list(chain.from_iterable(map(_rows_of, parts)))
 
 
 def rule_count(parts: Sequence[RuleValues | SharedRows]) -> int:
@@ -264,24 +246,21 @@ def insert_rule_values(session: Session, values: Sequence[RuleValues | SharedRow
     connection = session.connection()
     if connection.dialect.name == "sqlite":
         return _insert_sqlite(connection, values)
-    rows = chain.from_iterable(map(_rows_of, values))
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
         columns = ", ".join(_INSERT_COLUMNS)
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        written = 0
         try:
             with cursor.copy(f"COPY {RuleRowModel.__tablename__} ({columns}) FROM STDIN") as copy:
-                for row in rows:
+                for row in chain.from_iterable(map(_rows_of, values)):
                     copy.write_row(row)
-                    written += 1
         finally:
             cursor.close()
-        return written
+        return rule_count(values)
     sql = (
         f"INSERT INTO {RuleRowModel.__tablename__} ({', '.join(_INSERT_COLUMNS)}) "
         f"VALUES ({', '.join(['%s'] * len(_INSERT_COLUMNS))})"
     )
-    listed = list(rows)
+    listed = rule_rows_of(values)
     connection.exec_driver_sql(sql, listed)
     return len(listed)
 
@@ -481,7 +460,7 @@ def _sqlite_statement(
 
 # The column order of the INSERT: the version's columns, the converted ones, then the plain
 # fields with those a code row sets from its run first and from the code itself last (so a
-# code's row is its run's tuple and three values: `criteria_rule_values`).
+# code's row is its run's tuple and three values: `criteria_rule_parts`).
 _CONVERTED = ("effective_from", "retired_on", "kind")
 _RUN_FIELDS = ("payer", "code_system", "drug", "evidence_section")
 _CODE_FIELDS = ("text", "code", "code_group")
