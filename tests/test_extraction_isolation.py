@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import pytest
@@ -17,7 +20,7 @@ import sources
 from diffing.model import RawDocument
 from monitor.config import Schedule, SourceConfig
 from monitor.pipeline.runner import run_source
-from monitor.pipeline.workers import worker_context
+from monitor.pipeline.workers import end_pool, worker_context
 from monitor.store.core import Store
 from sources.base import FetchResult, KnownListing, ListedDocument, Listing, SourceKind
 
@@ -114,3 +117,31 @@ def test_a_hanging_and_a_crashing_parse_cost_one_document_each(
     assert summary.outcome == "partial"
     assert elapsed < 60  # the hanging worker was ended, not waited for
     store.close()
+
+
+@pytest.mark.parametrize("work", ["hanging", "crashed"])
+def test_ending_a_pool_waits_for_its_manager_thread_and_the_next_pool_works(
+    work: str, ready_workers: None
+) -> None:
+    """`end_pool` returns only once the old pool's manager thread is done with the pool's
+    pipes: a pool made next cannot have a descriptor closed under it by that thread (which
+    made a run crash with "Bad file descriptor" when the old pool was left to end alone)."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=worker_context())
+    if work == "hanging":
+        future = pool.submit(time.sleep, 60)
+        while not future.running():
+            time.sleep(0.01)
+    else:
+        future = pool.submit(os._exit, 1)  # the worker dies: the pool is broken
+        with pytest.raises(BrokenProcessPool):
+            future.result(timeout=120)
+    manager: threading.Thread | None = getattr(pool, "_executor_manager_thread", None)
+    workers = list(getattr(pool, "_processes", {}).values())
+    assert manager is not None
+    started = time.monotonic()
+    end_pool(pool)
+    assert not manager.is_alive()
+    assert not any(worker.is_alive() for worker in workers)
+    assert time.monotonic() - started < 30  # the sleeping worker was ended, not waited for
+    with ProcessPoolExecutor(max_workers=1, mp_context=worker_context()) as fresh:
+        assert fresh.submit(int, "7").result(timeout=120) == 7
