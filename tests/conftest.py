@@ -8,13 +8,16 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from pg_support import POSTGRES_URL, postgres_available
 from realdata_support import parse_real
 from sqlite_support import migrated_sqlite
+
+if TYPE_CHECKING:
+    from monitor.store.core import Store
 
 # A loaded 2-core CI machine misses hypothesis's 200 ms per-example deadline now and then, and
 # a random seed makes a failure unrepeatable: property tests check logic, not speed, and the
@@ -107,6 +110,32 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'monitor.store.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A store on `database_url` (SQLite, then PostgreSQL), opened for the test and closed after
+    it. A module that needs another store (migrated, on a given file) defines its own."""
+    from monitor.store.core import Store
+
+    opened = Store.open(database_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A store on a SQLite file of the test's own, for tests only SQLite can run (a test on
+    both backends takes `store`)."""
+    from monitor.store.core import Store
+
+    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 @pytest.fixture(scope="session")

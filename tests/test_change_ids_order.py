@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import cast
 
 import pytest
@@ -26,24 +24,6 @@ from monitor.store.publishing import (
 )
 
 WHEN = dt.datetime(2026, 12, 4, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'ids.db'}")
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _origin(store: Store) -> ChangeOrigin:

@@ -22,13 +22,6 @@ def server() -> Iterator[CmsApiFixture]:
         yield fixture
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()
-
-
 def _source(server: CmsApiFixture) -> SourceConfig:
     config = parse_config(
         {

@@ -8,8 +8,7 @@ error."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -35,25 +34,6 @@ from monitor.store.rules import (
     rule_count,
     rule_values,
 )
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
-    try:
-        yield opened
-    finally:
-        opened.close()
-
 
 # The hypothesis tests share one store across examples: each example's writes are rolled back.
 _SHARED_STORE = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]

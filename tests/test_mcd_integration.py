@@ -28,13 +28,6 @@ def exports() -> Iterator[McdExportFixture]:
         yield fixture
 
 
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()
-
-
 def _source(exports: McdExportFixture, **options: object) -> SourceConfig:
     table = {
         "name": "mcd",

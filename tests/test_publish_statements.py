@@ -6,7 +6,6 @@ text with its columns' types (aware UTC datetimes), skipping and updating like t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -35,15 +34,6 @@ from monitor.store.publishing import (
 
 FETCHED = dt.datetime(2026, 11, 12, 8, 0, 0, 123456, tzinfo=dt.UTC)
 PUBLISHED = dt.datetime(2026, 11, 12, 9, 30, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _raw(key: str, content: bytes) -> RawDocument:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -115,13 +114,6 @@ def rows(store: Store) -> list[tuple[str, str, str | None, str | None]]:
 def events(store: Store) -> int:
     with store.session() as session:
         return int(session.scalar(select(func.count()).select_from(OutboxEvent)) or 0)
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()
 
 
 def test_a_removal_the_new_text_contradicts_is_unverified_and_never_alerted(store: Store) -> None:

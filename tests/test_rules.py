@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -207,13 +206,6 @@ def test_an_ncd_is_national() -> None:
 
 
 # -- as of, on SQLite and PostgreSQL -------------------------------------------------------------
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store.open(database_url)
-    yield opened
-    opened.close()
 
 
 def _publish_article(store: Store, version: int, bundle: bytes) -> dt.datetime:
